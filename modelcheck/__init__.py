@@ -1,0 +1,12 @@
+"""modelcheck: test ML models like code.
+
+A pytest plugin (``pytest --modelcheck``) that turns gate files into test items, a results report,
+and a CLI that judges the report for a CI stage. Importing this package is cheap: no ML framework
+is imported until a gate runs.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

@@ -1,0 +1,432 @@
+"""Gate files: read YAML, expand ``${VAR}``, validate against the shipped JSON Schema, build a GateSpec.
+
+``load_gate(path)`` either returns a frozen, fully-resolved :class:`GateSpec` or raises one
+:class:`~modelcheck.errors.GateFileError` that names the file, the JSON path, the line and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modelcheck.backends import available_backends
+from modelcheck.errors import GateFileError
+
+_ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The model under test. ``source`` is an absolute path for local files, else as written."""
+
+    id: str
+    source: str
+    backend: str = "transformers"
+    task: str = "text-classification"
+    device: str = "auto"
+    batch_size: int = 32
+    trust_remote_code: bool = False
+
+    @property
+    def is_local(self) -> bool:
+        return Path(self.source).is_absolute()
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """The labelled data a gate is judged on. ``source`` is an absolute path for local files."""
+
+    source: str
+    input: str
+    label: str
+    split: str = "test"
+    limit: int | None = None
+
+    @property
+    def is_local(self) -> bool:
+        return Path(self.source).is_absolute()
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One check: becomes one pytest item ``<gate file>::<name>``."""
+
+    name: str
+    metric: str
+    kind: str = "metric"
+    average: str | None = None
+    pos_label: str | int | None = None
+    min: float | None = None
+    max: float | None = None
+    slice_by: str | None = None
+    min_samples: int = 1
+    stages: tuple[str, ...] = ()
+
+    @property
+    def threshold(self) -> dict[str, float]:
+        """The bounds this check is judged against, as written in the gate file."""
+        return {k: v for k, v in (("min", self.min), ("max", self.max)) if v is not None}
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    """A validated gate file with every path resolved and every variable expanded."""
+
+    path: Path
+    model: ModelSpec
+    data: DataSpec
+    checks: tuple[CheckSpec, ...]
+    stages: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    publish: Mapping[str, Any] | None = None
+
+    def check(self, name: str) -> CheckSpec:
+        for check in self.checks:
+            if check.name == name:
+                return check
+        raise KeyError(name)
+
+
+@cache
+def gate_schema() -> dict[str, Any]:
+    """The gate-file JSON Schema that ships inside the package."""
+    text = resources.files("modelcheck").joinpath("schemas/gate.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def load_gate(path: str | os.PathLike[str], *, display_path: str | None = None) -> GateSpec:
+    """Read, validate and resolve one gate file.
+
+    ``display_path`` is how the file is named in messages (default: the path as given).
+    """
+    gate_path = Path(path)
+    shown = display_path or str(path)
+    try:
+        text = gate_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise GateFileError(shown, "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GateFileError(shown, f"cannot read the file ({exc})") from None
+
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise GateFileError(shown, f"invalid YAML: {problem}", line=line) from None
+
+    if document is None:
+        raise GateFileError(shown, "the file is empty; a gate file is a mapping with version, model, data, checks")
+    if not isinstance(document, dict):
+        raise GateFileError(
+            shown,
+            f"the top level is a {_yaml_type(document)}; a gate file is a mapping with keys "
+            "version, model, data, checks",
+            line=1,
+        )
+
+    document = _expand_env(document, shown, node)
+    _validate_schema(document, shown, node)
+    return _build(document, gate_path, shown, node)
+
+
+def iter_gate_files(paths: list[Path]) -> Iterator[Path]:
+    """Yield gate files: each file as given, and ``*.yaml``/``*.yml`` under each folder, sorted."""
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+        else:
+            yield path
+
+
+# -- YAML helpers ---------------------------------------------------------------------------------
+
+
+def _yaml_type(value: object) -> str:
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return type(value).__name__
+
+
+def _json_path(parts: tuple[str | int, ...] | list[str | int]) -> str:
+    out = "$"
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _line_of(node: yaml.Node | None, parts: tuple[str | int, ...] | list[str | int]) -> int | None:
+    """Walk the composed YAML along a JSON path and return the 1-based line of the deepest match."""
+    if node is None:
+        return None
+    current = node
+    for part in parts:
+        if isinstance(current, yaml.MappingNode):
+            for key, value in current.value:
+                if key.value == part:
+                    current = value
+                    break
+            else:
+                break
+        elif isinstance(current, yaml.SequenceNode) and isinstance(part, int) and part < len(current.value):
+            current = current.value[part]
+        else:
+            break
+    return int(current.start_mark.line) + 1
+
+
+def _key_line(node: yaml.Node | None, parts: list[str | int], key: str) -> int | None:
+    """Line of ``key`` inside the mapping at ``parts`` (for unknown keys)."""
+    if node is None:
+        return None
+    line = _line_of(node, parts)
+    current: yaml.Node = node
+    for part in parts:
+        found = None
+        if isinstance(current, yaml.MappingNode):
+            found = next((v for k, v in current.value if k.value == part), None)
+        elif isinstance(current, yaml.SequenceNode) and isinstance(part, int):
+            found = current.value[part] if part < len(current.value) else None
+        if found is None:
+            return line
+        current = found
+    if isinstance(current, yaml.MappingNode):
+        for k, _ in current.value:
+            if k.value == key:
+                return int(k.start_mark.line) + 1
+    return line
+
+
+# -- ${VAR} expansion -----------------------------------------------------------------------------
+
+
+def _expand_env(value: Any, shown: str, node: yaml.Node | None, parts: tuple[str | int, ...] = ()) -> Any:
+    if isinstance(value, dict):
+        return {k: _expand_env(v, shown, node, (*parts, k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, shown, node, (*parts, i)) for i, v in enumerate(value)]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        found = os.environ.get(name)
+        if found:
+            return found
+        if default is not None:
+            return default
+        raise GateFileError(
+            shown,
+            f"environment variable {name} is not set (used in {value!r}); set it, "
+            f"or give a default as ${{{name}:-value}}",
+            json_path=_json_path(parts),
+            line=_line_of(node, parts),
+        )
+
+    return _ENV_VAR.sub(substitute, value)
+
+
+# -- schema validation ----------------------------------------------------------------------------
+
+
+def _validate_schema(document: dict[str, Any], shown: str, node: yaml.Node | None) -> None:
+    import jsonschema
+
+    schema = gate_schema()
+    validator = jsonschema.Draft202012Validator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(document))
+    if error is None:
+        return
+    parts = list(error.absolute_path)
+    json_path = _json_path(parts)
+    line = _line_of(node, parts)
+    problem = _describe(error, parts)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = list(error.schema.get("properties", {}))
+        unknown = [k for k in error.instance if k not in allowed]
+        if unknown:
+            key = str(unknown[0])
+            line = _key_line(node, parts, key)
+            json_path = _json_path([*parts, key])
+            near = difflib.get_close_matches(key, allowed, n=1)
+            hint = f"did you mean {near[0]!r}? " if near else ""
+            problem = f"unknown key {key!r}; {hint}allowed keys here: {', '.join(allowed)}"
+    raise GateFileError(shown, problem, json_path=json_path, line=line)
+
+
+def _describe(error: Any, parts: list[str | int]) -> str:
+    """Turn one jsonschema error into a sentence that says what was expected."""
+    field_name = str(parts[-1]) if parts else "the document"
+    value = error.instance
+    kind = error.validator
+    if kind == "enum":
+        choices = ", ".join(repr(c) for c in error.validator_value)
+        near = difflib.get_close_matches(str(value), [str(c) for c in error.validator_value], n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        return f"{field_name} {value!r} is not supported; expected one of {choices}{hint}"
+    if kind == "const":
+        if field_name == "version":
+            return f"unsupported version {value!r}; this modelcheck reads gate files of version 1"
+        if field_name == "kind":
+            return (
+                f"check kind {value!r} is not available in this version of modelcheck; "
+                "the supported kind is 'metric' (quality metrics on the gate's data)"
+            )
+        return f"{field_name} must be {error.validator_value!r}, not {value!r}"
+    if kind == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        return f"{field_name} must be of type {expected}, got {_yaml_type(value)} {value!r}"
+    if kind == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return f"missing required key {missing!r}"
+    if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        bound = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[kind]
+        return f"{field_name} {value!r} is out of range; expected a number {bound} {error.validator_value}"
+    if kind == "pattern" and field_name == "device":
+        return f"device {value!r} is not supported; expected auto, cpu, mps, cuda or cuda:N (e.g. cuda:1)"
+    if kind == "pattern":
+        return f"{field_name} {value!r} is not valid; expected it to match {error.validator_value}"
+    if kind == "anyOf" and parts and parts[0] == "checks":
+        return "a metric check needs a threshold: give min, max, or both"
+    if kind == "minItems":
+        return f"{field_name} must not be empty"
+    if kind == "oneOf" and len(parts) == 2 and parts[0] == "stages":
+        return f"stage {field_name!r} must be a list of check names or \"all\", got {value!r}"
+    if kind == "minLength":
+        return f"{field_name} must not be empty"
+    return error.message  # type: ignore[no-any-return]
+
+
+# -- building the spec ----------------------------------------------------------------------------
+
+
+_LOCAL_SUFFIXES = (".csv", ".json", ".jsonl", ".parquet", ".onnx", ".pt2", ".pt", ".safetensors")
+
+
+def _resolve_source(raw: str, base: Path, *, bare_hub_names: bool) -> str:
+    """Resolve a model/data source written in a gate file.
+
+    An existing path (relative ones against the gate file's folder), anything that starts with
+    ``.``/``/``/``~`` or ends like a file becomes an absolute path; ``org/name@rev``, ``hub://...``
+    and ``module:callable`` stay as written (and so does a bare ``name`` where ``bare_hub_names``).
+    """
+    candidate = Path(raw).expanduser()
+    if not candidate.is_absolute():
+        candidate = base / candidate
+    if raw.startswith("hub://"):
+        return raw
+    if candidate.exists() or raw.startswith((".", "/", "~")) or raw.endswith(_LOCAL_SUFFIXES):
+        return str(candidate.resolve())
+    if _HUB_ID.match(raw) or (":" in raw and "/" not in raw) or (bare_hub_names and "/" not in raw):
+        return raw
+    return str(candidate.resolve())
+
+
+def _build(document: dict[str, Any], gate_path: Path, shown: str, node: yaml.Node | None) -> GateSpec:
+    base = gate_path.resolve().parent
+
+    def fail(parts: list[str | int], problem: str) -> GateFileError:
+        return GateFileError(shown, problem, json_path=_json_path(parts), line=_line_of(node, parts))
+
+    model_doc = document["model"]
+    backend = model_doc.get("backend", "transformers")
+    installed = available_backends()
+    if backend not in installed:
+        near = difflib.get_close_matches(backend, installed, n=1)
+        hint = f"did you mean {near[0]!r}? " if near else ""
+        raise fail(
+            ["model", "backend"],
+            f"unknown backend {backend!r}; {hint}installed backends: {', '.join(installed) or 'none'} "
+            "(a backend registers itself in the 'modelcheck.backends' entry-point group)",
+        )
+    model = ModelSpec(
+        id=model_doc.get("id", gate_path.stem),
+        source=_resolve_source(model_doc["source"], base, bare_hub_names=False),
+        backend=backend,
+        task=model_doc.get("task", "text-classification"),
+        device=model_doc.get("device", "auto"),
+        batch_size=model_doc.get("batch_size", 32),
+        trust_remote_code=model_doc.get("trust_remote_code", False),
+    )
+
+    data_doc = document["data"]
+    data = DataSpec(
+        source=_resolve_source(data_doc["source"], base, bare_hub_names=True),
+        input=data_doc["input"],
+        label=data_doc["label"],
+        split=data_doc.get("split", "test"),
+        limit=data_doc.get("limit"),
+    )
+
+    names: dict[str, int] = {}
+    for index, check in enumerate(document["checks"]):
+        name = check["name"]
+        if name in names:
+            raise fail(
+                ["checks", index, "name"],
+                f"duplicate check name {name!r} (also at $.checks[{names[name]}]); check names must be unique",
+            )
+        names[name] = index
+        low, high = check.get("min"), check.get("max")
+        if low is not None and high is not None and low > high:
+            raise fail(["checks", index], f"min {low} is greater than max {high}; no value can pass")
+
+    stages: dict[str, tuple[str, ...]] = {}
+    for stage, members in (document.get("stages") or {}).items():
+        if members == "all":
+            stages[stage] = tuple(names)
+            continue
+        for position, member in enumerate(members):
+            if member not in names:
+                near = difflib.get_close_matches(member, list(names), n=1)
+                hint = f"did you mean {near[0]!r}? " if near else ""
+                raise fail(
+                    ["stages", stage, position],
+                    f"stage {stage!r} names check {member!r}, which does not exist; {hint}"
+                    f"checks in this file: {', '.join(names)}",
+                )
+        stages[stage] = tuple(members)
+
+    checks = tuple(
+        CheckSpec(
+            name=check["name"],
+            metric=check["metric"],
+            kind=check.get("kind", "metric"),
+            average=check.get("average"),
+            pos_label=check.get("pos_label"),
+            min=check.get("min"),
+            max=check.get("max"),
+            slice_by=check.get("slice_by"),
+            min_samples=check.get("min_samples", 1),
+            stages=tuple(stage for stage, members in stages.items() if check["name"] in members),
+        )
+        for check in document["checks"]
+    )
+    return GateSpec(
+        path=gate_path.resolve(),
+        model=model,
+        data=data,
+        checks=checks,
+        stages=stages,
+        publish=document.get("publish"),
+    )

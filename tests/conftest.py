@@ -1,0 +1,60 @@
+"""Shared fixtures: an isolated, offline Hugging Face environment and the tiny sentiment models."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "sentiment"
+
+
+@pytest.fixture(autouse=True)
+def offline_hf(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test talks to the real Hub or shares the user's HF cache."""
+    monkeypatch.setenv("HF_HOME", str(tmp_path_factory.getbasetemp() / "hf_home"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+def _example_builder() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("sentiment_build", EXAMPLE / "build.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def sentiment_build() -> ModuleType:
+    """``examples/sentiment/build.py`` as a module (build_model, write_test_data)."""
+    return _example_builder()
+
+
+@pytest.fixture(scope="session")
+def sentiment_model(tmp_path_factory: pytest.TempPathFactory, sentiment_build: ModuleType) -> Path:
+    """The example model, trained (deterministically, ~1 s) once per test session."""
+    path: Path = sentiment_build.build_model(tmp_path_factory.mktemp("models") / "sentiment", trained=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def untrained_model(tmp_path_factory: pytest.TempPathFactory, sentiment_build: ModuleType) -> Path:
+    """The same architecture, untrained: it must fail a 0.9 accuracy gate."""
+    path: Path = sentiment_build.build_model(tmp_path_factory.mktemp("models") / "untrained", trained=False)
+    return path
+
+
+@pytest.fixture()
+def sentiment_project(tmp_path: Path, sentiment_model: Path) -> Path:
+    """A user project: gates/ beside a models/ folder holding the trained model and data/test.csv."""
+    shutil.copytree(sentiment_model, tmp_path / "models" / "sentiment")
+    (tmp_path / "data").mkdir()
+    shutil.copy(EXAMPLE / "test.csv", tmp_path / "data" / "test.csv")
+    (tmp_path / "gates").mkdir()
+    return tmp_path

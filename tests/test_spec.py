@@ -1,0 +1,205 @@
+"""Gate-file loading: resolution, ${VAR} expansion, and one clear message per kind of bad input."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from modelcheck.errors import GateFileError
+from modelcheck.spec import gate_schema, load_gate
+
+REPO = Path(__file__).resolve().parents[1]
+
+VALID = """\
+version: 1
+model:
+  id: sentiment
+  source: ../models/sentiment
+data:
+  source: ../data/test.csv
+  input: text
+  label: label
+checks:
+  - name: accuracy
+    metric: accuracy
+    min: 0.9
+  - name: macro_f1
+    metric: f1
+    average: macro
+    min: 0.88
+stages:
+  merge: [accuracy]
+  deploy: all
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "gate.yaml") -> Path:
+    path = tmp_path / "gates" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def bad(tmp_path: Path, text: str) -> GateFileError:
+    path = write(tmp_path, text)
+    with pytest.raises(GateFileError) as info:
+        load_gate(path, display_path="gates/gate.yaml")
+    assert str(info.value).startswith("gates/gate.yaml"), "every message names the file"
+    return info.value
+
+
+def test_valid_gate_resolves_paths_against_its_folder(tmp_path: Path) -> None:
+    gate = load_gate(write(tmp_path, VALID))
+    assert gate.model.source == str((tmp_path / "models" / "sentiment").resolve())
+    assert gate.data.source == str((tmp_path / "data" / "test.csv").resolve())
+    assert gate.model.backend == "transformers" and gate.model.device == "auto"
+    assert [c.name for c in gate.checks] == ["accuracy", "macro_f1"]
+    assert gate.check("accuracy").stages == ("merge", "deploy")
+    assert gate.check("macro_f1").stages == ("deploy",)
+    assert gate.check("macro_f1").threshold == {"min": 0.88}
+
+
+def test_hub_ids_stay_as_written(tmp_path: Path) -> None:
+    text = VALID.replace("../models/sentiment", "acme/sentiment@v1.2").replace("../data/test.csv", "imdb")
+    gate = load_gate(write(tmp_path, text))
+    assert gate.model.source == "acme/sentiment@v1.2" and not gate.model.is_local
+    assert gate.data.source == "imdb" and not gate.data.is_local
+
+
+def test_env_vars_expand_with_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODEL_DIR", "/opt/models/candidate")
+    monkeypatch.delenv("DATA_FILE", raising=False)
+    text = VALID.replace("../models/sentiment", "${MODEL_DIR}").replace(
+        "../data/test.csv", "${DATA_FILE:-../data/other.csv}"
+    )
+    gate = load_gate(write(tmp_path, text))
+    assert gate.model.source == "/opt/models/candidate"
+    assert gate.data.source == str((tmp_path / "data" / "other.csv").resolve())
+
+
+def test_unset_env_var_without_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MODEL_DIR", raising=False)
+    error = bad(tmp_path, VALID.replace("../models/sentiment", "${MODEL_DIR}"))
+    assert error.json_path == "$.model.source" and error.line == 4
+    assert "MODEL_DIR is not set" in str(error) and "${MODEL_DIR:-value}" in str(error)
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    error = bad(tmp_path, VALID.replace("  input: text", "  input: [text"))
+    assert "invalid YAML" in str(error) and error.line is not None and error.line >= 7
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("- a\n- b\n", "the top level is a list"),
+        ("just a string\n", "the top level is a string"),
+        ("", "the file is empty"),
+        ("# only a comment\n", "the file is empty"),
+    ],
+)
+def test_wrong_top_level(tmp_path: Path, text: str, expected: str) -> None:
+    assert expected in str(bad(tmp_path, text))
+
+
+def test_unknown_key_suggests_the_near_one(tmp_path: Path) -> None:
+    error = bad(tmp_path, VALID.replace("  input: text", "  inptu: text\n  input: text"))
+    assert error.json_path == "$.data.inptu" and error.line == 7
+    assert "unknown key 'inptu'; did you mean 'input'?" in str(error)
+
+
+def test_unknown_top_level_key(tmp_path: Path) -> None:
+    error = bad(tmp_path, VALID.replace("checks:", "chekcs:"))
+    assert "unknown key 'chekcs'; did you mean 'checks'?" in str(error)
+
+
+def test_unsupported_version(tmp_path: Path) -> None:
+    error = bad(tmp_path, VALID.replace("version: 1", "version: 2"))
+    assert error.json_path == "$.version" and error.line == 1
+    assert "unsupported version 2; this modelcheck reads gate files of version 1" in str(error)
+
+
+def test_unknown_metric(tmp_path: Path) -> None:
+    error = bad(tmp_path, VALID.replace("metric: accuracy", "metric: acuracy"))
+    assert error.json_path == "$.checks[0].metric" and error.line == 11
+    assert "metric 'acuracy' is not supported" in str(error) and "did you mean 'accuracy'?" in str(error)
+
+
+def test_unknown_backend_lists_installed_ones(tmp_path: Path) -> None:
+    error = bad(tmp_path, VALID.replace("  id: sentiment", "  id: sentiment\n  backend: transfomers"))
+    assert error.json_path == "$.model.backend" and error.line == 4
+    assert "unknown backend 'transfomers'; did you mean 'transformers'?" in str(error)
+    assert "installed backends: transformers" in str(error)
+
+
+def test_unknown_task(tmp_path: Path) -> None:
+    error = bad(tmp_path, VALID.replace("  id: sentiment", "  id: sentiment\n  task: sentiment-analysis"))
+    assert error.json_path == "$.model.task"
+    assert "task 'sentiment-analysis' is not supported; expected one of 'text-classification'" in str(error)
+
+
+def test_unknown_device(tmp_path: Path) -> None:
+    error = bad(tmp_path, VALID.replace("  id: sentiment", "  id: sentiment\n  device: gpu"))
+    assert error.json_path == "$.model.device"
+    assert "device 'gpu' is not supported; expected auto, cpu, mps, cuda or cuda:N" in str(error)
+
+
+def test_wrong_value_type(tmp_path: Path) -> None:
+    error = bad(tmp_path, VALID.replace("min: 0.9\n", "min: high\n"))
+    assert error.json_path == "$.checks[0].min" and error.line == 12
+    assert "min must be of type number, got string 'high'" in str(error)
+
+
+def test_out_of_range_number(tmp_path: Path) -> None:
+    error = bad(tmp_path, VALID.replace("min: 0.9\n", "min: 90\n"))
+    assert error.json_path == "$.checks[0].min"
+    assert "min 90 is out of range; expected a number <= 1" in str(error)
+
+
+def test_check_without_threshold(tmp_path: Path) -> None:
+    error = bad(tmp_path, VALID.replace("    min: 0.88\n", ""))
+    assert error.json_path == "$.checks[1]"
+    assert "needs a threshold: give min, max, or both" in str(error)
+
+
+def test_min_above_max(tmp_path: Path) -> None:
+    error = bad(tmp_path, VALID.replace("min: 0.9\n", "min: 0.9\n    max: 0.5\n"))
+    assert "min 0.9 is greater than max 0.5" in str(error)
+
+
+def test_duplicate_check_names(tmp_path: Path) -> None:
+    error = bad(tmp_path, VALID.replace("name: macro_f1", "name: accuracy"))
+    assert error.json_path == "$.checks[1].name" and error.line == 13
+    assert "duplicate check name 'accuracy' (also at $.checks[0])" in str(error)
+
+
+def test_stage_naming_a_missing_check(tmp_path: Path) -> None:
+    error = bad(tmp_path, VALID.replace("merge: [accuracy]", "merge: [accuracy, acuracy_f1]"))
+    assert error.json_path == "$.stages.merge[1]" and error.line == 18
+    assert "stage 'merge' names check 'acuracy_f1', which does not exist" in str(error)
+    assert "checks in this file: accuracy, macro_f1" in str(error)
+
+
+def test_unavailable_check_kind_is_explained(tmp_path: Path) -> None:
+    error = bad(tmp_path, VALID.replace("    metric: accuracy\n", "    kind: latency\n    metric: accuracy\n"))
+    assert "check kind 'latency' is not available in this version" in str(error)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(GateFileError, match="gates/nope.yaml: file not found"):
+        load_gate(tmp_path / "nope.yaml", display_path="gates/nope.yaml")
+
+
+def test_schema_is_a_valid_json_schema() -> None:
+    import jsonschema
+
+    jsonschema.Draft202012Validator.check_schema(gate_schema())
+
+
+def test_every_shipped_gate_validates() -> None:
+    gates = sorted((REPO / "gates").glob("**/*.yaml"))
+    assert gates, "gates/ holds the reference gate"
+    for path in gates:
+        load_gate(path)
