@@ -314,7 +314,7 @@ def _describe(error: Any, parts: list[str | int]) -> str:
         return f"stage {field_name!r} must be a list of check names or \"all\", got {value!r}"
     if kind == "minLength":
         return f"{field_name} must not be empty"
-    return error.message  # type: ignore[no-any-return]
+    return str(error.message)
 
 
 # -- building the spec ----------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import shutil
 from pathlib import Path
 from types import ModuleType
 
@@ -48,13 +47,3 @@ def untrained_model(tmp_path_factory: pytest.TempPathFactory, sentiment_build: M
     """The same architecture, untrained: it must fail a 0.9 accuracy gate."""
     path: Path = sentiment_build.build_model(tmp_path_factory.mktemp("models") / "untrained", trained=False)
     return path
-
-
-@pytest.fixture()
-def sentiment_project(tmp_path: Path, sentiment_model: Path) -> Path:
-    """A user project: gates/ beside a models/ folder holding the trained model and data/test.csv."""
-    shutil.copytree(sentiment_model, tmp_path / "models" / "sentiment")
-    (tmp_path / "data").mkdir()
-    shutil.copy(EXAMPLE / "test.csv", tmp_path / "data" / "test.csv")
-    (tmp_path / "gates").mkdir()
-    return tmp_path

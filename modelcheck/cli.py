@@ -1,0 +1,250 @@
+"""The ``modelcheck`` command: validate gate files, judge and summarise results reports.
+
+Exit statuses (the contract in PRODUCT.md)::
+
+    validate   0 every gate file is valid          2 a file is invalid, or none was found
+    gate       0 pass   1 fail   3 inconclusive    2 usage (bad report, unknown stage)
+    summary    0 written                           2 bad report / cannot write
+
+Every error modelcheck raises on purpose is printed as ``modelcheck: error: <message>``, never as a
+traceback. This module imports no ML framework.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+from modelcheck.errors import ModelcheckError, ReportError
+from modelcheck.report import modelcheck_version, read_report
+from modelcheck.summary import format_measurement, format_threshold, markdown
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INCONCLUSIVE = 3
+
+DEFAULT_GATES = "gates"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="modelcheck",
+        description="Quality gates for ML models: validate gate files, judge and summarise results reports.",
+    )
+    parser.add_argument("--version", action="version", version=f"modelcheck {modelcheck_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    validate = commands.add_parser(
+        "validate",
+        help="schema-check gate files",
+        description="Schema-check gate files. Folders are searched for *.yaml and *.yml files.",
+    )
+    validate.add_argument(
+        "paths", nargs="*", metavar="PATH", help=f"gate files or folders (default: {DEFAULT_GATES})"
+    )
+    validate.set_defaults(handler=_cmd_validate)
+
+    gate = commands.add_parser(
+        "gate",
+        help="judge a results report for a stage",
+        description=(
+            "Judge a results report for a stage: exit 0 if every check of the stage passed, 1 if one "
+            "failed, 3 if none failed but one could not run (inconclusive)."
+        ),
+    )
+    gate.add_argument("--stage", required=True, help="the stage to judge, e.g. merge or deploy")
+    gate.add_argument("report", metavar="REPORT", help="a report written by pytest --modelcheck-report")
+    gate.set_defaults(handler=_cmd_gate)
+
+    summary = commands.add_parser(
+        "summary",
+        help="Markdown summary of a results report",
+        description="Print a report as GitHub Markdown, or append it to a file such as $GITHUB_STEP_SUMMARY.",
+    )
+    summary.add_argument("report", metavar="REPORT", help="a report written by pytest --modelcheck-report")
+    summary.add_argument("--output", "-o", metavar="FILE", help="append to FILE instead of printing")
+    summary.set_defaults(handler=_cmd_summary)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # usage errors (2), --help and --version (0)
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_USAGE)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        status: int = handler(args)
+    except ModelcheckError as exc:
+        print(f"modelcheck: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("modelcheck: interrupted", file=sys.stderr)
+        return 130
+    return status
+
+
+# -- validate -------------------------------------------------------------------------------------
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from modelcheck.spec import iter_gate_files, load_gate
+
+    given = [Path(p) for p in (args.paths or [DEFAULT_GATES])]
+    missing = [p for p in given if not p.exists() and p.suffix not in (".yaml", ".yml")]
+    files = list(iter_gate_files([p for p in given if p not in missing]))
+    if not files:
+        looked = ", ".join(f"{p} (does not exist)" if p in missing else str(p) for p in given)
+        print(
+            f"modelcheck: error: no gate files found in {looked}; looked for *.yaml and *.yml files. "
+            "Pass the gate files or folders to check: modelcheck validate PATH...",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    invalid = 0
+    for path in missing:
+        invalid += 1
+        print(f"error {path}: no such file or folder")
+    for path in files:
+        try:
+            load_gate(path, display_path=str(path))
+        except ModelcheckError as exc:
+            invalid += 1
+            print(f"error {exc}")
+        else:
+            print(f"ok    {path}")
+    total = len(files) + len(missing)
+    if invalid:
+        print(f"{invalid} of {total} gate file{'s' if total != 1 else ''} invalid")
+        return EXIT_USAGE
+    print(f"{total} gate file{'s' if total != 1 else ''} valid")
+    return EXIT_OK
+
+
+# -- gate -----------------------------------------------------------------------------------------
+
+
+def judged_checks(report: Mapping[str, Any], stage: str) -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:
+    """``(gate, check)`` pairs judged for ``stage``.
+
+    A check is judged when its gate's ``stages`` lists it under ``stage`` (or the check names the stage
+    itself); a gate that defines no stages has every check judged for every stage.
+    """
+    judged = []
+    for gate in report.get("gates", []):
+        stages = gate.get("stages") or {}
+        members = set(stages.get(stage, ()))
+        for check in gate.get("checks", []):
+            if not stages or check["name"] in members or stage in (check.get("stages") or ()):
+                judged.append((gate, check))
+    return judged
+
+
+def _cmd_gate(args: argparse.Namespace) -> int:
+    stage: str = args.stage
+    report = read_report(args.report)
+    gates = report["gates"]
+    if not gates:
+        print(
+            f"stage {stage}: INCONCLUSIVE — the report {args.report} holds no gate results; nothing to judge"
+        )
+        return EXIT_INCONCLUSIVE
+    if all(gate["stages"] for gate in gates) and not any(stage in gate["stages"] for gate in gates):
+        known = sorted({name for gate in gates for name in gate["stages"]})
+        raise ReportError(
+            f"no gate in report {args.report} defines stage {stage!r}; stages in the report: "
+            f"{', '.join(known)}. Pass one of them to --stage, "
+            f"or add {stage!r} under stages: in the gate files"
+        )
+
+    judged = judged_checks(report, stage)
+    errored_gates = [
+        gate for gate in gates if gate.get("error") and (not gate["stages"] or stage in gate["stages"])
+    ]
+    rows = [(f"{gate['file']}::{check['name']}", check) for gate, check in judged]
+    gate_errors = {gate["file"]: gate["error"] for gate in errored_gates}
+    width = max((len(name) for name, _ in rows), default=0)
+    for name, check in rows:
+        word = check["status"]
+        print(
+            f"{word.upper():<8} {name:<{width}}  {format_measurement(check):>10}  "
+            f"{format_threshold(check.get('threshold'))}"
+        )
+
+    failed = [name for name, check in rows if check["status"] == "failed"]
+    errors = [name for name, check in rows if check["status"] == "error"]
+    errors += [gate["file"] for gate in errored_gates if not gate.get("checks")]
+    skipped = [name for name, check in rows if check["status"] == "skipped"]
+    passed = [name for name, check in rows if check["status"] == "passed"]
+
+    # Why each judged check failed or errored; a gate-wide error once, not once per check.
+    messages = [f"  {file}: {error}" for file, error in gate_errors.items()]
+    for (gate, check), (name, _) in zip(judged, rows, strict=True):
+        message = check.get("message")
+        if check["status"] in ("failed", "error") and message and message != gate_errors.get(gate["file"]):
+            messages.append(f"  {name}: {' '.join(str(message).split())}")
+    if messages:
+        print()
+        print("\n".join(messages))
+
+    not_judged = sum(len(gate.get("checks", [])) for gate in gates) - len(rows)
+    counts = f"{len(passed)} passed, {len(failed)} failed, {len(errors)} error, {len(skipped)} skipped"
+    extra = (
+        f"; {not_judged} check{'s' if not_judged != 1 else ''} outside the stage not judged"
+        if not_judged
+        else ""
+    )
+    print()
+    if failed:
+        print(f"stage {stage}: FAILED — {counts}{extra}")
+        return EXIT_FAILED
+    if errors:
+        print(f"stage {stage}: INCONCLUSIVE — a check could not run; {counts}{extra}")
+        return EXIT_INCONCLUSIVE
+    if not passed and not skipped:
+        print(f"stage {stage}: PASSED — no checks in this stage{extra}")
+        return EXIT_OK
+    print(f"stage {stage}: PASSED — {counts}{extra}")
+    return EXIT_OK
+
+
+# -- summary --------------------------------------------------------------------------------------
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    report = read_report(args.report)
+    text = markdown(report)
+    if args.output is None:
+        _write(sys.stdout, text)
+        return EXIT_OK
+    try:
+        with open(args.output, "a", encoding="utf-8") as handle:
+            _write(handle, text)
+    except OSError as exc:
+        raise ReportError(f"cannot append the summary to {args.output} ({exc}); check the path") from None
+    print(f"summary of {args.report} appended to {args.output}")
+    return EXIT_OK
+
+
+def _write(stream: TextIO, text: str) -> None:
+    try:
+        stream.write(text)
+    except UnicodeEncodeError:  # a console that cannot show the emoji
+        encoding = getattr(stream, "encoding", None) or "ascii"
+        stream.write(text.encode(encoding, errors="replace").decode(encoding))
+    if not text.endswith("\n"):
+        stream.write("\n")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

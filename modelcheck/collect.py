@@ -1,0 +1,66 @@
+"""pytest collection of gate files: one ``GateFile`` per file, one ``CheckItem`` per check."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from modelcheck.errors import GateFileError
+from modelcheck.plugin import session_key
+from modelcheck.spec import GateSpec, load_gate
+
+if TYPE_CHECKING:
+    from modelcheck.session import ModelcheckSession
+
+
+class GateFile(pytest.File):
+    """A gate file; invalid ones are a collection error that names the file, place and fix."""
+
+    spec: GateSpec
+
+    @property
+    def session_state(self) -> ModelcheckSession:
+        return self.config.stash[session_key]
+
+    @property
+    def display_path(self) -> str:
+        try:
+            return self.path.relative_to(self.config.rootpath).as_posix()
+        except ValueError:
+            return str(self.path)
+
+    def collect(self) -> Iterator[CheckItem]:
+        try:
+            self.spec = load_gate(self.path, display_path=self.display_path)
+        except GateFileError as exc:
+            self.session_state.record_invalid(self.display_path, str(exc))
+            raise self.CollectError(str(exc)) from None
+        for check in self.spec.checks:
+            yield CheckItem.from_parent(self, name=check.name)
+
+
+class CheckItem(pytest.Item):
+    """One check of a gate. The gate's model and data run once, at the first of its items."""
+
+    parent: GateFile
+
+    def runtest(self) -> None:
+        gate_file = self.parent
+        result = gate_file.session_state.result_for(gate_file)
+        check = next(c for c in result.checks if c.name == self.name)
+        if check.status == "skipped":
+            pytest.skip(check.message)
+        if check.status == "passed":
+            return
+        if not check.blocking:
+            gate_file.session_state.warn(self.nodeid, check)
+            return
+        prefix = "" if check.status == "failed" else "error: "
+        pytest.fail(prefix + check.message, pytrace=False)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        # Shown as the failure header; not a suffix of the node id, so pytest keeps the id as is.
+        return self.path, None, f"{self.name} ({self.parent.display_path})"
