@@ -44,9 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="schema-check gate files",
         description="Schema-check gate files. Folders are searched for *.yaml and *.yml files.",
     )
-    validate.add_argument(
-        "paths", nargs="*", metavar="PATH", help=f"gate files or folders (default: {DEFAULT_GATES})"
-    )
+    validate.add_argument("paths", nargs="*", metavar="PATH", help=f"gate files or folders (default: {DEFAULT_GATES})")
     validate.set_defaults(handler=_cmd_validate)
 
     gate = commands.add_parser(
@@ -155,9 +153,7 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     report = read_report(args.report)
     gates = report["gates"]
     if not gates:
-        print(
-            f"stage {stage}: INCONCLUSIVE — the report {args.report} holds no gate results; nothing to judge"
-        )
+        print(f"stage {stage}: INCONCLUSIVE — the report {args.report} holds no gate results; nothing to judge")
         return EXIT_INCONCLUSIVE
     if all(gate["stages"] for gate in gates) and not any(stage in gate["stages"] for gate in gates):
         known = sorted({name for gate in gates for name in gate["stages"]})
@@ -168,9 +164,7 @@ def _cmd_gate(args: argparse.Namespace) -> int:
         )
 
     judged = judged_checks(report, stage)
-    errored_gates = [
-        gate for gate in gates if gate.get("error") and (not gate["stages"] or stage in gate["stages"])
-    ]
+    errored_gates = [gate for gate in gates if gate.get("error") and (not gate["stages"] or stage in gate["stages"])]
     rows = [(f"{gate['file']}::{check['name']}", check) for gate, check in judged]
     gate_errors = {gate["file"]: gate["error"] for gate in errored_gates}
     width = max((len(name) for name, _ in rows), default=0)
@@ -199,11 +193,7 @@ def _cmd_gate(args: argparse.Namespace) -> int:
 
     not_judged = sum(len(gate.get("checks", [])) for gate in gates) - len(rows)
     counts = f"{len(passed)} passed, {len(failed)} failed, {len(errors)} error, {len(skipped)} skipped"
-    extra = (
-        f"; {not_judged} check{'s' if not_judged != 1 else ''} outside the stage not judged"
-        if not_judged
-        else ""
-    )
+    extra = f"; {not_judged} check{'s' if not_judged != 1 else ''} outside the stage not judged" if not_judged else ""
     print()
     if failed:
         print(f"stage {stage}: FAILED — {counts}{extra}")

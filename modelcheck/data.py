@@ -64,8 +64,7 @@ def _load_local(spec: DataSpec) -> tuple[Any, list[Path]]:
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
         raise DataError(
-            f"data file {path} has an unsupported extension {path.suffix!r}; "
-            f"use one of {', '.join(sorted(_READERS))}"
+            f"data file {path} has an unsupported extension {path.suffix!r}; use one of {', '.join(sorted(_READERS))}"
         )
     import datasets
 

@@ -78,9 +78,9 @@ def evaluate_metric_check(
     for key, rows in groups.groupby(groups, sort=True).indices.items():
         n = len(rows)
         value = _score(check.metric, y_true[rows], y_pred[rows], average, pos_label)
-        judged = n >= check.min_samples
-        status = _judge(label, value, check, n)[0] if judged else "skipped"
-        slices.append({"slice": str(key), "n": n, "value": value, "judged": judged, "status": status})
+        large_enough = n >= check.min_samples
+        verdict = _judge(label, value, check, n)[0] if large_enough else "skipped"
+        slices.append({"slice": str(key), "n": n, "value": value, "judged": large_enough, "status": verdict})
     details["slice_by"] = check.slice_by
     details["slices"] = slices
 
@@ -98,19 +98,20 @@ def evaluate_metric_check(
             message=f"no slice of {check.slice_by!r} has min_samples {check.min_samples} rows{too_small}",
             threshold=check.threshold, n=len(y_true), details=details,
         )  # fmt: skip
-    worst = min(judged, key=lambda s: s["value"]) if check.min is not None else max(judged, key=lambda s: s["value"])
+    by_value = sorted(judged, key=lambda s: float(s["value"]))
+    worst = by_value[0] if check.min is not None else by_value[-1]
     failing = [s for s in judged if s["status"] == "failed"]
     bound = _bound_text(check)
     if failing:
         listed = ", ".join(f"{s['slice']} {_fmt(s['value'])} (n={s['n']})" for s in failing)
         message = f"{label} by {check.slice_by}: {len(failing)} of {len(judged)} slices fail {bound}: {listed}"
-        status: Status = "failed"
+        status = "failed"
     else:
+        status = "passed"
         message = (
             f"{label} by {check.slice_by}: all {len(judged)} slices meet {bound}; "
             f"worst {worst['slice']} {_fmt(worst['value'])} (n={worst['n']})"
         )
-        status = "passed"
     return CheckResult(
         name=check.name, kind=check.kind, metric=check.metric, status=status, message=message + too_small,
         value=worst["value"], threshold=check.threshold, n=len(y_true), details=details,

@@ -15,7 +15,7 @@ import pytest
 if TYPE_CHECKING:
     from modelcheck.session import ModelcheckSession
 
-session_key = pytest.StashKey["ModelcheckSession"]()
+session_key: pytest.StashKey[ModelcheckSession] = pytest.StashKey()
 
 DEFAULT_GATE_GLOBS = ["gates/**/*.yaml", "gates/**/*.yml"]
 

@@ -313,9 +313,7 @@ def read_report(path: str | os.PathLike[str]) -> dict[str, Any]:
             "was it cut short? regenerate it with pytest --modelcheck --modelcheck-report"
         ) from None
     if not isinstance(doc, dict):
-        raise ReportError(
-            f"report {shown}: the top level is a {type(doc).__name__}; a report is a JSON object"
-        )
+        raise ReportError(f"report {shown}: the top level is a {type(doc).__name__}; a report is a JSON object")
     found = doc.get("report_version")
     if "report_version" in doc and found != REPORT_VERSION:
         raise ReportError(
@@ -342,9 +340,7 @@ def write_report(path: str | os.PathLike[str], doc: dict[str, Any]) -> None:
         raise ReportError(f"report for {shown} cannot be written as JSON ({exc})") from None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".modelcheck-tmp"
-        )
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".modelcheck-tmp")
     except OSError as exc:
         raise ReportError(f"cannot write report {shown} ({exc}); check that its folder is writable") from None
     try:
@@ -359,7 +355,5 @@ def write_report(path: str | os.PathLike[str], doc: dict[str, Any]) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
         if isinstance(exc, OSError):
-            raise ReportError(
-                f"cannot write report {shown} ({exc}); check that its folder is writable"
-            ) from None
+            raise ReportError(f"cannot write report {shown} ({exc}); check that its folder is writable") from None
         raise

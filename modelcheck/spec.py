@@ -311,7 +311,7 @@ def _describe(error: Any, parts: list[str | int]) -> str:
     if kind == "minItems":
         return f"{field_name} must not be empty"
     if kind == "oneOf" and len(parts) == 2 and parts[0] == "stages":
-        return f"stage {field_name!r} must be a list of check names or \"all\", got {value!r}"
+        return f'stage {field_name!r} must be a list of check names or "all", got {value!r}'
     if kind == "minLength":
         return f"{field_name} must not be empty"
     return str(error.message)

@@ -183,9 +183,7 @@ def _gate_section(gate: Mapping[str, Any]) -> list[str]:
     problems = [
         c
         for c in checks
-        if status_word(c) in ("failed", "warned", "error")
-        and c.get("message")
-        and c["message"] != gate.get("error")
+        if status_word(c) in ("failed", "warned", "error") and c.get("message") and c["message"] != gate.get("error")
     ]
     for check in problems:
         word = status_word(check)

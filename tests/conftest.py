@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from types import ModuleType
 
@@ -11,14 +15,22 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "sentiment"
 
+# huggingface_hub and datasets read these once, at import: set them before any test module imports them.
+_HF_ENV = {
+    "HF_HOME": tempfile.mkdtemp(prefix="modelcheck-tests-hf-"),
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+}
+os.environ.update(_HF_ENV)
+atexit.register(shutil.rmtree, _HF_ENV["HF_HOME"], ignore_errors=True)
+
 
 @pytest.fixture(autouse=True)
-def offline_hf(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test talks to the real Hub or shares the user's HF cache."""
-    monkeypatch.setenv("HF_HOME", str(tmp_path_factory.getbasetemp() / "hf_home"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+def offline_hf(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test talks to the real Hub or shares the user's HF cache (restored if a test changes them)."""
+    for name, value in _HF_ENV.items():
+        monkeypatch.setenv(name, value)
 
 
 def _example_builder() -> ModuleType:

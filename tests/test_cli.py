@@ -62,9 +62,7 @@ def result(name: str, status: Status = "passed", **kw: Any) -> CheckResult:
 def gate(
     file: str, checks: list[CheckResult], stages: dict[str, list[str]] | None = None, error: str | None = None
 ) -> GateResult:
-    return GateResult(
-        file=file, model=dict(MODEL), data=dict(DATA), stages=stages or {}, checks=checks, error=error
-    )
+    return GateResult(file=file, model=dict(MODEL), data=dict(DATA), stages=stages or {}, checks=checks, error=error)
 
 
 def write(tmp_path: Path, gates: list[GateResult], stage: str | None = None) -> str:
@@ -85,10 +83,7 @@ def test_gate_passes_when_the_stage_checks_pass(tmp_path: Path, capsys: pytest.C
     out = capsys.readouterr().out
     assert "PASSED   gates/a.yaml::accuracy" in out
     assert "gates/a.yaml::f1" not in out  # outside the stage: not judged, not listed
-    assert (
-        "stage merge: PASSED — 1 passed, 0 failed, 0 error, 0 skipped; 1 check outside the stage not judged"
-        in out
-    )
+    assert "stage merge: PASSED — 1 passed, 0 failed, 0 error, 0 skipped; 1 check outside the stage not judged" in out
 
 
 def test_gate_fails_when_a_stage_check_failed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -102,9 +97,7 @@ def test_gate_fails_when_a_stage_check_failed(tmp_path: Path, capsys: pytest.Cap
     assert "stage deploy: FAILED — 1 passed, 1 failed" in out
 
 
-def test_gate_inconclusive_when_a_stage_check_errored(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_gate_inconclusive_when_a_stage_check_errored(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     checks = [result("accuracy"), result("f1", "error", value=None, message="baseline missing")]
     report = write(tmp_path, [gate("gates/a.yaml", checks, STAGES)])
     assert main(["gate", "--stage", "deploy", report]) == 3
@@ -120,9 +113,7 @@ def test_gate_failure_wins_over_error(tmp_path: Path) -> None:
     assert main(["gate", "--stage", "deploy", report]) == 1
 
 
-def test_gate_lists_skipped_checks_without_judging(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_gate_lists_skipped_checks_without_judging(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     report = write(tmp_path, [gate("gates/a.yaml", [result("accuracy", "skipped", value=None)], STAGES)])
     assert main(["gate", "--stage", "merge", report]) == 0
     assert "SKIPPED  gates/a.yaml::accuracy" in capsys.readouterr().out
@@ -139,9 +130,7 @@ def test_gate_mixes_staged_and_unstaged_gates(tmp_path: Path, capsys: pytest.Cap
     staged = gate("gates/staged.yaml", [result("accuracy"), result("f1", "failed")], {"deploy": ["f1"]})
     plain = gate("gates/plain.yaml", [result("accuracy")])
     report = write(tmp_path, [staged, plain])
-    assert (
-        main(["gate", "--stage", "merge", report]) == 0
-    )  # staged.yaml has no merge stage: nothing judged there
+    assert main(["gate", "--stage", "merge", report]) == 0  # staged.yaml has no merge stage: nothing judged there
     out = capsys.readouterr().out
     assert "gates/plain.yaml::accuracy" in out and "gates/staged.yaml" not in out
     assert main(["gate", "--stage", "deploy", report]) == 1
@@ -286,9 +275,7 @@ def test_validate_defaults_to_gates_folder(
     assert "ok    gates/g.yaml".replace("/", os.sep) in capsys.readouterr().out
 
 
-def test_validate_reports_yaml_syntax_error_with_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_validate_reports_yaml_syntax_error_with_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     good = tmp_path / "good.yaml"
     good.write_text(VALID, encoding="utf-8")
     bad = tmp_path / "bad.yaml"
@@ -302,9 +289,7 @@ def test_validate_reports_yaml_syntax_error_with_line(
     assert "1 of 2 gate files invalid" in out
 
 
-def test_validate_unknown_key_suggests_the_right_one(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_validate_unknown_key_suggests_the_right_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "typo.yaml"
     bad.write_text(VALID.replace("    min: 0.9", "    min: 0.9\n    metirc: f1"), encoding="utf-8")
     assert main(["validate", str(bad)]) == 2
@@ -312,9 +297,7 @@ def test_validate_unknown_key_suggests_the_right_one(
     assert f"error {bad}:13 at $.checks[0].metirc: unknown key 'metirc'; did you mean 'metric'?" in out
 
 
-def test_validate_unknown_backend_and_missing_path(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_validate_unknown_backend_and_missing_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "backend.yaml"
     bad.write_text(VALID.replace("backend: transformers", "backend: transformer"), encoding="utf-8")
     assert main(["validate", str(bad), str(tmp_path / "nowhere")]) == 2

@@ -209,7 +209,10 @@ def test_invalid_gate_file_is_a_collection_error(project: pytest.Pytester) -> No
     result = project.runpytest("--modelcheck", "--modelcheck-report", "out.json")
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(
-        ["*ERROR collecting gates/sentiment.yaml*", "gates/sentiment.yaml:14 at $.checks?1?.metric: metric 'f2' is not supported; expected one of*"]
+        [
+            "*ERROR collecting gates/sentiment.yaml*",
+            "gates/sentiment.yaml:14 at $.checks?1?.metric: metric 'f2' is not supported; expected one of*",
+        ]
     )
     result.stdout.no_fnmatch_line("*INTERNALERROR*")
     result.stdout.no_fnmatch_line("*Traceback*")
@@ -250,7 +253,9 @@ def test_unknown_label_is_named(project: pytest.Pytester) -> None:
     add_gate(project, "sentiment")
     result = project.runpytest("--modelcheck")
     result.assert_outcomes(passed=1, failed=3)
-    result.stdout.fnmatch_lines(["*label column 'label' holds values the model does not know: 'great'*0=negative, 1=positive*"])
+    result.stdout.fnmatch_lines(
+        ["*label column 'label' holds values the model does not know: 'great'*0=negative, 1=positive*"]
+    )
 
 
 def test_label_ids_work_like_names(project: pytest.Pytester) -> None:
@@ -318,4 +323,3 @@ def test_reference_gate_runs(pytester: pytest.Pytester, sentiment_model: Path, m
     shutil.copytree(repo / "examples", pytester.path / "examples", ignore=shutil.ignore_patterns("model*"))
     monkeypatch.setenv("MODELCHECK_SENTIMENT_MODEL", str(sentiment_model))
     pytester.runpytest("--modelcheck", "--modelcheck-stage", "deploy").assert_outcomes(passed=4)
-

@@ -96,9 +96,7 @@ def sample_report(stage: str | None = "merge") -> dict[str, Any]:
             blocking=False,
             message="f1 0.800 < min 0.88 (n=400)",
         ),
-        check(
-            "recall", "error", value=None, n=None, stages=["merge", "deploy"], message="no positive labels"
-        ),
+        check("recall", "error", value=None, n=None, stages=["merge", "deploy"], message="no positive labels"),
         check("precision", "skipped", value=None, message="not run"),
     ]
     stages = {"merge": ["accuracy", "recall"], "deploy": ["accuracy", "macro_f1", "recall"]}
@@ -228,9 +226,7 @@ def test_write_then_read_round_trips_and_creates_folders(tmp_path: Path) -> None
     assert _leftovers(target.parent) == []
 
 
-def test_write_failure_at_rename_keeps_the_old_report(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_write_failure_at_rename_keeps_the_old_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     target = tmp_path / "report.json"
     write_report(target, sample_report(stage="merge"))
     before = target.read_bytes()
@@ -281,9 +277,7 @@ def test_nan_that_bypassed_build_report_is_refused(tmp_path: Path) -> None:
 
 
 def test_read_missing_report(tmp_path: Path) -> None:
-    with pytest.raises(
-        ReportError, match=r"report .*nope\.json not found; write one with pytest --modelcheck"
-    ):
+    with pytest.raises(ReportError, match=r"report .*nope\.json not found; write one with pytest --modelcheck"):
         read_report(tmp_path / "nope.json")
 
 
@@ -453,9 +447,7 @@ def test_terminal_rows() -> None:
 
 def test_markdown_tables_statuses_and_messages() -> None:
     doc = sample_report()
-    doc["gates"][0]["checks"].append(
-        check("odd|name", "failed", message="line one\nline | two", value=0.5).to_dict()
-    )
+    doc["gates"][0]["checks"].append(check("odd|name", "failed", message="line one\nline | two", value=0.5).to_dict())
     doc["totals"]["failed"] = 1
     text = markdown(doc)
     lines = text.splitlines()

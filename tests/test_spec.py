@@ -188,7 +188,7 @@ def test_unavailable_check_kind_is_explained(tmp_path: Path) -> None:
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(GateFileError, match="gates/nope.yaml: file not found"):
+    with pytest.raises(GateFileError, match=r"gates/nope\.yaml: file not found"):
         load_gate(tmp_path / "nope.yaml", display_path="gates/nope.yaml")
 
 
