@@ -12,6 +12,7 @@ The core never imports a framework itself: a backend imports its framework when 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -27,17 +28,65 @@ if TYPE_CHECKING:
 ENTRY_POINT_GROUP = "modelcheck.backends"
 
 
+@dataclass(frozen=True)
+class Outputs:
+    """What a model produced for its inputs, in input order. Which fields are set depends on the task.
+
+    - classification tasks: ``labels`` (class ids, shape (n,)) and, where the model gives them,
+      ``scores`` (class probabilities, shape (n, classes));
+    - ``tabular-regression``: ``values`` (shape (n,));
+    - ``feature-extraction``: ``embeddings`` (shape (n, d)), or with paired inputs also
+      ``pair_embeddings`` for the second input of each pair;
+    - ``text-generation``: ``texts`` (the generated continuation of each prompt).
+    """
+
+    labels: np.ndarray | None = None
+    scores: np.ndarray | None = None
+    values: np.ndarray | None = None
+    embeddings: np.ndarray | None = None
+    pair_embeddings: np.ndarray | None = None
+    texts: list[str] | None = None
+
+    def __len__(self) -> int:
+        for field in (self.labels, self.values, self.embeddings, self.texts):
+            if field is not None:
+                return len(field)
+        return 0
+
+    def take(self, rows: Sequence[int] | np.ndarray) -> Outputs:
+        """The outputs of the given rows only (for slices)."""
+        import numpy as np
+
+        index = np.asarray(rows, dtype=np.int64)
+
+        def pick(field: np.ndarray | None) -> np.ndarray | None:
+            return None if field is None else field[index]
+
+        return Outputs(
+            labels=pick(self.labels),
+            scores=pick(self.scores),
+            values=pick(self.values),
+            embeddings=pick(self.embeddings),
+            pair_embeddings=pick(self.pair_embeddings),
+            texts=None if self.texts is None else [self.texts[i] for i in index],
+        )
+
+
 @runtime_checkable
 class LoadedModel(Protocol):
     """A model loaded by a backend, ready to run."""
 
     #: The device the model actually runs on (``cpu``, ``cuda:0``, ...).
     device: str
-    #: Class names by class id, for classification tasks.
+    #: Class names by class id, for classification tasks (empty for other tasks).
     label_names: tuple[str, ...]
 
-    def predict(self, inputs: Sequence[Any], *, batch_size: int) -> np.ndarray:
-        """Predicted class ids for ``inputs``, in the order given."""
+    def predict(self, inputs: Sequence[Any], *, batch_size: int) -> Outputs:
+        """Run the model over ``inputs`` (one per data row) and return its outputs in that order.
+
+        An input is what the task feeds: a string (text tasks), a pair of strings (paired
+        feature-extraction), an image (``PIL.Image``), or a 1-D float array (tabular tasks).
+        """
         ...
 
     def artifact_files(self) -> list[Path]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from modelcheck.errors import DataError
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
     from modelcheck.spec import DataSpec
@@ -24,16 +26,25 @@ class LoadedData:
     frame: pd.DataFrame
     sha256: str | None
     files: tuple[Path, ...] = ()
+    #: The folder relative file names in the data (e.g. image paths) resolve against.
+    base: Path | None = None
 
 
-def load_data(spec: DataSpec, *, columns: list[str]) -> LoadedData:
+def load_data(spec: DataSpec, *, columns: list[str], task: str = "text-classification") -> LoadedData:
     """Load ``spec`` and check that every column in ``columns`` is present.
 
-    Local files are read by ``datasets``' packaged builders; anything else is a Hub dataset id
-    (``name`` or ``org/name``) loaded with ``datasets.load_dataset(id, split=spec.split)``.
+    Local files are read by ``datasets``' packaged builders, a local folder as an image folder
+    (one sub-folder per label, optionally under a ``<split>/`` folder); anything else is a Hub
+    dataset id (``name`` or ``org/name``) loaded with ``datasets.load_dataset(id, split=spec.split)``.
+    Class-label columns come back as class names, so they map onto the model's labels.
     """
-    if spec.is_local:
+    base = None
+    if spec.is_local and Path(spec.source).is_dir():
+        dataset, files = _load_image_folder(spec, task)
+        base = Path(spec.source)
+    elif spec.is_local:
         dataset, files = _load_local(spec)
+        base = Path(spec.source).parent
     else:
         dataset, files = _load_hub(spec)
     if spec.limit is not None:
@@ -49,18 +60,77 @@ def load_data(spec: DataSpec, *, columns: list[str]) -> LoadedData:
     if len(dataset) == 0:
         raise DataError(f"{spec.source} has no rows to evaluate")
     frame = dataset.to_pandas()
-    return LoadedData(frame=frame, sha256=_sha256_files(files) if files else None, files=tuple(files))
+    for name, feature in dataset.features.items():
+        if type(feature).__name__ == "ClassLabel" and name in frame:
+            frame[name] = [feature.int2str(int(v)) if v is not None and v >= 0 else None for v in frame[name]]
+    return LoadedData(frame=frame, sha256=_sha256_files(files) if files else None, files=tuple(files), base=base)
+
+
+def numeric_matrix(frame: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
+    """The feature columns of a tabular task as a float32 matrix; DataError names a non-numeric column."""
+    import numpy as np
+    import pandas as pd
+
+    for column in columns:
+        if not pd.api.types.is_numeric_dtype(frame[column]) or pd.api.types.is_bool_dtype(frame[column]):
+            sample = frame[column].dropna().head(1).tolist()
+            raise DataError(
+                f"feature column {column!r} (data.input) is not numeric (dtype {frame[column].dtype}, "
+                f"e.g. {sample[0]!r}); encode it as numbers before the gate runs"
+                if sample
+                else f"feature column {column!r} (data.input) holds no values"
+            )
+        missing = frame[column].isna()
+        if missing.any():
+            raise DataError(
+                f"feature column {column!r} has no value at row {int(missing.to_numpy().argmax())}; fill or drop it"
+            )
+    return np.asarray(frame[list(columns)].to_numpy(dtype=np.float32))
+
+
+def images(values: list[Any], *, column: str, base: Path | None) -> list[Any]:
+    """Decode an image column (PIL images, ``{bytes, path}`` records or file paths) to RGB PIL images.
+
+    An image that cannot be decoded is a DataError naming the file (or the row).
+    """
+    import io
+
+    try:
+        from PIL import Image
+    except ImportError:
+        raise DataError("image inputs need Pillow: pip install 'modelcheck[vision]'") from None
+
+    decoded = []
+    for row, value in enumerate(values):
+        name = f"row {row} of column {column!r}"
+        try:
+            if isinstance(value, Image.Image):
+                image = value
+            elif isinstance(value, dict) and value.get("bytes"):
+                name = str(value.get("path") or name)
+                image = Image.open(io.BytesIO(value["bytes"]))
+            elif isinstance(value, (dict, str)):
+                raw = value.get("path") if isinstance(value, dict) else value
+                path = Path(str(raw))
+                path = path if path.is_absolute() or base is None else base / path
+                name = str(path)
+                image = Image.open(path)
+            else:
+                raise DataError(f"{name} holds {type(value).__name__}, not an image or an image path")
+            decoded.append(image.convert("RGB"))
+        except DataError:
+            raise
+        except FileNotFoundError:
+            raise DataError(f"image file not found: {name}") from None
+        except Exception as exc:  # PIL raises UnidentifiedImageError, OSError, SyntaxError, ...
+            raise DataError(f"cannot decode image {name}: {exc}") from None
+    return decoded
 
 
 def _load_local(spec: DataSpec) -> tuple[Any, list[Path]]:
     path = Path(spec.source)
     if not path.exists():
         raise DataError(f"data file not found: {path} (data.source); create it or fix the path")
-    if path.is_dir():
-        raise DataError(
-            f"data.source {path} is a folder; give a .csv, .json, .jsonl or .parquet file "
-            "(folders of images arrive with image-classification support)"
-        )
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
         raise DataError(
@@ -73,6 +143,28 @@ def _load_local(spec: DataSpec) -> tuple[Any, list[Path]]:
     except Exception as exc:  # datasets raises many kinds; the reason is what the user needs
         raise DataError(f"cannot read {path} as {reader}: {_first_line(exc)}") from None
     return dataset, [path]
+
+
+def _load_image_folder(spec: DataSpec, task: str) -> tuple[Any, list[Path]]:
+    folder = Path(spec.source)
+    if task != "image-classification":
+        raise DataError(
+            f"data.source {folder} is a folder; for task {task!r} give a .csv, .json, .jsonl or .parquet file "
+            "(folders of images, one sub-folder per label, are for image-classification)"
+        )
+    if (folder / spec.split).is_dir():
+        folder = folder / spec.split
+    import datasets
+
+    try:
+        dataset = datasets.load_dataset("imagefolder", data_dir=str(folder), split="train")
+    except Exception as exc:
+        raise DataError(
+            f"cannot read the image folder {folder}: {_first_line(exc)} "
+            "(expected one sub-folder per label holding the images)"
+        ) from None
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    return dataset, files
 
 
 def _load_hub(spec: DataSpec) -> tuple[Any, list[Path]]:
@@ -89,12 +181,15 @@ def _load_hub(spec: DataSpec) -> tuple[Any, list[Path]]:
 
 
 def _sha256_files(files: list[Path]) -> str:
-    """sha256 of one file, or of the concatenated contents of several, in order."""
+    """sha256 of one file; for several (an image folder, a Hub dataset's cache), of their names and digests."""
+    from modelcheck.report import sha256_file
+
+    if len(files) == 1:
+        return sha256_file(files[0])
+    root = Path(os.path.commonpath([str(f.parent) for f in files]))
     digest = hashlib.sha256()
     for file in files:
-        with open(file, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        digest.update(f"{file.relative_to(root).as_posix()}\0{sha256_file(file)}\n".encode())
     return digest.hexdigest()
 
 

@@ -1,4 +1,8 @@
-"""Quality-metric checks: scikit-learn metrics over the gate's predictions, whole or per slice."""
+"""Metric checks: scikit-learn / scipy metrics (or a local evaluate module) over a gate's outputs.
+
+A check is judged on the whole data, or per value of ``slice_by`` with its worst judged slice as
+the value. Targets and outputs come from the runner, one row per data row.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelcheck.errors import CheckError, DataError
-from modelcheck.results import CheckResult, Status
+from modelcheck.results import CheckResult
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from modelcheck.backends import Outputs
+    from modelcheck.results import Status
     from modelcheck.spec import CheckSpec
 
-METRICS = ("accuracy", "precision", "recall", "f1")
 _MISSING_SLICE = "<missing>"
 
 
@@ -49,40 +54,52 @@ def label_ids(values: Sequence[Any], label_names: Sequence[str], *, column: str)
     return out
 
 
+def numbers(values: Sequence[Any], *, column: str) -> np.ndarray:
+    """A numeric target column as floats; DataError names the first row that is not a number."""
+    out = np.empty(len(values), dtype=np.float64)
+    for row, value in enumerate(values):
+        try:
+            out[row] = float(value)
+        except (TypeError, ValueError):
+            raise DataError(f"column {column!r} must hold numbers; row {row} holds {value!r}") from None
+        if np.isnan(out[row]):
+            raise DataError(f"column {column!r} has no value at row {row}; fill or drop the row")
+    return out
+
+
 def evaluate_metric_check(
     check: CheckSpec,
-    y_true: np.ndarray,
-    y_pred: np.ndarray,
+    targets: Any,
+    outputs: Outputs,
     label_names: Sequence[str],
     frame: pd.DataFrame,
 ) -> CheckResult:
-    """Judge one metric check on the whole data, or per value of ``slice_by``."""
-    average, pos_label = _averaging(check, label_names)
-    details: dict[str, Any] = {}
-    if average is not None:
-        details["average"] = average
-    if pos_label is not None:
-        details["pos_label"] = label_names[pos_label]
-    label = check.metric if average is None else f"{check.metric} ({average})"
+    """Judge one metric check on the whole data, or per value of ``slice_by``.
+
+    ``targets`` is what the outputs are compared against, one per row: class ids, numbers, texts,
+    or None for metrics that need no label (cosine_similarity reads ``check.reference``).
+    """
+    scorer = _Scorer(check, label_names, n_rows=len(outputs))
+    label = scorer.label
+    n_total = len(outputs)
 
     if check.slice_by is None:
-        value = _score(check.metric, y_true, y_pred, average, pos_label)
-        status, message = _judge(label, value, check, len(y_true))
+        value = scorer.score(targets, outputs, None)
+        verdict, message = _judge(label, value, check, n_total)
         return CheckResult(
-            name=check.name, kind=check.kind, metric=check.metric, status=status, message=message,
-            value=value, threshold=check.threshold, n=len(y_true), details=details,
+            name=check.name, kind=check.kind, metric=check.metric, status=verdict, message=message,
+            value=value, threshold=check.threshold, n=n_total, details=scorer.details,
         )  # fmt: skip
 
     groups = frame[check.slice_by].astype(object).where(frame[check.slice_by].notna(), _MISSING_SLICE)
     slices: list[dict[str, Any]] = []
     for key, rows in groups.groupby(groups, sort=True).indices.items():
         n = len(rows)
-        value = _score(check.metric, y_true[rows], y_pred[rows], average, pos_label)
+        value = scorer.score(_take(targets, rows), outputs.take(rows), rows)
         large_enough = n >= check.min_samples
         verdict = _judge(label, value, check, n)[0] if large_enough else "skipped"
         slices.append({"slice": str(key), "n": n, "value": value, "judged": large_enough, "status": verdict})
-    details["slice_by"] = check.slice_by
-    details["slices"] = slices
+    details = {**scorer.details, "slice_by": check.slice_by, "slices": slices}
 
     judged = [s for s in slices if s["judged"]]
     small = [s for s in slices if not s["judged"]]
@@ -96,32 +113,108 @@ def evaluate_metric_check(
         return CheckResult(
             name=check.name, kind=check.kind, metric=check.metric, status="skipped",
             message=f"no slice of {check.slice_by!r} has min_samples {check.min_samples} rows{too_small}",
-            threshold=check.threshold, n=len(y_true), details=details,
+            threshold=check.threshold, n=n_total, details=details,
         )  # fmt: skip
     by_value = sorted(judged, key=lambda s: float(s["value"]))
     worst = by_value[0] if check.min is not None else by_value[-1]
     failing = [s for s in judged if s["status"] == "failed"]
     bound = _bound_text(check)
+    status: Status
     if failing:
         listed = ", ".join(f"{s['slice']} {_fmt(s['value'])} (n={s['n']})" for s in failing)
         message = f"{label} by {check.slice_by}: {len(failing)} of {len(judged)} slices fail {bound}: {listed}"
         status = "failed"
     else:
-        status = "passed"
         message = (
             f"{label} by {check.slice_by}: all {len(judged)} slices meet {bound}; "
             f"worst {worst['slice']} {_fmt(worst['value'])} (n={worst['n']})"
         )
+        status = "passed"
     return CheckResult(
         name=check.name, kind=check.kind, metric=check.metric, status=status, message=message + too_small,
-        value=worst["value"], threshold=check.threshold, n=len(y_true), details=details,
+        value=worst["value"], threshold=check.threshold, n=n_total, details=details,
     )  # fmt: skip
 
 
-def _averaging(check: CheckSpec, label_names: Sequence[str]) -> tuple[str | None, int | None]:
-    """The sklearn ``average`` and positive class id a check uses (None for accuracy)."""
-    if check.metric == "accuracy":
-        return None, None
+class _Scorer:
+    """Computes one check's metric on all rows or a subset; set up (and validated) once per check."""
+
+    def __init__(self, check: CheckSpec, label_names: Sequence[str], *, n_rows: int) -> None:
+        self.check = check
+        self.metric = check.metric
+        self.details: dict[str, Any] = {}
+        self.average: str | None = None
+        self.pos_label: int | None = None
+        self.reference: np.ndarray | None = None
+        self.module: Any = None
+        if self.metric in ("precision", "recall", "f1", "roc_auc"):
+            self.average, self.pos_label = _averaging(check, label_names)
+            self.details["average"] = self.average
+            if self.pos_label is not None:
+                self.details["pos_label"] = label_names[self.pos_label]
+        if self.metric == "cosine_similarity":
+            self.reference = _load_reference(check, n_rows)
+        if check.evaluate is not None:
+            from modelcheck.evaluate_metrics import load_module
+
+            self.module = load_module(check)
+            self.details["evaluate"] = str(check.evaluate["path"])
+        self.label = self.metric if self.average is None else f"{self.metric} ({self.average})"
+
+    def score(self, targets: Any, outputs: Outputs, rows: np.ndarray | None) -> float:
+        if self.module is not None:
+            from modelcheck.evaluate_metrics import compute
+
+            return compute(self.module, self.check, targets, outputs)
+        metric = self.metric
+        if metric in ("accuracy", "precision", "recall", "f1", "roc_auc"):
+            return self._classification(targets, outputs)
+        if metric in ("mae", "rmse", "r2"):
+            return _regression(metric, targets, _need(outputs.values, metric, "values"))
+        if metric == "cosine_similarity":
+            assert self.reference is not None
+            reference = self.reference if rows is None else self.reference[rows]
+            return float(np.mean(_row_cosine(_need(outputs.embeddings, metric, "embeddings"), reference)))
+        if metric == "spearman":
+            return _spearman(targets, outputs)
+        if metric in ("exact_match", "contains"):
+            return _text_match(metric, targets, _need(outputs.texts, metric, "texts"))
+        raise CheckError(f"check {self.check.name!r}: no implementation for metric {metric!r}")
+
+    def _classification(self, targets: np.ndarray, outputs: Outputs) -> float:
+        from sklearn import metrics
+
+        predicted = _need(outputs.labels, self.metric, "labels")
+        if self.metric == "accuracy":
+            return float(metrics.accuracy_score(targets, predicted))
+        if self.metric == "roc_auc":
+            return self._roc_auc(targets, _need(outputs.scores, "roc_auc", "class scores"))
+        scorer = {"precision": metrics.precision_score, "recall": metrics.recall_score, "f1": metrics.f1_score}
+        kwargs: dict[str, Any] = {"average": self.average, "zero_division": 0}
+        if self.average == "binary":
+            kwargs["pos_label"] = self.pos_label
+            kwargs["labels"] = [0, 1]
+        return float(scorer[self.metric](targets, predicted, **kwargs))
+
+    def _roc_auc(self, targets: np.ndarray, scores: np.ndarray) -> float:
+        from sklearn import metrics
+
+        present = np.unique(targets)
+        if len(present) < 2:
+            raise CheckError(
+                f"check {self.check.name!r}: roc_auc needs examples of at least two classes; "
+                f"the rows evaluated hold only class id {present.tolist()}"
+            )
+        if self.average == "binary":
+            return float(metrics.roc_auc_score(targets == self.pos_label, scores[:, self.pos_label]))
+        if self.average not in ("macro", "weighted"):
+            raise CheckError(f"check {self.check.name!r}: roc_auc averages macro or weighted, not {self.average!r}")
+        labels = list(range(scores.shape[1]))
+        return float(metrics.roc_auc_score(targets, scores, multi_class="ovr", average=self.average, labels=labels))
+
+
+def _averaging(check: CheckSpec, label_names: Sequence[str]) -> tuple[str, int | None]:
+    """The sklearn ``average`` and positive class id a check uses."""
     n_labels = len(label_names)
     average = check.average or ("binary" if n_labels == 2 else "macro")
     if average != "binary":
@@ -143,17 +236,74 @@ def _averaging(check: CheckSpec, label_names: Sequence[str]) -> tuple[str | None
     )
 
 
-def _score(metric: str, y_true: np.ndarray, y_pred: np.ndarray, average: str | None, pos: int | None) -> float:
+def _regression(metric: str, targets: np.ndarray, values: np.ndarray) -> float:
     from sklearn import metrics
 
-    if metric == "accuracy":
-        return float(metrics.accuracy_score(y_true, y_pred))
-    scorer = {"precision": metrics.precision_score, "recall": metrics.recall_score, "f1": metrics.f1_score}[metric]
-    kwargs: dict[str, Any] = {"average": average, "zero_division": 0}
-    if average == "binary":
-        kwargs["pos_label"] = pos
-        kwargs["labels"] = [0, 1]
-    return float(scorer(y_true, y_pred, **kwargs))
+    if metric == "mae":
+        return float(metrics.mean_absolute_error(targets, values))
+    if metric == "rmse":
+        return float(metrics.root_mean_squared_error(targets, values))
+    if len(targets) < 2:
+        raise CheckError("r2 needs at least two rows")
+    return float(metrics.r2_score(targets, values))
+
+
+def _row_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return np.asarray(np.sum(a * b, axis=1) / np.where(norms == 0, 1.0, norms))
+
+
+def _spearman(targets: np.ndarray, outputs: Outputs) -> float:
+    from scipy import stats
+
+    first = _need(outputs.embeddings, "spearman", "embeddings")
+    second = _need(outputs.pair_embeddings, "spearman", "embeddings of the second text (data.input: [a, b])")
+    similarity = _row_cosine(first, second)
+    if len(targets) < 3 or np.all(targets == targets[0]):
+        raise CheckError("spearman needs at least three rows with differing similarity labels")
+    return float(stats.spearmanr(similarity, targets).statistic)
+
+
+def _text_match(metric: str, targets: Sequence[str], texts: Sequence[str]) -> float:
+    if metric == "exact_match":
+        hits = [t.strip() == e.strip() for t, e in zip(texts, targets, strict=True)]
+    else:
+        hits = [e.strip() in t for t, e in zip(texts, targets, strict=True)]
+    return float(np.mean(hits)) if hits else 0.0
+
+
+def _load_reference(check: CheckSpec, n_rows: int) -> np.ndarray:
+    from pathlib import Path
+
+    path = Path(str(check.reference))
+    if not path.is_file():
+        raise CheckError(f"check {check.name!r}: reference embeddings not found: {path} (reference)")
+    try:
+        reference = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise CheckError(f"check {check.name!r}: cannot read {path} as a .npy array: {exc}") from None
+    if reference.ndim != 2 or reference.shape[0] < n_rows:
+        raise CheckError(
+            f"check {check.name!r}: reference {path} has shape {reference.shape}; "
+            f"expected (rows, dim) with at least the {n_rows} rows evaluated"
+        )
+    return np.asarray(reference[:n_rows])
+
+
+def _need(value: Any, metric: str, what: str) -> Any:
+    if value is None:
+        raise CheckError(f"metric {metric} needs the model's {what}, which this backend did not produce")
+    return value
+
+
+def _take(targets: Any, rows: np.ndarray) -> Any:
+    if targets is None:
+        return None
+    if isinstance(targets, np.ndarray):
+        return targets[rows]
+    return [targets[i] for i in rows]
 
 
 def _judge(label: str, value: float, check: CheckSpec, n: int) -> tuple[Status, str]:

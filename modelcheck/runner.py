@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelcheck.backends import LoadedModel, get_backend
-from modelcheck.errors import ModelcheckError
+from modelcheck.errors import BackendError, ModelcheckError
 from modelcheck.results import CheckResult, GateResult
+from modelcheck.tasks import TASKS
 
 if TYPE_CHECKING:
+    import pandas as pd
+
+    from modelcheck.data import LoadedData
     from modelcheck.spec import GateSpec, ModelSpec
 
 
@@ -96,12 +101,13 @@ def run_gate(gate: GateSpec, *, file: str, models: ModelCache, stage: str | None
 
 def _evaluate(gate: GateSpec, models: ModelCache, result: GateResult) -> list[CheckResult]:
     from modelcheck.data import load_data
-    from modelcheck.metrics import evaluate_metric_check, label_ids
+    from modelcheck.metrics import evaluate_metric_check
     from modelcheck.report import file_records
 
     spec = gate.data
-    columns = [spec.input, spec.label, *(c.slice_by for c in gate.checks if c.slice_by)]
-    data = load_data(spec, columns=columns)
+    label = [spec.label] if spec.label else []
+    columns = [*spec.input_columns, *label, *(c.slice_by for c in gate.checks if c.slice_by)]
+    data = load_data(spec, columns=columns, task=gate.model.task)
     result.data["rows"] = len(data.frame)
     result.data["sha256"] = data.sha256
 
@@ -111,16 +117,50 @@ def _evaluate(gate: GateSpec, models: ModelCache, result: GateResult) -> list[Ch
     root = Path(gate.model.source) if gate.model.is_local and Path(gate.model.source).is_dir() else None
     result.model["files"] = file_records(root or _common_root(files), files)
 
-    y_true = label_ids(data.frame[spec.label].tolist(), model.label_names, column=spec.label)
-    y_pred = model.predict(data.frame[spec.input].tolist(), batch_size=gate.model.batch_size)
+    targets = _targets(gate, data.frame, model.label_names)
+    outputs = model.predict(_inputs(gate, data), batch_size=gate.model.batch_size)
+    if len(outputs) != len(data.frame):
+        raise BackendError(f"backend {gate.model.backend!r} returned {len(outputs)} outputs for {len(data.frame)} rows")
 
     outcomes = []
     for check in gate.checks:
         try:
-            outcomes.append(evaluate_metric_check(check, y_true, y_pred, model.label_names, data.frame))
+            outcomes.append(evaluate_metric_check(check, targets, outputs, model.label_names, data.frame))
         except ModelcheckError as exc:
             outcomes.append(_errored(check.name, check.kind, check.metric, str(exc)))
     return outcomes
+
+
+def _inputs(gate: GateSpec, data: LoadedData) -> Sequence[Any]:
+    """One model input per data row, in the shape the task feeds (see LoadedModel.predict)."""
+    from modelcheck.data import images, numeric_matrix
+
+    frame, columns = data.frame, gate.data.input_columns
+    task = TASKS[gate.model.task]
+    if task.tabular:
+        return list(numeric_matrix(frame, columns))
+    if gate.model.task == "image-classification":
+        return images(frame[columns[0]].tolist(), column=columns[0], base=data.base)
+    if len(columns) == 2:
+        return list(zip(frame[columns[0]].tolist(), frame[columns[1]].tolist(), strict=True))
+    values: list[Any] = frame[columns[0]].tolist()
+    return values
+
+
+def _targets(gate: GateSpec, frame: pd.DataFrame, label_names: tuple[str, ...]) -> Any:
+    """What the outputs are compared against, one per row (None when no check needs a label)."""
+    from modelcheck.metrics import label_ids, numbers
+
+    column = gate.data.label
+    if column is None:
+        return None
+    values = frame[column].tolist()
+    task = TASKS[gate.model.task]
+    if task.classification:
+        return label_ids(values, label_names, column=column)
+    if gate.model.task == "text-generation":
+        return ["" if v is None else str(v) for v in values]
+    return numbers(values, column=column)
 
 
 def _errored(name: str, kind: str, metric: str | None, message: str) -> CheckResult:

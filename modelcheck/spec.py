@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import os
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -21,6 +22,7 @@ import yaml
 
 from modelcheck.backends import available_backends
 from modelcheck.errors import GateFileError
+from modelcheck.tasks import LABEL_FREE_METRICS, SIGNED_UNIT_INTERVAL, TASKS, UNIT_INTERVAL, Task
 
 _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
@@ -37,6 +39,14 @@ class ModelSpec:
     device: str = "auto"
     batch_size: int = 32
     trust_remote_code: bool = False
+    dtype: str | None = None
+    weights: str | None = None
+    allow_pickle: bool = False
+    tokenizer: str | None = None
+    providers: tuple[str, ...] | None = None
+    threads: int | None = None
+    graph_optimization: str | None = None
+    max_new_tokens: int = 32
 
     @property
     def is_local(self) -> bool:
@@ -45,13 +55,20 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class DataSpec:
-    """The labelled data a gate is judged on. ``source`` is an absolute path for local files."""
+    """The labelled data a gate is judged on. ``source`` is an absolute path for local files.
+
+    ``input`` is one column, or several (tabular features; the two texts of a pair).
+    """
 
     source: str
-    input: str
-    label: str
+    input: str | tuple[str, ...]
+    label: str | None = None
     split: str = "test"
     limit: int | None = None
+
+    @property
+    def input_columns(self) -> tuple[str, ...]:
+        return (self.input,) if isinstance(self.input, str) else self.input
 
     @property
     def is_local(self) -> bool:
@@ -65,6 +82,9 @@ class CheckSpec:
     name: str
     metric: str
     kind: str = "metric"
+    #: For ``metric: {evaluate: ...}``: ``path`` (resolved), ``key`` and ``args``.
+    evaluate: Mapping[str, Any] | None = None
+    reference: str | None = None
     average: str | None = None
     pos_label: str | int | None = None
     min: float | None = None
@@ -348,37 +368,23 @@ def _build(document: dict[str, Any], gate_path: Path, shown: str, node: yaml.Nod
     def fail(parts: list[str | int], problem: str) -> GateFileError:
         return GateFileError(shown, problem, json_path=_json_path(parts), line=_line_of(node, parts))
 
-    model_doc = document["model"]
-    backend = model_doc.get("backend", "transformers")
-    installed = available_backends()
-    if backend not in installed:
-        near = difflib.get_close_matches(backend, installed, n=1)
-        hint = f"did you mean {near[0]!r}? " if near else ""
-        raise fail(
-            ["model", "backend"],
-            f"unknown backend {backend!r}; {hint}installed backends: {', '.join(installed) or 'none'} "
-            "(a backend registers itself in the 'modelcheck.backends' entry-point group)",
-        )
-    model = ModelSpec(
-        id=model_doc.get("id", gate_path.stem),
-        source=_resolve_source(model_doc["source"], base, bare_hub_names=False),
-        backend=backend,
-        task=model_doc.get("task", "text-classification"),
-        device=model_doc.get("device", "auto"),
-        batch_size=model_doc.get("batch_size", 32),
-        trust_remote_code=model_doc.get("trust_remote_code", False),
-    )
+    def path_of(value: str | None) -> str | None:
+        return None if value is None else _resolve_source(value, base, bare_hub_names=False)
 
+    model = _build_model(document["model"], gate_path, base, fail)
+    task = TASKS[model.task]
     data_doc = document["data"]
     data = DataSpec(
         source=_resolve_source(data_doc["source"], base, bare_hub_names=True),
-        input=data_doc["input"],
-        label=data_doc["label"],
+        input=data_doc["input"] if isinstance(data_doc["input"], str) else tuple(data_doc["input"]),
+        label=data_doc.get("label"),
         split=data_doc.get("split", "test"),
         limit=data_doc.get("limit"),
     )
+    _check_inputs(task, data, fail)
 
     names: dict[str, int] = {}
+    checks: list[CheckSpec] = []
     for index, check in enumerate(document["checks"]):
         name = check["name"]
         if name in names:
@@ -387,9 +393,26 @@ def _build(document: dict[str, Any], gate_path: Path, shown: str, node: yaml.Nod
                 f"duplicate check name {name!r} (also at $.checks[{names[name]}]); check names must be unique",
             )
         names[name] = index
-        low, high = check.get("min"), check.get("max")
-        if low is not None and high is not None and low > high:
-            raise fail(["checks", index], f"min {low} is greater than max {high}; no value can pass")
+        metric, evaluate = check["metric"], None
+        if isinstance(metric, dict):
+            evaluate = {"path": path_of(metric["evaluate"]), "key": metric.get("key"), "args": metric.get("args", {})}
+            metric = f"evaluate:{Path(metric['evaluate']).stem}"
+        _check_metric(task, check, index, data, fail)
+        checks.append(
+            CheckSpec(
+                name=name,
+                metric=metric,
+                kind=check.get("kind", "metric"),
+                evaluate=evaluate,
+                reference=path_of(check.get("reference")),
+                average=check.get("average"),
+                pos_label=check.get("pos_label"),
+                min=check.get("min"),
+                max=check.get("max"),
+                slice_by=check.get("slice_by"),
+                min_samples=check.get("min_samples", 1),
+            )
+        )
 
     stages: dict[str, tuple[str, ...]] = {}
     for stage, members in (document.get("stages") or {}).items():
@@ -407,26 +430,116 @@ def _build(document: dict[str, Any], gate_path: Path, shown: str, node: yaml.Nod
                 )
         stages[stage] = tuple(members)
 
-    checks = tuple(
-        CheckSpec(
-            name=check["name"],
-            metric=check["metric"],
-            kind=check.get("kind", "metric"),
-            average=check.get("average"),
-            pos_label=check.get("pos_label"),
-            min=check.get("min"),
-            max=check.get("max"),
-            slice_by=check.get("slice_by"),
-            min_samples=check.get("min_samples", 1),
-            stages=tuple(stage for stage, members in stages.items() if check["name"] in members),
-        )
-        for check in document["checks"]
-    )
     return GateSpec(
         path=gate_path.resolve(),
         model=model,
         data=data,
-        checks=checks,
+        checks=tuple(
+            replace(check, stages=tuple(stage for stage, members in stages.items() if check.name in members))
+            for check in checks
+        ),
         stages=stages,
         publish=document.get("publish"),
     )
+
+
+def _build_model(doc: dict[str, Any], gate_path: Path, base: Path, fail: Any) -> ModelSpec:
+    backend = doc.get("backend", "transformers")
+    installed = available_backends()
+    if backend not in installed:
+        near = difflib.get_close_matches(backend, installed, n=1)
+        hint = f"did you mean {near[0]!r}? " if near else ""
+        raise fail(
+            ["model", "backend"],
+            f"unknown backend {backend!r}; {hint}installed backends: {', '.join(installed) or 'none'} "
+            "(a backend registers itself in the 'modelcheck.backends' entry-point group)",
+        )
+
+    def path_of(key: str) -> str | None:
+        value = doc.get(key)
+        return None if value is None else _resolve_source(value, base, bare_hub_names=False)
+
+    providers = doc.get("providers")
+    return ModelSpec(
+        id=doc.get("id", gate_path.stem),
+        source=_resolve_source(doc["source"], base, bare_hub_names=False),
+        backend=backend,
+        task=doc.get("task", "text-classification"),
+        device=doc.get("device", "auto"),
+        batch_size=doc.get("batch_size", 32),
+        trust_remote_code=doc.get("trust_remote_code", False),
+        dtype=doc.get("dtype"),
+        weights=path_of("weights"),
+        allow_pickle=doc.get("allow_pickle", False),
+        tokenizer=path_of("tokenizer"),
+        providers=tuple(providers) if providers else None,
+        threads=doc.get("threads"),
+        graph_optimization=doc.get("graph_optimization"),
+        max_new_tokens=doc.get("max_new_tokens", 32),
+    )
+
+
+def _check_inputs(task: Task, data: DataSpec, fail: Any) -> None:
+    columns = data.input_columns
+    if task.tabular:
+        return
+    if task.name == "feature-extraction":
+        if len(columns) > 2:
+            raise fail(
+                ["data", "input"],
+                f"feature-extraction takes one text column, or two for pairs; got {len(columns)}: {', '.join(columns)}",
+            )
+        return
+    if len(columns) != 1:
+        raise fail(
+            ["data", "input"],
+            f"task {task.name!r} takes one input column; got {', '.join(columns)} "
+            "(lists of columns are for tabular tasks and feature-extraction pairs)",
+        )
+
+
+def _check_metric(task: Task, check: dict[str, Any], index: int, data: DataSpec, fail: Any) -> None:
+    metric = check["metric"]
+    where = ["checks", index, "metric"]
+    if isinstance(metric, str) and metric not in task.metrics:
+        raise fail(
+            where,
+            f"metric {metric!r} is not available for task {task.name!r}; its metrics: {', '.join(task.metrics)} "
+            "(or {evaluate: path} for a local evaluate module)",
+        )
+    if isinstance(metric, str):
+        low, high = _metric_range(metric)
+        for bound in ("min", "max"):
+            value = check.get(bound)
+            if value is not None and not low <= value <= high:
+                raise fail(
+                    ["checks", index, bound],
+                    f"{bound} {value} is out of range for {metric}, whose values lie in [{low:g}, {high:g}]",
+                )
+    low_bound, high_bound = check.get("min"), check.get("max")
+    if low_bound is not None and high_bound is not None and low_bound > high_bound:
+        raise fail(["checks", index], f"min {low_bound} is greater than max {high_bound}; no value can pass")
+    needs_reference = metric == "cosine_similarity"
+    if needs_reference and "reference" not in check:
+        raise fail(
+            ["checks", index],
+            "cosine_similarity needs reference: a .npy file of reference embeddings, one row per data row",
+        )
+    if not needs_reference and "reference" in check:
+        raise fail(["checks", index, "reference"], "reference is only used by metric cosine_similarity")
+    if data.label is None and metric not in LABEL_FREE_METRICS:
+        raise fail(
+            ["data"],
+            f"check {check['name']!r} (metric {metric if isinstance(metric, str) else 'evaluate'}) compares "
+            "against expected outputs: give data.label, the column that holds them",
+        )
+
+
+def _metric_range(metric: str) -> tuple[float, float]:
+    if metric in UNIT_INTERVAL:
+        return 0.0, 1.0
+    if metric in SIGNED_UNIT_INTERVAL:
+        return -1.0, 1.0
+    if metric in ("mae", "rmse"):
+        return 0.0, math.inf
+    return -math.inf, math.inf

@@ -155,7 +155,23 @@ def test_wrong_value_type(tmp_path: Path) -> None:
 def test_out_of_range_number(tmp_path: Path) -> None:
     error = bad(tmp_path, VALID.replace("min: 0.9\n", "min: 90\n"))
     assert error.json_path == "$.checks[0].min"
-    assert "min 90 is out of range; expected a number <= 1" in str(error)
+    assert "min 90 is out of range for accuracy, whose values lie in [0, 1]" in str(error)
+
+
+def test_metric_not_offered_by_the_task(tmp_path: Path) -> None:
+    error = bad(tmp_path, VALID.replace("metric: accuracy", "metric: rmse"))
+    assert error.json_path == "$.checks[0].metric"
+    assert "metric 'rmse' is not available for task 'text-classification'; its metrics: accuracy," in str(error)
+
+
+def test_label_is_required_by_label_metrics(tmp_path: Path) -> None:
+    error = bad(tmp_path, VALID.replace("  label: label\n", ""))
+    assert error.json_path == "$.data" and "give data.label" in str(error)
+
+
+def test_lists_of_input_columns_are_for_tabular_tasks(tmp_path: Path) -> None:
+    error = bad(tmp_path, VALID.replace("input: text", "input: [text, title]"))
+    assert error.json_path == "$.data.input" and "takes one input column" in str(error)
 
 
 def test_check_without_threshold(tmp_path: Path) -> None:

@@ -70,7 +70,7 @@ def untrained(untrained_model: Path) -> Iterator[LoadedModel]:
 
 
 def accuracy(model: LoadedModel, rows: list[dict[str, str]]) -> float:
-    predicted = model.predict([r["text"] for r in rows], batch_size=32)
+    predicted = model.predict([r["text"] for r in rows], batch_size=32).labels
     return float(np.mean([model.label_names[p] == r["label"] for p, r in zip(predicted, rows, strict=True)]))
 
 
@@ -126,21 +126,21 @@ def test_loaded_model_shape(untrained: LoadedModel) -> None:
 def test_predictions_come_back_in_input_order(trained: LoadedModel, rows: list[dict[str, str]]) -> None:
     # Lengths vary from 5 to 12 words and the batches are sorted by length, so a missed un-sort shows.
     texts = [r["text"] for r in rows[:60]]
-    one_by_one = [int(trained.predict([t], batch_size=1)[0]) for t in texts]
+    one_by_one = [int(trained.predict([t], batch_size=1).labels[0]) for t in texts]
     assert len(set(one_by_one)) == 2
     for batch_size in (1, 7, 64):
-        predicted = trained.predict(texts, batch_size=batch_size)
+        predicted = trained.predict(texts, batch_size=batch_size).labels
         assert predicted.dtype.kind == "i"
         assert predicted.tolist() == one_by_one
-    assert trained.predict(texts[::-1], batch_size=8).tolist() == one_by_one[::-1]
+    assert trained.predict(texts[::-1], batch_size=8).labels.tolist() == one_by_one[::-1]
 
 
 @pytest.mark.e2e
 def test_predict_accepts_any_sequence_and_truncates_long_texts(trained: LoadedModel) -> None:
     long_text = " ".join(["wonderful"] * 500)  # far beyond the 64 positions
-    predicted = trained.predict((long_text, "the film was awful", ""), batch_size=2)
+    predicted = trained.predict((long_text, "the film was awful", ""), batch_size=2).labels
     assert predicted.tolist()[:2] == [1, 0]
-    assert trained.predict([], batch_size=4).shape == (0,)
+    assert trained.predict([], batch_size=4).labels.shape == (0,)
 
 
 @pytest.mark.parametrize("bad", [None, float("nan"), 3])
@@ -195,7 +195,10 @@ def test_hub_id_loads_from_the_cache_and_lists_its_snapshot(
     try:
         assert loaded.label_names == ("negative", "positive")
         texts = ["the film was awful", "a wonderful story", "sehr gut"]
-        assert loaded.predict(texts, batch_size=2).tolist() == untrained.predict(texts, batch_size=2).tolist()
+        assert (
+            loaded.predict(texts, batch_size=2).labels.tolist()
+            == untrained.predict(texts, batch_size=2).labels.tolist()
+        )
         files = loaded.artifact_files()
         assert {f.name for f in files} >= {"config.json", "model.safetensors"}
         assert all(f.parent.name == commit for f in files)

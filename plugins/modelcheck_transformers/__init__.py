@@ -13,11 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelcheck.backends import Outputs
 from modelcheck.errors import BackendError, DataError, ModelLoadError
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from modelcheck.spec import ModelSpec
 
 __all__ = ["SUPPORTED_TASKS", "TransformersBackend", "TransformersModel", "resolve_device"]
@@ -84,8 +83,8 @@ class TransformersModel:
     def __repr__(self) -> str:
         return f"TransformersModel({self.source!r}, device={self.device!r})"
 
-    def predict(self, inputs: Sequence[Any], *, batch_size: int) -> np.ndarray:
-        """Predicted class ids for ``inputs`` (texts), in the order given.
+    def predict(self, inputs: Sequence[Any], *, batch_size: int) -> Outputs:
+        """Class ids and probabilities for ``inputs`` (texts), in the order given.
 
         Texts are truncated to the model's limit and run longest first, padded per batch.
         """
@@ -100,9 +99,9 @@ class TransformersModel:
         for row, text in enumerate(texts):
             if not isinstance(text, str):
                 raise DataError(_bad_input(row, text))
-        result = np.empty(len(texts), dtype=np.int64)
+        scores = np.zeros((len(texts), len(self.label_names)), dtype=np.float32)
         if not texts:
-            return result
+            return Outputs(labels=np.empty(0, dtype=np.int64), scores=scores)
 
         encoded = self._tokenizer(texts, truncation=True, max_length=self.max_length)
         keys = list(encoded.keys())
@@ -114,8 +113,8 @@ class TransformersModel:
                 batch = self._tokenizer.pad(features, padding=True, return_tensors="pt")
                 batch = {k: v.to(self.device) for k, v in batch.items()}
                 logits = self._network(**batch).logits
-                result[rows] = logits.argmax(dim=-1).cpu().numpy()
-        return result
+                scores[rows] = logits.float().softmax(dim=-1).cpu().numpy()
+        return Outputs(labels=scores.argmax(axis=1).astype(np.int64), scores=scores)
 
     def artifact_files(self) -> list[Path]:
         """Every file of the model folder (for a Hub model: of its local snapshot), sorted."""

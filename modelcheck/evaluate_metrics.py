@@ -1,0 +1,87 @@
+"""Hugging Face ``evaluate`` modules as metrics: ``metric: {evaluate: path/to/module, key: bleu}``.
+
+For metrics scikit-learn lacks (BLEU, ROUGE, ...). The module is one the user keeps locally (a
+folder or a .py script) or has in the evaluate cache; nothing is downloaded at test time.
+``evaluate`` is imported only when such a check runs (it costs seconds and hundreds of MB).
+"""
+
+from __future__ import annotations
+
+import numbers
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelcheck.errors import CheckError
+
+if TYPE_CHECKING:
+    from modelcheck.backends import Outputs
+    from modelcheck.spec import CheckSpec
+
+
+def load_module(check: CheckSpec) -> Any:
+    """Load the check's evaluate module, or raise CheckError saying where it looked."""
+    assert check.evaluate is not None
+    where = str(check.evaluate["path"])
+    try:
+        import evaluate
+    except ImportError:
+        raise CheckError(
+            f"check {check.name!r} uses an evaluate module but the evaluate package is not installed; "
+            "pip install 'modelcheck[evaluate]'"
+        ) from None
+    if Path(where).is_absolute() and not Path(where).exists():
+        raise CheckError(
+            f"check {check.name!r}: evaluate module not found at {where} (metric.evaluate); "
+            "give the folder or .py file of a local evaluate module"
+        )
+    try:
+        return evaluate.load(where)
+    except Exception as exc:  # evaluate raises FileNotFoundError, ConnectionError, ImportError, ...
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckError(
+            f"check {check.name!r}: cannot load evaluate module {where!r}: {reason}. modelcheck never downloads "
+            "metric scripts: keep the module locally (a folder with <name>.py) and point metric.evaluate at it"
+        ) from None
+
+
+def compute(module: Any, check: CheckSpec, targets: Any, outputs: Outputs) -> float:
+    """Run the module on the outputs and return the number the check judges."""
+    assert check.evaluate is not None
+    if outputs.texts is not None:
+        predictions: Any = list(outputs.texts)
+    elif outputs.labels is not None:
+        predictions = outputs.labels.tolist()
+    elif outputs.values is not None:
+        predictions = outputs.values.tolist()
+    else:
+        raise CheckError(f"check {check.name!r}: evaluate modules judge labels, numbers or texts, not embeddings")
+    references = targets.tolist() if hasattr(targets, "tolist") else list(targets)
+    try:
+        result = module.compute(predictions=predictions, references=references, **check.evaluate["args"])
+    except Exception as exc:
+        raise CheckError(f"check {check.name!r}: the evaluate module failed: {type(exc).__name__}: {exc}") from None
+    return _pick(result, check, getattr(module, "name", None))
+
+
+def _pick(result: Any, check: CheckSpec, module_name: str | None) -> float:
+    assert check.evaluate is not None
+    if not isinstance(result, dict):
+        raise CheckError(f"check {check.name!r}: the evaluate module returned {type(result).__name__}, not a dict")
+    numeric = {k: v for k, v in result.items() if isinstance(v, numbers.Real)}
+    key = check.evaluate.get("key")
+    if key is None:
+        if module_name in numeric:
+            key = module_name
+        elif len(numeric) == 1:
+            key = next(iter(numeric))
+        else:
+            raise CheckError(
+                f"check {check.name!r}: the evaluate module returned several numbers ({', '.join(numeric)}); "
+                "say which one to judge with metric.key"
+            )
+    if key not in numeric:
+        raise CheckError(
+            f"check {check.name!r}: the evaluate module's result has no number {key!r}; "
+            f"it has: {', '.join(numeric) or 'none'}"
+        )
+    return float(numeric[key])
