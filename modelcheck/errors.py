@@ -11,6 +11,7 @@ Hierarchy::
     ├── ReportError (ValueError)          a results report is unreadable or does not match its schema
     ├── BackendError (RuntimeError)       no backend by that name, or it cannot handle the request
     ├── ModelLoadError (OSError)          a model cannot be found or loaded
+    │   └── DeviceUnavailableError        the device asked for is not on this machine (pytest: skip)
     ├── DataError (ValueError)            a dataset cannot be loaded, or lacks a column / label
     └── CheckError (ValueError)           a check cannot be computed (e.g. empty data)
 """
@@ -59,6 +60,13 @@ class BackendError(ModelcheckError, RuntimeError):
 
 class ModelLoadError(ModelcheckError, OSError):
     """A model cannot be found or loaded."""
+
+
+class DeviceUnavailableError(ModelLoadError):
+    """The device (or dtype) a gate or test asks for is not available here.
+
+    pytest reports the checks as skipped with this message; the CLI reports it as an error.
+    """
 
 
 class DataError(ModelcheckError, ValueError):

@@ -47,6 +47,7 @@ class ModelSpec:
     threads: int | None = None
     graph_optimization: str | None = None
     max_new_tokens: int = 32
+    labels: tuple[str, ...] | None = None
 
     @property
     def is_local(self) -> bool:
@@ -476,6 +477,7 @@ def _build_model(doc: dict[str, Any], gate_path: Path, base: Path, fail: Any) ->
         threads=doc.get("threads"),
         graph_optimization=doc.get("graph_optimization"),
         max_new_tokens=doc.get("max_new_tokens", 32),
+        labels=tuple(doc["labels"]) if doc.get("labels") else None,
     )
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelcheck.backends import Outputs
 from modelcheck.errors import BackendError, DataError, ModelLoadError
+from modelcheck.hardware import resolve_device
 
 if TYPE_CHECKING:
     from modelcheck.spec import ModelSpec
@@ -143,28 +144,6 @@ class TransformersModel:
             import torch
 
             torch.cuda.empty_cache()
-
-
-def resolve_device(requested: str) -> str:
-    """Turn ``auto``/``cpu``/``cuda``/``cuda:N``/``mps`` into the device to use, or raise ModelLoadError."""
-    import torch
-
-    cuda_count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
-    available = ["cpu", *(f"cuda:{i}" for i in range(cuda_count)), *(["mps"] if mps else [])]
-    wanted = requested.strip().lower()
-    if wanted == "auto":
-        return f"cuda:{torch.cuda.current_device()}" if cuda_count else ("mps" if mps else "cpu")
-    if wanted == "cuda" and cuda_count:
-        return f"cuda:{torch.cuda.current_device()}"
-    if wanted in available:
-        return wanted
-    known = wanted in ("cuda", "mps") or (wanted.startswith("cuda:") and wanted[5:].isdigit())
-    what = "is not available on this machine" if known else "is not a device name"
-    raise ModelLoadError(
-        f"device {requested!r} (model.device) {what}; available here: {', '.join(available)}. "
-        "Use device: auto to take the best one available, or run on a machine that has it"
-    )
 
 
 # -- helpers --------------------------------------------------------------------------------------
