@@ -8,6 +8,9 @@ folder or a .py script) or has in the evaluate cache; nothing is downloaded at t
 from __future__ import annotations
 
 import numbers
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,9 +20,17 @@ if TYPE_CHECKING:
     from modelcheck.backends import Outputs
     from modelcheck.spec import CheckSpec
 
+#: A bare evaluate module name (``bleu``, ``word_overlap``): looked up in the evaluate cache.
+_MODULE_NAME = re.compile(r"[A-Za-z0-9][\w-]*")
+
 
 def load_module(check: CheckSpec) -> Any:
-    """Load the check's evaluate module, or raise CheckError saying where it looked."""
+    """Load the check's evaluate module, or raise CheckError saying where it looked.
+
+    ``metric.evaluate`` is a local module (a folder holding ``<name>.py``, or the ``.py`` file), or the
+    bare name of a module in the evaluate cache (e.g. ``bleu``, loaded once with the network on).
+    evaluate runs offline while it loads: nothing is downloaded.
+    """
     assert check.evaluate is not None
     where = str(check.evaluate["path"])
     try:
@@ -29,19 +40,43 @@ def load_module(check: CheckSpec) -> Any:
             f"check {check.name!r} uses an evaluate module but the evaluate package is not installed; "
             "pip install 'modelcheck[evaluate]'"
         ) from None
-    if Path(where).is_absolute() and not Path(where).exists():
-        raise CheckError(
-            f"check {check.name!r}: evaluate module not found at {where} (metric.evaluate); "
-            "give the folder or .py file of a local evaluate module"
-        )
+    path = Path(where)
+    target = where
+    if path.is_absolute() and not path.exists():
+        if not _MODULE_NAME.fullmatch(path.name):
+            raise CheckError(
+                f"check {check.name!r}: evaluate module not found at {where} (metric.evaluate); "
+                "give the folder or .py file of a local evaluate module"
+            )
+        target = path.name  # a name like "bleu": only the evaluate cache can have it
     try:
-        return evaluate.load(where)
+        with _offline(evaluate):
+            return evaluate.load(target)
     except Exception as exc:  # evaluate raises FileNotFoundError, ConnectionError, ImportError, ...
+        if target != where:
+            raise CheckError(
+                f"check {check.name!r}: evaluate module {target!r} not found: there is no local module at {where} "
+                f"(nor {path / (target + '.py')}), and {target!r} is not in the evaluate cache "
+                f"({evaluate.config.HF_MODULES_CACHE}). modelcheck never downloads metric scripts: keep the module "
+                "locally (a folder with <name>.py) and point metric.evaluate at it, or load it once with the "
+                f"network on (python -c \"import evaluate; evaluate.load('{target}')\") so that it is cached"
+            ) from None
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckError(
             f"check {check.name!r}: cannot load evaluate module {where!r}: {reason}. modelcheck never downloads "
             "metric scripts: keep the module locally (a folder with <name>.py) and point metric.evaluate at it"
         ) from None
+
+
+@contextmanager
+def _offline(evaluate: Any) -> Iterator[None]:
+    """evaluate in offline mode (read at call time from ``evaluate.config``): cache and local files only."""
+    before = evaluate.config.HF_EVALUATE_OFFLINE
+    evaluate.config.HF_EVALUATE_OFFLINE = True
+    try:
+        yield
+    finally:
+        evaluate.config.HF_EVALUATE_OFFLINE = before
 
 
 def compute(module: Any, check: CheckSpec, targets: Any, outputs: Outputs) -> float:

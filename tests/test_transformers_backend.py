@@ -241,8 +241,8 @@ def test_folder_without_weights_is_a_load_error(tmp_path: Path, untrained_model:
 
 
 def test_unsupported_task(untrained_model: Path) -> None:
-    with pytest.raises(BackendError, match=r"task 'image-classification'.*supported tasks: text-classification"):
-        TransformersBackend().load(spec(untrained_model, task="image-classification"))
+    with pytest.raises(BackendError, match=r"task 'tabular-regression'.*supported tasks: text-classification, "):
+        TransformersBackend().load(spec(untrained_model, task="tabular-regression"))
 
 
 @pytest.mark.skipif(torch.cuda.device_count() > 7, reason="this machine has a cuda:7")

@@ -1,42 +1,83 @@
 """The ``transformers`` backend: Hugging Face models from a local folder or the Hub.
 
-Registered in the ``modelcheck.backends`` entry-point group as ``transformers``. torch and
-transformers are imported only when a model is loaded, so importing this module is cheap.
+Registered in the ``modelcheck.backends`` entry-point group as ``transformers``. The task picks the
+``Auto`` class, the preprocessor and what ``predict`` returns:
+
+- ``text-classification``: ``AutoModelForSequenceClassification`` + ``AutoTokenizer`` -> labels, scores;
+- ``feature-extraction``: ``AutoModel`` + ``AutoTokenizer``, mean-pooled and L2-normalised -> embeddings
+  (and ``pair_embeddings`` for ``(a, b)`` inputs);
+- ``image-classification``: ``AutoModelForImageClassification`` + ``AutoImageProcessor`` -> labels, scores;
+- ``text-generation``: ``AutoModelForCausalLM`` + ``AutoTokenizer``, greedy -> texts (the continuations).
+
+torch and transformers are imported only when a model is loaded, so importing this module is cheap.
 """
 
 from __future__ import annotations
 
-import gc
-import math
 import os
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelcheck.backends import Outputs
-from modelcheck.errors import BackendError, DataError, ModelLoadError
-from modelcheck.hardware import resolve_device
+from modelcheck.errors import BackendError, ModelLoadError
+from modelcheck.hardware import resolve_device, torch_dtype
+from modelcheck_transformers._common import TransformersModel
 
 if TYPE_CHECKING:
     from modelcheck.spec import ModelSpec
 
 __all__ = ["SUPPORTED_TASKS", "TransformersBackend", "TransformersModel", "resolve_device"]
 
-SUPPORTED_TASKS = ("text-classification",)
+
+@dataclass(frozen=True)
+class _TaskKind:
+    auto_model: str
+    preprocessor: str
+    #: ``module:class`` of the loaded-model class (imported on load).
+    loaded: str
+    classification: bool = False
+    #: Parameters that may be absent from a checkpoint without making the model random (unused heads).
+    optional_weights: tuple[str, ...] = ()
+
+
+_TASKS: dict[str, _TaskKind] = {
+    "text-classification": _TaskKind(
+        "AutoModelForSequenceClassification", "AutoTokenizer", "_text:TextClassificationModel", classification=True
+    ),
+    "feature-extraction": _TaskKind(
+        "AutoModel", "AutoTokenizer", "_embeddings:EmbeddingModel", optional_weights=("pooler.",)
+    ),
+    "image-classification": _TaskKind(
+        "AutoModelForImageClassification",
+        "AutoImageProcessor",
+        "_vision:ImageClassificationModel",
+        classification=True,
+    ),
+    "text-generation": _TaskKind("AutoModelForCausalLM", "AutoTokenizer", "_generation:GenerationModel"),
+}
+SUPPORTED_TASKS = tuple(_TASKS)
 _TRUE = {"1", "on", "yes", "true"}
 
 
 class TransformersBackend:
-    """Loads ``AutoModelForSequenceClassification`` models with their ``AutoTokenizer``."""
+    """Loads Hugging Face models for the tasks in ``SUPPORTED_TASKS``."""
 
     name = "transformers"
 
     def load(self, model: ModelSpec) -> TransformersModel:
         """Load ``model`` on its device; raise ModelLoadError / BackendError that say how to fix it."""
-        if model.task not in SUPPORTED_TASKS:
+        kind = _TASKS.get(model.task)
+        if kind is None:
             raise BackendError(
                 f"the transformers backend does not support task {model.task!r} (model {model.id!r}); "
                 f"supported tasks: {', '.join(SUPPORTED_TASKS)}"
+            )
+        if model.labels and not kind.classification:
+            raise BackendError(
+                f"model.labels is for classification tasks; task {model.task!r} (model {model.id!r}) has no classes"
             )
         if model.is_local:
             name, revision = _check_local_folder(Path(model.source)), None
@@ -44,109 +85,61 @@ class TransformersBackend:
             name, _, rev = model.source.partition("@")
             revision = rev or None
         device = resolve_device(model.device)
+        dtype = torch_dtype(model.dtype, device)
 
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-        from transformers.utils import logging as hf_logging
+        import importlib
 
-        bars_were_on = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()  # "Loading weights" bars would clutter every gate run
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(
-                name, revision=revision, trust_remote_code=model.trust_remote_code
-            )
-            network = AutoModelForSequenceClassification.from_pretrained(
-                name, revision=revision, trust_remote_code=model.trust_remote_code
-            )
-            network.to(device)
-        except Exception as exc:  # transformers raises OSError, ValueError, KeyError, ... for bad models
-            raise _load_error(model, name, revision, exc) from None
-        finally:
-            if bars_were_on:
-                hf_logging.enable_progress_bar()
-        network.eval()
-        return TransformersModel(network, tokenizer, device=device, source=model.source, revision=revision)
+        import transformers
 
-
-class TransformersModel:
-    """A loaded sequence-classification model (implements ``modelcheck.backends.LoadedModel``)."""
-
-    def __init__(self, network: Any, tokenizer: Any, *, device: str, source: str, revision: str | None) -> None:
-        self._network: Any = network
-        self._tokenizer: Any = tokenizer
-        self.device = device
-        self.source = source
-        self.revision = revision
-        config = network.config
-        id2label = {int(k): str(v) for k, v in (config.id2label or {}).items()}
-        self.label_names: tuple[str, ...] = tuple(id2label[k] for k in sorted(id2label))
-        self.max_length = _max_length(tokenizer, config)
-
-    def __repr__(self) -> str:
-        return f"TransformersModel({self.source!r}, device={self.device!r})"
-
-    def predict(self, inputs: Sequence[Any], *, batch_size: int) -> Outputs:
-        """Class ids and probabilities for ``inputs`` (texts), in the order given.
-
-        Texts are truncated to the model's limit and run longest first, padded per batch.
-        """
-        import numpy as np
-        import torch
-
-        if self._network is None:
-            raise BackendError(f"model {self.source} was closed; load it again to predict")
-        if batch_size < 1:
-            raise BackendError(f"batch_size must be at least 1, got {batch_size}")
-        texts = list(inputs)
-        for row, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise DataError(_bad_input(row, text))
-        scores = np.zeros((len(texts), len(self.label_names)), dtype=np.float32)
-        if not texts:
-            return Outputs(labels=np.empty(0, dtype=np.int64), scores=scores)
-
-        encoded = self._tokenizer(texts, truncation=True, max_length=self.max_length)
-        keys = list(encoded.keys())
-        order = sorted(range(len(texts)), key=lambda i: -len(encoded["input_ids"][i]))
-        with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                rows = order[start : start + batch_size]
-                features = [{k: encoded[k][i] for k in keys} for i in rows]
-                batch = self._tokenizer.pad(features, padding=True, return_tensors="pt")
-                batch = {k: v.to(self.device) for k, v in batch.items()}
-                logits = self._network(**batch).logits
-                scores[rows] = logits.float().softmax(dim=-1).cpu().numpy()
-        return Outputs(labels=scores.argmax(axis=1).astype(np.int64), scores=scores)
-
-    def artifact_files(self) -> list[Path]:
-        """Every file of the model folder (for a Hub model: of its local snapshot), sorted."""
-        if Path(self.source).is_absolute():
-            folder = Path(self.source)
-        else:
-            from huggingface_hub import snapshot_download
-
-            repo_id = self.source.partition("@")[0]
+        options: dict[str, Any] = {"revision": revision, "trust_remote_code": model.trust_remote_code}
+        with _quiet_transformers():
+            auto_model = getattr(transformers, kind.auto_model)
             try:
-                folder = Path(snapshot_download(repo_id, revision=self.revision, local_files_only=True))
+                network, info = auto_model.from_pretrained(
+                    name, output_loading_info=True, **options, **({"dtype": dtype} if dtype is not None else {})
+                )
+            except Exception as exc:  # transformers raises OSError, ValueError, KeyError, ... for bad models
+                raise _load_error(model, name, revision, kind.auto_model, exc) from None
+            _check_weights(model, name, kind, info)
+            try:
+                preprocessor = getattr(transformers, kind.preprocessor).from_pretrained(name, **options)
             except Exception as exc:
-                raise ModelLoadError(
-                    f"cannot find the local snapshot of {self.source} in the Hugging Face cache "
-                    f"({type(exc).__name__}: {exc}); download it with `hf download {repo_id}"
-                    f"{f' --revision {self.revision}' if self.revision else ''}`"
-                ) from None
-        return sorted(p for p in folder.rglob("*") if p.is_file())
+                raise _load_error(model, name, revision, kind.preprocessor, exc) from None
+        network.to(device)
+        network.eval()
 
-    def close(self) -> None:
-        """Drop the model and tokenizer and give their memory back."""
-        self._network = None
-        self._tokenizer = None
-        gc.collect()
-        if self.device.startswith("cuda"):
-            import torch
-
-            torch.cuda.empty_cache()
+        module_name, _, class_name = kind.loaded.partition(":")
+        loaded_class = getattr(importlib.import_module(f"{__name__}.{module_name}"), class_name)
+        loaded: TransformersModel = loaded_class(
+            network,
+            preprocessor,
+            device=device,
+            source=model.source,
+            revision=revision,
+            label_names=_label_names(model, network.config, name) if kind.classification else (),
+            spec=model,
+        )
+        return loaded
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """No progress bars or load reports while loading: modelcheck reports what went wrong itself."""
+    from transformers.utils import logging as hf_logging
+
+    bars_were_on = hf_logging.is_progress_bar_enabled()
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars_were_on:
+            hf_logging.enable_progress_bar()
 
 
 def _check_local_folder(folder: Path) -> str:
@@ -168,6 +161,33 @@ def _check_local_folder(folder: Path) -> str:
     return str(folder)
 
 
+def _check_weights(model: ModelSpec, name: str, kind: _TaskKind, info: dict[str, Any]) -> None:
+    """A checkpoint that lacks weights the task needs would run with random ones: refuse it."""
+    missing = sorted(
+        key for key in info.get("missing_keys") or () if not any(part in key for part in kind.optional_weights)
+    )
+    if missing:
+        shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+        raise ModelLoadError(
+            f"the model in {name} (model.source) has no weights for {shown}, which {kind.auto_model} needs for "
+            f"task {model.task!r}; they would be random. The checkpoint holds a different head or architecture "
+            "(e.g. a base model without a classification head): use the task it was trained for, or a fine-tuned model"
+        )
+
+
+def _label_names(model: ModelSpec, config: Any, name: str) -> tuple[str, ...]:
+    id2label = {int(k): str(v) for k, v in (config.id2label or {}).items()}
+    names = tuple(id2label[k] for k in sorted(id2label))
+    if model.labels is None:
+        return names
+    if len(model.labels) != len(names):
+        raise BackendError(
+            f"model.labels lists {len(model.labels)} labels ({', '.join(model.labels)}) but the model in {name} "
+            f"has {len(names)} classes ({', '.join(names)}); list one name per class id, in class-id order"
+        )
+    return tuple(model.labels)
+
+
 def _is_offline() -> bool:
     from huggingface_hub import constants
 
@@ -175,43 +195,42 @@ def _is_offline() -> bool:
     return env or bool(constants.HF_HUB_OFFLINE)
 
 
-def _load_error(model: ModelSpec, name: str, revision: str | None, exc: Exception) -> ModelLoadError:
-    detail = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}"
+_CLASS_REPR = re.compile(r"<class '(?:[\w.]+\.)?(\w+)'>")
+
+
+def _first_line(exc: Exception) -> str:
+    text = _CLASS_REPR.sub(r"\1", str(exc).strip())
+    line = text.splitlines()[0] if text else repr(exc)
+    return f"{type(exc).__name__}: {line[:300]}"
+
+
+def _load_error(model: ModelSpec, name: str, revision: str | None, auto: str, exc: Exception) -> ModelLoadError:
+    detail = _first_line(exc)
     if model.is_local:
+        if "Unrecognized configuration class" in detail or "Unrecognized image processor" in detail:
+            hint = (
+                f"The folder holds a model of another architecture than task {model.task!r} needs: "
+                "set model.task to what the model was made for, or point model.source at a model for this task"
+            )
+        else:
+            hint = (
+                "The folder needs config.json, the weights (model.safetensors) and the "
+                f"{'image processor' if auto == 'AutoImageProcessor' else 'tokenizer'} files, as written by "
+                "save_pretrained"
+            )
         return ModelLoadError(
-            f"cannot load the transformers model in {name} (model.source): {detail}. The folder needs "
-            "config.json, the weights (model.safetensors) and the tokenizer files, as written by "
-            "save_pretrained"
+            f"cannot load the transformers model in {name} (model.source) for task {model.task!r}: "
+            f"{auto} failed with {detail}. {hint}"
         )
     rev = f" --revision {revision}" if revision else ""
     if _is_offline():
         return ModelLoadError(
             f"model {model.source} (model.source) is not in the local Hugging Face cache and downloads "
-            f"are disabled (HF_HUB_OFFLINE=1): {detail}. Download it first with `hf download {name}{rev}` "
-            "(formerly huggingface-cli download), or unset HF_HUB_OFFLINE"
+            f"are disabled (HF_HUB_OFFLINE=1): {auto} failed with {detail}. Download it first with "
+            f"`hf download {name}{rev}` (formerly huggingface-cli download), or unset HF_HUB_OFFLINE"
         )
     return ModelLoadError(
-        f"cannot load model {model.source} (model.source) from the Hugging Face Hub: {detail}. Check the "
-        f"repository id and revision, your network and HF_TOKEN for private or gated models, or download "
-        f"it with `hf download {name}{rev}` and set HF_HUB_OFFLINE=1"
-    )
-
-
-def _max_length(tokenizer: Any, config: Any) -> int:
-    """The longest input the model takes: the tokenizer's limit, else the position embeddings'."""
-    limit = getattr(tokenizer, "model_max_length", None)
-    positions = getattr(config, "max_position_embeddings", None)
-    if isinstance(limit, int) and 0 < limit < 1_000_000:
-        return min(limit, positions) if isinstance(positions, int) and positions > 0 else limit
-    return positions if isinstance(positions, int) and positions > 0 else 512
-
-
-def _bad_input(row: int, value: object) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        what = "missing (None/NaN)"
-    else:
-        what = f"of type {type(value).__name__} ({value!r:.40})"
-    return (
-        f"input at row {row} is {what}; text-classification inputs must be strings. "
-        "Drop or fill the missing texts in the data's input column"
+        f"cannot load model {model.source} (model.source) from the Hugging Face Hub: {auto} failed with {detail}. "
+        f"Check the repository id and revision, your network and HF_TOKEN for private or gated models, or "
+        f"download it with `hf download {name}{rev}` and set HF_HUB_OFFLINE=1"
     )

@@ -1,0 +1,32 @@
+"""text-classification: ``AutoModelForSequenceClassification`` + ``AutoTokenizer``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelcheck.backends import Outputs
+from modelcheck_transformers._common import TransformersModel, check_texts, ensure_pad_token, max_length, sorted_batches
+
+
+class TextClassificationModel(TransformersModel):
+    """Class ids and probabilities per text; texts truncated to the model's limit, run longest first."""
+
+    task = "text-classification"
+
+    def __init__(self, network: Any, tokenizer: Any, **kwargs: Any) -> None:
+        super().__init__(network, tokenizer, **kwargs)
+        ensure_pad_token(tokenizer, self.source)
+        tokenizer.padding_side = "right"
+        self.max_length = max_length(tokenizer, network.config)
+
+    def _predict(self, inputs: list[Any], batch_size: int) -> Outputs:
+        import numpy as np
+
+        check_texts(inputs, self.task)
+        scores = np.zeros((len(inputs), len(self.label_names)), dtype=np.float32)
+        batches = sorted_batches(
+            self._preprocessor, inputs, max_length=self.max_length, batch_size=batch_size, device=self.device
+        )
+        for rows, batch in batches:
+            scores[rows] = self._network(**batch).logits.float().softmax(dim=-1).cpu().numpy()
+        return Outputs(labels=scores.argmax(axis=1).astype(np.int64), scores=scores)
