@@ -38,8 +38,15 @@ class GateFile(pytest.File):
         except GateFileError as exc:
             self.session_state.record_invalid(self.display_path, str(exc))
             raise self.CollectError(str(exc)) from None
+        # pytest-xdist without --dist: the session schedules each gate file whole. These marks (the marker
+        # exists where xdist is installed) do the same for users who pass --dist loadgroup themselves.
+        xdist = any(str(line).startswith("xdist_group") for line in self.config.getini("markers"))
+        group = pytest.mark.xdist_group(self.display_path) if xdist else None
         for check in self.spec.checks:
-            yield CheckItem.from_parent(self, name=check.name)
+            item = CheckItem.from_parent(self, name=check.name)
+            if group is not None:
+                item.add_marker(group)
+            yield item
 
 
 class CheckItem(pytest.Item):
@@ -49,14 +56,14 @@ class CheckItem(pytest.Item):
 
     def runtest(self) -> None:
         gate_file = self.parent
-        result = gate_file.session_state.result_for(gate_file)
+        result = gate_file.session_state.result_for(gate_file, self.nodeid)
         check = next(c for c in result.checks if c.name == self.name)
         if check.status == "skipped":
             pytest.skip(check.message)
         if check.status == "passed":
             return
         if not check.blocking:
-            gate_file.session_state.warn(self.nodeid, check)
+            gate_file.session_state.warn(f"{gate_file.display_path}::{self.name}", check)
             return
         prefix = "" if check.status == "failed" else "error: "
         pytest.fail(prefix + check.message, pytrace=False)

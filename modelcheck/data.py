@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -136,10 +138,9 @@ def _load_local(spec: DataSpec) -> tuple[Any, list[Path]]:
         raise DataError(
             f"data file {path} has an unsupported extension {path.suffix!r}; use one of {', '.join(sorted(_READERS))}"
         )
-    import datasets
-
     try:
-        dataset = datasets.load_dataset(reader, data_files={spec.split: str(path)}, split=spec.split)
+        with _quiet_datasets() as datasets:
+            dataset = datasets.load_dataset(reader, data_files={spec.split: str(path)}, split=spec.split)
     except Exception as exc:  # datasets raises many kinds; the reason is what the user needs
         raise DataError(f"cannot read {path} as {reader}: {_first_line(exc)}") from None
     return dataset, [path]
@@ -154,10 +155,9 @@ def _load_image_folder(spec: DataSpec, task: str) -> tuple[Any, list[Path]]:
         )
     if (folder / spec.split).is_dir():
         folder = folder / spec.split
-    import datasets
-
     try:
-        dataset = datasets.load_dataset("imagefolder", data_dir=str(folder), split="train")
+        with _quiet_datasets() as datasets:
+            dataset = datasets.load_dataset("imagefolder", data_dir=str(folder), split="train")
     except Exception as exc:
         raise DataError(
             f"cannot read the image folder {folder}: {_first_line(exc)} "
@@ -168,16 +168,29 @@ def _load_image_folder(spec: DataSpec, task: str) -> tuple[Any, list[Path]]:
 
 
 def _load_hub(spec: DataSpec) -> tuple[Any, list[Path]]:
-    import datasets
-
     try:
-        dataset = datasets.load_dataset(spec.source, split=spec.split)
+        with _quiet_datasets() as datasets:
+            dataset = datasets.load_dataset(spec.source, split=spec.split)
     except Exception as exc:
         raise DataError(
             f"cannot load Hub dataset {spec.source!r} split {spec.split!r}: {_first_line(exc)} "
             "(offline? download it once with the network on, or point data.source at a local file)"
         ) from None
     return dataset, [Path(f["filename"]) for f in dataset.cache_files]
+
+
+@contextlib.contextmanager
+def _quiet_datasets() -> Iterator[Any]:
+    """``datasets`` without its progress bars (they would clutter every gate run), restored after."""
+    import datasets
+
+    were_on = datasets.utils.logging.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        yield datasets
+    finally:
+        if were_on:
+            datasets.enable_progress_bars()
 
 
 def _sha256_files(files: list[Path]) -> str:

@@ -1,23 +1,37 @@
-"""The pytest11 entry point: options and ini only, plus the session object when ``--modelcheck`` is on.
+"""The pytest11 entry point: options, ini, markers and fixtures; the gate session when ``--modelcheck`` is on.
 
 This module is imported by every pytest run in an environment where modelcheck is installed, so it
 imports nothing beyond pytest; the session, gate loading and the frameworks come in only when asked.
+The fixtures for hand-written tests (``modelcheck.fixtures``, itself light) are registered in every
+run, with or without ``--modelcheck``.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Generator
 from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
+    from modelcheck.runner import ModelCache
     from modelcheck.session import ModelcheckSession
 
 session_key: pytest.StashKey[ModelcheckSession] = pytest.StashKey()
+#: The session's loaded models, shared by gate items and the ``modelcheck_load`` fixture.
+models_key: pytest.StashKey[ModelCache] = pytest.StashKey()
+#: Set when pytest-xdist runs with ``--modelcheck`` and no ``--dist`` given: gate files are scheduled whole.
+gate_scheduling_key: pytest.StashKey[bool] = pytest.StashKey()
 
 DEFAULT_GATE_GLOBS = ["gates/**/*.yaml", "gates/**/*.yml"]
+DEFAULT_MAX_LOADED_MODELS = 4
+
+MARKERS = (
+    "modelcheck_device(device): skip the test unless DEVICE (auto, cpu, cuda, cuda:N or mps) is on this machine.",
+    "modelcheck_backend(*names): skip the test unless these modelcheck backends and their frameworks are installed.",
+)
 
 
 def _stage_name(value: str) -> str:
@@ -26,6 +40,15 @@ def _stage_name(value: str) -> str:
             f"{value!r} is not a stage name; stage names are letters, digits, '_' and '-' (e.g. merge, deploy)"
         )
     return value
+
+
+def _device_name(value: str) -> str:
+    from modelcheck.hardware import DEVICE_PATTERN
+
+    device = value.strip().lower()
+    if not DEVICE_PATTERN.match(device):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a device; use auto, cpu, cuda, cuda:N (e.g. cuda:1) or mps")
+    return device
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -49,6 +72,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="write the results report (JSON) to PATH, atomically.",
     )
+    group.addoption(
+        "--modelcheck-device",
+        metavar="DEVICE",
+        type=_device_name,
+        default=None,
+        help="run every gate's model on DEVICE (auto, cpu, cuda, cuda:N, mps), whatever its gate file says; "
+        "also the modelcheck_device fixture. Checks needing an absent device are skipped.",
+    )
     parser.addini(
         "modelcheck_gates",
         type="linelist",
@@ -56,9 +87,34 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="glob patterns, relative to rootdir, of the gate files --modelcheck collects "
         "(default: gates/**/*.yaml gates/**/*.yml).",
     )
+    parser.addini(
+        "modelcheck_max_loaded_models",
+        type="string",
+        default=str(DEFAULT_MAX_LOADED_MODELS),
+        help="most models kept loaded at once; the least recently used is closed to load another "
+        f"(default {DEFAULT_MAX_LOADED_MODELS}; 0: no limit).",
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_cmdline_main(config: pytest.Config) -> Generator[None, object, object]:
+    # Before pytest-xdist turns "no --dist" into "load": note that the user chose no distribution
+    # mode, so the session may schedule each gate file's checks to one worker.
+    option = config.option
+    chose = getattr(option, "dist", None) != "no" or getattr(option, "distload", False)
+    if getattr(option, "modelcheck", False) and getattr(option, "numprocesses", None) and not chose:
+        config.stash[gate_scheduling_key] = True
+    return (yield)
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
+    _max_loaded_models(config)  # a bad ini value is a usage error in every run
+    from modelcheck import fixtures
+
+    if not config.pluginmanager.is_registered(fixtures):
+        config.pluginmanager.register(fixtures, "modelcheck-fixtures")
     if not config.getoption("modelcheck"):
         for option in ("--modelcheck-stage", "--modelcheck-report"):
             if config.getoption(option) is not None:
@@ -76,3 +132,27 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if session is not None:
         del config.stash[session_key]
         config.pluginmanager.unregister(session)
+    models = config.stash.get(models_key, None)
+    if models is not None:
+        del config.stash[models_key]
+        models.close()
+
+
+def model_cache(config: pytest.Config) -> ModelCache:
+    """The run's model cache (created on first use, closed when pytest ends)."""
+    models = config.stash.get(models_key, None)
+    if models is None:
+        from modelcheck.runner import ModelCache
+
+        models = config.stash[models_key] = ModelCache(max_loaded=_max_loaded_models(config))
+    return models
+
+
+def _max_loaded_models(config: pytest.Config) -> int:
+    raw = str(config.getini("modelcheck_max_loaded_models")).strip()
+    if not re.fullmatch(r"[0-9]+", raw):
+        raise pytest.UsageError(
+            f"ini option modelcheck_max_loaded_models = {raw!r} is not a whole number >= 0; "
+            f"give the most models to keep loaded at once (default {DEFAULT_MAX_LOADED_MODELS}, 0 for no limit)"
+        )
+    return int(raw)

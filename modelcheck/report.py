@@ -17,8 +17,10 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterable
 from functools import cache
@@ -62,10 +64,15 @@ def modelcheck_version() -> str:
 def environment(*, cwd: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Describe where the run happens: Python, platform, CPU/GPU, package versions, git state.
 
-    Cheap and side-effect free: versions come from distribution metadata (no framework is
-    imported), git runs with a short timeout in ``cwd`` (default: the current directory).
+    Cheap and side-effect free: versions come from distribution metadata and GPUs from ``nvidia-smi``
+    (no framework is imported; torch is asked about CUDA and threads only when the run already
+    imported it), git runs with a short timeout in ``cwd`` (default: the current directory).
     No host name is recorded: reports get shared.
     """
+    gpus, driver, cuda_driver = _nvidia_gpus()
+    torch = sys.modules.get("torch")
+    if not gpus and torch is not None:
+        gpus = _torch_gpus(torch)
     env: dict[str, Any] = {
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
@@ -73,11 +80,25 @@ def environment(*, cwd: str | os.PathLike[str] | None = None) -> dict[str, Any]:
         "machine": platform.machine(),
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
-        "gpus": _gpu_models(),
+        "gpus": [gpu["name"] for gpu in gpus],
+        "gpu_devices": gpus,
+        "gpu_driver": driver,
+        "cuda_driver": cuda_driver,
+        **runtime_environment(),
         "packages": {key: _dist_version(names) for key, names in PACKAGES.items()},
         "git": _git_state(cwd),
     }
     return env
+
+
+def runtime_environment() -> dict[str, Any]:
+    """What this process's already-imported torch says: ``torch_threads`` and ``cuda_runtime`` (None without it).
+
+    Part of :func:`environment`; a pytest-xdist controller, which runs no model itself, takes these
+    from its workers.
+    """
+    torch = sys.modules.get("torch")
+    return {"torch_threads": _torch_threads(torch), "cuda_runtime": _torch_cuda(torch)}
 
 
 def _dist_version(names: Iterable[str]) -> str | None:
@@ -101,12 +122,68 @@ def _cpu_model() -> str | None:
     return platform.processor() or None
 
 
-def _gpu_models() -> list[str]:
-    """NVIDIA GPU names via ``nvidia-smi`` when it is on PATH (no framework import), else []."""
+def _nvidia_gpus() -> tuple[list[dict[str, Any]], str | None, str | None]:
+    """NVIDIA GPUs (index, name, memory_mb), the driver version and the CUDA version the driver supports.
+
+    Read from ``nvidia-smi`` when it is on PATH (no framework import); ``([], None, None)`` otherwise.
+    """
     if shutil.which("nvidia-smi") is None:
-        return []
-    out = _run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], None)
-    return [line.strip() for line in (out or "").splitlines() if line.strip()]
+        return [], None, None
+    query = "--query-gpu=index,name,memory.total,driver_version"
+    out = _run(["nvidia-smi", query, "--format=csv,noheader,nounits"], None)
+    gpus: list[dict[str, Any]] = []
+    drivers: list[str] = []
+    for line in (out or "").splitlines():
+        fields = [field.strip() for field in line.split(",")]
+        if len(fields) != 4 or not fields[1]:
+            continue
+        index, name, memory, driver = fields
+        gpus.append(
+            {
+                "index": int(index) if index.isdigit() else len(gpus),
+                "name": name,
+                "memory_mb": int(float(memory)) if _is_number(memory) else None,
+            }
+        )
+        drivers.append(driver)
+    header = _run(["nvidia-smi"], None) if gpus else None
+    match = re.search(r"CUDA Version:\s*([0-9.]+)", header or "")
+    return gpus, (drivers[0] if drivers else None), (match.group(1) if match else None)
+
+
+def _torch_gpus(torch: Any) -> list[dict[str, Any]]:
+    """GPUs as an already-imported torch sees them (where nvidia-smi is missing, e.g. ROCm)."""
+    with contextlib.suppress(Exception):
+        if torch.cuda.is_available():
+            gpus = []
+            for index in range(torch.cuda.device_count()):
+                props = torch.cuda.get_device_properties(index)
+                gpus.append({"index": index, "name": str(props.name), "memory_mb": int(props.total_memory) >> 20})
+            return gpus
+    return []
+
+
+def _torch_cuda(torch: Any) -> str | None:
+    """The CUDA version torch was built with, where torch is imported and is a CUDA build."""
+    found = getattr(getattr(torch, "version", None), "cuda", None) if torch is not None else None
+    return str(found) if found else None
+
+
+def _torch_threads(torch: Any) -> int | None:
+    """The threads torch uses on the CPU (``torch.get_num_threads()``), where torch is imported."""
+    if torch is None:
+        return None
+    with contextlib.suppress(Exception):
+        return int(torch.get_num_threads())
+    return None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _run(command: list[str], cwd: str | os.PathLike[str] | None) -> str | None:
@@ -200,16 +277,16 @@ def build_report(
         "gates": [gate.to_dict() for gate in gates],
         "totals": totals(gates),
     }
-    plain: dict[str, Any] = _plain(doc)
-    return plain
+    document: dict[str, Any] = plain(doc)
+    return document
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """A JSON-plain copy of ``value`` (numpy scalars/arrays without importing numpy)."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, float):  # numpy.float64 is a float: make it a plain one
@@ -220,9 +297,9 @@ def _plain(value: Any) -> Any:
         return os.fspath(value)
     if type(value).__module__ == "numpy":
         if hasattr(value, "tolist"):
-            return _plain(value.tolist())
+            return plain(value.tolist())
         if hasattr(value, "item"):
-            return _plain(value.item())
+            return plain(value.item())
     return value
 
 

@@ -1,19 +1,33 @@
-"""The state of one ``pytest --modelcheck`` run, kept in ``config.stash`` and registered as a plugin."""
+"""The state of one ``pytest --modelcheck`` run, kept in ``config.stash`` and registered as a plugin.
+
+With pytest-xdist each worker runs the gates of the items it gets and sends its results to the
+controller, which writes the report and prints the summary as a single process would. Unless the
+user picks a ``--dist`` mode, every check of a gate file goes to one worker (other tests are spread
+one by one, as ``--dist load`` does), so each gate's model loads and runs once.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from modelcheck.plugin import gate_scheduling_key, model_cache
 from modelcheck.results import CheckResult, GateResult
-from modelcheck.runner import ModelCache, run_gate
+from modelcheck.runner import Progress, run_gate
 
 if TYPE_CHECKING:
     from modelcheck.collect import GateFile
 
 _GATE_SUFFIXES = (".yaml", ".yml")
+#: Key of this plugin's payload in xdist's ``workeroutput``.
+_XDIST_KEY = "modelcheck"
 
 
 class ModelcheckSession:
@@ -22,16 +36,24 @@ class ModelcheckSession:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.stage: str | None = config.getoption("modelcheck_stage")
+        self.device: str | None = config.getoption("modelcheck_device")
         report = config.getoption("modelcheck_report")
         self.report_path = Path(config.invocation_params.dir, report).resolve() if report else None
-        self.models = ModelCache()
-        self.results: dict[Path, GateResult] = {}
+        self.models = model_cache(config)
+        #: Gate results by gate file (as the report names it).
+        self.results: dict[str, GateResult] = {}
         self.warnings: list[tuple[str, CheckResult]] = []
+        #: torch_threads / cuda_runtime reported by xdist workers (the controller imports no framework).
+        self.worker_runtime: dict[str, Any] = {}
         self.report_error: str | None = None
         self.gate_files = self._find_gate_files()
         self.explicit_files = self._explicit_files()
         self._check_report_path()
         self._add_gate_files_to_args()
+
+    @property
+    def is_worker(self) -> bool:
+        return hasattr(self.config, "workerinput")
 
     # -- finding gate files ---------------------------------------------------------------------
 
@@ -83,16 +105,31 @@ class ModelcheckSession:
         gate_file: GateFile = GateFile.from_parent(parent, path=file_path)
         return gate_file
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        report = yield
+        from modelcheck.collect import CheckItem
+
+        if isinstance(item, CheckItem) and report.skipped and isinstance(report.longrepr, tuple):
+            # A skipped check (device absent) is located at its gate file, not inside modelcheck.
+            report.longrepr = (str(item.path), None, report.longrepr[2])
+        return report
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        self.models.close()
-        if self.report_path is None or hasattr(self.config, "workerinput"):
+        workeroutput = getattr(self.config, "workeroutput", None)
+        if workeroutput is not None:  # an xdist worker: the controller writes the report
+            workeroutput[_XDIST_KEY] = self._worker_payload()
+            return
+        if self.report_path is None:
             return
         from modelcheck.errors import ModelcheckError
-        from modelcheck.report import build_report, write_report
+        from modelcheck.report import build_report, environment, write_report
 
+        env = environment()
+        env.update({k: v for k, v in self.worker_runtime.items() if env.get(k) is None})
         try:
-            write_report(self.report_path, build_report(list(self.results.values()), stage=self.stage))
+            write_report(self.report_path, build_report(self.gate_results(), stage=self.stage, env=env))
         except (OSError, ModelcheckError) as exc:
             self.report_error = f"could not write the report to {self.report_path}: {exc}"
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
@@ -103,7 +140,7 @@ class ModelcheckSession:
 
         if not self.results:
             return
-        rows = terminal_rows(build_report(list(self.results.values()), stage=self.stage, env={}))
+        rows = terminal_rows(build_report(self.gate_results(), stage=self.stage, env={}))
         write = terminalreporter.write_line
         terminalreporter.section("modelcheck")
         header = ("check", "value", "threshold", "status")
@@ -112,28 +149,184 @@ class ModelcheckSession:
             write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
         if self.stage is not None:
             write(f"stage: {self.stage} (only its checks block; other failures are warnings)")
-        for nodeid, check in self.warnings:
-            terminalreporter.write_line(f"WARNING {nodeid}: {check.message} (not in the blocking stage)", yellow=True)
+        for name, check in self.warnings:
+            terminalreporter.write_line(f"WARNING {name}: {check.message} (not in the blocking stage)", yellow=True)
         if self.report_error:
             terminalreporter.write_line(f"ERROR {self.report_error}", red=True)
         elif self.report_path is not None:
             write(f"report written to {self.report_path}")
 
+    # -- pytest-xdist (optional hooks: called only where xdist is installed) --------------------
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        """Controller, when the user chose no ``--dist``: schedule each gate file whole, other tests one by one."""
+        if not config.stash.get(gate_scheduling_key, False):
+            return None
+        from xdist.scheduler import LoadScopeScheduling
+
+        class GateFileScheduling(LoadScopeScheduling):
+            def _split_scope(self, nodeid: str) -> str:
+                file = nodeid.split("::", 1)[0]
+                return file if file.endswith(_GATE_SUFFIXES) else nodeid
+
+        return GateFileScheduling(config, log)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """Controller: merge a finished worker's gate results and warnings."""
+        payload = getattr(node, "workeroutput", {}).get(_XDIST_KEY)
+        if payload:
+            self._merge_payload(payload)
+
+    def _worker_payload(self) -> str:
+        from modelcheck.report import plain, runtime_environment
+
+        return json.dumps(
+            {
+                "results": [plain(result.to_dict()) for result in self.results.values()],
+                "warnings": [[name, plain(check.to_dict())] for name, check in self.warnings],
+                "runtime": runtime_environment() if self.results else {},
+            }
+        )
+
+    def _merge_payload(self, payload: str) -> None:
+        data = json.loads(payload)
+        for record in data["results"]:
+            # A gate split over workers (a --dist mode other than loadgroup) ran whole on each: same result.
+            self.results.setdefault(record["file"], _gate_result(record))
+        for key, value in data["runtime"].items():
+            if value is not None:
+                self.worker_runtime.setdefault(key, value)
+        seen = {(name, check.name) for name, check in self.warnings}
+        for name, record in data["warnings"]:
+            if (name, record["name"]) not in seen:
+                self.warnings.append((name, CheckResult(**record)))
+
     # -- used by the items ----------------------------------------------------------------------
 
-    def result_for(self, gate_file: GateFile) -> GateResult:
-        """The gate's results, running the gate the first time one of its checks asks."""
-        if gate_file.path not in self.results:
-            self.results[gate_file.path] = run_gate(
-                gate_file.spec, file=gate_file.display_path, models=self.models, stage=self.stage
+    def gate_results(self) -> list[GateResult]:
+        """Every gate's results, in the order of their files (the same with or without xdist)."""
+        return [self.results[file] for file in sorted(self.results)]
+
+    def result_for(self, gate_file: GateFile, nodeid: str | None = None) -> GateResult:
+        """The gate's results, running the gate the first time one of its checks (``nodeid``) asks."""
+        file = gate_file.display_path
+        if file not in self.results:
+            gate = gate_file.spec
+            if self.device is not None:
+                gate = replace(gate, model=replace(gate.model, device=self.device))
+            self.results[file] = run_gate(
+                gate, file=file, models=self.models, stage=self.stage, progress=self._progress(file, nodeid)
             )
-        return self.results[gate_file.path]
+        return self.results[file]
 
     def record_invalid(self, display_path: str, message: str) -> None:
         """An invalid gate file still appears in the report, as an error, so no stage passes it."""
-        self.results[Path(display_path)] = GateResult(
+        self.results[display_path] = GateResult(
             file=display_path, model={}, data={}, stages={}, checks=[], error=message
         )
 
-    def warn(self, nodeid: str, check: CheckResult) -> None:
-        self.warnings.append((nodeid, check))
+    def warn(self, name: str, check: CheckResult) -> None:
+        self.warnings.append((name, check))
+
+    def _progress(self, file: str, nodeid: str | None) -> Progress | None:
+        if self.is_worker:
+            return None
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None:
+            return None
+        live = bool(getattr(reporter, "isatty", False))
+        verbose = self.config.get_verbosity() >= 1
+        if not live and not verbose:
+            return None
+        capture = self.config.pluginmanager.get_plugin("capturemanager")
+
+        def suspended() -> contextlib.AbstractContextManager[None]:
+            if capture is None:
+                return contextlib.nullcontext()
+            cm: contextlib.AbstractContextManager[None] = capture.global_and_fixture_disabled()
+            return cm
+
+        def resume() -> None:
+            # pytest writes a test's result letter where the cursor is: put the file name back first.
+            if nodeid is not None:
+                reporter.write_fspath_result(nodeid, "")
+
+        return GateProgress(reporter, file, live=live, verbose=verbose, suspended=suspended, resume=resume)
+
+
+def _gate_result(record: dict[str, Any]) -> GateResult:
+    return GateResult(**{**record, "checks": [CheckResult(**check) for check in record["checks"]]})
+
+
+class GateProgress:
+    """Shows how far a gate's prediction got.
+
+    On an interactive terminal: one line rewritten in place (examples done, rate, ETA) once the gate
+    takes longer than ``live_after_s``, left as "N examples in T s" at the end. In a log (``-v`` without
+    a terminal): that final line per gate, plus a line per ~10% for gates slower than ``log_every_s``.
+    Without ``-v``, ``resume()`` runs after the final line, so pytest's progress dots start a fresh line.
+    """
+
+    live_after_s = 0.5
+    log_every_s = 5.0
+
+    def __init__(
+        self,
+        reporter: Any,
+        name: str,
+        *,
+        live: bool,
+        verbose: bool,
+        suspended: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
+        resume: Callable[[], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.reporter = reporter
+        self.name = name
+        self.live = live
+        self.verbose = verbose
+        self.suspended = suspended
+        self.resume = resume
+        self.clock = clock
+        self.started = clock()
+        self.last_line = self.started
+        self.last_tenth = 0
+        self.shown = False
+
+    def __call__(self, done: int, total: int) -> None:
+        now = self.clock()
+        elapsed = now - self.started
+        if done == 0:
+            self.started = self.last_line = now
+            return
+        if done >= total:
+            if self.shown or self.verbose:
+                speed = f" ({done / elapsed:.0f} ex/s)" if elapsed > 0 else ""
+                self._show(f"{self.name}: {total} examples in {elapsed:.1f} s{speed}")
+                if not self.verbose and self.resume is not None:
+                    with self.suspended():
+                        self.resume()
+            return
+        tenth = done * 10 // total
+        if self.live:
+            due = self.shown or elapsed >= self.live_after_s
+        else:
+            due = tenth > self.last_tenth and now - self.last_line >= self.log_every_s
+        if due:
+            rate = done / elapsed if elapsed > 0 else 0.0
+            eta = f", ETA {(total - done) / rate:.0f} s" if rate > 0 else ""
+            self._show(f"{self.name}: {done}/{total} examples ({100 * done // total}%), {rate:.0f} ex/s{eta}")
+            self.last_tenth, self.last_line = tenth, now
+
+    def _show(self, text: str) -> None:
+        # Each line is left open: pytest's next result starts a new line, as after its own live output.
+        with self.suspended():
+            if not self.shown:
+                self.reporter.ensure_newline()
+            if self.live:
+                self.reporter.rewrite(text, erase=True)
+            else:
+                self.reporter.write(("\n" if self.shown else "") + text, flush=True)
+        self.shown = True

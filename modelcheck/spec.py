@@ -344,7 +344,7 @@ def _describe(error: Any, parts: list[str | int]) -> str:
 _LOCAL_SUFFIXES = (".csv", ".json", ".jsonl", ".parquet", ".onnx", ".pt2", ".pt", ".safetensors")
 
 
-def _resolve_source(raw: str, base: Path, *, bare_hub_names: bool) -> str:
+def resolve_source(raw: str, base: Path, *, bare_hub_names: bool) -> str:
     """Resolve a model/data source written in a gate file.
 
     An existing path (relative ones against the gate file's folder), anything that starts with
@@ -370,13 +370,13 @@ def _build(document: dict[str, Any], gate_path: Path, shown: str, node: yaml.Nod
         return GateFileError(shown, problem, json_path=_json_path(parts), line=_line_of(node, parts))
 
     def path_of(value: str | None) -> str | None:
-        return None if value is None else _resolve_source(value, base, bare_hub_names=False)
+        return None if value is None else resolve_source(value, base, bare_hub_names=False)
 
     model = _build_model(document["model"], gate_path, base, fail)
     task = TASKS[model.task]
     data_doc = document["data"]
     data = DataSpec(
-        source=_resolve_source(data_doc["source"], base, bare_hub_names=True),
+        source=resolve_source(data_doc["source"], base, bare_hub_names=True),
         input=data_doc["input"] if isinstance(data_doc["input"], str) else tuple(data_doc["input"]),
         label=data_doc.get("label"),
         split=data_doc.get("split", "test"),
@@ -458,12 +458,12 @@ def _build_model(doc: dict[str, Any], gate_path: Path, base: Path, fail: Any) ->
 
     def path_of(key: str) -> str | None:
         value = doc.get(key)
-        return None if value is None else _resolve_source(value, base, bare_hub_names=False)
+        return None if value is None else resolve_source(value, base, bare_hub_names=False)
 
     providers = doc.get("providers")
     return ModelSpec(
         id=doc.get("id", gate_path.stem),
-        source=_resolve_source(doc["source"], base, bare_hub_names=False),
+        source=resolve_source(doc["source"], base, bare_hub_names=False),
         backend=backend,
         task=doc.get("task", "text-classification"),
         device=doc.get("device", "auto"),

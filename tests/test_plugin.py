@@ -120,7 +120,7 @@ def test_model_loads_once_and_predicts_once_per_gate(project: pytest.Pytester) -
         """
         import json, modelcheck_transformers as mt
 
-        calls = {"load": 0, "predict": 0}
+        calls = {"load": 0, "rows": 0}
         _load = mt.TransformersBackend.load
 
         def counting_load(self, spec):
@@ -128,9 +128,9 @@ def test_model_loads_once_and_predicts_once_per_gate(project: pytest.Pytester) -
             model = _load(self, spec)
             predict = model.predict
 
-            def counting_predict(*args, **kwargs):
-                calls["predict"] += 1
-                return predict(*args, **kwargs)
+            def counting_predict(inputs, **kwargs):
+                calls["rows"] += len(inputs)
+                return predict(inputs, **kwargs)
 
             model.predict = counting_predict
             return model
@@ -145,7 +145,8 @@ def test_model_loads_once_and_predicts_once_per_gate(project: pytest.Pytester) -
     )
     project.runpytest("--modelcheck").assert_outcomes(passed=7)
     calls = json.loads((project.path / "calls.json").read_text())
-    assert calls == {"load": 1, "predict": 2}, "two gates on one model: one load, one pass over each gate's data"
+    # Prediction runs in chunks (for progress), but over each row of each gate exactly once.
+    assert calls == {"load": 1, "rows": 2 * 400}, "two gates on one model: one load, one pass over each gate's data"
 
 
 def test_failed_check_reads_as_a_measurement(project: pytest.Pytester) -> None:
@@ -323,3 +324,69 @@ def test_reference_gate_runs(pytester: pytest.Pytester, sentiment_model: Path, m
     shutil.copytree(repo / "examples", pytester.path / "examples", ignore=shutil.ignore_patterns("model*"))
     monkeypatch.setenv("MODELCHECK_SENTIMENT_MODEL", str(sentiment_model))
     pytester.runpytest("--modelcheck", "--modelcheck-stage", "deploy").assert_outcomes(passed=4)
+
+
+# -- devices, progress, environment ---------------------------------------------------------------
+
+
+def test_absent_device_skips_the_gate_and_the_option_overrides_it(project: pytest.Pytester) -> None:
+    add_gate(project, "sentiment", text=GATE.replace("  source: {source}\n", "  source: {source}\n  device: cuda:63\n"))
+    result = project.runpytest("--modelcheck", "-rs", "--modelcheck-report", "out.json")
+    assert result.ret == pytest.ExitCode.OK
+    result.assert_outcomes(passed=1, skipped=3)
+    result.stdout.fnmatch_lines(["SKIPPED ?3? gates/sentiment.yaml: device 'cuda:63' is not available on this*"])
+    gate = read_report(project.path / "out.json")["gates"][0]
+    assert gate["error"] is None and gate["model"]["device"] is None
+    assert {c["status"] for c in gate["checks"]} == {"skipped"}
+
+    project.runpytest("--modelcheck", "--modelcheck-device", "cpu", "--modelcheck-report", "out.json").assert_outcomes(
+        passed=4
+    )
+    gate = read_report(project.path / "out.json")["gates"][0]
+    assert gate["model"]["device_requested"] == "cpu" and gate["model"]["device"] == "cpu"
+
+
+def test_device_option_on_cuda(project: pytest.Pytester) -> None:
+    """Runs for real on a CUDA machine; skips every check (never fails) elsewhere."""
+    from modelcheck.hardware import available_devices
+
+    add_gate(project, "sentiment")
+    result = project.runpytest("--modelcheck", "--modelcheck-device", "cuda", "--modelcheck-report", "out.json")
+    gate = read_report(project.path / "out.json")["gates"][0]
+    assert gate["model"]["device_requested"] == "cuda"
+    if any(d.startswith("cuda") for d in available_devices()):
+        result.assert_outcomes(passed=4)
+        assert gate["model"]["device"].startswith("cuda:")
+        env = read_report(project.path / "out.json")["environment"]
+        assert env["gpus"] and env["gpu_devices"][0]["memory_mb"] > 0 and env["cuda_runtime"]
+    else:
+        result.assert_outcomes(passed=1, skipped=3)
+        assert all("device 'cuda' is not available" in c["message"] for c in gate["checks"])
+
+
+def test_bad_device_is_a_usage_error(project: pytest.Pytester) -> None:
+    result = project.runpytest("--modelcheck", "--modelcheck-device", "gpu")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--modelcheck-device: 'gpu' is not a device; use auto, cpu, cuda, cuda:N*"])
+
+
+def test_progress_line_per_gate_with_verbose(project: pytest.Pytester) -> None:
+    add_gate(project, "sentiment")
+    result = project.runpytest("--modelcheck", "-v")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(
+        ["*gates/sentiment.yaml::accuracy*", "gates/sentiment.yaml: 400 examples in * s (* ex/s)", "*PASSED*"]
+    )
+    quiet = project.runpytest("--modelcheck")
+    quiet.stdout.no_fnmatch_line("*examples in*")
+
+
+def test_report_environment_records_the_hardware(project: pytest.Pytester) -> None:
+    add_gate(project, "sentiment")
+    project.runpytest("--modelcheck", "--modelcheck-report", "out.json").assert_outcomes(passed=4)
+    env = read_report(project.path / "out.json")["environment"]
+    import torch
+
+    assert env["torch_threads"] == torch.get_num_threads() and env["cpu_count"] >= 1
+    assert env["cuda_runtime"] == torch.version.cuda
+    assert [gpu["name"] for gpu in env["gpu_devices"]] == env["gpus"]

@@ -385,6 +385,52 @@ def test_environment_reads_git_state(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert environment(cwd=tmp_path)["git"]["dirty"] is True
 
 
+NVIDIA_SMI_QUERY = "0, NVIDIA H100 80GB HBM3, 81559, 550.54.15\n1, NVIDIA H100 80GB HBM3, 81559, 550.54.15\n"
+NVIDIA_SMI = "| NVIDIA-SMI 550.54.15    Driver Version: 550.54.15    CUDA Version: 12.4     |\n"
+
+
+def test_environment_records_gpus_from_nvidia_smi(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[list[str]] = []
+
+    def fake_run(command: list[str], cwd: Any) -> str | None:
+        calls.append(command)
+        if command[0] != "nvidia-smi":
+            return None
+        return NVIDIA_SMI_QUERY if len(command) > 1 else NVIDIA_SMI
+
+    monkeypatch.setattr(report_module.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(report_module, "_run", fake_run)
+    env = environment()
+    assert env["gpus"] == ["NVIDIA H100 80GB HBM3"] * 2
+    assert env["gpu_devices"][1] == {"index": 1, "name": "NVIDIA H100 80GB HBM3", "memory_mb": 81559}
+    assert env["gpu_driver"] == "550.54.15" and env["cuda_driver"] == "12.4"
+    assert calls[0][1] == "--query-gpu=index,name,memory.total,driver_version"
+    doc = build_report([], stage=None, env=env)
+    validate_report(doc, source="test")
+
+
+def test_environment_asks_torch_only_when_the_run_imported_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    monkeypatch.setattr(report_module.shutil, "which", lambda name: None)
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
+    env = environment()
+    assert env["torch_threads"] is None and env["cuda_runtime"] is None and env["gpu_devices"] == []
+    assert "torch" not in sys.modules, "environment() must not import torch"
+
+    props = types.SimpleNamespace(name="Fake GPU", total_memory=16 << 30)
+    cuda = types.SimpleNamespace(
+        is_available=lambda: True, device_count=lambda: 1, get_device_properties=lambda index: props
+    )
+    fake = types.SimpleNamespace(get_num_threads=lambda: 3, version=types.SimpleNamespace(cuda="12.8"), cuda=cuda)
+    monkeypatch.setitem(sys.modules, "torch", fake)
+    env = environment()
+    assert env["torch_threads"] == 3 and env["cuda_runtime"] == "12.8"
+    assert env["gpus"] == ["Fake GPU"] and env["gpu_devices"] == [{"index": 0, "name": "Fake GPU", "memory_mb": 16384}]
+    validate_report(build_report([], stage=None, env=env), source="test")
+
+
 # -- summary helpers ------------------------------------------------------------------------------
 
 

@@ -1,0 +1,502 @@
+"""Fixtures and markers for hand-written model tests, registered by the plugin in every pytest run.
+
+Fixtures:
+
+- ``modelcheck_device`` (session): the best device here (CUDA, then MPS, then CPU), or ``--modelcheck-device``;
+- ``modelcheck_load`` (session): ``modelcheck_load(source, backend=..., task=..., device=None, dtype=None,
+  **model_options)`` returns the loaded model, the same object for the same arguments in every test
+  (it shares the session's model cache with the gate items);
+- ``modelcheck_dataset`` (session): ``modelcheck_dataset(source, input, label=None, split="test",
+  limit=None)`` returns the rows as a pandas DataFrame;
+- ``modelcheck_evaluate``: ``modelcheck_evaluate(model, frame, metrics=("accuracy",))`` predicts once and
+  returns an :class:`Evaluation`, whose ``assert_metric("accuracy", min=0.9)`` fails like a gate check.
+
+Markers: ``@pytest.mark.modelcheck_device("cuda")`` and ``@pytest.mark.modelcheck_backend("onnx")`` skip a
+test where the device, or the backend and its framework, are missing.
+
+Importing this module imports no framework: models and data load when a test asks for them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from modelcheck.plugin import model_cache
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from modelcheck.backends import LoadedModel, Outputs
+    from modelcheck.results import CheckResult
+    from modelcheck.spec import CheckSpec
+
+__all__ = [
+    "DatasetLoader",
+    "Evaluation",
+    "Evaluator",
+    "ModelLoader",
+    "modelcheck_dataset",
+    "modelcheck_device",
+    "modelcheck_evaluate",
+    "modelcheck_load",
+]
+
+#: Modules a backend's models need, beyond the backend itself (checked by the modelcheck_backend marker).
+BACKEND_FRAMEWORKS: dict[str, tuple[str, ...]] = {
+    "transformers": ("torch", "transformers"),
+    "torch": ("torch",),
+    "onnx": ("onnxruntime",),
+}
+#: What to ``pip install`` for the frameworks of the backends that ship with modelcheck.
+_INSTALL = {"transformers": "'modelcheck[transformers]'", "torch": "'modelcheck[torch]'", "onnx": "'modelcheck[onnx]'"}
+#: Where a frame from ``modelcheck_dataset`` keeps what ``modelcheck_evaluate`` needs (``DataFrame.attrs``).
+FRAME_ATTR = "modelcheck"
+_DEVICES = "auto, cpu, cuda, cuda:N (e.g. cuda:1) or mps"
+
+
+# -- fixtures -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def modelcheck_device(pytestconfig: pytest.Config) -> str:
+    """The device hand-written tests should use: ``--modelcheck-device`` if given, else the best one here.
+
+    Resolved to a concrete name (``cpu``, ``cuda:0``, ``mps``); a ``--modelcheck-device`` this machine
+    lacks skips the tests that use the fixture.
+    """
+    from modelcheck.errors import DeviceUnavailableError
+    from modelcheck.hardware import resolve_device
+
+    try:
+        return resolve_device(_requested_device(pytestconfig))
+    except DeviceUnavailableError as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def modelcheck_load(pytestconfig: pytest.Config) -> ModelLoader:
+    """``modelcheck_load(source, backend="transformers", task="text-classification", device=None, dtype=None,
+    **model_options)``: the loaded model, loaded once per session for the same arguments."""
+    return ModelLoader(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def modelcheck_dataset(pytestconfig: pytest.Config) -> DatasetLoader:
+    """``modelcheck_dataset(source, input, label=None, split="test", limit=None)``: the rows as a DataFrame."""
+    return DatasetLoader(pytestconfig)
+
+
+@pytest.fixture()
+def modelcheck_evaluate(pytestconfig: pytest.Config) -> Evaluator:
+    """``modelcheck_evaluate(model, frame, metrics=("accuracy",), input=None, label=None)``: predict once and
+    measure; ``.assert_metric("accuracy", min=0.9)`` on the result fails the test with the measurement."""
+    return Evaluator(pytestconfig)
+
+
+# -- the factories --------------------------------------------------------------------------------
+
+
+class ModelLoader:
+    """Loads models through the session's cache: one load per distinct model, however many tests ask.
+
+    Relative paths resolve against pytest's rootdir; a Hub id (``org/name@revision``) stays as it is.
+    ``device=None`` means ``--modelcheck-device`` if given, else ``auto``. ``model_options`` are the other
+    gate-file ``model:`` keys (``batch_size``, ``trust_remote_code``, ``weights``, ``tokenizer``,
+    ``providers``, ``threads``, ``labels``, ...). A device this machine lacks skips the test; a model
+    that cannot load fails it with the reason.
+    """
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def __call__(
+        self,
+        source: str | os.PathLike[str],
+        backend: str = "transformers",
+        task: str = "text-classification",
+        device: str | None = None,
+        dtype: str | None = None,
+        **model_options: Any,
+    ) -> LoadedModel:
+        __tracebackhide__ = True
+        from modelcheck.errors import DeviceUnavailableError, ModelcheckError
+        from modelcheck.spec import ModelSpec, resolve_source
+
+        allowed = {f.name for f in fields(ModelSpec)} - {"source", "backend", "task", "device", "dtype"}
+        unknown = sorted(set(model_options) - allowed)
+        if unknown:
+            raise TypeError(
+                f"modelcheck_load() got unknown model option(s) {', '.join(unknown)}; "
+                f"model options are: {', '.join(sorted(allowed))}"
+            )
+        _check_task(task)
+        requested = _check_device(device if device is not None else _requested_device(self.config), "device")
+        root = self.config.rootpath
+        options: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in model_options.items()}
+        for key in ("weights", "tokenizer"):
+            if options.get(key) is not None:
+                options[key] = resolve_source(os.fspath(options[key]), root, bare_hub_names=False)
+        raw = os.fspath(source)
+        options.setdefault("id", os.path.basename(raw.rstrip("/\\")) or raw)
+        spec = ModelSpec(
+            source=resolve_source(raw, root, bare_hub_names=False),
+            backend=backend,
+            task=task,
+            device=requested,
+            dtype=dtype,
+            **options,
+        )
+        try:
+            return model_cache(self.config).get(spec)
+        except DeviceUnavailableError as exc:
+            pytest.skip(str(exc))
+        except ModelcheckError as exc:
+            pytest.fail(str(exc), pytrace=False)
+
+
+class DatasetLoader:
+    """Loads labelled data (csv, json/jsonl, parquet, an image folder or a Hub dataset) once per session.
+
+    Returns a copy of the rows as a pandas DataFrame (first ``limit`` rows, in file order) that
+    remembers its ``input``/``label`` columns, so ``modelcheck_evaluate(model, frame)`` needs no more.
+    A missing file or column fails the test with the reason.
+    """
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self._frames: dict[tuple[Any, ...], pd.DataFrame] = {}
+
+    def __call__(
+        self,
+        source: str | os.PathLike[str],
+        input: str | Sequence[str],
+        label: str | None = None,
+        split: str = "test",
+        limit: int | None = None,
+        *,
+        task: str = "text-classification",
+    ) -> pd.DataFrame:
+        __tracebackhide__ = True
+        from modelcheck.data import load_data
+        from modelcheck.errors import ModelcheckError
+        from modelcheck.spec import DataSpec, resolve_source
+
+        columns = _columns(input)
+        if not columns:
+            raise TypeError("modelcheck_dataset() needs input=<the column, or columns, fed to the model>")
+        if limit is not None and (not isinstance(limit, int) or limit < 1):
+            raise ValueError(f"modelcheck_dataset(limit={limit!r}): limit must be a whole number >= 1, or None")
+        _check_task(task)
+        resolved = resolve_source(os.fspath(source), self.config.rootpath, bare_hub_names=True)
+        spec = DataSpec(
+            source=resolved, input=columns[0] if len(columns) == 1 else columns, label=label, split=split, limit=limit
+        )
+        key = (resolved, columns, label, split, limit, task)
+        if key not in self._frames:
+            try:
+                data = load_data(spec, columns=[*columns, *([label] if label else [])], task=task)
+            except ModelcheckError as exc:
+                pytest.fail(str(exc), pytrace=False)
+            frame = data.frame
+            frame.attrs[FRAME_ATTR] = {
+                "source": resolved,
+                "input": list(columns),
+                "label": label,
+                "base": None if data.base is None else str(data.base),
+                "sha256": data.sha256,
+            }
+            self._frames[key] = frame
+        return self._frames[key].copy()
+
+
+class Evaluator:
+    """Runs a model over a frame once and measures metrics on its outputs.
+
+    ``modelcheck_evaluate(model, frame, input=None, label=None, metrics=("accuracy",), task=None,
+    batch_size=None)``: ``input``/``label`` default to the columns the frame was loaded with
+    (``modelcheck_dataset``); ``task`` and ``batch_size`` to those the model was loaded with
+    (``modelcheck_load``), else text-classification and 32. A metric is a name (``"f1"``) or a mapping of
+    gate-file check keys (``{"metric": "f1", "average": "macro", "name": "macro_f1"}``).
+    """
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def __call__(
+        self,
+        model: LoadedModel,
+        frame: pd.DataFrame,
+        input: str | Sequence[str] | None = None,
+        label: str | None = None,
+        metrics: Sequence[str | Mapping[str, Any]] = ("accuracy",),
+        task: str | None = None,
+        batch_size: int | None = None,
+    ) -> Evaluation:
+        __tracebackhide__ = True
+        from modelcheck.errors import DataError, ModelcheckError
+        from modelcheck.runner import model_inputs, model_targets, predict
+
+        meta = frame.attrs.get(FRAME_ATTR, {})
+        columns = _columns(input if input is not None else meta.get("input"))
+        if not columns:
+            raise TypeError(
+                "modelcheck_evaluate() needs input=<column> (only frames from modelcheck_dataset remember theirs)"
+            )
+        label = label if label is not None else meta.get("label")
+        spec = model_cache(self.config).spec_of(model)
+        task = task or (spec.task if spec is not None else "text-classification")
+        _check_task(task)
+        checks = [_metric_check(entry, task, self.config.rootpath) for entry in metrics]
+        batch = batch_size or (spec.batch_size if spec is not None else 32)
+        base = meta.get("base")
+        try:
+            missing = [c for c in (*columns, *([label] if label else [])) if c not in frame.columns]
+            if missing:
+                raise DataError(
+                    f"column {', '.join(map(repr, missing))} not found in the frame; "
+                    f"its columns are: {', '.join(map(str, frame.columns))}"
+                )
+            targets = model_targets(task, label, frame, model.label_names)
+            inputs = model_inputs(task, columns, frame, base=None if base is None else Path(base))
+            outputs = predict(model, inputs, batch_size=batch)
+            evaluation = Evaluation(
+                outputs=outputs, task=task, label_names=tuple(model.label_names), targets=targets, frame=frame
+            )
+            for check in checks:
+                evaluation.metrics[check.name] = evaluation.measure(check).value
+        except ModelcheckError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        return evaluation
+
+
+@dataclass
+class Evaluation:
+    """A model's outputs over a frame, and the metrics measured on them (name -> value)."""
+
+    outputs: Outputs
+    task: str
+    label_names: tuple[str, ...]
+    targets: Any = field(repr=False)
+    frame: pd.DataFrame = field(repr=False)
+    metrics: dict[str, float | None] = field(default_factory=dict)
+    #: The full result of every metric measured, by name (value, n, slices, message).
+    results: dict[str, CheckResult] = field(default_factory=dict, repr=False)
+
+    @property
+    def n(self) -> int:
+        """Examples evaluated."""
+        return len(self.outputs)
+
+    def measure(self, check: CheckSpec) -> CheckResult:
+        """Judge one check (as in a gate file) on these outputs; raises ModelcheckError when it cannot."""
+        from modelcheck.metrics import evaluate_metric_check
+
+        result = evaluate_metric_check(check, self.targets, self.outputs, self.label_names, self.frame)
+        self.results[check.name] = result
+        return result
+
+    def assert_metric(
+        self,
+        metric: str,
+        *,
+        min: float | None = None,
+        max: float | None = None,
+        average: str | None = None,
+        pos_label: str | int | None = None,
+        slice_by: str | None = None,
+        min_samples: int = 1,
+    ) -> float:
+        """Fail the test, with the measurement as the message, unless ``metric`` lies within the bounds.
+
+        ``slice_by`` judges every value of that column with at least ``min_samples`` rows, as a gate
+        check does. Returns the value (the worst judged slice with ``slice_by``).
+        """
+        __tracebackhide__ = True
+        from modelcheck.errors import ModelcheckError
+        from modelcheck.spec import CheckSpec
+
+        if min is None and max is None:
+            raise TypeError(f"assert_metric({metric!r}) needs min= and/or max=")
+        _check_metric_name(metric, self.task)
+        check = CheckSpec(
+            name=metric,
+            metric=metric,
+            average=average,
+            pos_label=pos_label,
+            min=min,
+            max=max,
+            slice_by=slice_by,
+            min_samples=min_samples,
+        )
+        try:
+            result = self.measure(check)
+        except ModelcheckError as exc:
+            pytest.fail(f"error: {exc}", pytrace=False)
+        if result.status != "passed" or result.value is None:
+            pytest.fail(result.message, pytrace=False)
+        return float(result.value)
+
+
+# -- markers --------------------------------------------------------------------------------------
+
+
+#: A marker with bad arguments: the message its test errors with at setup.
+_marker_error: pytest.StashKey[str] = pytest.StashKey()
+
+
+class _MarkerError(Exception):
+    pass
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests whose ``modelcheck_device`` / ``modelcheck_backend`` is missing here as skipped."""
+    known: dict[tuple[str, str], str | None] = {}
+    for item in items:
+        try:
+            reason = _missing_requirement(item, known)
+        except _MarkerError as exc:
+            item.stash[_marker_error] = str(exc)
+            continue
+        if reason is not None:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test whose modelcheck marker has bad arguments errors, with the usage, before its fixtures load."""
+    message = item.stash.get(_marker_error, None)
+    if message is not None:
+        pytest.fail(message, pytrace=False)
+
+
+def _missing_requirement(item: pytest.Item, known: dict[tuple[str, str], str | None]) -> str | None:
+    """Why ``item`` cannot run here (a device or backend its markers require is missing), else None."""
+    for mark in item.iter_markers("modelcheck_device"):
+        if len(mark.args) != 1 or mark.kwargs or not isinstance(mark.args[0], str):
+            raise _MarkerError(
+                f"@pytest.mark.modelcheck_device takes one device name ({_DEVICES}), "
+                f'e.g. @pytest.mark.modelcheck_device("cuda"); got {_call(mark.args, mark.kwargs)}'
+            )
+        try:
+            device = _check_device(mark.args[0], "@pytest.mark.modelcheck_device")
+        except ValueError as exc:
+            raise _MarkerError(str(exc)) from None
+        if ("device", device) not in known:
+            known["device", device] = device_missing(device)
+        if known["device", device] is not None:
+            return known["device", device]
+    for mark in item.iter_markers("modelcheck_backend"):
+        if not mark.args or mark.kwargs or not all(isinstance(a, str) for a in mark.args):
+            raise _MarkerError(
+                "@pytest.mark.modelcheck_backend takes one or more backend names, "
+                f'e.g. @pytest.mark.modelcheck_backend("onnx"); got {_call(mark.args, mark.kwargs)}'
+            )
+        for name in mark.args:
+            if ("backend", name) not in known:
+                known["backend", name] = backend_missing(name)
+            if known["backend", name] is not None:
+                return known["backend", name]
+    return None
+
+
+def device_missing(device: str) -> str | None:
+    """Why ``device`` (auto, cpu, cuda, cuda:N, mps) is not usable here, or None where it is."""
+    from modelcheck.errors import DeviceUnavailableError
+    from modelcheck.hardware import resolve_device
+
+    try:
+        resolve_device(device)
+    except DeviceUnavailableError as exc:
+        return str(exc)
+    return None
+
+
+def backend_missing(name: str) -> str | None:
+    """Why models of backend ``name`` cannot run here (not installed, framework missing), or None."""
+    from modelcheck.backends import available_backends, get_backend
+    from modelcheck.errors import BackendError
+
+    installed = available_backends()
+    if name not in installed:
+        return (
+            f"backend {name!r} is not installed (installed: {', '.join(installed) or 'none'}); "
+            "install the package that provides it"
+        )
+    for module in BACKEND_FRAMEWORKS.get(name, ()):
+        if importlib.util.find_spec(module) is None:
+            return f"backend {name!r} needs {module}, which is not installed; pip install {_INSTALL[name]}"
+    try:
+        get_backend(name)
+    except BackendError as exc:
+        return str(exc)
+    return None
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def _requested_device(config: pytest.Config) -> str:
+    device: str | None = config.getoption("modelcheck_device", None)
+    return device or "auto"
+
+
+def _check_device(device: str, what: str) -> str:
+    from modelcheck.hardware import DEVICE_PATTERN
+
+    wanted = device.strip().lower()
+    if not DEVICE_PATTERN.match(wanted):
+        raise ValueError(f"{what} {device!r} is not a device; use {_DEVICES}")
+    return wanted
+
+
+def _check_task(task: str) -> None:
+    from modelcheck.tasks import TASKS
+
+    if task not in TASKS:
+        raise ValueError(f"task {task!r} is not supported; tasks: {', '.join(TASKS)}")
+
+
+def _check_metric_name(metric: str, task: str) -> None:
+    from modelcheck.tasks import TASKS
+
+    if metric not in TASKS[task].metrics:
+        raise ValueError(f"metric {metric!r} is not one of task {task!r}'s: {', '.join(TASKS[task].metrics)}")
+
+
+_METRIC_KEYS = ("metric", "name", "average", "pos_label", "slice_by", "min_samples", "reference")
+
+
+def _metric_check(entry: str | Mapping[str, Any], task: str, root: Path) -> CheckSpec:
+    from modelcheck.spec import CheckSpec
+
+    if isinstance(entry, str):
+        entry = {"metric": entry}
+    unknown = sorted(set(entry) - set(_METRIC_KEYS))
+    if "metric" not in entry or unknown:
+        raise TypeError(
+            f"metrics entry {dict(entry)!r}: give a metric name or a mapping with 'metric' and any of "
+            f"{', '.join(_METRIC_KEYS[1:])}"
+        )
+    _check_metric_name(entry["metric"], task)
+    options = {k: v for k, v in entry.items() if k != "name"}
+    if options.get("reference") is not None:
+        options["reference"] = str(root / os.fspath(options["reference"]))  # an absolute one stays as it is
+    return CheckSpec(name=str(entry.get("name") or entry["metric"]), **options)
+
+
+def _columns(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(str(v) for v in value)
+
+
+def _call(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
+    shown = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+    return f"({', '.join(shown)})"
