@@ -108,6 +108,23 @@ class Backend(Protocol):
         ...
 
 
+def require_task(backend: str, model: ModelSpec, supported: Sequence[str]) -> None:
+    """Raise BackendError when ``backend`` cannot run ``model.task``, listing the tasks it can."""
+    if model.task not in supported:
+        raise BackendError(
+            f"the {backend} backend does not support task {model.task!r} (model {model.id!r}); "
+            f"supported tasks: {', '.join(supported)}"
+        )
+
+
+def check_predict(source: object, *, loaded: bool, batch_size: int) -> None:
+    """The guard every ``predict`` starts with: the model is still loaded and the batch size is sane."""
+    if not loaded:
+        raise BackendError(f"model {source} was closed; load it again to predict")
+    if batch_size < 1:
+        raise BackendError(f"batch_size must be at least 1, got {batch_size}")
+
+
 @cache
 def available_backends() -> tuple[str, ...]:
     """Names of the installed backends."""

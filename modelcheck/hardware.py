@@ -6,8 +6,10 @@ and the CLI import this module without paying for it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import re
+from collections.abc import Iterator
 
 from modelcheck.errors import DeviceUnavailableError
 
@@ -79,3 +81,19 @@ def _mps_supports_bf16() -> bool:
     except (RuntimeError, TypeError):
         return False
     return True
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """torch's intra-op threads set to ``threads`` (a gate's ``model.threads``) for the block, then restored."""
+    if threads is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

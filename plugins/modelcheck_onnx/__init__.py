@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelcheck.backends import Outputs
+from modelcheck.backends import Outputs, check_predict, require_task
 from modelcheck.errors import BackendError, DataError, DeviceUnavailableError, ModelLoadError
 from modelcheck.hardware import DEVICE_PATTERN
 
@@ -70,11 +70,7 @@ class OnnxBackend:
 
     def load(self, model: ModelSpec) -> OnnxModel:
         """Load ``model`` with the providers its spec asks for; raise ModelLoadError / BackendError with the fix."""
-        if model.task not in SUPPORTED_TASKS:
-            raise BackendError(
-                f"the onnx backend does not support task {model.task!r} (model {model.id!r}); "
-                f"supported tasks: {', '.join(SUPPORTED_TASKS)}"
-            )
+        require_task(self.name, model, SUPPORTED_TASKS)
         path = _check_model_file(model)
         ort = _import("onnxruntime")
         if model.task in TEXT_TASKS and not model.tokenizer:
@@ -155,10 +151,7 @@ class OnnxModel:
         """Run the graph over ``inputs`` in batches of ``batch_size`` and return the outputs in input order."""
         import numpy as np
 
-        if self.session is None:
-            raise BackendError(f"model {self.path} was closed; load it again to predict")
-        if batch_size < 1:
-            raise BackendError(f"batch_size must be at least 1, got {batch_size}")
+        check_predict(self.path, loaded=self.session is not None, batch_size=batch_size)
         rows = list(inputs)
         if self.task == "feature-extraction":
             return self._embed(rows, batch_size)

@@ -20,14 +20,13 @@ import gc
 import importlib
 import inspect
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelcheck.backends import Outputs
+from modelcheck.backends import Outputs, check_predict, require_task
 from modelcheck.errors import BackendError, DataError, ModelLoadError
-from modelcheck.hardware import resolve_device, torch_dtype
+from modelcheck.hardware import resolve_device, torch_dtype, torch_threads
 
 if TYPE_CHECKING:
     import numpy as np
@@ -60,11 +59,7 @@ class TorchBackend:
 
     def load(self, model: ModelSpec) -> TorchModel:
         """Load ``model`` on its device and dtype; raise ModelLoadError / BackendError that say how to fix it."""
-        if model.task not in SUPPORTED_TASKS:
-            raise BackendError(
-                f"the torch backend does not support task {model.task!r} (model {model.id!r}); "
-                f"supported tasks: {', '.join(SUPPORTED_TASKS)}"
-            )
+        require_task(self.name, model, SUPPORTED_TASKS)
         try:
             import torch
         except ImportError as exc:
@@ -151,13 +146,12 @@ class TorchModel:
         """
         import numpy as np
 
-        network = self._live()
-        if batch_size < 1:
-            raise BackendError(f"batch_size must be at least 1, got {batch_size}")
+        check_predict(self.source, loaded=self._network is not None, batch_size=batch_size)
+        network = self._network
         matrix = _stack(inputs)
         names = self.label_names  # resolved before the first batch, so every batch is checked against it
         chunks: list[np.ndarray] = []
-        with self._threads():
+        with torch_threads(self.threads):
             for start in range(0, len(matrix), batch_size):
                 chunks.append(self._forward(network, matrix[start : start + batch_size]))
         if self.task == "tabular-regression":
@@ -185,21 +179,6 @@ class TorchModel:
         if self._network is None:
             raise BackendError(f"model {self.source} was closed; load it again to predict")
         return self._network
-
-    @contextmanager
-    def _threads(self) -> Iterator[None]:
-        """``torch.set_num_threads(threads)`` for the duration, restored afterwards."""
-        import torch
-
-        if self.threads is None:
-            yield
-            return
-        before = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(before)
 
     def _forward(self, network: Any, rows: np.ndarray) -> np.ndarray:
         """One batch: scores (batch, classes) for classification, values (batch,) for regression."""

@@ -5,11 +5,12 @@ from __future__ import annotations
 import gc
 import math
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelcheck.errors import BackendError, DataError, ModelLoadError
+from modelcheck.backends import check_predict
+from modelcheck.errors import DataError, ModelLoadError
+from modelcheck.hardware import torch_threads
 
 if TYPE_CHECKING:
     import numpy as np
@@ -51,13 +52,10 @@ class TransformersModel:
 
     def predict(self, inputs: Sequence[Any], *, batch_size: int) -> Outputs:
         """Run the model over ``inputs`` in the order given (see ``LoadedModel.predict``)."""
-        if self._network is None:
-            raise BackendError(f"model {self.source} was closed; load it again to predict")
-        if batch_size < 1:
-            raise BackendError(f"batch_size must be at least 1, got {batch_size}")
+        check_predict(self.source, loaded=self._network is not None, batch_size=batch_size)
         import torch
 
-        with _threads(self.threads), torch.inference_mode():
+        with torch_threads(self.threads), torch.inference_mode():
             return self._predict(list(inputs), batch_size)
 
     def _predict(self, inputs: list[Any], batch_size: int) -> Outputs:
@@ -90,22 +88,6 @@ class TransformersModel:
             import torch
 
             torch.cuda.empty_cache()
-
-
-@contextmanager
-def _threads(threads: int | None) -> Iterator[None]:
-    """torch's intra-op threads set to ``threads`` (model.threads) while predicting."""
-    if threads is None:
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def max_length(tokenizer: Any, config: Any) -> int:
