@@ -1,0 +1,301 @@
+"""Paired comparisons of a candidate model against a baseline, example by example.
+
+The question every function here answers is one of *non-inferiority*: did the candidate get worse
+than the baseline by more than ``max_drop``? Both models are scored on the same examples, so the
+comparison is paired: an example both get right (or both get wrong) says nothing about the
+difference, and the tests use that to be far sharper than comparing two independent accuracies.
+
+- :func:`paired_bootstrap` works for any metric (accuracy, f1, rmse, ...) through a ``score``
+  callback; :func:`paired_bootstrap_correct` is its fully vectorised fast path for accuracy-like
+  metrics given per-example correctness;
+- :func:`mcnemar` is the exact conditional test on paired binary outcomes (right / wrong);
+- :func:`plain_difference` compares two values with no statistics (test ``"none"``).
+
+Pure functions on numpy arrays; scipy is imported only inside :func:`mcnemar`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal
+
+import numpy as np
+
+__all__ = ["PairedComparison", "mcnemar", "paired_bootstrap", "paired_bootstrap_correct", "plain_difference"]
+
+#: Most resample indices held in memory at once (int32: 16 MiB).
+_CHUNK_ELEMENTS = 1 << 22
+#: Slack for float rounding when comparing a plain difference with its margin (0.92 - 0.91 > 0.01 in floats).
+_TOLERANCE = 1e-12
+
+Verdict = Literal["passed", "failed"]
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """The outcome of comparing a candidate with a baseline on the same ``n`` examples.
+
+    ``difference`` is always ``candidate - baseline``; whether a positive difference is good is
+    ``higher_is_better`` (false for error metrics such as mae and rmse). ``ci`` is set by the
+    bootstrap tests, ``p_value`` by mcnemar, ``improved``/``regressed`` where per-example
+    correctness is known. ``confidence`` is 0.0 for test ``"none"`` (no statistics).
+    """
+
+    test: str
+    n: int
+    baseline: float
+    candidate: float
+    difference: float
+    max_drop: float
+    confidence: float
+    ci: tuple[float, float] | None
+    p_value: float | None
+    improved: int | None
+    regressed: int | None
+    verdict: str
+    higher_is_better: bool = True
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == "passed"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-plain fields (Python floats and ints, ``ci`` as a list or None)."""
+        out = asdict(self)
+        out["ci"] = None if self.ci is None else [float(self.ci[0]), float(self.ci[1])]
+        return out
+
+
+def paired_bootstrap(
+    score: Callable[[np.ndarray], tuple[float, float]],
+    n: int,
+    *,
+    max_drop: float,
+    resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    higher_is_better: bool = True,
+) -> PairedComparison:
+    """Paired bootstrap non-inferiority test for any metric.
+
+    ``score(rows)`` returns ``(baseline_value, candidate_value)`` of the metric on the given row
+    indices (an int array, possibly with repeats). Each resample draws ``n`` row indices with
+    replacement, the same for both models, and records ``candidate - baseline``; ``ci`` is the
+    two-sided percentile interval of these differences at ``confidence``. Verdict (higher is
+    better): passed iff the lower bound > ``-max_drop``; with ``higher_is_better=False`` passed iff
+    the upper bound < ``+max_drop``. A comparison with no difference at all (the interval is
+    exactly (0, 0) and so is the observed difference) passes, whatever the margin.
+
+    ``score`` is called once per resample, so a slow metric is slow here; for accuracy-like
+    metrics use :func:`paired_bootstrap_correct`. The same ``seed`` draws the same indices in both.
+    """
+    _check_common(n=n, max_drop=max_drop, confidence=confidence)
+    _check_resamples(resamples)
+    baseline, candidate = _pair(score(np.arange(n)), where="score(all rows)")
+    differences = np.empty(resamples, dtype=np.float64)
+    done = 0
+    for chunk in _resample_indices(n, resamples, seed):
+        for rows in chunk:
+            b, c = _pair(score(rows), where=f"score(resample {done})")
+            differences[done] = c - b
+            done += 1
+    return _bootstrap_result(
+        "paired-bootstrap", n, baseline, candidate, differences,
+        max_drop=max_drop, confidence=confidence, higher_is_better=higher_is_better,
+    )  # fmt: skip
+
+
+def paired_bootstrap_correct(
+    baseline_correct: np.ndarray,
+    candidate_correct: np.ndarray,
+    *,
+    max_drop: float,
+    resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> PairedComparison:
+    """:func:`paired_bootstrap` of accuracy from per-example correctness (bool or 0/1), vectorised.
+
+    Draws exactly the indices :func:`paired_bootstrap` draws for the same ``seed`` and ``n``, so the
+    two give the same interval for an accuracy ``score``; also reports ``improved``/``regressed``.
+    """
+    base, cand = _correctness(baseline_correct, candidate_correct)
+    n = len(base)
+    _check_common(n=n, max_drop=max_drop, confidence=confidence)
+    _check_resamples(resamples)
+    # Per example: +1 improved, -1 regressed, 0 unchanged; a resample's accuracy difference is its mean.
+    delta = cand.astype(np.int32) - base.astype(np.int32)
+    differences = np.empty(resamples, dtype=np.float64)
+    done = 0
+    if np.any(delta):
+        for chunk in _resample_indices(n, resamples, seed):
+            differences[done : done + len(chunk)] = delta[chunk].sum(axis=1) / n
+            done += len(chunk)
+    else:
+        differences[:] = 0.0  # identical correctness: every resample's difference is 0
+    result = _bootstrap_result(
+        "paired-bootstrap", n, float(base.mean()), float(cand.mean()), differences,
+        max_drop=max_drop, confidence=confidence, higher_is_better=True,
+    )  # fmt: skip
+    return _with_counts(result, improved=int(np.sum(delta > 0)), regressed=int(np.sum(delta < 0)))
+
+
+def mcnemar(
+    baseline_correct: np.ndarray,
+    candidate_correct: np.ndarray,
+    *,
+    max_drop: float,
+    confidence: float = 0.95,
+) -> PairedComparison:
+    """Exact conditional (McNemar-type) non-inferiority test on paired right/wrong outcomes.
+
+    Let ``b`` = regressed (baseline right, candidate wrong), ``c`` = improved, ``m = b + c`` the
+    discordant pairs. The accuracy drop is ``(b - c) / n``. Null hypothesis: the true drop equals
+    ``max_drop``, i.e. ``E[b] - E[c] = n * max_drop``. Conditional on ``m``, ``b ~ Binomial(m, p0)``
+    and ``E[b] - E[c] = m * (2 * p0 - 1)``, so ``p0 = (1 + n * max_drop / m) / 2``. The one-sided
+    p-value is ``P(B <= b)`` under ``p0`` (small when the candidate regressed on few enough of the
+    discordant pairs to rule out a drop of ``max_drop``); passed iff ``p < 1 - confidence``. With
+    ``max_drop = 0`` this is the classic exact one-sided McNemar test (``p0 = 1/2``).
+
+    Edge cases:
+
+    - ``m == 0``: both models are right on exactly the same examples, so the observed drop is 0.
+      The conditional test has nothing to condition on; the comparison passes. ``p_value`` is 0.0
+      when ``max_drop > 0`` (no outcome is more at odds with a true drop of ``max_drop``) and 1.0
+      when ``max_drop == 0`` (no change is exactly the null; it passes as "no change", not as
+      evidence of improvement).
+    - ``p0 >= 1`` (``n * max_drop >= m``): even if every discordant pair were a regression the drop
+      could not exceed the margin; passed with ``p_value`` 0.0.
+    """
+    from scipy import stats
+
+    base, cand = _correctness(baseline_correct, candidate_correct)
+    n = len(base)
+    _check_common(n=n, max_drop=max_drop, confidence=confidence)
+    regressed = int(np.sum(base & ~cand))
+    improved = int(np.sum(cand & ~base))
+    m = regressed + improved
+    p_value: float
+    if m == 0:
+        p_value = 0.0 if max_drop > 0 else 1.0
+        verdict: Verdict = "passed"
+    else:
+        p0 = (1.0 + n * max_drop / m) / 2.0
+        if p0 >= 1.0:
+            p_value, verdict = 0.0, "passed"
+        else:
+            p_value = float(stats.binom.cdf(regressed, m, p0))
+            verdict = "passed" if p_value < 1.0 - confidence else "failed"
+    baseline, candidate = float(base.mean()), float(cand.mean())
+    return PairedComparison(
+        test="mcnemar", n=n, baseline=baseline, candidate=candidate, difference=(improved - regressed) / n,
+        max_drop=float(max_drop), confidence=float(confidence), ci=None, p_value=p_value,
+        improved=improved, regressed=regressed, verdict=verdict,
+    )  # fmt: skip
+
+
+def plain_difference(
+    baseline: float, candidate: float, n: int, *, max_drop: float, higher_is_better: bool = True
+) -> PairedComparison:
+    """Compare two metric values with no statistics (test ``"none"``): passed iff the drop <= ``max_drop``.
+
+    The drop is ``baseline - candidate`` (``candidate - baseline`` when lower is better), compared
+    with a 1e-12 slack so that float rounding (0.92 - 0.91) does not fail a drop exactly at the margin.
+    """
+    _check_common(n=n, max_drop=max_drop, confidence=0.5)
+    baseline, candidate = float(baseline), float(candidate)
+    if not (math.isfinite(baseline) and math.isfinite(candidate)):
+        raise ValueError(f"baseline and candidate must be finite numbers, got {baseline} and {candidate}")
+    drop = baseline - candidate if higher_is_better else candidate - baseline
+    return PairedComparison(
+        test="none", n=n, baseline=baseline, candidate=candidate, difference=candidate - baseline,
+        max_drop=float(max_drop), confidence=0.0, ci=None, p_value=None, improved=None, regressed=None,
+        verdict="passed" if drop <= max_drop + _TOLERANCE else "failed", higher_is_better=higher_is_better,
+    )  # fmt: skip
+
+
+def _bootstrap_result(
+    test: str,
+    n: int,
+    baseline: float,
+    candidate: float,
+    differences: np.ndarray,
+    *,
+    max_drop: float,
+    confidence: float,
+    higher_is_better: bool,
+) -> PairedComparison:
+    if not np.all(np.isfinite(differences)):
+        bad = int(np.argmin(np.isfinite(differences)))
+        raise ValueError(f"score returned a non-finite metric value on bootstrap resample {bad}")
+    alpha = 1.0 - confidence
+    low, high = (float(q) for q in np.quantile(differences, [alpha / 2.0, 1.0 - alpha / 2.0]))
+    difference = candidate - baseline
+    if low == high == 0.0 and difference == 0.0:
+        passed = True  # no change on any resample: nothing got worse
+    elif higher_is_better:
+        passed = low > -max_drop
+    else:
+        passed = high < max_drop
+    return PairedComparison(
+        test=test, n=n, baseline=baseline, candidate=candidate, difference=difference, max_drop=float(max_drop),
+        confidence=float(confidence), ci=(low, high), p_value=None, improved=None, regressed=None,
+        verdict="passed" if passed else "failed", higher_is_better=higher_is_better,
+    )  # fmt: skip
+
+
+def _with_counts(result: PairedComparison, *, improved: int, regressed: int) -> PairedComparison:
+    return replace(result, improved=improved, regressed=regressed)
+
+
+def _resample_indices(n: int, resamples: int, seed: int) -> Iterator[np.ndarray]:
+    """All resamples' row indices as (rows, n) int arrays, at most ``_CHUNK_ELEMENTS`` at a time."""
+    rng = np.random.default_rng(seed)
+    per_chunk = max(1, _CHUNK_ELEMENTS // n)
+    dtype = np.int32 if n < 2**31 else np.int64
+    for start in range(0, resamples, per_chunk):
+        yield rng.integers(0, n, size=(min(per_chunk, resamples - start), n), dtype=dtype)
+
+
+def _correctness(baseline_correct: Any, candidate_correct: Any) -> tuple[np.ndarray, np.ndarray]:
+    arrays = []
+    for name, value in (("baseline_correct", baseline_correct), ("candidate_correct", candidate_correct)):
+        array = np.asarray(value)
+        if array.ndim != 1:
+            raise ValueError(f"{name} must be one-dimensional (one entry per example), got shape {array.shape}")
+        if array.dtype != np.bool_:
+            if array.size and not np.all((array == 0) | (array == 1)):
+                raise ValueError(f"{name} must hold booleans or 0/1 (right/wrong per example)")
+            array = array.astype(bool)
+        arrays.append(array)
+    base, cand = arrays
+    if len(base) != len(cand):
+        raise ValueError(
+            f"baseline_correct and candidate_correct must be paired, one entry per example each; "
+            f"got lengths {len(base)} and {len(cand)}"
+        )
+    return base, cand
+
+
+def _check_common(*, n: int, max_drop: float, confidence: float) -> None:
+    if int(n) != n or n < 1:
+        raise ValueError(f"n must be a positive number of examples, got {n!r}")
+    if not (isinstance(max_drop, (int, float, np.floating, np.integer)) and math.isfinite(max_drop) and max_drop >= 0):
+        raise ValueError(f"max_drop must be a finite number >= 0 (the largest tolerated drop), got {max_drop!r}")
+    if not (isinstance(confidence, (int, float, np.floating)) and 0.0 < confidence < 1.0):
+        raise ValueError(f"confidence must be strictly between 0 and 1 (e.g. 0.95), got {confidence!r}")
+
+
+def _check_resamples(resamples: int) -> None:
+    if int(resamples) != resamples or resamples < 100:
+        raise ValueError(f"resamples must be an integer >= 100 for a usable interval, got {resamples!r}")
+
+
+def _pair(value: Any, *, where: str) -> tuple[float, float]:
+    try:
+        baseline, candidate = value
+        return float(baseline), float(candidate)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where} must return (baseline_value, candidate_value), got {value!r}") from None
