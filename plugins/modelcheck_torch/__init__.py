@@ -164,6 +164,50 @@ class TorchModel:
         """The model file(s) and weights, and the source file of the module that defines the callable."""
         return list(self._files)
 
+    def export_onnx(self, path: Path) -> Path:
+        """Write the module as ONNX to ``path``: one float input ``input`` (batch, features), dynamic batch.
+
+        The output is ``logits`` (classification) or ``values`` (regression). The feature count comes from
+        the module (see the class docstring); a forward the tracer cannot record faithfully (branches on
+        tensor values, numpy) or an operator ONNX lacks raises BackendError with the exporter's reason.
+        """
+        import torch
+
+        from modelcheck.export import torch_to_onnx
+
+        network = self._live()
+        features = _input_width(network)
+        if features is None:
+            raise BackendError(
+                f"cannot export model {self.source} to ONNX: its feature count is unknown (no first Linear, "
+                "BatchNorm1d or LayerNorm layer, nor an exported input shape) to build the sample input from"
+            )
+
+        class Wrapper(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.network = network  # a submodule, so the exporter sees its parameters
+
+            def train(self, mode: bool = True) -> Wrapper:  # the module stays in eval mode (.eval() of an
+                self.training = mode  # exported program raises), whatever mode the exporter asks for
+                return self
+
+            def forward(self, x: Any) -> Any:
+                return _tensor_of(self.network(x))
+
+        output = "values" if self.task == "tabular-regression" else "logits"
+        sample = torch.zeros(2, features, device=self.device, dtype=self.dtype)
+        return torch_to_onnx(
+            Wrapper(),
+            (sample,),
+            Path(path),
+            inputs=["input"],
+            outputs=[output],
+            dynamic_axes={"input": {0: "batch"}, output: {0: "batch"}},
+            what=f"the {self.task} model {self.source}",
+            strict_trace=True,
+        )
+
     def close(self) -> None:
         """Drop the module and give its memory back."""
         self._network = None

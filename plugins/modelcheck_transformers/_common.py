@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import gc
+import inspect
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelcheck.backends import check_predict
-from modelcheck.errors import DataError, ModelLoadError
+from modelcheck.errors import BackendError, DataError, ModelLoadError
 from modelcheck.hardware import torch_threads
 
 if TYPE_CHECKING:
@@ -78,6 +79,69 @@ class TransformersModel:
                     f"{f' --revision {self.revision}' if self.revision else ''}`"
                 ) from None
         return sorted(p for p in folder.rglob("*") if p.is_file())
+
+    def export_onnx(self, path: Path) -> Path:
+        """Write the model as ONNX to ``path`` (with its tokenizer and config.json beside it); the .onnx path.
+
+        Tasks with an export override this; the others raise BackendError.
+        """
+        raise BackendError(
+            f"ONNX export of task {self.task!r} is not supported (model {self.source}); the transformers backend "
+            "exports text-classification and feature-extraction models"
+        )
+
+    def _export_text(self, path: Path, output: str, head: Callable[[Any, dict[str, Any]], Any], seq_out: bool) -> Path:
+        """Export ``head(network, inputs)`` with the tokenizer's inputs (batch and sequence axes dynamic).
+
+        The inputs are those the backend feeds: ``input_ids``, ``attention_mask`` and ``token_type_ids``
+        where the tokenizer gives them by default and the model's forward takes them.
+        """
+        check_predict(self.source, loaded=self._network is not None, batch_size=1)
+        import torch
+
+        from modelcheck.export import torch_to_onnx
+
+        network, tokenizer = self._network, self._preprocessor
+        accepted = inspect.signature(network.forward).parameters
+        sample = tokenizer(
+            ["a short text", "a somewhat longer text to pad the first"], padding=True, return_tensors="pt"
+        )
+        names = [
+            name
+            for name in ("input_ids", "attention_mask", "token_type_ids")
+            if name in sample and name in accepted and (name != "token_type_ids" or name in tokenizer.model_input_names)
+        ]
+
+        class Wrapper(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.network = network  # a submodule, so the exporter sees its parameters
+
+            def forward(self, *tensors: Any) -> Any:
+                return head(self.network, dict(zip(names, tensors, strict=True)))
+
+        axes = {name: {0: "batch", 1: "seq"} for name in names}
+        axes[output] = {0: "batch", 1: "seq"} if seq_out else {0: "batch"}
+        args = tuple(sample[name].to(self.device) for name in names)
+        path = torch_to_onnx(
+            Wrapper(),
+            args,
+            Path(path),
+            inputs=names,
+            outputs=[output],
+            dynamic_axes=axes,
+            what=f"the {self.task} model {self.source}",
+        )
+        limit = tokenizer.model_max_length
+        tokenizer.model_max_length = getattr(
+            self, "max_length", limit
+        )  # the length the backend truncates to travels with it
+        try:
+            tokenizer.save_pretrained(str(path.parent))
+        finally:
+            tokenizer.model_max_length = limit
+        network.config.save_pretrained(str(path.parent))  # config.json: id2label, max_position_embeddings
+        return path
 
     def close(self) -> None:
         """Drop the model and its preprocessor and give their memory back."""

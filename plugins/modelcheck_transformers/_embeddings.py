@@ -8,6 +8,7 @@ Pooling is the mean over the attention mask unless the model folder carries a se
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from modelcheck.backends import Outputs
@@ -66,21 +67,42 @@ class EmbeddingModel(TransformersModel):
             self._preprocessor, texts, max_length=self.max_length, batch_size=batch_size, device=self.device
         )
         for rows, batch in batches:
-            hidden = network(**batch)[0]
-            mask = batch["attention_mask"]
-            if pooling == "mean":  # the sum: the mean's 1/n goes away in the normalisation
-                pooled = torch.bmm(mask.unsqueeze(1).to(hidden.dtype), hidden).squeeze(1)
-            elif pooling == "cls":
-                pooled = hidden[:, 0]
-            elif pooling == "max":
-                pooled = hidden.masked_fill(mask.unsqueeze(-1) == 0, float("-inf")).amax(dim=1)
-            else:  # lasttoken, with right padding
-                pooled = hidden[torch.arange(len(rows), device=hidden.device), mask.sum(dim=1) - 1]
+            pooled = pool(network(**batch)[0], batch["attention_mask"], pooling)
             pooled = torch.nn.functional.normalize(pooled.float(), dim=-1)
             if pooled.shape[1] != out.shape[1]:
                 out = np.empty((len(texts), pooled.shape[1]), dtype=np.float32)
             out[rows] = pooled.cpu().numpy()
         return out
+
+    def export_onnx(self, path: Path) -> Path:
+        """ONNX graph of the token vectors ``last_hidden_state`` (the onnx backend mean-pools them).
+
+        A model that pools otherwise (cls, max, lasttoken) is exported with its pooling as output
+        ``sentence_embedding`` instead, which the onnx backend takes as is.
+        """
+        if self.pooling == "mean":
+            return self._export_text(path, "last_hidden_state", lambda network, inputs: network(**inputs)[0], True)
+        pooling = self.pooling
+        return self._export_text(
+            path,
+            "sentence_embedding",
+            lambda network, inputs: pool(network(**inputs)[0], inputs["attention_mask"], pooling),
+            seq_out=False,
+        )
+
+
+def pool(hidden: Any, mask: Any, pooling: str) -> Any:
+    """Pool token vectors (batch, seq, dim) under the attention mask (right padding) into (batch, dim)."""
+    import torch
+
+    if pooling == "mean":  # the sum: the mean's 1/n goes away in the normalisation
+        return torch.bmm(mask.unsqueeze(1).to(hidden.dtype), hidden).squeeze(1)
+    if pooling == "cls":
+        return hidden[:, 0]
+    if pooling == "max":
+        return hidden.masked_fill(mask.unsqueeze(-1) == 0, float("-inf")).amax(dim=1)
+    # lasttoken
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), mask.sum(dim=1) - 1]
 
 
 def _sentence_transformers_settings(repo: str, revision: str | None) -> tuple[str, int | None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from modelcheck.backends import Outputs
@@ -30,3 +31,7 @@ class TextClassificationModel(TransformersModel):
         for rows, batch in batches:
             scores[rows] = self._network(**batch).logits.float().softmax(dim=-1).cpu().numpy()
         return Outputs(labels=scores.argmax(axis=1).astype(np.int64), scores=scores)
+
+    def export_onnx(self, path: Path) -> Path:
+        """ONNX graph ``(input_ids, attention_mask[, token_type_ids]) -> logits``, tokenizer and config beside it."""
+        return self._export_text(path, "logits", lambda network, inputs: network(**inputs).logits, seq_out=False)

@@ -1,0 +1,197 @@
+"""Parity of two models' outputs on the same inputs: e.g. a model and its ONNX export, or two revisions.
+
+Pure numpy: :func:`compare_outputs` takes two :class:`~modelcheck.backends.Outputs` and measures how far
+the candidate is from the reference on the output both produced (embeddings, else scores, else values,
+else texts, else labels), and names the rows that differ most.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from modelcheck.errors import CheckError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from modelcheck.backends import Outputs
+
+#: Floor of the denominator of the relative difference, so near-zero reference values do not explode it.
+EPS = 1e-6
+#: The outputs compared, most informative first.
+_FIELDS = ("embeddings", "scores", "values", "texts", "labels")
+
+
+@dataclass(frozen=True)
+class ParityResult:
+    """How far a candidate's outputs are from a reference's, over ``n`` rows.
+
+    ``max_abs_diff`` / ``max_rel_diff`` (``|a-b| / max(|a|, EPS)``, ``a`` the reference) cover the compared
+    float output; ``min_cosine`` / ``mean_cosine`` the per-row cosine similarity of embeddings; ``agreement``
+    the share of rows with the same predicted label (classification) or the same text (generation).
+    ``worst`` lists up to five rows, worst first: ``{"row", "abs_diff", "cosine", "labels", "texts"}``
+    as applicable. A mismatched NaN counts as an infinite difference.
+    """
+
+    n: int
+    max_abs_diff: float | None
+    max_rel_diff: float | None
+    min_cosine: float | None
+    mean_cosine: float | None
+    agreement: float | None
+    compared: str
+    worst: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of the fields."""
+        return asdict(self)
+
+
+def compare_outputs(reference: Outputs, candidate: Outputs, *, worst: int = 5) -> ParityResult:
+    """Compare ``candidate`` with ``reference`` row by row; CheckError when they cannot be compared."""
+    import numpy as np
+
+    if len(reference) != len(candidate):
+        raise CheckError(
+            f"cannot compare outputs of different lengths: the reference has {len(reference)} rows, "
+            f"the candidate {len(candidate)}; run both models over the same inputs"
+        )
+    common = [name for name in _FIELDS if getattr(reference, name) is not None and getattr(candidate, name) is not None]
+    if not common:
+        raise CheckError(
+            f"the two outputs have nothing in common to compare: the reference produced {_produced(reference)}, "
+            f"the candidate {_produced(candidate)}; compare models of the same task"
+        )
+    compared = common[0]
+    n = len(reference)
+    if compared == "texts":
+        return _compare_texts(list(reference.texts or []), list(candidate.texts or []), worst)
+
+    ref = np.asarray(getattr(reference, compared))
+    cand = np.asarray(getattr(candidate, compared))
+    _check_shapes(compared, ref, cand)
+    if compared == "labels":
+        same = ref == cand
+        changed = [int(i) for i in np.flatnonzero(~same)[:worst]]
+        return ParityResult(
+            n=n,
+            max_abs_diff=None,
+            max_rel_diff=None,
+            min_cosine=None,
+            mean_cosine=None,
+            agreement=float(same.mean()) if n else None,
+            compared=compared,
+            worst=[{"row": i, "labels": [_item(ref[i]), _item(cand[i])]} for i in changed],
+        )
+
+    ref, cand = _matrix(ref, n), _matrix(cand, n)
+    diff = _abs_diff(ref, cand)
+    rel = diff / np.maximum(np.abs(np.nan_to_num(ref)), EPS)
+    row_diff = diff.max(axis=1) if diff.size else np.zeros(n)
+    cosine: np.ndarray | None = None
+    if compared == "embeddings":
+        cosine = _cosine(ref, cand)
+        if reference.pair_embeddings is not None and candidate.pair_embeddings is not None:
+            ref2, cand2 = np.asarray(reference.pair_embeddings), np.asarray(candidate.pair_embeddings)
+            _check_shapes("pair_embeddings", ref2, cand2)
+            ref2, cand2 = _matrix(ref2, n), _matrix(cand2, n)
+            diff2 = _abs_diff(ref2, cand2)
+            rel = np.concatenate([rel, diff2 / np.maximum(np.abs(np.nan_to_num(ref2)), EPS)], axis=1)
+            diff = np.concatenate([diff, diff2], axis=1)
+            row_diff = diff.max(axis=1) if diff.size else np.zeros(n)
+            cosine = np.minimum(cosine, _cosine(ref2, cand2))
+
+    labels: tuple[np.ndarray, np.ndarray] | None = None
+    if compared == "scores":
+        ref_labels = reference.labels if reference.labels is not None else ref.argmax(axis=1)
+        cand_labels = candidate.labels if candidate.labels is not None else cand.argmax(axis=1)
+        labels = (np.asarray(ref_labels), np.asarray(cand_labels))
+
+    # worst first: a changed label, then the lowest cosine, then the largest difference
+    keys: list[np.ndarray] = [-row_diff]
+    if cosine is not None:
+        keys.append(np.round(np.nan_to_num(cosine, nan=-np.inf), 9))  # rounding noise does not outrank a diff
+    if labels is not None:
+        keys.append((labels[0] == labels[1]).astype(np.int64))
+    order = np.lexsort(keys)[:worst] if n else np.empty(0, dtype=np.int64)
+    rows: list[dict[str, Any]] = []
+    for i in (int(i) for i in order):
+        row: dict[str, Any] = {"row": i, "abs_diff": float(row_diff[i])}
+        if cosine is not None:
+            row["cosine"] = float(cosine[i])
+        if labels is not None:
+            row["labels"] = [_item(labels[0][i]), _item(labels[1][i])]
+        rows.append(row)
+    return ParityResult(
+        n=n,
+        max_abs_diff=float(diff.max()) if diff.size else None,
+        max_rel_diff=float(rel.max()) if rel.size else None,
+        min_cosine=float(cosine.min()) if cosine is not None and n else None,
+        mean_cosine=float(cosine.mean()) if cosine is not None and n else None,
+        agreement=float((labels[0] == labels[1]).mean()) if labels is not None and n else None,
+        compared=compared,
+        worst=rows,
+    )
+
+
+def _compare_texts(ref: list[str], cand: list[str], worst: int) -> ParityResult:
+    differing = [i for i, (a, b) in enumerate(zip(ref, cand, strict=True)) if a != b]
+    return ParityResult(
+        n=len(ref),
+        max_abs_diff=None,
+        max_rel_diff=None,
+        min_cosine=None,
+        mean_cosine=None,
+        agreement=1 - len(differing) / len(ref) if ref else None,
+        compared="texts",
+        worst=[{"row": i, "texts": [ref[i], cand[i]]} for i in differing[:worst]],
+    )
+
+
+def _check_shapes(name: str, ref: np.ndarray, cand: np.ndarray) -> None:
+    if ref.shape != cand.shape:
+        raise CheckError(
+            f"cannot compare {name} of different shapes: the reference's are {tuple(ref.shape)}, "
+            f"the candidate's {tuple(cand.shape)}"
+        )
+
+
+def _matrix(array: np.ndarray, n: int) -> np.ndarray:
+    """``array`` as float64 rows, one per example."""
+    import numpy as np
+
+    return array.astype(np.float64).reshape(n, -1) if n else np.zeros((0, 0))
+
+
+def _abs_diff(ref: np.ndarray, cand: np.ndarray) -> np.ndarray:
+    """``|ref - cand|`` where NaN on both sides is no difference and NaN on one side an infinite one."""
+    import numpy as np
+
+    with np.errstate(invalid="ignore"):
+        diff = np.abs(ref - cand)
+    both = np.isnan(ref) & np.isnan(cand)
+    diff[both] = 0.0
+    diff[np.isnan(diff)] = np.inf
+    return diff
+
+
+def _cosine(ref: np.ndarray, cand: np.ndarray) -> np.ndarray:
+    """Per-row cosine similarity; a zero vector has cosine 1 with a zero vector and 0 with any other."""
+    import numpy as np
+
+    norms = np.linalg.norm(ref, axis=1) * np.linalg.norm(cand, axis=1)
+    dots = (ref * cand).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cosine = np.where(norms > 0, dots / np.where(norms > 0, norms, 1.0), 0.0)
+    zero_both = (np.abs(ref).sum(axis=1) == 0) & (np.abs(cand).sum(axis=1) == 0)
+    return np.asarray(np.where(zero_both, 1.0, cosine))
+
+
+def _produced(outputs: Outputs) -> str:
+    names = [name for name in (*_FIELDS, "pair_embeddings") if getattr(outputs, name) is not None]
+    return ", ".join(names) if names else "nothing"
+
+
+def _item(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
