@@ -67,6 +67,31 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("report", metavar="REPORT", help="a report written by pytest --modelcheck-report")
     summary.add_argument("--output", "-o", metavar="FILE", help="append to FILE instead of printing")
     summary.set_defaults(handler=_cmd_summary)
+
+    baseline = commands.add_parser("baseline", help="manage the baselines regression checks read")
+    baseline_commands = baseline.add_subparsers(dest="baseline_command", metavar="ACTION", required=True)
+    update = baseline_commands.add_parser(
+        "update",
+        help="write baselines from a report",
+        description=(
+            "Write <dir>/<model id>.json and .npz for every gate of REPORT, from the per-example outputs saved "
+            "next to it (pytest --modelcheck-report REPORT saves them in REPORT's .outputs folder)."
+        ),
+    )
+    update.add_argument("report", metavar="REPORT", help="a report written by pytest --modelcheck-report")
+    update.add_argument("--dir", default="baselines", help="where to write the baselines (default: baselines)")
+    update.set_defaults(handler=_cmd_baseline_update)
+
+    export = commands.add_parser("export", help="export a gate's model to another format")
+    export_commands = export.add_subparsers(dest="export_format", metavar="FORMAT", required=True)
+    onnx = export_commands.add_parser(
+        "onnx",
+        help="export a gate's model to ONNX",
+        description="Load GATE's model and export it to DIR/model.onnx (with its tokenizer for text models).",
+    )
+    onnx.add_argument("gate", metavar="GATE", help="a gate file")
+    onnx.add_argument("--output", "-o", default="onnx", metavar="DIR", help="folder to write (default: onnx)")
+    onnx.set_defaults(handler=_cmd_export_onnx)
     return parser
 
 
@@ -177,6 +202,7 @@ def _cmd_gate(args: argparse.Namespace) -> int:
 
     failed = [name for name, check in rows if check["status"] == "failed"]
     errors = [name for name, check in rows if check["status"] == "error"]
+    undecided = [name for name, check in rows if check["status"] == "inconclusive"]
     errors += [gate["file"] for gate in errored_gates if not gate.get("checks")]
     skipped = [name for name, check in rows if check["status"] == "skipped"]
     passed = [name for name, check in rows if check["status"] == "passed"]
@@ -185,26 +211,68 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     messages = [f"  {file}: {error}" for file, error in gate_errors.items()]
     for (gate, check), (name, _) in zip(judged, rows, strict=True):
         message = check.get("message")
-        if check["status"] in ("failed", "error") and message and message != gate_errors.get(gate["file"]):
+        if (
+            check["status"] in ("failed", "error", "inconclusive")
+            and message
+            and message != gate_errors.get(gate["file"])
+        ):
             messages.append(f"  {name}: {' '.join(str(message).split())}")
     if messages:
         print()
         print("\n".join(messages))
 
     not_judged = sum(len(gate.get("checks", [])) for gate in gates) - len(rows)
-    counts = f"{len(passed)} passed, {len(failed)} failed, {len(errors)} error, {len(skipped)} skipped"
+    counts = (
+        f"{len(passed)} passed, {len(failed)} failed, {len(errors)} error, "
+        f"{len(undecided)} inconclusive, {len(skipped)} skipped"
+    )
     extra = f"; {not_judged} check{'s' if not_judged != 1 else ''} outside the stage not judged" if not_judged else ""
     print()
     if failed:
         print(f"stage {stage}: FAILED — {counts}{extra}")
         return EXIT_FAILED
-    if errors:
-        print(f"stage {stage}: INCONCLUSIVE — a check could not run; {counts}{extra}")
+    if errors or undecided:
+        print(f"stage {stage}: INCONCLUSIVE — a check could not run or decide; {counts}{extra}")
         return EXIT_INCONCLUSIVE
     if not passed and not skipped:
         print(f"stage {stage}: PASSED — no checks in this stage{extra}")
         return EXIT_OK
     print(f"stage {stage}: PASSED — {counts}{extra}")
+    return EXIT_OK
+
+
+# -- baseline update / export ------------------------------------------------------------------------
+
+
+def _cmd_baseline_update(args: argparse.Namespace) -> int:
+    from modelcheck.baselines import update_baselines
+
+    report = read_report(args.report)
+    written = update_baselines(report, Path(args.report), Path(args.dir))
+    if not written:
+        print(
+            f"modelcheck: error: {args.report} holds no per-example outputs of a gate that ran; write the report "
+            "with pytest --modelcheck --modelcheck-report PATH",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    for path in written:
+        print(f"wrote {path} (+ {path.with_suffix('.npz').name})")
+    return EXIT_OK
+
+
+def _cmd_export_onnx(args: argparse.Namespace) -> int:
+    from modelcheck.export import export_onnx
+    from modelcheck.runner import ModelCache
+    from modelcheck.spec import load_gate
+
+    gate = load_gate(args.gate)
+    cache = ModelCache()
+    try:
+        path = export_onnx(cache.get(gate.model), Path(args.output))
+    finally:
+        cache.close()
+    print(f"wrote {path}")
     return EXIT_OK
 
 

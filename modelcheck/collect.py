@@ -60,6 +60,9 @@ class CheckItem(pytest.Item):
         check = next(c for c in result.checks if c.name == self.name)
         if check.status == "skipped":
             pytest.skip(check.message)
+        if check.status == "inconclusive":
+            # Neither pass nor fail by luck: visible as a skip here, exit 3 from `modelcheck gate`.
+            pytest.skip(f"inconclusive: {check.message}")
         if check.status == "passed":
             return
         if not check.blocking:

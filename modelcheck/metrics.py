@@ -79,7 +79,7 @@ def evaluate_metric_check(
     ``targets`` is what the outputs are compared against, one per row: class ids, numbers, texts,
     or None for metrics that need no label (cosine_similarity reads ``check.reference``).
     """
-    scorer = _Scorer(check, label_names, n_rows=len(outputs))
+    scorer = Scorer(check, label_names, n_rows=len(outputs))
     label = scorer.label
     n_total = len(outputs)
 
@@ -95,7 +95,7 @@ def evaluate_metric_check(
     slices: list[dict[str, Any]] = []
     for key, rows in groups.groupby(groups, sort=True).indices.items():
         n = len(rows)
-        value = scorer.score(_take(targets, rows), outputs.take(rows), rows)
+        value = scorer.score(take_rows(targets, rows), outputs.take(rows), rows)
         large_enough = n >= check.min_samples
         verdict = _judge(label, value, check, n)[0] if large_enough else "skipped"
         slices.append({"slice": str(key), "n": n, "value": value, "judged": large_enough, "status": verdict})
@@ -136,12 +136,14 @@ def evaluate_metric_check(
     )  # fmt: skip
 
 
-class _Scorer:
+class Scorer:
     """Computes one check's metric on all rows or a subset; set up (and validated) once per check."""
 
     def __init__(self, check: CheckSpec, label_names: Sequence[str], *, n_rows: int) -> None:
         self.check = check
-        self.metric = check.metric
+        if check.metric is None:
+            raise CheckError(f"check {check.name!r} has no metric")
+        self.metric: str = check.metric
         self.details: dict[str, Any] = {}
         self.average: str | None = None
         self.pos_label: int | None = None
@@ -298,7 +300,7 @@ def _need(value: Any, metric: str, what: str) -> Any:
     return value
 
 
-def _take(targets: Any, rows: np.ndarray) -> Any:
+def take_rows(targets: Any, rows: np.ndarray) -> Any:
     if targets is None:
         return None
     if isinstance(targets, np.ndarray):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Status = Literal["passed", "failed", "error", "skipped"]
+#: ``inconclusive``: the check ran but cannot say pass or fail (e.g. no baseline yet); the gate CLI exits 3.
+Status = Literal["passed", "failed", "error", "skipped", "inconclusive"]
 
 
 @dataclass
@@ -44,6 +45,8 @@ class GateResult:
     stages: dict[str, list[str]]
     checks: list[CheckResult]
     error: str | None = None
+    #: Where the per-example outputs were saved (relative to the report) and their sha256.
+    outputs: dict[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -53,7 +56,7 @@ class GateResult:
 
 def totals(gates: list[GateResult]) -> dict[str, int]:
     """Counts by status over every check, with ``warned`` (failed but not blocking) apart."""
-    counts = {"passed": 0, "failed": 0, "error": 0, "skipped": 0, "warned": 0}
+    counts = {"passed": 0, "failed": 0, "error": 0, "skipped": 0, "inconclusive": 0, "warned": 0}
     for gate in gates:
         for check in gate.checks:
             counts["warned" if check.warned else check.status] += 1

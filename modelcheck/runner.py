@@ -21,6 +21,7 @@ from modelcheck.tasks import TASKS
 if TYPE_CHECKING:
     import pandas as pd
 
+    from modelcheck.data import LoadedData
     from modelcheck.results import Status
     from modelcheck.spec import CheckSpec, GateSpec, ModelSpec
 
@@ -126,13 +127,20 @@ def is_blocking(stages: tuple[str, ...], gate: GateSpec, selected_stage: str | N
 
 
 def run_gate(
-    gate: GateSpec, *, file: str, models: ModelCache, stage: str | None, progress: Progress | None = None
+    gate: GateSpec,
+    *,
+    file: str,
+    models: ModelCache,
+    stage: str | None,
+    progress: Progress | None = None,
+    outputs_dir: Path | None = None,
 ) -> GateResult:
     """Evaluate every check of ``gate``. Errors become status ``error`` on the checks they affect.
 
     A device the gate asks for that this machine lacks (DeviceUnavailableError) makes every check
     ``skipped`` with the reason: the gate cannot be judged here, which is not a failure.
-    ``progress(done, total)`` is called as prediction over the rows advances.
+    ``progress(done, total)`` is called as prediction over the rows advances. With ``outputs_dir``
+    the per-example outputs are saved there as ``<model id>.npz`` (what baselines are made of).
     """
     result = GateResult(
         file=file,
@@ -158,7 +166,7 @@ def run_gate(
         checks=[],
     )
     try:
-        judged = _evaluate(gate, models, result, progress)
+        judged = _evaluate(gate, models, result, progress, outputs_dir)
     except DeviceUnavailableError as exc:
         judged = [_outcome(check, "skipped", str(exc)) for check in gate.checks]
     except ModelcheckError as exc:
@@ -176,9 +184,10 @@ def run_gate(
     return result
 
 
-def _evaluate(gate: GateSpec, models: ModelCache, result: GateResult, progress: Progress | None) -> list[CheckResult]:
+def _evaluate(
+    gate: GateSpec, models: ModelCache, result: GateResult, progress: Progress | None, outputs_dir: Path | None
+) -> list[CheckResult]:
     from modelcheck.data import load_data
-    from modelcheck.metrics import evaluate_metric_check
     from modelcheck.report import file_records
 
     # The model first: a device this machine lacks skips the gate before its data is read.
@@ -198,14 +207,50 @@ def _evaluate(gate: GateSpec, models: ModelCache, result: GateResult, progress: 
     targets = model_targets(gate.model.task, spec.label, data.frame, model.label_names)
     inputs = model_inputs(gate.model.task, spec.input_columns, data.frame, base=data.base)
     outputs = predict(model, inputs, batch_size=gate.model.batch_size, progress=progress)
+    if outputs_dir is not None:
+        from modelcheck.baselines import save_outputs
 
+        saved = outputs_dir / f"{gate.model.id}.npz"
+        digest = save_outputs(outputs, saved, data_sha256=data.sha256)
+        result.outputs = {"path": f"{outputs_dir.name}/{saved.name}", "sha256": digest}
+
+    artifacts = [record["sha256"] for record in result.model["files"]]
     outcomes = []
     for check in gate.checks:
         try:
-            outcomes.append(evaluate_metric_check(check, targets, outputs, model.label_names, data.frame))
+            outcomes.append(_judge(check, gate, model, targets, outputs, data, models, inputs, artifacts))
+        except DeviceUnavailableError as exc:  # e.g. a parity check against CUDA on a CPU machine
+            outcomes.append(_outcome(check, "skipped", str(exc)))
         except ModelcheckError as exc:
             outcomes.append(_outcome(check, "error", str(exc)))
     return outcomes
+
+
+def _judge(
+    check: CheckSpec,
+    gate: GateSpec,
+    model: LoadedModel,
+    targets: Any,
+    outputs: Outputs,
+    data: LoadedData,
+    models: ModelCache,
+    inputs: Sequence[Any],
+    artifacts: list[str],
+) -> CheckResult:
+    """One check on the gate's (already computed) outputs."""
+    if check.kind == "regression":
+        from modelcheck.regression import judge_regression
+
+        return judge_regression(
+            check, targets, outputs, model.label_names, data.frame, model_id=gate.model.id, data_sha256=data.sha256
+        )
+    if check.kind == "parity":
+        from modelcheck.parity_check import judge_parity
+
+        return judge_parity(check, gate, model, outputs, inputs, models, artifacts=artifacts)
+    from modelcheck.metrics import evaluate_metric_check
+
+    return evaluate_metric_check(check, targets, outputs, model.label_names, data.frame)
 
 
 # -- prediction -----------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from modelcheck.baselines import outputs_dir
 from modelcheck.plugin import gate_scheduling_key, model_cache
 from modelcheck.results import CheckResult, GateResult
 from modelcheck.runner import Progress, run_gate
@@ -217,7 +218,12 @@ class ModelcheckSession:
             if self.device is not None:
                 gate = replace(gate, model=replace(gate.model, device=self.device))
             self.results[file] = run_gate(
-                gate, file=file, models=self.models, stage=self.stage, progress=self._progress(file, nodeid)
+                gate,
+                file=file,
+                models=self.models,
+                stage=self.stage,
+                progress=self._progress(file, nodeid),
+                outputs_dir=outputs_dir(self.report_path) if self.report_path is not None else None,
             )
         return self.results[file]
 

@@ -81,7 +81,7 @@ class CheckSpec:
     """One check: becomes one pytest item ``<gate file>::<name>``."""
 
     name: str
-    metric: str
+    metric: str | None = None
     kind: str = "metric"
     #: For ``metric: {evaluate: ...}``: ``path`` (resolved), ``key`` and ``args``.
     evaluate: Mapping[str, Any] | None = None
@@ -93,11 +93,35 @@ class CheckSpec:
     slice_by: str | None = None
     min_samples: int = 1
     stages: tuple[str, ...] = ()
+    # regression
+    baseline: str | None = None
+    max_drop: float | None = None
+    test: str = "paired-bootstrap"
+    confidence: float = 0.95
+    resamples: int = 2000
+    seed: int = 0
+    on_missing: str = "inconclusive"
+    # parity: the other model (a full ModelSpec once resolved) and its thresholds
+    against: ModelSpec | None = None
+    export: bool = False
+    max_abs_diff: float | None = None
+    max_rel_diff: float | None = None
+    min_cosine: float | None = None
+    min_agreement: float | None = None
 
     @property
     def threshold(self) -> dict[str, float]:
         """The bounds this check is judged against, as written in the gate file."""
-        return {k: v for k, v in (("min", self.min), ("max", self.max)) if v is not None}
+        bounds = (
+            ("min", self.min),
+            ("max", self.max),
+            ("max_drop", self.max_drop),
+            ("max_abs_diff", self.max_abs_diff),
+            ("max_rel_diff", self.max_rel_diff),
+            ("min_cosine", self.min_cosine),
+            ("min_agreement", self.min_agreement),
+        )
+        return {k: v for k, v in bounds if v is not None}
 
 
 @dataclass(frozen=True)
@@ -299,6 +323,11 @@ def _describe(error: Any, parts: list[str | int]) -> str:
     field_name = str(parts[-1]) if parts else "the document"
     value = error.instance
     kind = error.validator
+    if kind == "enum" and field_name == "kind" and value in ("latency", "memory"):
+        return (
+            f"check kind {value!r} is not available in this version of modelcheck (planned); "
+            "the supported kinds are 'metric', 'regression' and 'parity'"
+        )
     if kind == "enum":
         choices = ", ".join(repr(c) for c in error.validator_value)
         near = difflib.get_close_matches(str(value), [str(c) for c in error.validator_value], n=1)
@@ -394,16 +423,39 @@ def _build(document: dict[str, Any], gate_path: Path, shown: str, node: yaml.Nod
                 f"duplicate check name {name!r} (also at $.checks[{names[name]}]); check names must be unique",
             )
         names[name] = index
-        metric, evaluate = check["metric"], None
+        kind = check.get("kind", "metric")
+        _check_kind_keys(kind, check, index, fail)
+        metric, evaluate = check.get("metric"), None
         if isinstance(metric, dict):
             evaluate = {"path": path_of(metric["evaluate"]), "key": metric.get("key"), "args": metric.get("args", {})}
             metric = f"evaluate:{Path(metric['evaluate']).stem}"
-        _check_metric(task, check, index, data, fail)
+        if metric is not None:
+            _check_metric(task, check, index, data, fail)
+        if kind == "regression" and check.get("test") == "mcnemar" and metric not in ACCURACY_LIKE:
+            raise fail(
+                ["checks", index, "test"],
+                f"test mcnemar compares right/wrong per example, so it needs an accuracy-like metric "
+                f"({', '.join(sorted(ACCURACY_LIKE))}), not {metric!r}; use test: paired-bootstrap",
+            )
+        against = check.get("against")
         checks.append(
             CheckSpec(
                 name=name,
                 metric=metric,
-                kind=check.get("kind", "metric"),
+                kind=kind,
+                baseline=_resolve_baseline(check.get("baseline"), base),
+                max_drop=check.get("max_drop"),
+                test=check.get("test", "paired-bootstrap"),
+                confidence=check.get("confidence", 0.95),
+                resamples=check.get("resamples", 2000),
+                seed=check.get("seed", 0),
+                on_missing=check.get("on_missing", "inconclusive"),
+                against=None if against is None else _against_model(model, against, base, index, fail),
+                export=bool(against and against.get("export")),
+                max_abs_diff=check.get("max_abs_diff"),
+                max_rel_diff=check.get("max_rel_diff"),
+                min_cosine=check.get("min_cosine"),
+                min_agreement=check.get("min_agreement"),
                 evaluate=evaluate,
                 reference=path_of(check.get("reference")),
                 average=check.get("average"),
@@ -479,6 +531,74 @@ def _build_model(doc: dict[str, Any], gate_path: Path, base: Path, fail: Any) ->
         max_new_tokens=doc.get("max_new_tokens", 32),
         labels=tuple(doc["labels"]) if doc.get("labels") else None,
     )
+
+
+_KIND_KEYS = {
+    "metric": {"metric", "average", "pos_label", "min", "max", "slice_by", "min_samples", "reference"},
+    "regression": {"metric", "average", "pos_label", "baseline", "max_drop", "test", "confidence", "resamples",
+                   "seed", "on_missing"},
+    "parity": {"against", "max_abs_diff", "max_rel_diff", "min_cosine", "min_agreement"},
+}  # fmt: skip
+_KIND_REQUIRED = {
+    "metric": ("metric",),
+    "regression": ("metric", "baseline", "max_drop"),
+    "parity": ("against",),
+}
+_PARITY_BOUNDS = ("max_abs_diff", "max_rel_diff", "min_cosine", "min_agreement")
+#: Metrics judged right/wrong per example (McNemar's test applies).
+ACCURACY_LIKE = frozenset({"accuracy", "exact_match", "contains"})
+
+
+def _check_kind_keys(kind: str, check: dict[str, Any], index: int, fail: Any) -> None:
+    """Each kind of check takes its own keys: say which kind a stray key belongs to."""
+    for key in check:
+        if key in ("name", "kind") or key in _KIND_KEYS[kind]:
+            continue
+        owners = [k for k, keys in _KIND_KEYS.items() if key in keys]
+        raise fail(
+            ["checks", index, key],
+            f"{key} does not apply to a {kind} check"
+            + (f" (it belongs to {' and '.join(owners)} checks)" if owners else ""),
+        )
+    for key in _KIND_REQUIRED[kind]:
+        if key not in check:
+            raise fail(["checks", index], f"a {kind} check needs {key}")
+    if kind == "metric" and "min" not in check and "max" not in check:
+        raise fail(["checks", index], "a metric check needs a threshold: give min, max, or both")
+    if kind == "regression" and isinstance(check.get("metric"), dict):
+        raise fail(["checks", index, "metric"], "regression checks compare built-in metrics, not evaluate modules")
+    if kind == "parity" and not any(bound in check for bound in _PARITY_BOUNDS):
+        raise fail(["checks", index], f"a parity check needs at least one threshold: {', '.join(_PARITY_BOUNDS)}")
+
+
+def _resolve_baseline(raw: str | None, base: Path) -> str | None:
+    if raw is None or raw.startswith("hub://"):
+        return raw
+    return resolve_source(raw, base, bare_hub_names=False)
+
+
+def _against_model(model: ModelSpec, doc: dict[str, Any], base: Path, index: int, fail: Any) -> ModelSpec:
+    """The model a parity check compares with: this gate's model with the keys ``against`` changes."""
+    changes: dict[str, Any] = {k: v for k, v in doc.items() if k != "export"}
+    for key in ("source", "tokenizer", "weights"):
+        if key in changes:
+            changes[key] = resolve_source(changes[key], base, bare_hub_names=False)
+    for key in ("providers", "labels"):
+        if key in changes:
+            changes[key] = tuple(changes[key])
+    if doc.get("export"):
+        if changes.get("backend", "onnx") != "onnx" or "source" in changes:
+            raise fail(["checks", index, "against"], "export: true compares with this model exported to ONNX: "
+                       "give no source, and backend onnx (or none)")  # fmt: skip
+        changes["backend"] = "onnx"
+    elif "backend" not in changes and "source" not in changes and len(changes) == 0:
+        raise fail(["checks", index, "against"], "against names nothing to compare with: give backend/source, "
+                   "a device or dtype, or export: true")  # fmt: skip
+    backend = changes.get("backend", model.backend)
+    if backend not in available_backends():
+        raise fail(["checks", index, "against", "backend"],
+                   f"unknown backend {backend!r}; installed backends: {', '.join(available_backends())}")  # fmt: skip
+    return replace(model, id=f"{model.id}-against", **changes)
 
 
 def _check_inputs(task: Task, data: DataSpec, fail: Any) -> None:

@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-EMOJI = {"passed": "✅", "failed": "❌", "warned": "⚠️", "error": "💥", "skipped": "⏭️"}
+EMOJI = {"passed": "✅", "failed": "❌", "warned": "⚠️", "error": "💥", "skipped": "⏭️", "inconclusive": "❔"}
 NONE = "—"
 
 #: Threshold keys ``min_<x>``/``max_<x>`` whose suffix is a unit rather than a quantity.
@@ -114,7 +114,11 @@ def verdict(report: Mapping[str, Any]) -> str:
     counts = report.get("totals", {})
     if counts.get("failed", 0):
         return "failed"
-    if counts.get("error", 0) or any(gate.get("error") for gate in report.get("gates", [])):
+    if (
+        counts.get("error", 0)
+        or counts.get("inconclusive", 0)
+        or any(gate.get("error") for gate in report.get("gates", []))
+    ):
         return "error"
     return "passed"
 
@@ -153,7 +157,7 @@ def markdown(report: Mapping[str, Any]) -> str:
     emoji = EMOJI["passed" if outcome == "passed" else outcome]
     stage = report.get("stage")
     lines = [f"## {emoji} modelcheck: {headline}" + (f" (stage `{stage}`)" if stage else ""), ""]
-    order = ("passed", "failed", "warned", "error", "skipped")
+    order = ("passed", "failed", "warned", "error", "inconclusive", "skipped")
     lines.append(" · ".join(f"{EMOJI[key]} {counts.get(key, 0)} {key}" for key in order))
     lines.append("")
 

@@ -83,7 +83,10 @@ def test_gate_passes_when_the_stage_checks_pass(tmp_path: Path, capsys: pytest.C
     out = capsys.readouterr().out
     assert "PASSED   gates/a.yaml::accuracy" in out
     assert "gates/a.yaml::f1" not in out  # outside the stage: not judged, not listed
-    assert "stage merge: PASSED — 1 passed, 0 failed, 0 error, 0 skipped; 1 check outside the stage not judged" in out
+    assert (
+        "stage merge: PASSED — 1 passed, 0 failed, 0 error, 0 inconclusive, 0 skipped; "
+        "1 check outside the stage not judged" in out
+    )
 
 
 def test_gate_fails_when_a_stage_check_failed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

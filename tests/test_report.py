@@ -111,7 +111,7 @@ def test_built_report_matches_the_schema_and_counts() -> None:
     validate_report(doc, source="test")
     assert doc["report_version"] == 1
     assert doc["stage"] == "merge"
-    assert doc["totals"] == {"passed": 1, "failed": 0, "error": 1, "skipped": 1, "warned": 1}
+    assert doc["totals"] == {"passed": 1, "failed": 0, "error": 1, "skipped": 1, "inconclusive": 0, "warned": 1}
     assert doc["gates"][0]["checks"][0]["ci"] == [0.88, 0.94]
     dt.datetime.fromisoformat(doc["created_at"])
 
@@ -498,7 +498,7 @@ def test_markdown_tables_statuses_and_messages() -> None:
     text = markdown(doc)
     lines = text.splitlines()
     assert lines[0] == "## ❌ modelcheck: failed (stage `merge`)"
-    assert "✅ 1 passed · ❌ 1 failed · ⚠️ 1 warned · 💥 1 error · ⏭️ 1 skipped" in text
+    assert "✅ 1 passed · ❌ 1 failed · ⚠️ 1 warned · 💥 1 error · ❔ 0 inconclusive · ⏭️ 1 skipped" in text
     assert "| check | stages | value | threshold | status |" in lines
     assert "| accuracy | merge, deploy | 0.9125 (CI 0.88–0.94) | >= 0.9 | ✅ passed |" in lines
     assert "| macro_f1 | deploy | 0.8 | >= 0.88 | ⚠️ warned |" in lines

@@ -1,0 +1,196 @@
+"""Per-example outputs next to the report, and the baselines that regression checks read.
+
+A run with ``--modelcheck-report out.json`` saves each gate's outputs (labels and scores, values,
+embeddings or texts, one row per data row) as ``out.outputs/<model id>.npz``, keyed to the data's
+sha256. ``modelcheck baseline update out.json`` turns them into ``baselines/<model id>.json`` +
+``baselines/<model id>.npz``, which a ``kind: regression`` check compares against, row by row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelcheck.errors import ModelcheckError
+
+if TYPE_CHECKING:
+    from modelcheck.backends import Outputs
+
+BASELINE_VERSION = 1
+_FIELDS = ("labels", "scores", "values", "embeddings", "pair_embeddings", "texts")
+
+
+class BaselineUnavailable(ModelcheckError):
+    """No usable baseline: missing, unreadable, older format, or computed on other data (-> inconclusive)."""
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A baseline as a regression check uses it."""
+
+    path: str
+    outputs: Outputs
+    data_sha256: str | None
+    rows: int
+    created_at: str | None
+
+
+def outputs_dir(report_path: Path) -> Path:
+    """Where a report's per-example outputs go: ``out.json`` -> ``out.outputs/``."""
+    return report_path.with_name(report_path.stem + ".outputs")
+
+
+def save_outputs(outputs: Outputs, path: Path, *, data_sha256: str | None) -> str:
+    """Write ``outputs`` (compressed .npz, atomically) and return the file's sha256."""
+    import numpy as np
+
+    from modelcheck.report import sha256_file
+
+    arrays: dict[str, Any] = {"rows": np.arange(len(outputs), dtype=np.int64)}
+    for name in _FIELDS:
+        value = getattr(outputs, name)
+        if value is not None:
+            arrays[name] = np.asarray(value, dtype=str) if name == "texts" else np.asarray(value)
+    arrays["data_sha256"] = np.asarray(data_sha256 or "")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".modelcheck-tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            np.savez_compressed(stream, **arrays)
+        os.replace(temp, path)
+    finally:
+        if os.path.exists(temp):
+            os.unlink(temp)
+    return sha256_file(path)
+
+
+def load_outputs(path: Path) -> tuple[Outputs, str | None]:
+    """Read outputs written by :func:`save_outputs`; BaselineUnavailable names a corrupt file."""
+    import numpy as np
+
+    from modelcheck.backends import Outputs
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            fields = {name: data[name] for name in _FIELDS if name in data.files}
+            data_sha = str(data["data_sha256"]) if "data_sha256" in data.files else ""
+    except FileNotFoundError:
+        raise BaselineUnavailable(f"baseline outputs not found: {path}") from None
+    except Exception as exc:  # zipfile.BadZipFile, ValueError, OSError, KeyError ...
+        raise BaselineUnavailable(
+            f"baseline outputs {path} are corrupt ({type(exc).__name__}: {exc}); "
+            "recreate them with modelcheck baseline update REPORT"
+        ) from None
+    if "texts" in fields:
+        fields["texts"] = [str(t) for t in fields["texts"].tolist()]
+    return Outputs(**fields), data_sha or None
+
+
+def update_baselines(report: dict[str, Any], report_path: Path, out_dir: Path) -> list[Path]:
+    """Write ``<model id>.json`` + ``.npz`` in ``out_dir`` for every gate of the report that has outputs."""
+    written: list[Path] = []
+    for gate in report.get("gates", []):
+        saved = gate.get("outputs")
+        if gate.get("error") or not saved:
+            continue
+        model_id = gate["model"]["id"]
+        source = report_path.parent / saved["path"]
+        if not source.is_file():
+            raise BaselineUnavailable(
+                f"{report_path} names outputs {saved['path']} for gate {gate['file']}, but {source} is missing"
+            )
+        out_dir.mkdir(parents=True, exist_ok=True)
+        npz = out_dir / f"{model_id}.npz"
+        _atomic_copy(source, npz)
+        document = {
+            "baseline_version": BASELINE_VERSION,
+            "modelcheck_version": report.get("modelcheck_version"),
+            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "gate": gate["file"],
+            "model": {k: gate["model"].get(k) for k in ("id", "source", "backend", "task", "device", "files")},
+            "data": gate["data"],
+            "results": {c["name"]: c.get("value") for c in gate.get("checks", [])},
+            "outputs": {"path": npz.name, "sha256": saved["sha256"]},
+            "environment": report.get("environment", {}),
+        }
+        _atomic_write(out_dir / f"{model_id}.json", json.dumps(document, indent=2) + "\n")
+        written.append(out_dir / f"{model_id}.json")
+    return written
+
+
+def read_baseline(where: str, *, model_id: str) -> Baseline:
+    """Read a baseline file (or fetch ``hub://org/name@revision``); BaselineUnavailable says what is wrong."""
+    path = _fetch_from_hub(where, model_id) if where.startswith("hub://") else Path(where)
+    if not path.is_file():
+        raise BaselineUnavailable(
+            f"no baseline at {path}; create one from a report of a good run: "
+            f"pytest --modelcheck --modelcheck-report out.json, then modelcheck baseline update out.json "
+            f"--dir {path.parent}"
+        )
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BaselineUnavailable(f"baseline {path} is not readable JSON ({exc})") from None
+    version = document.get("baseline_version") if isinstance(document, dict) else None
+    if version != BASELINE_VERSION:
+        raise BaselineUnavailable(
+            f"baseline {path} has baseline_version {version!r}; this modelcheck reads version {BASELINE_VERSION}. "
+            "Recreate it: run the baseline model's gate with --modelcheck-report and modelcheck baseline update"
+        )
+    outputs_file = path.parent / str(document.get("outputs", {}).get("path", f"{model_id}.npz"))
+    outputs, data_sha = load_outputs(outputs_file)
+    return Baseline(
+        path=str(path),
+        outputs=outputs,
+        data_sha256=data_sha or document.get("data", {}).get("sha256"),
+        rows=len(outputs),
+        created_at=document.get("created_at"),
+    )
+
+
+def _fetch_from_hub(where: str, model_id: str) -> Path:
+    """``hub://org/name@rev``: the baseline published with a release, fetched (and cached) by huggingface_hub."""
+    spec = where.removeprefix("hub://")
+    repo_id, _, revision = spec.partition("@")
+    try:
+        from huggingface_hub import hf_hub_download
+
+        path = hf_hub_download(repo_id, f"modelcheck/{model_id}.json", revision=revision or None)
+        hf_hub_download(repo_id, f"modelcheck/{model_id}.npz", revision=revision or None)
+    except ImportError:
+        raise BaselineUnavailable("hub:// baselines need huggingface_hub: pip install 'modelcheck[hub]'") from None
+    except Exception as exc:  # offline, no token, not found: all mean "no baseline to compare with"
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BaselineUnavailable(
+            f"cannot fetch baseline {where} ({type(exc).__name__}: {reason}); check the network, "
+            "HF_TOKEN for private repos and HF_HUB_OFFLINE, or use a local baseline file"
+        ) from None
+    return Path(path)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".modelcheck-tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temp, path)
+    finally:
+        if os.path.exists(temp):
+            os.unlink(temp)
+
+
+def _atomic_copy(source: Path, target: Path) -> None:
+    handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".modelcheck-tmp")
+    os.close(handle)
+    try:
+        shutil.copyfile(source, temp)
+        os.replace(temp, target)
+    finally:
+        if os.path.exists(temp):
+            os.unlink(temp)

@@ -1,0 +1,103 @@
+"""``kind: parity``: two ways of running the same model agree on the gate's real data."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from modelcheck.errors import CheckError
+from modelcheck.results import CheckResult
+
+if TYPE_CHECKING:
+    from modelcheck.backends import LoadedModel, Outputs
+    from modelcheck.runner import ModelCache
+    from modelcheck.spec import CheckSpec, GateSpec
+
+_TEXT_TASKS = ("text-classification", "feature-extraction")
+
+
+def judge_parity(
+    check: CheckSpec,
+    gate: GateSpec,
+    model: LoadedModel,
+    outputs: Outputs,
+    inputs: Sequence[Any],
+    models: ModelCache,
+    *,
+    artifacts: list[str],
+) -> CheckResult:
+    """Run the ``against`` model on the same inputs and compare its outputs with the gate model's."""
+    from modelcheck.parity import compare_outputs
+    from modelcheck.runner import predict
+
+    assert check.against is not None
+    other_spec = check.against
+    if check.export:
+        from modelcheck.export import cached_export
+
+        exported = cached_export(model, artifacts)
+        tokenizer = str(exported.parent) if gate.model.task in _TEXT_TASKS else None
+        other_spec = replace(other_spec, source=str(exported), tokenizer=tokenizer)
+    other = models.get(other_spec)
+    result = compare_outputs(outputs, predict(other, inputs, batch_size=gate.model.batch_size))
+
+    measured = {
+        "max_abs_diff": result.max_abs_diff,
+        "max_rel_diff": result.max_rel_diff,
+        "min_cosine": result.min_cosine,
+        "min_agreement": result.agreement,
+    }
+    verdicts: list[tuple[str, float, float, bool]] = []
+    for name, bound in check.threshold.items():
+        value = measured[name]
+        if value is None:
+            raise CheckError(
+                f"check {check.name!r}: {name} cannot be measured on {result.compared} outputs; "
+                f"use a threshold that applies to them"
+            )
+        ok = value >= bound if name.startswith("min_") else value <= bound
+        verdicts.append((name, value, bound, ok))
+
+    label = f"{_describe(other_spec, check)} vs {gate.model.backend}"
+    parts = [f"{n.removeprefix('min_').removeprefix('max_')} {v:.3g} {'>=' if n.startswith('min_') else '<='} {b}"
+             if ok else
+             f"{n.removeprefix('min_').removeprefix('max_')} {v:.3g} {'<' if n.startswith('min_') else '>'} {b}"
+             for n, v, b, ok in verdicts]  # fmt: skip
+    failed = not all(ok for *_, ok in verdicts)
+    message = f"{label}: {', '.join(parts)} (n={result.n}, {result.compared})"
+    if failed and result.worst:
+        message += "; worst rows: " + ", ".join(_row(r) for r in result.worst)
+    return CheckResult(
+        name=check.name,
+        kind=check.kind,
+        metric=None,
+        status="failed" if failed else "passed",
+        message=message,
+        value=verdicts[0][1],
+        threshold=check.threshold,
+        n=result.n,
+        details={**result.to_dict(), "against": _against_record(other_spec, check)},
+    )
+
+
+def _describe(spec: Any, check: CheckSpec) -> str:
+    if check.export:
+        return "onnx export"
+    return f"{spec.backend} ({spec.device}{', ' + spec.dtype if spec.dtype else ''})"
+
+
+def _against_record(spec: Any, check: CheckSpec) -> dict[str, Any]:
+    return {"backend": spec.backend, "source": spec.source, "device": spec.device, "dtype": spec.dtype,
+            "export": check.export}  # fmt: skip
+
+
+def _row(row: dict[str, Any]) -> str:
+    bits = [f"row {row['row']}"]
+    if "abs_diff" in row and row["abs_diff"] is not None:
+        bits.append(f"abs diff {row['abs_diff']:.3g}")
+    if "cosine" in row and row["cosine"] is not None:
+        bits.append(f"cosine {row['cosine']:.4f}")
+    if "labels" in row and row["labels"] is not None:
+        bits.append(f"labels {row['labels'][0]}/{row['labels'][1]}")
+    return " ".join(bits)

@@ -1,0 +1,146 @@
+"""``kind: regression``: is the candidate worse than its baseline by more than ``max_drop``, on the same examples?"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from modelcheck.baselines import BaselineUnavailable, read_baseline
+from modelcheck.errors import CheckError
+from modelcheck.metrics import Scorer, take_rows
+from modelcheck.results import CheckResult, Status
+from modelcheck.spec import ACCURACY_LIKE
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from modelcheck.backends import Outputs
+    from modelcheck.spec import CheckSpec
+    from modelcheck.stats import PairedComparison
+
+#: Metrics where a smaller value is better (a "drop" is a rise).
+LOWER_IS_BETTER = frozenset({"mae", "rmse"})
+
+
+def judge_regression(
+    check: CheckSpec,
+    targets: Any,
+    outputs: Outputs,
+    label_names: Sequence[str],
+    frame: pd.DataFrame,
+    *,
+    model_id: str,
+    data_sha256: str | None,
+) -> CheckResult:
+    """Compare ``outputs`` with the check's baseline row by row and judge non-inferiority."""
+    assert check.baseline is not None and check.max_drop is not None and check.metric is not None
+    try:
+        baseline = read_baseline(check.baseline, model_id=model_id)
+    except BaselineUnavailable as exc:
+        missing = str(exc).startswith("no baseline at")
+        return _without_baseline(check, str(exc), policy=check.on_missing if missing else "inconclusive")
+    if baseline.data_sha256 != data_sha256:
+        return _without_baseline(
+            check,
+            f"baseline {baseline.path} was computed on other data (sha256 {baseline.data_sha256}) than this run "
+            f"(sha256 {data_sha256}); recreate the baseline on this data before comparing",
+            policy="inconclusive",
+        )
+    if baseline.rows != len(outputs):
+        return _without_baseline(
+            check,
+            f"baseline {baseline.path} has {baseline.rows} rows, this run {len(outputs)}; compare on the same rows "
+            "(same data and limit)",
+            policy="inconclusive",
+        )
+
+    comparison = _compare(check, targets, baseline.outputs, outputs, label_names)
+    details = {**comparison.to_dict(), "baseline_file": baseline.path, "baseline_created_at": baseline.created_at}
+    return CheckResult(
+        name=check.name,
+        kind=check.kind,
+        metric=check.metric,
+        status="passed" if comparison.verdict == "passed" else "failed",
+        message=_message(check, comparison),
+        value=comparison.candidate,
+        threshold=check.threshold,
+        n=comparison.n,
+        ci=list(comparison.ci) if comparison.ci is not None else None,
+        details=details,
+    )
+
+
+def _compare(
+    check: CheckSpec, targets: Any, baseline: Outputs, candidate: Outputs, label_names: Sequence[str]
+) -> PairedComparison:
+    from modelcheck import stats
+
+    assert check.max_drop is not None and check.metric is not None
+    n = len(candidate)
+    if check.metric in ACCURACY_LIKE and check.test in ("paired-bootstrap", "mcnemar"):
+        scorer = Scorer(check, label_names, n_rows=n)
+        base_right, cand_right = _correct(scorer, targets, baseline), _correct(scorer, targets, candidate)
+        if check.test == "mcnemar":
+            return stats.mcnemar(base_right, cand_right, max_drop=check.max_drop, confidence=check.confidence)
+        return stats.paired_bootstrap_correct(
+            base_right, cand_right, max_drop=check.max_drop, resamples=check.resamples,
+            confidence=check.confidence, seed=check.seed,
+        )  # fmt: skip
+    scorer = Scorer(check, label_names, n_rows=n)
+    higher_is_better = check.metric not in LOWER_IS_BETTER
+    if check.test == "none":
+        base_value = scorer.score(targets, baseline, None)
+        cand_value = scorer.score(targets, candidate, None)
+        return stats.plain_difference(
+            base_value, cand_value, n, max_drop=check.max_drop, higher_is_better=higher_is_better
+        )
+
+    def score(rows: np.ndarray) -> tuple[float, float]:
+        subset = take_rows(targets, rows)
+        return scorer.score(subset, baseline.take(rows), rows), scorer.score(subset, candidate.take(rows), rows)
+
+    return stats.paired_bootstrap(
+        score, n, max_drop=check.max_drop, resamples=check.resamples, confidence=check.confidence,
+        seed=check.seed, higher_is_better=higher_is_better,
+    )  # fmt: skip
+
+
+def _correct(scorer: Scorer, targets: Any, outputs: Outputs) -> np.ndarray:
+    """Per-example right/wrong for accuracy-like metrics."""
+    if scorer.metric == "accuracy":
+        if outputs.labels is None:
+            raise CheckError("accuracy needs the model's labels, which the outputs do not hold")
+        return np.asarray(outputs.labels == targets)
+    texts = outputs.texts or []
+    if scorer.metric == "exact_match":
+        return np.array([t.strip() == e.strip() for t, e in zip(texts, targets, strict=True)])
+    return np.array([e.strip() in t for t, e in zip(texts, targets, strict=True)])
+
+
+def _message(check: CheckSpec, c: PairedComparison) -> str:
+    direction = "drop" if c.higher_is_better else "rise"
+    change = -c.difference if c.higher_is_better else c.difference
+    verdict = "within" if c.verdict == "passed" else "beyond"
+    evidence = []
+    if c.ci is not None:
+        evidence.append(f"{int(c.confidence * 100)}% CI of the difference {c.ci[0]:+.4f}..{c.ci[1]:+.4f}")
+    if c.p_value is not None:
+        evidence.append(f"p={c.p_value:.3g}")
+    if c.regressed is not None and c.improved is not None:
+        evidence.append(f"{c.regressed} regressed, {c.improved} improved")
+    evidence.append(f"{c.test}, n={c.n}")
+    return (
+        f"{check.metric} {c.candidate:.4g} vs baseline {c.baseline:.4g}: {direction} {change:+.4f} "
+        f"{verdict} max_drop {check.max_drop} ({'; '.join(evidence)})"
+    )
+
+
+def _without_baseline(check: CheckSpec, reason: str, *, policy: str) -> CheckResult:
+    status: Status = {"inconclusive": "inconclusive", "pass": "passed", "fail": "failed"}[policy]  # type: ignore[assignment]
+    suffix = "" if policy == "inconclusive" else f" (on_missing: {policy})"
+    return CheckResult(
+        name=check.name, kind=check.kind, metric=check.metric, status=status, message=reason + suffix,
+        threshold=check.threshold, details={"baseline_file": check.baseline},
+    )  # fmt: skip

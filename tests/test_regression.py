@@ -1,0 +1,224 @@
+"""Regression checks against baselines: planted regressions, missing and mismatched baselines, the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelcheck.backends import Outputs
+from modelcheck.baselines import save_outputs, update_baselines
+from modelcheck.cli import main
+from modelcheck.regression import judge_regression
+from modelcheck.spec import CheckSpec
+
+DATA_SHA = "a" * 64
+LABELS = ("negative", "positive")
+
+
+def regression(metric: str = "accuracy", **options: object) -> CheckSpec:
+    defaults: dict[str, object] = {"max_drop": 0.01, "baseline": "", "kind": "regression"}
+    return CheckSpec(name="no_regression", metric=metric, **{**defaults, **options})  # type: ignore[arg-type]
+
+
+def write_baseline(folder: Path, outputs: Outputs, *, data_sha: str = DATA_SHA, model_id: str = "m") -> Path:
+    """A baseline as `modelcheck baseline update` writes it, from a report and its saved outputs."""
+    report_path = folder / "good.json"
+    saved = save_outputs(outputs, folder / "good.outputs" / f"{model_id}.npz", data_sha256=data_sha)
+    report = {
+        "modelcheck_version": "test",
+        "gates": [
+            {
+                "file": "gates/m.yaml",
+                "error": None,
+                "model": {"id": model_id, "source": "/m", "backend": "transformers", "task": "text-classification"},
+                "data": {"sha256": data_sha, "rows": len(outputs)},
+                "checks": [],
+                "outputs": {"path": f"good.outputs/{model_id}.npz", "sha256": saved},
+            }
+        ],
+    }
+    [written] = update_baselines(report, report_path, folder / "baselines")
+    return written
+
+
+def judge(check: CheckSpec, targets: np.ndarray, outputs: Outputs, *, data_sha: str = DATA_SHA):  # type: ignore[no-untyped-def]
+    frame = pd.DataFrame({"row": range(len(targets))})
+    return judge_regression(check, targets, outputs, LABELS, frame, model_id="m", data_sha256=data_sha)
+
+
+def good_model(n: int, accuracy: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    targets = rng.integers(0, 2, n)
+    wrong = rng.permutation(n)[: round(n * (1 - accuracy))]
+    predicted = targets.copy()
+    predicted[wrong] = 1 - predicted[wrong]
+    return targets, predicted
+
+
+@pytest.mark.parametrize("test", ["paired-bootstrap", "mcnemar"])
+def test_flipping_three_percent_of_correct_predictions_is_flagged(tmp_path: Path, test: str) -> None:
+    targets, base = good_model(2000, 0.92)
+    baseline = write_baseline(tmp_path, Outputs(labels=base))
+    candidate = base.copy()
+    correct = np.flatnonzero(base == targets)
+    flipped = np.random.default_rng(1).choice(correct, size=int(0.03 * 2000), replace=False)
+    candidate[flipped] = 1 - candidate[flipped]
+
+    result = judge(regression(baseline=str(baseline), test=test), targets, Outputs(labels=candidate))
+    assert result.status == "failed"
+    assert result.details["regressed"] == 60 and result.details["improved"] == 0
+    assert result.details["baseline"] == pytest.approx(0.92) and result.value == pytest.approx(0.89)
+    assert "accuracy 0.89 vs baseline 0.92: drop +0.0300 beyond max_drop 0.01" in result.message
+
+
+@pytest.mark.parametrize("test", ["paired-bootstrap", "mcnemar", "none"])
+def test_the_identical_model_passes(tmp_path: Path, test: str) -> None:
+    targets, base = good_model(2000, 0.92)
+    baseline = write_baseline(tmp_path, Outputs(labels=base))
+    result = judge(regression(baseline=str(baseline), test=test), targets, Outputs(labels=base.copy()))
+    assert result.status == "passed" and result.details["difference"] == 0.0
+
+
+def test_a_small_change_within_the_margin_passes(tmp_path: Path) -> None:
+    """A 0.25-point drop (one example) on 400 examples, judged with a 1-point margin."""
+    targets, base = good_model(400, 0.9)
+    baseline = write_baseline(tmp_path, Outputs(labels=base))
+    candidate = base.copy()
+    first_correct = int(np.flatnonzero(base == targets)[0])
+    candidate[first_correct] = 1 - candidate[first_correct]
+    for test in ("paired-bootstrap", "mcnemar"):
+        result = judge(regression(baseline=str(baseline), test=test), targets, Outputs(labels=candidate))
+        assert result.status == "passed", result.message
+        assert result.details["regressed"] == 1
+
+
+def test_lower_is_better_metrics_fail_on_a_rise(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    targets = rng.normal(size=500)
+    base = targets + rng.normal(scale=0.1, size=500)
+    baseline = write_baseline(tmp_path, Outputs(values=base))
+    worse = targets + rng.normal(scale=0.5, size=500)
+    result = judge(regression("rmse", baseline=str(baseline), max_drop=0.05), targets, Outputs(values=worse))
+    assert result.status == "failed" and "rmse" in result.message and "rise" in result.message
+    same = judge(regression("rmse", baseline=str(baseline), max_drop=0.05), targets, Outputs(values=base.copy()))
+    assert same.status == "passed"
+
+
+def test_missing_baseline_is_inconclusive_and_says_how_to_create_one(tmp_path: Path) -> None:
+    targets, base = good_model(100, 0.9)
+    check = regression(baseline=str(tmp_path / "baselines" / "m.json"))
+    result = judge(check, targets, Outputs(labels=base))
+    assert result.status == "inconclusive"
+    assert "no baseline at" in result.message and "modelcheck baseline update out.json" in result.message
+    for policy, status in (("pass", "passed"), ("fail", "failed")):
+        decided = judge(regression(baseline=check.baseline, on_missing=policy), targets, Outputs(labels=base))
+        assert decided.status == status
+
+
+def test_baseline_on_other_data_is_never_compared(tmp_path: Path) -> None:
+    targets, base = good_model(100, 0.9)
+    baseline = write_baseline(tmp_path, Outputs(labels=base), data_sha="b" * 64)
+    result = judge(regression(baseline=str(baseline), on_missing="pass"), targets, Outputs(labels=base))
+    assert result.status == "inconclusive"
+    assert f"sha256 {'b' * 64}" in result.message and f"sha256 {DATA_SHA}" in result.message
+
+
+def test_corrupt_outputs_and_old_baselines_are_inconclusive(tmp_path: Path) -> None:
+    targets, base = good_model(100, 0.9)
+    baseline = write_baseline(tmp_path, Outputs(labels=base))
+    (baseline.parent / "m.npz").write_bytes(b"not a zip file")
+    result = judge(regression(baseline=str(baseline)), targets, Outputs(labels=base))
+    assert result.status == "inconclusive" and "are corrupt" in result.message
+
+    document = json.loads(baseline.read_text())
+    document["baseline_version"] = 0
+    baseline.write_text(json.dumps(document))
+    result = judge(regression(baseline=str(baseline)), targets, Outputs(labels=base))
+    assert result.status == "inconclusive"
+    assert "baseline_version 0; this modelcheck reads version 1. Recreate it" in result.message
+
+
+def test_hub_baseline_offline_is_inconclusive_with_the_reason() -> None:
+    targets, base = good_model(50, 0.9)
+    result = judge(regression(baseline="hub://acme/sentiment@v1.2.0"), targets, Outputs(labels=base))
+    assert result.status == "inconclusive"
+    assert result.message.startswith("cannot fetch baseline hub://acme/sentiment@v1.2.0")
+    assert "HF_HUB_OFFLINE" in result.message
+
+
+# -- end to end: pytest writes outputs, the CLI makes the baseline, the next run compares ---------------------
+
+GATE = """\
+version: 1
+model:
+  id: sentiment
+  source: "{source}"
+data: {{source: ../data/test.csv, input: text, label: label}}
+checks:
+  - name: accuracy
+    metric: accuracy
+    min: 0.5
+  - name: no_regression
+    kind: regression
+    baseline: ../baselines/sentiment.json
+    metric: accuracy
+    max_drop: 0.01
+stages:
+  merge: all
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def frameworks_imported_once() -> None:
+    """pytester's in-process runs drop modules first imported inside them; pyarrow cannot be re-imported."""
+    import datasets  # noqa: F401
+    import sklearn.metrics  # noqa: F401
+    import transformers  # noqa: F401
+
+
+@pytest.mark.e2e
+def test_baseline_round_trip_through_pytest_and_the_cli(
+    pytester: pytest.Pytester, sentiment_model: Path, untrained_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = Path(__file__).resolve().parents[1]
+    shutil.copytree(sentiment_model, pytester.path / "models" / "good")
+    shutil.copytree(untrained_model, pytester.path / "models" / "untrained")
+    (pytester.path / "data").mkdir()
+    shutil.copy(repo / "examples" / "sentiment" / "test.csv", pytester.path / "data" / "test.csv")
+    (pytester.path / "gates").mkdir()
+    gate = pytester.path / "gates" / "sentiment.yaml"
+    gate.write_text(GATE.format(source="${CANDIDATE:-../models/good}"))
+    monkeypatch.chdir(pytester.path)
+
+    # First run: no baseline yet -> inconclusive (a skip in pytest, exit 3 from the gate CLI).
+    first = pytester.runpytest("--modelcheck", "--modelcheck-report", "good.json", "-rs")
+    first.assert_outcomes(passed=1, skipped=1)
+    first.stdout.fnmatch_lines(["*inconclusive: no baseline at */baselines/sentiment.json*"])
+    assert main(["gate", "--stage", "merge", "good.json"]) == 3
+    assert (pytester.path / "good.outputs" / "sentiment.npz").is_file()
+
+    assert main(["baseline", "update", "good.json", "--dir", "baselines"]) == 0
+    assert (pytester.path / "baselines" / "sentiment.json").is_file()
+
+    same = pytester.runpytest("--modelcheck", "--modelcheck-report", "same.json")
+    same.assert_outcomes(passed=2)
+    assert main(["gate", "--stage", "merge", "same.json"]) == 0
+
+    monkeypatch.setenv("CANDIDATE", str(pytester.path / "models" / "untrained"))
+    worse = pytester.runpytest("--modelcheck", "--modelcheck-report", "worse.json")
+    worse.assert_outcomes(passed=1, failed=1)
+    worse.stdout.fnmatch_lines(["accuracy 0.5 vs baseline 1: drop +0.5000 beyond max_drop 0.01 *200 regressed*"])
+    assert main(["gate", "--stage", "merge", "worse.json"]) == 1
+
+
+def test_baseline_update_without_outputs_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from modelcheck.report import build_report, write_report
+
+    write_report(tmp_path / "r.json", build_report([], stage=None))
+    assert main(["baseline", "update", str(tmp_path / "r.json"), "--dir", str(tmp_path / "b")]) == 2
+    assert "holds no per-example outputs" in capsys.readouterr().err
