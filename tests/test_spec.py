@@ -219,3 +219,56 @@ def test_every_shipped_gate_validates() -> None:
     assert gates, "gates/ holds the reference gate"
     for path in gates:
         load_gate(path)
+
+
+REGRESSION = VALID.replace(
+    "stages:",
+    """  - name: no_regression
+    kind: regression
+    baseline: ../baselines/sentiment.json
+    metric: accuracy
+    max_drop: 0.01
+  - name: onnx_parity
+    kind: parity
+    against: {export: true}
+    min_agreement: 0.999
+stages:""",
+)
+
+
+def test_regression_and_parity_checks(tmp_path: Path) -> None:
+    gate = load_gate(write(tmp_path, REGRESSION))
+    regression = gate.check("no_regression")
+    assert regression.baseline == str((tmp_path / "baselines" / "sentiment.json").resolve())
+    assert (regression.test, regression.confidence, regression.on_missing) == ("paired-bootstrap", 0.95, "inconclusive")
+    assert regression.threshold == {"max_drop": 0.01}
+    parity = gate.check("onnx_parity")
+    assert parity.export and parity.against is not None and parity.against.backend == "onnx"
+    assert parity.threshold == {"min_agreement": 0.999}
+
+
+def test_hub_baselines_stay_as_written(tmp_path: Path) -> None:
+    gate = load_gate(write(tmp_path, REGRESSION.replace("../baselines/sentiment.json", "hub://acme/sentiment@v1")))
+    assert gate.check("no_regression").baseline == "hub://acme/sentiment@v1"
+
+
+def test_a_key_of_another_kind_says_which_kind_it_belongs_to(tmp_path: Path) -> None:
+    error = bad(tmp_path, VALID.replace("min: 0.9\n", "min: 0.9\n    max_drop: 0.01\n"))
+    assert error.json_path == "$.checks[0].max_drop"
+    assert "max_drop does not apply to a metric check (it belongs to regression checks)" in str(error)
+
+
+def test_regression_check_needs_its_keys(tmp_path: Path) -> None:
+    error = bad(tmp_path, REGRESSION.replace("    baseline: ../baselines/sentiment.json\n", ""))
+    assert error.json_path == "$.checks[2]" and "a regression check needs baseline" in str(error)
+
+
+def test_mcnemar_needs_an_accuracy_like_metric(tmp_path: Path) -> None:
+    text = REGRESSION.replace("    metric: accuracy\n    max_drop", "    metric: f1\n    test: mcnemar\n    max_drop")
+    error = bad(tmp_path, text)
+    assert error.json_path == "$.checks[2].test" and "use test: paired-bootstrap" in str(error)
+
+
+def test_parity_check_needs_a_threshold(tmp_path: Path) -> None:
+    error = bad(tmp_path, REGRESSION.replace("    min_agreement: 0.999\n", ""))
+    assert "a parity check needs at least one threshold: max_abs_diff" in str(error)
