@@ -59,3 +59,18 @@ def untrained_model(tmp_path_factory: pytest.TempPathFactory, sentiment_build: M
     """The same architecture, untrained: it must fail a 0.9 accuracy gate."""
     path: Path = sentiment_build.build_model(tmp_path_factory.mktemp("models") / "untrained", trained=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def frameworks_imported_once() -> None:
+    """Import the frameworks before any in-process pytester run.
+
+    pytester's in-process runs drop the modules first imported inside them; pyarrow (under datasets)
+    cannot be imported twice, and re-importing torch's ONNX exporter after such a run aborts the process.
+    """
+    import datasets  # noqa: F401
+    import onnx  # noqa: F401
+    import onnxruntime  # noqa: F401
+    import sklearn.metrics  # noqa: F401
+    import torch.onnx.utils  # noqa: F401
+    import transformers  # noqa: F401

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("frameworks_imported_once")]
 
 if importlib.util.find_spec("evaluate") is None or importlib.util.find_spec("transformers") is None:
     pytest.skip("evaluate and transformers are needed", allow_module_level=True)
@@ -41,16 +41,6 @@ checks:
     metric: exact_match
     min: 0.9
 """
-
-
-@pytest.fixture(scope="module", autouse=True)
-def frameworks_imported_once() -> None:
-    """pytester's in-process runs drop modules first imported inside them; pyarrow cannot be re-imported."""
-    import datasets  # noqa: F401
-    import evaluate  # noqa: F401
-    import sklearn.metrics  # noqa: F401
-    import transformers  # noqa: F401
-    from transformers import GPT2LMHeadModel  # noqa: F401
 
 
 @pytest.fixture()

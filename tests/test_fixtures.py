@@ -10,6 +10,8 @@ import pytest
 
 from modelcheck.hardware import available_devices, resolve_device
 
+pytestmark = pytest.mark.usefixtures("frameworks_imported_once")
+
 EXAMPLE_DATA = Path(__file__).resolve().parents[1] / "examples" / "sentiment" / "test.csv"
 HAS_CUDA = any(d.startswith("cuda") for d in available_devices())
 
@@ -63,14 +65,6 @@ def pytest_sessionfinish(session):
     with open("cache.json", "w") as f:
         json.dump({"loads": cache.loads, "evictions": cache.evictions}, f)
 """
-
-
-@pytest.fixture(scope="module", autouse=True)
-def frameworks_imported_once() -> None:
-    """pytester's in-process runs drop modules first imported inside them; pyarrow cannot be re-imported."""
-    import datasets  # noqa: F401
-    import sklearn.metrics  # noqa: F401
-    import transformers  # noqa: F401
 
 
 @pytest.fixture()

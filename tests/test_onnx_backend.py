@@ -1,5 +1,7 @@
 """The onnx backend against real ONNX graphs: the tiny sentiment BERT exported from torch, and tabular models.
 
+pytestmark = pytest.mark.usefixtures("frameworks_imported_once")
+
 The BERT comes from the session fixtures in conftest.py and is exported here with
 ``torch.onnx.export(dynamo=False)`` (under a second); the tabular MLP trains on iris in a fraction of
 a second. Tiny graphs written with ``onnx.helper`` cover the edge cases without torch. All sessions
@@ -47,14 +49,6 @@ def spec(source: str | Path, **kwargs: Any) -> ModelSpec:
 
 def load(source: str | Path, **kwargs: Any) -> OnnxModel:
     return OnnxBackend().load(spec(source, **kwargs))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def frameworks_imported_once() -> None:
-    """pytester's in-process runs drop modules first imported inside them; pyarrow cannot be re-imported."""
-    import datasets  # noqa: F401
-    import sklearn.metrics  # noqa: F401
-    import transformers  # noqa: F401
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -10,7 +10,7 @@ import pytest
 from modelcheck.cli import main
 from modelcheck.report import read_report
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("frameworks_imported_once")]
 
 GATE = """\
 version: 1
@@ -28,18 +28,6 @@ checks:
     max_abs_diff: 1.0e-3
     min_agreement: 0.999
 """
-
-
-@pytest.fixture(scope="module", autouse=True)
-def frameworks_imported_once() -> None:
-    """pytester's in-process runs drop modules first imported inside them; pyarrow cannot be re-imported, and
-    re-importing torch's ONNX exporter after such a run aborts the process."""
-    import datasets  # noqa: F401
-    import onnx  # noqa: F401
-    import onnxruntime  # noqa: F401
-    import sklearn.metrics  # noqa: F401
-    import torch.onnx.utils  # noqa: F401
-    import transformers  # noqa: F401
 
 
 @pytest.fixture()

@@ -10,7 +10,7 @@ import pytest
 
 from modelcheck.report import read_report
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("frameworks_imported_once")]
 
 EXAMPLE_DATA = Path(__file__).resolve().parents[1] / "examples" / "sentiment" / "test.csv"
 
@@ -40,14 +40,6 @@ stages:
   merge: [accuracy, macro_f1]
   deploy: all
 """
-
-
-@pytest.fixture(scope="module", autouse=True)
-def frameworks_imported_once() -> None:
-    """pytester's in-process runs drop modules first imported inside them; pyarrow cannot be re-imported."""
-    import datasets  # noqa: F401
-    import sklearn.metrics  # noqa: F401
-    import transformers  # noqa: F401
 
 
 @pytest.fixture()

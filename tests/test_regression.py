@@ -16,6 +16,8 @@ from modelcheck.cli import main
 from modelcheck.regression import judge_regression
 from modelcheck.spec import CheckSpec
 
+pytestmark = pytest.mark.usefixtures("frameworks_imported_once")
+
 DATA_SHA = "a" * 64
 LABELS = ("negative", "positive")
 
@@ -171,14 +173,6 @@ checks:
 stages:
   merge: all
 """
-
-
-@pytest.fixture(scope="module", autouse=True)
-def frameworks_imported_once() -> None:
-    """pytester's in-process runs drop modules first imported inside them; pyarrow cannot be re-imported."""
-    import datasets  # noqa: F401
-    import sklearn.metrics  # noqa: F401
-    import transformers  # noqa: F401
 
 
 @pytest.mark.e2e

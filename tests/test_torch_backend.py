@@ -505,16 +505,6 @@ REGRESSION_CHECKS = """\
 """
 
 
-@pytest.fixture(scope="module")
-def frameworks_imported_once() -> None:
-    """pytester's in-process runs drop modules first imported inside them; pyarrow cannot be re-imported."""
-    import datasets  # noqa: F401
-    import sklearn.metrics  # noqa: F401
-    import torch.export  # noqa: F401
-    import transformers  # noqa: F401
-    from safetensors import torch as _  # noqa: F401
-
-
 @pytest.fixture()
 def project(pytester: pytest.Pytester, frameworks_imported_once: None, wine: Trained, diabetes: Trained) -> Any:
     """A user project: its own model module (on pythonpath), saved models, CSV data, and gate files."""

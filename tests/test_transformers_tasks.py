@@ -1,5 +1,7 @@
 """The transformers backend's tasks beyond text-classification, each with a tiny real model (tests/tiny_models.py).
 
+pytestmark = pytest.mark.usefixtures("frameworks_imported_once")
+
 feature-extraction (an untrained tiny BERT), image-classification (a ViT trained on red vs blue images),
 text-generation (a GPT-2 trained to count), plus dtype, labels and load errors. Gates run through the
 core (``load_gate`` + ``run_gate``) and, for the image folder, through pytest itself (pytester).
@@ -285,16 +287,6 @@ def test_image_predictions_do_not_depend_on_batching(vit: LoadedModel) -> None:
 def test_image_inputs_must_be_images(vit: LoadedModel) -> None:
     with pytest.raises(DataError, match=r"row 0 .*image-classification inputs must be images"):
         vit.predict(["red.png"], batch_size=1)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def frameworks_imported_once() -> None:
-    """pytester's in-process runs drop modules first imported inside them; pyarrow cannot be re-imported."""
-    import datasets  # noqa: F401
-    import PIL.PngImagePlugin  # noqa: F401
-    import sklearn.metrics  # noqa: F401
-    import transformers  # noqa: F401
-    from transformers import ViTForImageClassification, ViTImageProcessor  # noqa: F401
 
 
 @pytest.mark.e2e

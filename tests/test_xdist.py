@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+pytestmark = pytest.mark.usefixtures("frameworks_imported_once")
+
 pytest.importorskip("xdist")
 
 EXAMPLE_DATA = Path(__file__).resolve().parents[1] / "examples" / "sentiment" / "test.csv"
@@ -57,14 +59,6 @@ session.run_gate = recording_run_gate
 def pytest_unconfigure(config):
     session.run_gate = _run_gate
 """
-
-
-@pytest.fixture(scope="module", autouse=True)
-def frameworks_imported_once() -> None:
-    """pytester's in-process runs drop modules first imported inside them; pyarrow cannot be re-imported."""
-    import datasets  # noqa: F401
-    import sklearn.metrics  # noqa: F401
-    import transformers  # noqa: F401
 
 
 def comparable(report: dict[str, Any]) -> dict[str, Any]:
