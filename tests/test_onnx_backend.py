@@ -1,7 +1,5 @@
 """The onnx backend against real ONNX graphs: the tiny sentiment BERT exported from torch, and tabular models.
 
-pytestmark = pytest.mark.usefixtures("frameworks_imported_once")
-
 The BERT comes from the session fixtures in conftest.py and is exported here with
 ``torch.onnx.export(dynamo=False)`` (under a second); the tabular MLP trains on iris in a fraction of
 a second. Tiny graphs written with ``onnx.helper`` cover the edge cases without torch. All sessions
@@ -27,6 +25,8 @@ from modelcheck.errors import BackendError, DataError, DeviceUnavailableError, M
 from modelcheck.report import read_report
 from modelcheck.spec import ModelSpec
 
+pytestmark = pytest.mark.usefixtures("frameworks_imported_once", "one_torch_thread")
+
 ort = pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
 torch = pytest.importorskip("torch")
@@ -49,14 +49,6 @@ def spec(source: str | Path, **kwargs: Any) -> ModelSpec:
 
 def load(source: str | Path, **kwargs: Any) -> OnnxModel:
     return OnnxBackend().load(spec(source, **kwargs))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 # -- graphs ---------------------------------------------------------------------------------------

@@ -41,13 +41,7 @@ def load(source: str | Path, task: str = "tabular-classification", **kwargs: Any
     return TorchBackend().load(spec(source, task, **kwargs))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """Two shared cores: one torch thread is much faster for these tiny models than two competing ones."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @dataclass(frozen=True)

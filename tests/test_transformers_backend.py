@@ -39,13 +39,7 @@ def spec(source: str | Path, **kwargs: Any) -> ModelSpec:
     return ModelSpec(id="sentiment", source=str(source), **kwargs)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """Two shared cores: one torch thread is ~10x faster for this tiny model than two competing ones."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,5 @@
 """The transformers backend's tasks beyond text-classification, each with a tiny real model (tests/tiny_models.py).
 
-pytestmark = pytest.mark.usefixtures("frameworks_imported_once")
-
 feature-extraction (an untrained tiny BERT), image-classification (a ViT trained on red vs blue images),
 text-generation (a GPT-2 trained to count), plus dtype, labels and load errors. Gates run through the
 core (``load_gate`` + ``run_gate``) and, for the image folder, through pytest itself (pytester).
@@ -26,6 +24,8 @@ from modelcheck.results import GateResult
 from modelcheck.runner import ModelCache, run_gate
 from modelcheck.spec import ModelSpec, load_gate
 
+pytestmark = pytest.mark.usefixtures("frameworks_imported_once", "one_torch_thread")
+
 torch = pytest.importorskip("torch")
 if importlib.util.find_spec("transformers") is None:  # not imported here: it freezes huggingface_hub's env
     pytest.skip("transformers is not installed", allow_module_level=True)
@@ -34,13 +34,6 @@ import tiny_models  # noqa: E402
 from modelcheck_transformers import SUPPORTED_TASKS, TransformersBackend  # noqa: E402
 
 EXAMPLE_DATA = Path(__file__).resolve().parents[1] / "examples" / "sentiment" / "test.csv"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """Two shared cores: one torch thread is much faster for these tiny models than two competing ones."""
-    with tiny_models.one_thread():
-        yield
 
 
 def load(source: Path | str, task: str, **kwargs: Any) -> LoadedModel:

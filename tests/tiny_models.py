@@ -17,12 +17,13 @@ import csv
 import functools
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from modelcheck.hardware import torch_threads
 
 IMAGE_LABELS = ("blue", "red")
 COUNT_WORDS = ("count", "->", *(str(i) for i in range(30)))
@@ -30,19 +31,6 @@ EMBEDDER_WORDS = tuple(
     "a the cat dog bird sat ran flew on in under mat sofa tree house garden quickly slowly happily "
     "red blue green big small old young market price rose fell stock bank river water boat".split()
 )
-
-
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """Training on two shared cores is fastest (and reproducible) with one torch thread."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def word_tokenizer(words: Sequence[str], *, specials: Sequence[str], max_length: int, **tokens: str) -> Any:
@@ -108,7 +96,7 @@ def build_vit(out: Path, *, trained: bool = True, seed: int = 0) -> Path:
         label2id={name: i for i, name in enumerate(IMAGE_LABELS)},
     )
     processor = ViTImageProcessor(size={"height": 32, "width": 32})
-    with one_thread():
+    with torch_threads(1):
         torch.manual_seed(seed)
         model = ViTForImageClassification(config)
         if trained:
@@ -165,7 +153,7 @@ def build_gpt2(out: Path, *, trained: bool = True, seed: int = 0, steps: int = 8
         bos_token_id=eos,
         eos_token_id=eos,
     )
-    with one_thread():
+    with torch_threads(1):
         torch.manual_seed(seed)
         model = GPT2LMHeadModel(config)
         if trained:
