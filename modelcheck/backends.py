@@ -26,6 +26,13 @@ if TYPE_CHECKING:
     from modelcheck.spec import ModelSpec
 
 ENTRY_POINT_GROUP = "modelcheck.backends"
+#: The frameworks the models of the bundled backends need (the modelcheck_backend marker checks them;
+#: memory checks import them before measuring, so a framework's import is not counted as the model's).
+BACKEND_FRAMEWORKS: dict[str, tuple[str, ...]] = {
+    "transformers": ("torch", "transformers"),
+    "torch": ("torch",),
+    "onnx": ("onnxruntime",),
+}
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,13 @@ class Outputs:
 
 @runtime_checkable
 class LoadedModel(Protocol):
-    """A model loaded by a backend, ready to run."""
+    """A model loaded by a backend, ready to run.
+
+    Optionally a model also has ``pinned_threads(n)``: a context manager under which its predict
+    calls use ``n`` CPU threads (yielding the settings for the report), for frameworks whose thread
+    pools modelcheck cannot pin from outside (ONNX Runtime's live in the session). Latency and memory
+    checks use it; torch's and BLAS's pools are pinned for every model.
+    """
 
     #: The device the model actually runs on (``cpu``, ``cuda:0``, ...).
     device: str

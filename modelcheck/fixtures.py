@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from modelcheck.backends import BACKEND_FRAMEWORKS
 from modelcheck.plugin import model_cache
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
     from modelcheck.backends import LoadedModel, Outputs
     from modelcheck.results import CheckResult
-    from modelcheck.spec import CheckSpec
+    from modelcheck.spec import CheckSpec, ModelSpec
 
 __all__ = [
     "DatasetLoader",
@@ -48,12 +49,6 @@ __all__ = [
     "modelcheck_load",
 ]
 
-#: Modules a backend's models need, beyond the backend itself (checked by the modelcheck_backend marker).
-BACKEND_FRAMEWORKS: dict[str, tuple[str, ...]] = {
-    "transformers": ("torch", "transformers"),
-    "torch": ("torch",),
-    "onnx": ("onnxruntime",),
-}
 #: What to ``pip install`` for the frameworks of the backends that ship with modelcheck.
 _INSTALL = {"transformers": "'modelcheck[transformers]'", "torch": "'modelcheck[torch]'", "onnx": "'modelcheck[onnx]'"}
 #: Where a frame from ``modelcheck_dataset`` keeps what ``modelcheck_evaluate`` needs (``DataFrame.attrs``).
@@ -127,6 +122,25 @@ class ModelLoader:
     ) -> LoadedModel:
         __tracebackhide__ = True
         from modelcheck.errors import DeviceUnavailableError, ModelcheckError
+
+        spec = self.spec(source, backend, task, device, dtype, **model_options)
+        try:
+            return model_cache(self.config).get(spec)
+        except DeviceUnavailableError as exc:
+            pytest.skip(str(exc))
+        except ModelcheckError as exc:
+            pytest.fail(str(exc), pytrace=False)
+
+    def spec(
+        self,
+        source: str | os.PathLike[str],
+        backend: str = "transformers",
+        task: str = "text-classification",
+        device: str | None = None,
+        dtype: str | None = None,
+        **model_options: Any,
+    ) -> ModelSpec:
+        """The ModelSpec these arguments name (as a gate file's ``model:`` would)."""
         from modelcheck.spec import ModelSpec, resolve_source
 
         allowed = {f.name for f in fields(ModelSpec)} - {"source", "backend", "task", "device", "dtype"}
@@ -145,7 +159,7 @@ class ModelLoader:
                 options[key] = resolve_source(os.fspath(options[key]), root, bare_hub_names=False)
         raw = os.fspath(source)
         options.setdefault("id", os.path.basename(raw.rstrip("/\\")) or raw)
-        spec = ModelSpec(
+        return ModelSpec(
             source=resolve_source(raw, root, bare_hub_names=False),
             backend=backend,
             task=task,
@@ -153,12 +167,6 @@ class ModelLoader:
             dtype=dtype,
             **options,
         )
-        try:
-            return model_cache(self.config).get(spec)
-        except DeviceUnavailableError as exc:
-            pytest.skip(str(exc))
-        except ModelcheckError as exc:
-            pytest.fail(str(exc), pytrace=False)
 
 
 class DatasetLoader:

@@ -10,6 +10,7 @@ import contextlib
 import importlib.util
 import re
 from collections.abc import Iterator
+from typing import Any
 
 from modelcheck.errors import DeviceUnavailableError
 
@@ -97,3 +98,40 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def per_call_threads(model: Any, threads: int) -> Iterator[dict[str, int]]:
+    """``model.threads`` set to ``threads`` for the block: for models that apply it around each predict call."""
+    before = model.threads
+    model.threads = threads
+    try:
+        yield {"torch": threads}
+    finally:
+        model.threads = before
+
+
+@contextlib.contextmanager
+def pinned_threads(threads: int, model: object | None = None) -> Iterator[dict[str, int | None]]:
+    """Every CPU thread pool held at ``threads`` for the block (for timing and memory), then restored.
+
+    Pins torch's intra-op threads (where torch is imported), the BLAS/OpenMP pools (threadpoolctl), and
+    the model's own pools through its optional ``pinned_threads(n)`` context (ONNX Runtime's intra-op
+    threads live in the session). Yields the settings in force, for the report.
+    """
+    import sys
+
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    settings: dict[str, int | None] = {"requested": threads}
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(threadpool_limits(limits=threads))
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            stack.enter_context(torch_threads(threads))
+            settings["torch"] = int(torch.get_num_threads())
+        own = getattr(model, "pinned_threads", None)
+        if callable(own):
+            settings.update(stack.enter_context(own(threads)))
+        settings["blas"] = max((int(pool["num_threads"]) for pool in threadpool_info()), default=None)
+        yield settings

@@ -111,10 +111,11 @@ def pytest_configure(config: pytest.Config) -> None:
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
     _max_loaded_models(config)  # a bad ini value is a usage error in every run
-    from modelcheck import fixtures
+    from modelcheck import fixtures, perf_fixtures
 
-    if not config.pluginmanager.is_registered(fixtures):
-        config.pluginmanager.register(fixtures, "modelcheck-fixtures")
+    for module, name in ((fixtures, "modelcheck-fixtures"), (perf_fixtures, "modelcheck-perf-fixtures")):
+        if not config.pluginmanager.is_registered(module):
+            config.pluginmanager.register(module, name)
     if not config.getoption("modelcheck"):
         for option in ("--modelcheck-stage", "--modelcheck-report"):
             if config.getoption(option) is not None:

@@ -248,6 +248,11 @@ def _judge(
         from modelcheck.parity_check import judge_parity
 
         return judge_parity(check, gate, model, outputs, inputs, models, artifacts=artifacts)
+    if check.kind in ("latency", "memory"):
+        from modelcheck.perf_check import judge_latency, judge_memory
+
+        judge = judge_latency if check.kind == "latency" else judge_memory
+        return judge(check, gate, model, inputs, models)
     from modelcheck.metrics import evaluate_metric_check
 
     return evaluate_metric_check(check, targets, outputs, model.label_names, data.frame)

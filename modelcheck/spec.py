@@ -108,6 +108,24 @@ class CheckSpec:
     max_rel_diff: float | None = None
     min_cosine: float | None = None
     min_agreement: float | None = None
+    # latency and memory
+    batch_size: int | None = None
+    percentile: float = 95.0
+    inputs: str = "data"
+    threads: int | None = None
+    min_iterations: int = 50
+    min_time: float = 1.0
+    max_time: float = 60.0
+    on_uncertain: str = "inconclusive"
+    phase: str = "inference"
+    isolate: bool = False
+    max_ms: float | None = None
+    max_mb: float | None = None
+    max_ratio: float | None = None
+    #: The model a ratio is measured against (same keys as the gate's model, another source).
+    baseline_model: ModelSpec | None = None
+    #: ``baseline_model: self``: the model against itself (A/A), to measure the noise floor.
+    baseline_self: bool = False
 
     @property
     def threshold(self) -> dict[str, float]:
@@ -120,6 +138,9 @@ class CheckSpec:
             ("max_rel_diff", self.max_rel_diff),
             ("min_cosine", self.min_cosine),
             ("min_agreement", self.min_agreement),
+            ("max_ms", self.max_ms),
+            ("max_mb", self.max_mb),
+            ("max_ratio", self.max_ratio),
         )
         return {k: v for k, v in bounds if v is not None}
 
@@ -323,11 +344,6 @@ def _describe(error: Any, parts: list[str | int]) -> str:
     field_name = str(parts[-1]) if parts else "the document"
     value = error.instance
     kind = error.validator
-    if kind == "enum" and field_name == "kind" and value in ("latency", "memory"):
-        return (
-            f"check kind {value!r} is not available in this version of modelcheck (planned); "
-            "the supported kinds are 'metric', 'regression' and 'parity'"
-        )
     if kind == "enum":
         choices = ", ".join(repr(c) for c in error.validator_value)
         near = difflib.get_close_matches(str(value), [str(c) for c in error.validator_value], n=1)
@@ -456,6 +472,7 @@ def _build(document: dict[str, Any], gate_path: Path, shown: str, node: yaml.Nod
                 max_rel_diff=check.get("max_rel_diff"),
                 min_cosine=check.get("min_cosine"),
                 min_agreement=check.get("min_agreement"),
+                **_performance_keys(check, model, base),
                 evaluate=evaluate,
                 reference=path_of(check.get("reference")),
                 average=check.get("average"),
@@ -538,12 +555,20 @@ _KIND_KEYS = {
     "regression": {"metric", "average", "pos_label", "baseline", "max_drop", "test", "confidence", "resamples",
                    "seed", "on_missing"},
     "parity": {"against", "max_abs_diff", "max_rel_diff", "min_cosine", "min_agreement"},
+    "latency": {"batch_size", "percentile", "inputs", "threads", "min_iterations", "min_time", "max_time", "max_ms",
+                "max_ratio", "baseline_model", "confidence", "resamples", "seed", "on_uncertain"},
+    "memory": {"batch_size", "phase", "isolate", "threads", "max_mb", "max_ratio", "baseline_model"},
 }  # fmt: skip
-_KIND_REQUIRED = {
+_KIND_REQUIRED: dict[str, tuple[str, ...]] = {
     "metric": ("metric",),
     "regression": ("metric", "baseline", "max_drop"),
     "parity": ("against",),
+    "latency": (),
+    "memory": (),
 }
+#: Keys of latency and memory checks copied as written (the rest: see _performance_keys).
+_PERFORMANCE_KEYS = ("batch_size", "percentile", "inputs", "threads", "min_iterations", "min_time", "max_time",
+                     "on_uncertain", "phase", "isolate", "max_ms", "max_mb", "max_ratio")  # fmt: skip
 _PARITY_BOUNDS = ("max_abs_diff", "max_rel_diff", "min_cosine", "min_agreement")
 #: Metrics judged right/wrong per example (McNemar's test applies).
 ACCURACY_LIKE = frozenset({"accuracy", "exact_match", "contains"})
@@ -569,6 +594,43 @@ def _check_kind_keys(kind: str, check: dict[str, Any], index: int, fail: Any) ->
         raise fail(["checks", index, "metric"], "regression checks compare built-in metrics, not evaluate modules")
     if kind == "parity" and not any(bound in check for bound in _PARITY_BOUNDS):
         raise fail(["checks", index], f"a parity check needs at least one threshold: {', '.join(_PARITY_BOUNDS)}")
+    if kind in ("latency", "memory"):
+        _check_performance_keys(kind, check, index, fail)
+
+
+def _check_performance_keys(kind: str, check: dict[str, Any], index: int, fail: Any) -> None:
+    absolute = "max_ms" if kind == "latency" else "max_mb"
+    if absolute not in check and "max_ratio" not in check:
+        raise fail(["checks", index], f"a {kind} check needs a threshold: {absolute} (absolute), max_ratio "
+                   "(against baseline_model), or both")  # fmt: skip
+    if "max_ratio" in check and "baseline_model" not in check:
+        also = ", or self for an A/A run" if kind == "latency" else ""
+        raise fail(["checks", index, "max_ratio"],
+                   f"max_ratio compares with a baseline model: give baseline_model (a model source{also})")  # fmt: skip
+    if "baseline_model" in check and "max_ratio" not in check:
+        example = "1.10: at most 10% slower" if kind == "latency" else "1.2: at most 20% more memory"
+        raise fail(["checks", index, "baseline_model"],
+                   f"baseline_model is compared by max_ratio: give max_ratio (e.g. {example})")  # fmt: skip
+    if kind == "memory" and check.get("baseline_model") == "self":
+        raise fail(["checks", index, "baseline_model"], "baseline_model: self is the A/A mode of latency checks "
+                   "(the timing noise floor); a memory check compares with another model source")  # fmt: skip
+    if check.get("min_time", 1.0) > check.get("max_time", 60.0):
+        raise fail(["checks", index, "max_time"], f"max_time {check.get('max_time', 60.0)} is less than min_time "
+                   f"{check.get('min_time', 1.0)}; timing could never reach min_time")  # fmt: skip
+
+
+def _performance_keys(check: dict[str, Any], model: ModelSpec, base: Path) -> dict[str, Any]:
+    """The CheckSpec fields of a latency or memory check (none for other kinds)."""
+    if check.get("kind") not in ("latency", "memory"):
+        return {}
+    keys = {key: check[key] for key in _PERFORMANCE_KEYS if key in check}
+    raw = check.get("baseline_model")
+    if raw == "self":
+        keys["baseline_self"] = True
+    elif raw is not None:
+        source = resolve_source(raw, base, bare_hub_names=False)
+        keys["baseline_model"] = replace(model, id=f"{model.id}-baseline", source=source)
+    return keys
 
 
 def _resolve_baseline(raw: str | None, base: Path) -> str | None:

@@ -198,9 +198,12 @@ def test_stage_naming_a_missing_check(tmp_path: Path) -> None:
     assert "checks in this file: accuracy, macro_f1" in str(error)
 
 
-def test_unavailable_check_kind_is_explained(tmp_path: Path) -> None:
-    error = bad(tmp_path, VALID.replace("    metric: accuracy\n", "    kind: latency\n    metric: accuracy\n"))
-    assert "check kind 'latency' is not available in this version" in str(error)
+def test_unknown_check_kind_lists_the_kinds(tmp_path: Path) -> None:
+    error = bad(tmp_path, VALID.replace("    metric: accuracy\n", "    kind: latncy\n    metric: accuracy\n"))
+    assert error.json_path == "$.checks[0].kind"
+    expected = "'metric', 'regression', 'parity', 'latency', 'memory'"
+    assert f"kind 'latncy' is not supported; expected one of {expected}" in str(error)
+    assert "did you mean 'latency'?" in str(error)
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -272,3 +275,109 @@ def test_mcnemar_needs_an_accuracy_like_metric(tmp_path: Path) -> None:
 def test_parity_check_needs_a_threshold(tmp_path: Path) -> None:
     error = bad(tmp_path, REGRESSION.replace("    min_agreement: 0.999\n", ""))
     assert "a parity check needs at least one threshold: max_abs_diff" in str(error)
+
+
+PERFORMANCE = VALID.replace(
+    "stages:",
+    """  - name: latency_p95
+    kind: latency
+    batch_size: 1
+    percentile: 95
+    max_ms: 40
+  - name: faster_than_main
+    kind: latency
+    baseline_model: ../models/main
+    max_ratio: 1.1
+  - name: noise_floor
+    kind: latency
+    baseline_model: self
+    max_ratio: 1.1
+    percentile: 50
+  - name: peak_memory
+    kind: memory
+    phase: load
+    isolate: true
+    max_mb: 600
+stages:""",
+)
+
+
+def test_latency_and_memory_checks(tmp_path: Path) -> None:
+    gate = load_gate(write(tmp_path, PERFORMANCE))
+    latency = gate.check("latency_p95")
+    assert (latency.kind, latency.batch_size, latency.percentile, latency.inputs) == ("latency", 1, 95, "data")
+    assert (latency.min_iterations, latency.min_time, latency.on_uncertain) == (50, 1.0, "inconclusive")
+    assert latency.threshold == {"max_ms": 40}
+    ratio = gate.check("faster_than_main")
+    assert ratio.baseline_model is not None and not ratio.baseline_self
+    assert ratio.baseline_model.source == str((tmp_path / "models" / "main").resolve())
+    assert ratio.baseline_model.backend == gate.model.backend and ratio.baseline_model.id == "sentiment-baseline"
+    assert ratio.threshold == {"max_ratio": 1.1}
+    aa = gate.check("noise_floor")
+    assert aa.baseline_self and aa.baseline_model is None and aa.percentile == 50
+    memory = gate.check("peak_memory")
+    assert (memory.kind, memory.phase, memory.isolate, memory.threshold) == ("memory", "load", True, {"max_mb": 600})
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where", "message"),
+    [
+        (
+            "percentile: 95",
+            "percentile: 0",
+            "$.checks[2].percentile",
+            "percentile 0 is out of range; expected a number > 0",
+        ),
+        (
+            "percentile: 95",
+            "percentile: 101",
+            "$.checks[2].percentile",
+            "percentile 101 is out of range; expected a number <= 100",
+        ),
+        ("max_ms: 40", "max_ms: 0", "$.checks[2].max_ms", "max_ms 0 is out of range; expected a number > 0"),
+        ("max_mb: 600", "max_mb: -5", "$.checks[5].max_mb", "max_mb -5 is out of range; expected a number > 0"),
+        (
+            "max_ratio: 1.1\n    percentile: 50",
+            "max_ratio: 0\n    percentile: 50",
+            "$.checks[4].max_ratio",
+            "max_ratio 0 is out of range; expected a number > 0",
+        ),
+        ("    max_ms: 40\n", "", "$.checks[2]", "a latency check needs a threshold: max_ms (absolute), max_ratio"),
+        (
+            "    baseline_model: ../models/main\n",
+            "",
+            "$.checks[3].max_ratio",
+            "max_ratio compares with a baseline model: give baseline_model (a model source, or self for an A/A run)",
+        ),
+        (
+            "    max_ms: 40\n",
+            "    max_ms: 40\n    baseline_model: self\n",
+            "$.checks[2].baseline_model",
+            "baseline_model is compared by max_ratio: give max_ratio (e.g. 1.10: at most 10% slower)",
+        ),
+        (
+            "    max_mb: 600",
+            "    max_ratio: 1.2\n    baseline_model: self",
+            "$.checks[5].baseline_model",
+            "baseline_model: self is the A/A mode of latency checks",
+        ),
+        (
+            "    max_ms: 40",
+            "    max_ms: 40\n    phase: load",
+            "$.checks[2].phase",
+            "phase does not apply to a latency check (it belongs to memory checks)",
+        ),
+        (
+            "    max_ms: 40",
+            "    max_ms: 40\n    min_time: 5\n    max_time: 2",
+            "$.checks[2].max_time",
+            "max_time 2 is less than min_time 5",
+        ),
+        ("isolate: true", "isolate: yes please", "$.checks[5].isolate", "isolate must be of type boolean"),
+    ],
+)
+def test_bad_latency_and_memory_keys(tmp_path: Path, old: str, new: str, where: str, message: str) -> None:
+    assert old in PERFORMANCE
+    error = bad(tmp_path, PERFORMANCE.replace(old, new, 1))
+    assert error.json_path == where
+    assert message in str(error)

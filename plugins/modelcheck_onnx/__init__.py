@@ -11,12 +11,14 @@ and fed to the graph's inputs by name), ``tabular-classification`` and ``tabular
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import gc
 import json
 import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -99,6 +101,7 @@ class OnnxBackend:
             labels=model.labels,
             external_files=external,
             tokenizer_name=model.tokenizer,
+            session_factory=lambda threads: _create_session(ort, path, replace(model, threads=threads), providers),
         )
 
 
@@ -120,8 +123,11 @@ class OnnxModel:
         tokenizer_name: str | None = None,
         labels: Sequence[str] | None = None,
         external_files: Sequence[Path] = (),
+        session_factory: Callable[[int], Any] | None = None,
     ) -> None:
         self.session: Any = session
+        self._session_factory = session_factory
+        self._pinned_sessions: dict[int, Any] = {}
         self.path = path
         self.task = task
         self.device = device
@@ -144,6 +150,23 @@ class OnnxModel:
 
     def __repr__(self) -> str:
         return f"OnnxModel({str(self.path)!r}, task={self.task!r}, device={self.device!r})"
+
+    @contextlib.contextmanager
+    def pinned_threads(self, threads: int) -> Iterator[dict[str, int]]:
+        """Predict calls run on a session with ``threads`` intra-op threads for the block (created once).
+
+        ONNX Runtime fixes its thread pools when a session is created, so a second session is made.
+        """
+        if self._session_factory is None or self.session is None:
+            yield {}
+            return
+        if threads not in self._pinned_sessions:
+            self._pinned_sessions[threads] = self._session_factory(threads)
+        before, self.session = self.session, self._pinned_sessions[threads]
+        try:
+            yield {"onnxruntime_intra_op": threads}
+        finally:
+            self.session = before
 
     # -- predict --------------------------------------------------------------------------------
 
@@ -396,8 +419,9 @@ class OnnxModel:
         return list(dict.fromkeys(f.resolve() for f in files))
 
     def close(self) -> None:
-        """Drop the session and the tokenizer."""
+        """Drop the session(s) and the tokenizer."""
         self.session = None
+        self._pinned_sessions.clear()
         self._tokenizer = None
         gc.collect()
 

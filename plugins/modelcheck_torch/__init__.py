@@ -21,12 +21,13 @@ import importlib
 import inspect
 import re
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelcheck.backends import Outputs, check_predict, require_task
 from modelcheck.errors import BackendError, DataError, ModelLoadError
-from modelcheck.hardware import resolve_device, torch_dtype, torch_threads
+from modelcheck.hardware import per_call_threads, resolve_device, torch_dtype, torch_threads
 
 if TYPE_CHECKING:
     import numpy as np
@@ -159,6 +160,10 @@ class TorchModel:
             return Outputs(values=values.astype(np.float64))
         scores = np.concatenate(chunks) if chunks else np.empty((0, len(names)), dtype=np.float32)
         return Outputs(labels=scores.argmax(axis=1).astype(np.int64), scores=scores)
+
+    def pinned_threads(self, threads: int) -> AbstractContextManager[dict[str, int]]:
+        """torch runs this model's predict calls on ``threads`` intra-op threads for the block."""
+        return per_call_threads(self, threads)
 
     def artifact_files(self) -> list[Path]:
         """The model file(s) and weights, and the source file of the module that defines the callable."""

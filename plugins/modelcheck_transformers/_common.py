@@ -6,12 +6,13 @@ import gc
 import inspect
 import math
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelcheck.backends import check_predict
 from modelcheck.errors import BackendError, DataError, ModelLoadError
-from modelcheck.hardware import torch_threads
+from modelcheck.hardware import per_call_threads, torch_threads
 
 if TYPE_CHECKING:
     import numpy as np
@@ -61,6 +62,10 @@ class TransformersModel:
 
     def _predict(self, inputs: list[Any], batch_size: int) -> Outputs:
         raise NotImplementedError
+
+    def pinned_threads(self, threads: int) -> AbstractContextManager[dict[str, int]]:
+        """torch runs this model's predict calls on ``threads`` intra-op threads for the block."""
+        return per_call_threads(self, threads)
 
     def artifact_files(self) -> list[Path]:
         """Every file of the model folder (for a Hub model: of its local snapshot), sorted."""

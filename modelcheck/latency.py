@@ -1,0 +1,412 @@
+"""Latency measurement that holds up on a noisy CI runner.
+
+- :func:`measure_latency` times one model: warm-up until the timings settle (capped), then at least
+  ``min_iterations`` calls and ``min_time`` seconds; percentiles with a bootstrap confidence interval.
+- :func:`compare_latency` times two models **interleaved** (alternating rounds, ABBA order, the same
+  inputs in the same round), so machine noise hits both alike; their percentile ratio gets a
+  confidence interval from resampling whole rounds. The same model against itself is the A/A test:
+  the interval says how much the runner's noise alone moves the ratio.
+
+Timing uses ``time.perf_counter_ns`` on the host, or CUDA events with a synchronise on CUDA devices
+(:func:`timer_for`); never a bare host clock around asynchronous GPU work. Thread pools are pinned by
+the caller (:func:`modelcheck.hardware.pinned_threads`). Only numpy is needed here.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Literal
+
+import numpy as np
+
+#: The percentiles every latency result reports.
+PERCENTILES = (50.0, 90.0, 95.0, 99.0)
+#: Warm-up ends when the median of a window of calls is within this share of the previous window's.
+SETTLED = 0.10
+_WINDOW = 5
+#: Timed rounds at least, so that resampling rounds gives an interval worth the name.
+_MIN_ROUNDS = 10
+#: Bootstrap resamples are drawn in blocks of this many (bounds the memory of one block).
+_BLOCK = 200
+
+#: ``timer(call)``: run ``call()`` once and return how long it took, in milliseconds.
+Timer = Callable[[Callable[[], object]], float]
+Verdict = Literal["passed", "failed", "inconclusive"]
+
+
+@dataclass(frozen=True)
+class LatencyPlan:
+    """How long and how carefully to time. Every field is a gate-file key of ``kind: latency``."""
+
+    percentile: float = 95.0
+    min_iterations: int = 50
+    #: Seconds of timed calls, at least (per model).
+    min_time: float = 1.0
+    #: Stop timing after this many seconds even if min_iterations is not reached (the result says so).
+    max_time: float = 60.0
+    #: Warm-up calls at most (per model), and seconds at most.
+    warmup_max: int = 100
+    warmup_time: float = 10.0
+    confidence: float = 0.95
+    resamples: int = 2000
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class LatencyResult:
+    """Timings of one model (milliseconds per call, in call order) and what they say."""
+
+    timings_ms: np.ndarray
+    percentile: float
+    #: Bootstrap interval of the judged percentile, at ``confidence``.
+    ci: tuple[float, float]
+    confidence: float
+    warmup_calls: int
+    settled: bool
+    timer: str
+    #: Seconds the whole measurement took (warm-up, timing, bootstrap): the overhead is wall - timed.
+    wall_s: float = 0.0
+    #: Whether the timing stopped at max_time before min_iterations calls.
+    cut_short: bool = False
+    #: What was timed: device, threads, batch size, inputs (filled in by the caller).
+    context: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return int(self.timings_ms.size)
+
+    def quantile_ms(self, percentile: float) -> float:
+        """Any percentile of the timings, in milliseconds."""
+        return float(np.percentile(self.timings_ms, percentile))
+
+    @property
+    def value_ms(self) -> float:
+        """The judged percentile (``percentile``), in milliseconds."""
+        return self.quantile_ms(self.percentile)
+
+    @property
+    def p50_ms(self) -> float:
+        return self.quantile_ms(50)
+
+    @property
+    def p90_ms(self) -> float:
+        return self.quantile_ms(90)
+
+    @property
+    def p95_ms(self) -> float:
+        return self.quantile_ms(95)
+
+    @property
+    def p99_ms(self) -> float:
+        return self.quantile_ms(99)
+
+    @property
+    def mean_ms(self) -> float:
+        return float(self.timings_ms.mean())
+
+    @property
+    def stdev_ms(self) -> float:
+        return float(self.timings_ms.std(ddof=1)) if self.n > 1 else 0.0
+
+    @property
+    def timed_s(self) -> float:
+        """Seconds spent inside the timed calls."""
+        return float(self.timings_ms.sum()) / 1000
+
+    def describe(self) -> str:
+        """``p95 latency 48.2 ms (n=200, 95% CI 46.9–49.8)``."""
+        return f"{_p(self.percentile)} latency {_ms(self.value_ms)} ms ({self.sample()})"
+
+    def sample(self) -> str:
+        """``n=200, 95% CI 46.9–49.8``: the size of the sample and the interval of the judged percentile."""
+        return f"n={self.n}, {_pct(self.confidence)}% CI {_ms(self.ci[0])}–{_ms(self.ci[1])}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The figures for the report (no raw timings)."""
+        return {
+            "n": self.n,
+            "percentile": self.percentile,
+            "value_ms": self.value_ms,
+            "ci_ms": list(self.ci),
+            "confidence": self.confidence,
+            "percentiles_ms": {_p(q): self.quantile_ms(q) for q in PERCENTILES},
+            "mean_ms": self.mean_ms,
+            "stdev_ms": self.stdev_ms,
+            "min_ms": float(self.timings_ms.min()),
+            "max_ms": float(self.timings_ms.max()),
+            "warmup_calls": self.warmup_calls,
+            "warmup_settled": self.settled,
+            "timer": self.timer,
+            "timed_s": self.timed_s,
+            "wall_s": self.wall_s,
+            "cut_short": self.cut_short,
+            **self.context,
+        }
+
+
+@dataclass(frozen=True)
+class LatencyComparison:
+    """Two models timed interleaved: the ratio of their percentiles (candidate / baseline) with its interval."""
+
+    candidate: LatencyResult
+    baseline: LatencyResult
+    ratio: float
+    ci: tuple[float, float]
+    rounds: int
+    calls_per_round: int
+    #: The model against itself (A/A): the interval is the runner's noise floor.
+    self_test: bool = False
+
+    @property
+    def noise_floor(self) -> float:
+        """How far from 1 the ratio's interval reaches: the smallest slowdown this run could tell from noise."""
+        return max(abs(self.ci[0] - 1), abs(self.ci[1] - 1))
+
+    def describe(self) -> str:
+        """``p95 latency ratio 1.31 (3.10 ms vs 2.37 ms, n=200 each, 95% CI 1.25–1.38, 20 rounds)``."""
+        c, b = self.candidate, self.baseline
+        return (
+            f"{_p(c.percentile)} latency ratio {self.ratio:.3f} ({_ms(c.value_ms)} ms vs {_ms(b.value_ms)} ms, "
+            f"n={c.n} each, {_pct(c.confidence)}% CI {self.ci[0]:.3f}–{self.ci[1]:.3f}, "
+            f"interleaved in {self.rounds} rounds)"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ratio": self.ratio,
+            "ratio_ci": list(self.ci),
+            "rounds": self.rounds,
+            "calls_per_round": self.calls_per_round,
+            "self_test": self.self_test,
+            "noise_floor": self.noise_floor,
+            "candidate": self.candidate.to_dict(),
+            "baseline": self.baseline.to_dict(),
+        }
+
+
+# -- timers ---------------------------------------------------------------------------------------
+
+
+def host_timer(call: Callable[[], object]) -> float:
+    """Milliseconds ``call()`` took by ``time.perf_counter_ns`` (for work that is done when it returns)."""
+    start = time.perf_counter_ns()
+    call()
+    return (time.perf_counter_ns() - start) / 1e6
+
+
+def cuda_event_timer(device: str) -> Timer:
+    """A timer for ``device`` (``cuda:N``): CUDA events around the call, synchronised before and after."""
+    import torch
+
+    def timed(call: Callable[[], object]) -> float:
+        with torch.cuda.device(device):
+            torch.cuda.synchronize()
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            call()
+            end.record()
+            end.synchronize()
+            return float(start.elapsed_time(end))
+
+    return timed
+
+
+def timer_for(device: str) -> tuple[Timer, str]:
+    """The timer for a model on ``device`` and its name: CUDA events where torch drives a CUDA device."""
+    if device.startswith("cuda") and "torch" in sys.modules:
+        return cuda_event_timer(device), "cuda-events"
+    return host_timer, "perf_counter"
+
+
+# -- measuring ------------------------------------------------------------------------------------
+
+
+def measure_latency(
+    call: Callable[[int], object], *, plan: LatencyPlan = LatencyPlan(), timer: Timer = host_timer, name: str = ""
+) -> LatencyResult:
+    """Time ``call(i)`` (``i``: the call's index, to pick its inputs) as the plan says."""
+    started = time.perf_counter()
+    warmup, settled = _warm_up([call], timer, plan)
+    per_round = _calls_per_round(warmup.per_call_ms[0])
+    (blocks,), cut_short = _timed_rounds([call], timer, plan, per_round)
+    ci = _bootstrap([blocks], lambda s: np.percentile(s[0], plan.percentile, axis=1), plan)
+    return LatencyResult(
+        timings_ms=blocks.ravel(),
+        percentile=plan.percentile,
+        ci=ci,
+        confidence=plan.confidence,
+        warmup_calls=warmup.calls,
+        settled=settled,
+        timer=timer_name(timer, name),
+        wall_s=time.perf_counter() - started,
+        cut_short=cut_short,
+    )
+
+
+def compare_latency(
+    candidate: Callable[[int], object],
+    baseline: Callable[[int], object],
+    *,
+    plan: LatencyPlan = LatencyPlan(),
+    timer: Timer = host_timer,
+    self_test: bool = False,
+    name: str = "",
+) -> LatencyComparison:
+    """Time ``candidate`` and ``baseline`` interleaved and compare their percentiles (candidate / baseline)."""
+    started = time.perf_counter()
+    warmup, settled = _warm_up([candidate, baseline], timer, plan)
+    per_round = _calls_per_round(max(warmup.per_call_ms))
+    (cand, base), cut_short = _timed_rounds([candidate, baseline], timer, plan, per_round)
+    q = plan.percentile
+
+    def ratio(samples: Sequence[np.ndarray]) -> np.ndarray:
+        return np.asarray(np.percentile(samples[0], q, axis=1) / np.percentile(samples[1], q, axis=1))
+
+    ratio_ci = _bootstrap([cand, base], ratio, plan)
+    single_ci = [_bootstrap([blocks], lambda s: np.percentile(s[0], q, axis=1), plan) for blocks in (cand, base)]
+    wall = time.perf_counter() - started
+    results = [
+        LatencyResult(
+            timings_ms=blocks.ravel(),
+            percentile=q,
+            ci=ci,
+            confidence=plan.confidence,
+            warmup_calls=warmup.calls,
+            settled=settled,
+            timer=timer_name(timer, name),
+            wall_s=wall,
+            cut_short=cut_short,
+        )
+        for blocks, ci in zip((cand, base), single_ci, strict=True)
+    ]
+    return LatencyComparison(
+        candidate=results[0],
+        baseline=results[1],
+        ratio=float(np.percentile(cand, q) / np.percentile(base, q)),
+        ci=ratio_ci,
+        rounds=int(cand.shape[0]),
+        calls_per_round=per_round,
+        self_test=self_test,
+    )
+
+
+def judge_bound(value: float, ci: tuple[float, float], bound: float, *, on_uncertain: str = "inconclusive") -> Verdict:
+    """A value with an upper bound: passed when the whole interval is at or under it, failed when the
+    whole interval is over it; an interval that straddles the bound is ``inconclusive``, unless
+    ``on_uncertain`` says ``estimate`` (judge the point estimate), ``pass`` or ``fail``."""
+    if ci[1] <= bound:
+        return "passed"
+    if ci[0] > bound:
+        return "failed"
+    if on_uncertain == "estimate":
+        return "passed" if value <= bound else "failed"
+    if on_uncertain in ("pass", "fail"):
+        return "passed" if on_uncertain == "pass" else "failed"
+    return "inconclusive"
+
+
+def timer_name(timer: Timer, given: str) -> str:
+    return given or ("perf_counter" if timer is host_timer else getattr(timer, "__name__", "custom"))
+
+
+# -- the pieces -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _WarmUp:
+    calls: int
+    #: Median milliseconds per call of each model over the last window.
+    per_call_ms: list[float]
+
+
+def _warm_up(calls: Sequence[Callable[[int], object]], timer: Timer, plan: LatencyPlan) -> tuple[_WarmUp, bool]:
+    """Call each model in turn until the median of a window of calls settles (SETTLED), within the caps."""
+    started = time.perf_counter()
+    previous: list[float] | None = None
+    done = 0
+    while True:
+        windows: list[list[float]] = [[] for _ in calls]
+        for i in range(_WINDOW):
+            for model, call in enumerate(calls):
+                windows[model].append(timer(partial(call, done + i)))
+        done += _WINDOW
+        medians = [statistics.median(w) for w in windows]
+        if previous is not None and all(abs(m - p) <= SETTLED * p for m, p in zip(medians, previous, strict=True)):
+            return _WarmUp(done, medians), True
+        if done >= plan.warmup_max or time.perf_counter() - started >= plan.warmup_time:
+            return _WarmUp(done, medians), False
+        previous = medians
+
+
+def _calls_per_round(call_ms: float) -> int:
+    """Calls of each model per round: rounds of about 20 ms, 1 to 10 calls."""
+    return max(1, min(10, round(20 / max(call_ms, 1e-3))))
+
+
+def _timed_rounds(
+    calls: Sequence[Callable[[int], object]], timer: Timer, plan: LatencyPlan, per_round: int
+) -> tuple[list[np.ndarray], bool]:
+    """Timings as one (rounds, per_round) array per model; models alternate ABBA from round to round.
+
+    Stops once every model has ``min_iterations`` calls, ``min_time`` seconds of timed calls and there
+    are enough rounds to resample, or at ``max_time`` (then the flag says it was cut short).
+    """
+    started = time.perf_counter()
+    rounds: list[list[list[float]]] = [[] for _ in calls]
+    timed = [0.0 for _ in calls]
+    index = 0
+    while True:
+        order = range(len(calls)) if len(rounds[0]) % 2 == 0 else reversed(range(len(calls)))
+        for model in order:
+            call = calls[model]
+            times = [timer(partial(call, index + j)) for j in range(per_round)]
+            rounds[model].append(times)
+            timed[model] += sum(times) / 1000
+        index += per_round
+        count = len(rounds[0])
+        enough = count * per_round >= plan.min_iterations and min(timed) >= plan.min_time and count >= _MIN_ROUNDS
+        if enough:
+            return [np.asarray(r, dtype=np.float64) for r in rounds], False
+        if time.perf_counter() - started >= plan.max_time and count >= 2:
+            return [np.asarray(r, dtype=np.float64) for r in rounds], count * per_round < plan.min_iterations
+
+
+def _bootstrap(
+    blocks: Sequence[np.ndarray], statistic: Callable[[Sequence[np.ndarray]], np.ndarray], plan: LatencyPlan
+) -> tuple[float, float]:
+    """Percentile interval of ``statistic`` over resamples of whole rounds (rows), the same rows for every array.
+
+    ``statistic`` gets one (resamples, rows * per_round) array per model and returns one value per resample.
+    """
+    rng = np.random.default_rng(plan.seed)
+    rows = blocks[0].shape[0]
+    values = []
+    for start in range(0, plan.resamples, _BLOCK):
+        size = min(_BLOCK, plan.resamples - start)
+        picks = rng.integers(0, rows, size=(size, rows))
+        values.append(statistic([b[picks].reshape(size, -1) for b in blocks]))
+    drawn = np.concatenate(values)
+    alpha = (1 - plan.confidence) / 2
+    low, high = np.quantile(drawn, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
+def _p(percentile: float) -> str:
+    return f"p{percentile:g}"
+
+
+def _pct(confidence: float) -> str:
+    return f"{confidence * 100:g}"
+
+
+def _ms(value: float) -> str:
+    """Milliseconds to three significant figures (``48.2``, ``1.00``, ``0.0123``; whole above 100)."""
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value:.0f}" if value >= 100 else f"{value:#.3g}"
