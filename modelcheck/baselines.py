@@ -145,6 +145,15 @@ def read_baseline(where: str, *, model_id: str) -> Baseline:
         )
     outputs_file = path.parent / str(document.get("outputs", {}).get("path", f"{model_id}.npz"))
     outputs, data_sha = load_outputs(outputs_file)
+    recorded = document.get("outputs", {}).get("sha256")
+    if recorded:
+        from modelcheck.report import sha256_file
+
+        if sha256_file(outputs_file) != recorded:
+            raise BaselineUnavailable(
+                f"baseline outputs {outputs_file} have sha256 {sha256_file(outputs_file)}, but {path.name} records "
+                f"{recorded}: the files do not belong together; recreate both with modelcheck baseline update"
+            )
     return Baseline(
         path=str(path),
         outputs=outputs,
@@ -162,16 +171,46 @@ def _fetch_from_hub(where: str, model_id: str) -> Path:
         from huggingface_hub import hf_hub_download
 
         path = hf_hub_download(repo_id, f"modelcheck/{model_id}.json", revision=revision or None)
-        hf_hub_download(repo_id, f"modelcheck/{model_id}.npz", revision=revision or None)
+        commit = Path(path).parent.parent.name  # the cache's snapshots/<commit>/modelcheck/<id>.json
+        hf_hub_download(repo_id, f"modelcheck/{model_id}.npz", revision=commit)  # the same commit, if a branch moves
     except ImportError:
         raise BaselineUnavailable("hub:// baselines need huggingface_hub: pip install 'modelcheck[hub]'") from None
     except Exception as exc:  # offline, no token, not found: all mean "no baseline to compare with"
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BaselineUnavailable(
-            f"cannot fetch baseline {where} ({type(exc).__name__}: {reason}); check the network, "
-            "HF_TOKEN for private repos and HF_HUB_OFFLINE, or use a local baseline file"
-        ) from None
+        reason = _hub_reason(exc, repo_id, revision or "main", model_id)
+        raise BaselineUnavailable(f"cannot fetch baseline {where} ({type(exc).__name__}: {reason})") from None
     return Path(path)
+
+
+def _hub_reason(exc: Exception, repo_id: str, revision: str, model_id: str) -> str:
+    """What went wrong, in words, and what to do: huggingface_hub's first line is often just "404 Client Error."."""
+    from huggingface_hub.utils import (
+        EntryNotFoundError,
+        GatedRepoError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    # LocalEntryNotFoundError is an EntryNotFoundError: test it first.
+    if isinstance(exc, (LocalEntryNotFoundError, OfflineModeIsEnabled)):
+        return (
+            "not in the local cache and the Hub cannot be reached; check the network and HF_HUB_OFFLINE, "
+            "or use a local baseline file"
+        )
+    if isinstance(exc, RevisionNotFoundError):
+        return f"{repo_id} has no revision {revision!r}; check the tag or branch the release was published under"
+    if isinstance(exc, EntryNotFoundError):
+        return (
+            f"{repo_id}@{revision} has no modelcheck/{model_id}.json and .npz; publish the files that "
+            "modelcheck baseline update writes under modelcheck/ in that revision"
+        )
+    if isinstance(exc, (RepositoryNotFoundError, GatedRepoError)):
+        return f"no repo {repo_id}, or it is private or gated: set HF_TOKEN to a token that can read it"
+    if getattr(getattr(exc, "response", None), "status_code", None) == 401:
+        return "the Hub answered 401 Unauthorized: HF_TOKEN is wrong or expired"
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else "no details"
+    return f"{first}; check the network, HF_TOKEN for private repos and HF_HUB_OFFLINE, or use a local baseline file"
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -121,7 +121,7 @@ def _correct(scorer: Scorer, targets: Any, outputs: Outputs) -> np.ndarray:
 
 def _message(check: CheckSpec, c: PairedComparison) -> str:
     direction = "drop" if c.higher_is_better else "rise"
-    change = -c.difference if c.higher_is_better else c.difference
+    change = (-c.difference if c.higher_is_better else c.difference) + 0.0  # + 0.0: no "drop -0.0000"
     verdict = "within" if c.verdict == "passed" else "beyond"
     evidence = []
     if c.ci is not None:

@@ -145,6 +145,15 @@ def test_corrupt_outputs_and_old_baselines_are_inconclusive(tmp_path: Path) -> N
     assert "baseline_version 0; this modelcheck reads version 1. Recreate it" in result.message
 
 
+def test_outputs_of_another_baseline_are_never_compared(tmp_path: Path) -> None:
+    targets, base = good_model(100, 0.9)
+    baseline = write_baseline(tmp_path / "one", Outputs(labels=base))
+    other = write_baseline(tmp_path / "two", Outputs(labels=targets))
+    shutil.copyfile(other.parent / "m.npz", baseline.parent / "m.npz")  # a valid outputs file, but not this one's
+    result = judge(regression(baseline=str(baseline)), targets, Outputs(labels=base))
+    assert result.status == "inconclusive" and "the files do not belong together" in result.message
+
+
 def test_hub_baseline_offline_is_inconclusive_with_the_reason() -> None:
     targets, base = good_model(50, 0.9)
     result = judge(regression(baseline="hub://acme/sentiment@v1.2.0"), targets, Outputs(labels=base))

@@ -1,0 +1,449 @@
+"""A Hub-compatible HTTP endpoint on 127.0.0.1 for tests: what huggingface_hub (2.4) needs to read and publish.
+
+``LocalHub`` serves, from a background thread, the part of the Hugging Face Hub's HTTP API that
+``hf_hub_download``, ``HfApi.model_info`` / ``list_repo_refs`` and ``create_repo`` / ``upload_folder`` /
+``create_commit`` / ``create_tag`` use, with the headers and ``X-Error-Code`` values that make the real client
+raise its own errors (``RepositoryNotFoundError``, ``RevisionNotFoundError``, ``RemoteEntryNotFoundError``).
+Point a client at it with ``HF_ENDPOINT=hub.endpoint`` (read when huggingface_hub is imported, so: a
+subprocess) or ``HfApi(endpoint=hub.endpoint)``.
+
+Files are kept in memory and travel inline: preupload answers ``uploadMode: "regular"`` for every file, so
+the client sends contents base64 in the commit (no LFS, no Xet). Ids are git-like: a file's ETag is git's
+blob sha1, a commit's id the sha1 of its parent, message and tree. Every repo starts, as on the Hub, with
+an initial commit holding ``.gitattributes`` on ``main``.
+
+With ``token=...``, writes and reads of private repos need ``Authorization: Bearer <token>``: without it they
+get 401 (``X-Error-Code: RepoNotFound`` for reads, as the Hub does not tell a private repo from a missing one),
+a wrong token gets 401 ``Invalid credentials in Authorization header`` everywhere. Without ``token`` anyone
+may do anything.
+
+    with LocalHub() as hub:
+        hub.add_files("acme/model", {"modelcheck/m.json": "{}"}, tag="v1.0.0")
+        ...  # HF_ENDPOINT=hub.endpoint
+        assert ("GET", "/acme/model/resolve/v1.0.0/modelcheck/m.json") in [(r.method, r.path) for r in hub.requests]
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import yaml
+
+__all__ = ["Commit", "HubRequest", "LocalHub", "Repo", "git_blob_id"]
+
+_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
+_GITATTRIBUTES = b"*.npz filter=lfs diff=lfs merge=lfs -text\n*.safetensors filter=lfs diff=lfs merge=lfs -text\n"
+
+
+def git_blob_id(data: bytes) -> str:
+    """git's id of a blob (``git hash-object``): the Hub's ETag of a file stored in git."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+@dataclass(frozen=True)
+class Commit:
+    oid: str
+    parent: str | None
+    message: str
+    files: Mapping[str, bytes]
+    date: str
+
+
+@dataclass
+class Repo:
+    repo_id: str
+    repo_type: str = "model"
+    private: bool = False
+    commits: dict[str, Commit] = field(default_factory=dict)
+    branches: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def resolve(self, revision: str) -> Commit | None:
+        """A branch, a tag (either may be spelled ``refs/heads/...``/``refs/tags/...``) or a commit id."""
+        oid = (
+            self.branches.get(revision)
+            or self.tags.get(revision)
+            or self.branches.get(revision.removeprefix("refs/heads/"))
+            or self.tags.get(revision.removeprefix("refs/tags/"))
+            or revision
+        )
+        return self.commits.get(oid)
+
+    def commit(self, branch: str, message: str, put: Mapping[str, bytes], delete: tuple[str, ...] = ()) -> Commit:
+        """Commit on ``branch`` (created if missing): add or replace ``put``, remove ``delete`` (files or folders)."""
+        parent = self.branches.get(branch)
+        files = dict(self.commits[parent].files) if parent else {}
+        for gone in delete:
+            for path in [p for p in files if p == gone or p.startswith(gone.rstrip("/") + "/")]:
+                del files[path]
+        files.update(put)
+        tree = sorted((path, git_blob_id(data)) for path, data in files.items())
+        oid = hashlib.sha1(json.dumps([parent, message, tree]).encode()).hexdigest()
+        now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        self.commits.setdefault(oid, Commit(oid=oid, parent=parent, message=message, files=files, date=now))
+        self.branches[branch] = oid
+        return self.commits[oid]
+
+
+@dataclass(frozen=True)
+class HubRequest:
+    """One request as the server saw it: ``path`` as sent (percent-encoding kept, no query)."""
+
+    method: str
+    path: str
+    query: str
+    status: int
+    authorization: str | None
+
+
+@dataclass
+class _Response:
+    status: int
+    body: bytes | dict[str, Any] | list[Any] = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _error(status: int, message: str, code: str | None = None, **headers: str) -> _Response:
+    extra = {"X-Error-Message": message, **({"X-Error-Code": code} if code else {}), **headers}
+    return _Response(status, {"error": message}, {k.replace("_", "-"): v for k, v in extra.items()})
+
+
+class LocalHub:
+    """An in-memory Hub on ``127.0.0.1:<free port>``; a context manager that starts and stops it."""
+
+    def __init__(self, *, token: str | None = None, user: str = "modelcheck-tests") -> None:
+        self.token = token
+        self.user = user
+        self.repos: dict[tuple[str, str], Repo] = {}
+        self.requests: list[HubRequest] = []
+        self._lock = threading.RLock()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._address: tuple[str, int] | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------------------------
+
+    def start(self) -> LocalHub:
+        if self._server is None:
+            self._server = _Server(("127.0.0.1", 0), _Handler, hub=self)
+            host, port = self._server.server_address[:2]
+            self._address = (str(host), int(port))
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="LocalHub", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving (idempotent): later requests fail to connect, as when the Hub is unreachable."""
+        server, thread, self._server, self._thread = self._server, self._thread, None, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if thread is not None:
+            thread.join()
+
+    def __enter__(self) -> LocalHub:
+        return self.start()
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    @property
+    def endpoint(self) -> str:
+        """``http://127.0.0.1:PORT`` (kept after :meth:`stop`, so a test can show what a client would reach)."""
+        if self._address is None:
+            raise RuntimeError("LocalHub is not started: use it as a context manager or call start()")
+        return f"http://{self._address[0]}:{self._address[1]}"
+
+    # -- seeding from a test ----------------------------------------------------------------------------------
+
+    def create_repo(self, repo_id: str, *, repo_type: str = "model", private: bool = False) -> Repo:
+        """The repo, created if missing with the Hub's initial commit (``.gitattributes`` on ``main``)."""
+        with self._lock:
+            repo = self.repos.get((repo_type, repo_id))
+            if repo is None:
+                repo = self.repos[(repo_type, repo_id)] = Repo(repo_id, repo_type, private)
+                repo.commit("main", "initial commit", {".gitattributes": _GITATTRIBUTES})
+            return repo
+
+    def add_files(
+        self,
+        repo_id: str,
+        files: Mapping[str, str | bytes],
+        *,
+        revision: str = "main",
+        tag: str | None = None,
+        message: str = "Upload files",
+        repo_type: str = "model",
+        private: bool = False,
+    ) -> str:
+        """Commit ``files`` (path -> text or bytes) on branch ``revision``, tag the commit if asked; its id."""
+        with self._lock:
+            repo = self.create_repo(repo_id, repo_type=repo_type, private=private)
+            put = {path: data.encode() if isinstance(data, str) else bytes(data) for path, data in files.items()}
+            commit = repo.commit(revision, message, put)
+            if tag is not None:
+                self.create_tag(repo_id, tag, revision=commit.oid, repo_type=repo_type)
+            return commit.oid
+
+    def create_tag(self, repo_id: str, tag: str, *, revision: str = "main", repo_type: str = "model") -> None:
+        with self._lock:
+            repo = self.repos[(repo_type, repo_id)]
+            commit = repo.resolve(revision)
+            if commit is None:
+                raise KeyError(f"{repo_id} has no revision {revision!r}")
+            if tag in repo.tags:
+                raise ValueError(f"{repo_id} already has a tag {tag!r}")
+            repo.tags[tag] = commit.oid
+
+    def url(self, repo: Repo) -> str:
+        return f"{self.endpoint}/{_PREFIX[repo.repo_type]}{repo.repo_id}"
+
+    # -- HTTP ---------------------------------------------------------------------------------------------------
+
+    def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> _Response:
+        split = urlsplit(target)
+        with self._lock:
+            try:
+                response = self._route(method, split.path, parse_qs(split.query), headers, body)
+            except (KeyError, ValueError, TypeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+                response = _error(400, f"bad request: {type(exc).__name__}: {exc}")
+        self.requests.append(HubRequest(method, split.path, split.query, response.status, headers.get("authorization")))
+        return response
+
+    def _route(
+        self, method: str, path: str, query: dict[str, list[str]], headers: Mapping[str, str], body: bytes
+    ) -> _Response:
+        segments = [unquote(s) for s in path.split("/")[1:]]
+        auth = self._auth(headers)
+        if auth == "invalid":
+            return _error(401, "Invalid credentials in Authorization header")
+        if segments[:1] == ["api"]:
+            if method == "POST" and segments[1:] == ["repos", "create"]:
+                return self._create_repo(auth, json.loads(body))
+            if method == "POST" and segments[1:] == ["validate-yaml"]:
+                return _validate_yaml(json.loads(body).get("content", ""))
+            if len(segments) >= 4 and segments[1] in ("models", "datasets", "spaces"):
+                repo_type, repo_id, rest = segments[1][:-1], "/".join(segments[2:4]), segments[4:]
+                revision = "/".join(rest[1:]) or None  # a revision sent unquoted may hold slashes
+                found = self._repo(repo_type, repo_id, auth)
+                if isinstance(found, _Response):
+                    return found
+                if method == "GET" and (not rest or (rest[0] == "revision" and revision)):
+                    return self._info(found, revision or "main")
+                if method == "GET" and rest == ["refs"]:
+                    return self._refs(found, with_prs="include_prs" in query)
+                if method == "POST" and rest[:1] in (["preupload"], ["commit"], ["tag"]) and revision:
+                    if auth != "ok":
+                        return _error(401, "Invalid username or password.")
+                    if rest[0] == "preupload":
+                        return self._preupload(found, revision, json.loads(body))
+                    if rest[0] == "commit":
+                        return self._commit(found, revision, body, create_pr="create_pr" in query)
+                    return self._tag(found, revision, json.loads(body))
+        elif method in ("GET", "HEAD"):
+            repo_type = {"datasets": "dataset", "spaces": "space"}.get(segments[0], "model")
+            rest = segments if repo_type == "model" else segments[1:]
+            if len(rest) >= 5 and rest[2] == "resolve":
+                found = self._repo(repo_type, "/".join(rest[:2]), auth)
+                return found if isinstance(found, _Response) else self._resolve(found, rest[3], "/".join(rest[4:]))
+        return _error(404, f"LocalHub does not serve {method} {path}")
+
+    def _auth(self, headers: Mapping[str, str]) -> str:
+        """``ok`` (right token, or none needed), ``anonymous`` (no token sent) or ``invalid``."""
+        if self.token is None:
+            return "ok"
+        sent = headers.get("authorization")
+        if sent is None:
+            return "anonymous"
+        return "ok" if sent == f"Bearer {self.token}" else "invalid"
+
+    def _repo(self, repo_type: str, repo_id: str, auth: str) -> Repo | _Response:
+        repo = self.repos.get((repo_type, repo_id))
+        if repo is not None and (auth == "ok" or not repo.private):
+            return repo
+        return _error(401 if auth != "ok" else 404, "Repository not found", "RepoNotFound")
+
+    def _resolve(self, repo: Repo, revision: str, path: str) -> _Response:
+        commit = repo.resolve(revision)
+        if commit is None:
+            return _error(404, f"Invalid rev id: {revision}", "RevisionNotFound")
+        data = commit.files.get(path)
+        if data is None:
+            return _error(404, "Entry not found", "EntryNotFound", X_Repo_Commit=commit.oid)
+        headers = {"X-Repo-Commit": commit.oid, "ETag": f'"{git_blob_id(data)}"', "Content-Type": _content_type(path)}
+        return _Response(200, data, headers)
+
+    def _info(self, repo: Repo, revision: str) -> _Response:
+        commit = repo.resolve(revision)
+        if commit is None:
+            return _error(404, f"Invalid rev id: {revision}", "RevisionNotFound")
+        siblings = [{"rfilename": p, "size": len(d), "blobId": git_blob_id(d)} for p, d in sorted(commit.files.items())]
+        first = repo.commits[next(iter(repo.commits))]
+        return _Response(200, {
+            "_id": hashlib.sha1(repo.repo_id.encode()).hexdigest()[:24], "id": repo.repo_id,
+            "author": repo.repo_id.split("/")[0], "sha": commit.oid, "private": repo.private, "disabled": False,
+            "gated": False, "downloads": 0, "likes": 0, "tags": [], "siblings": siblings,
+            "createdAt": first.date, "lastModified": commit.date,
+        })  # fmt: skip
+
+    def _refs(self, repo: Repo, *, with_prs: bool) -> _Response:
+        def refs(kind: str, names: dict[str, str]) -> list[dict[str, str]]:
+            return [{"name": n, "ref": f"refs/{kind}/{n}", "targetCommit": oid} for n, oid in sorted(names.items())]
+
+        answer = {"branches": refs("heads", repo.branches), "converts": [], "tags": refs("tags", repo.tags)}
+        return _Response(200, {**answer, "pullRequests": []} if with_prs else answer)
+
+    def _create_repo(self, auth: str, payload: dict[str, Any]) -> _Response:
+        if auth != "ok":
+            return _error(401, "Invalid username or password.")
+        repo_type = payload.get("type") or "model"
+        if repo_type not in _PREFIX:
+            return _error(400, f"Invalid repo type: {repo_type}")
+        repo_id = f"{payload.get('organization') or self.user}/{payload['name']}"
+        private = bool(payload.get("private")) or payload.get("visibility") == "private"
+        if (repo_type, repo_id) in self.repos:
+            url = self.url(self.repos[(repo_type, repo_id)])
+            return _Response(409, {"error": f"You already created this {repo_type} repo", "url": url})
+        repo = self.create_repo(repo_id, repo_type=repo_type, private=private)
+        return _Response(200, {"url": self.url(repo), "name": repo_id, "id": repo_id})
+
+    def _preupload(self, repo: Repo, revision: str, payload: dict[str, Any]) -> _Response:
+        commit = repo.resolve(revision)
+        if commit is None:
+            return _error(404, f"Invalid rev id: {revision}", "RevisionNotFound")
+        answers = []
+        for item in payload["files"]:
+            existing = commit.files.get(item["path"])
+            oid = git_blob_id(existing) if existing is not None else None
+            answers.append({"path": item["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": oid})
+        return _Response(200, {"files": answers, "commitOid": commit.oid})
+
+    def _commit(self, repo: Repo, branch: str, body: bytes, *, create_pr: bool) -> _Response:
+        if create_pr:
+            return _error(400, "LocalHub does not support pull requests (create_pr)")
+        if branch not in repo.branches:
+            return _error(404, f"Invalid rev id: {branch} (commits go to a branch)", "RevisionNotFound")
+        lines = [json.loads(line) for line in body.splitlines() if line.strip()]
+        if not lines or lines[0].get("key") != "header":
+            return _error(400, "the commit payload must start with a header line")
+        header = lines[0]["value"]
+        parent = header.get("parentCommit")
+        if parent is not None and parent != repo.branches[branch]:
+            return _error(412, "A commit has happened since. Please refresh and try again.")
+        put: dict[str, bytes] = {}
+        delete: list[str] = []
+        files = repo.commits[repo.branches[branch]].files
+        for line in lines[1:]:
+            key, value = line["key"], line["value"]
+            if key == "file":
+                content, base64_encoded = value["content"], value.get("encoding") == "base64"
+                put[value["path"]] = base64.b64decode(content) if base64_encoded else content.encode()
+            elif key in ("deletedFile", "deletedFolder"):
+                prefix = value["path"].rstrip("/") + "/"
+                if not any(p == value["path"] or (key == "deletedFolder" and p.startswith(prefix)) for p in files):
+                    return _error(404, f"A file with this name doesn't exist: {value['path']}", "EntryNotFound")
+                delete.append(value["path"])
+            else:  # lfsFile: never asked for, preupload answers "regular"
+                return _error(400, f"LocalHub stores files inline; it does not take {key!r} lines")
+        message = "\n\n".join(part for part in (header.get("summary"), header.get("description")) if part)
+        commit = repo.commit(branch, message or "Upload files", put, tuple(delete))
+        url = f"{self.url(repo)}/commit/{commit.oid}"
+        return _Response(200, {"success": True, "commitOid": commit.oid, "commitUrl": url, "hookOutput": ""})
+
+    def _tag(self, repo: Repo, revision: str, payload: dict[str, Any]) -> _Response:
+        commit = repo.resolve(revision)
+        if commit is None:
+            return _error(404, f"Invalid rev id: {revision}", "RevisionNotFound")
+        if payload["tag"] in repo.tags:
+            return _error(409, f"Tag {payload['tag']} already exists")
+        repo.tags[payload["tag"]] = commit.oid
+        return _Response(200, {})
+
+
+def _validate_yaml(content: str) -> _Response:
+    """The Hub checks a README's YAML front matter; LocalHub checks that it parses to a mapping."""
+    if content.startswith("---"):
+        front = content[3:].split("\n---", 1)[0]
+        try:
+            metadata = yaml.safe_load(front)
+        except yaml.YAMLError as exc:
+            return _Response(400, {"errors": [{"message": f"Invalid YAML: {exc}"}], "warnings": []})
+        if metadata is not None and not isinstance(metadata, dict):
+            return _Response(400, {"errors": [{"message": "YAML metadata must be a mapping"}], "warnings": []})
+    return _Response(200, {"errors": [], "warnings": []})
+
+
+def _content_type(path: str) -> str:
+    return {"json": "application/json", "md": "text/markdown", "yaml": "text/yaml"}.get(
+        path.rsplit(".", 1)[-1], "application/octet-stream"
+    )
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], *, hub: LocalHub) -> None:
+        self.hub = hub
+        super().__init__(address, handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """HTTP/1.0: one request per connection, so :meth:`LocalHub.stop` leaves no connection being served."""
+
+    server: _Server
+    server_version = "LocalHub/1.0"
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_HEAD(self) -> None:
+        self._serve("HEAD")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def do_PUT(self) -> None:
+        self._serve("PUT")
+
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
+    def _serve(self, method: str) -> None:
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        response = self.server.hub.handle(method, self.path, headers, self._body())
+        body = response.body if isinstance(response.body, bytes) else json.dumps(response.body).encode()
+        self.send_response(response.status)
+        if not isinstance(response.body, bytes):
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if method != "HEAD":
+            self.wfile.write(body)
+
+    def _body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            while self.rfile.readline().strip():  # trailers, then the empty line
+                pass
+            return b"".join(chunks)
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def log_message(self, format: str, *args: Any) -> None:  # the request log is LocalHub.requests
+        pass
