@@ -53,7 +53,7 @@ def judge_latency(
     )
     overall, message = latency_verdict(check, result, comparison)
     judged_ratio = comparison is not None and check.max_ms is None
-    details: dict[str, Any] = {"latency": result.to_dict()}
+    details: dict[str, Any] = {"unit": "x" if judged_ratio else "ms", "latency": result.to_dict()}
     if comparison is not None:
         details["comparison"] = comparison.to_dict()
     return CheckResult(
@@ -167,7 +167,8 @@ def judge_memory(
     status, message, ratio = memory_verdict(
         check, measured, base, against=f"baseline_model {_name(check.baseline_model)}"
     )
-    details: dict[str, Any] = {"memory": measured.to_dict()}
+    judged_ratio = check.max_mb is None and ratio is not None
+    details: dict[str, Any] = {"unit": "x" if judged_ratio else "MB", "memory": measured.to_dict()}
     if base is not None:
         details.update(baseline=base.to_dict(), ratio=ratio)
     return CheckResult(
@@ -175,7 +176,7 @@ def judge_memory(
         kind=check.kind,
         status=status,
         message=message,
-        value=measured.peak_mb if check.max_mb is not None or ratio is None else ratio,
+        value=ratio if judged_ratio else measured.peak_mb,
         threshold=check.threshold,
         n=1,
         details=details,

@@ -79,8 +79,13 @@ def format_threshold(threshold: Mapping[str, Any] | None) -> str:
 
 
 def format_measurement(check: Mapping[str, Any]) -> str:
-    """The value with its confidence interval where there is one: ``0.9125 (CI 0.90–0.92)``."""
+    """The value (with its unit, where the check gives one) and its confidence interval where there is one:
+    ``0.9125 (CI 0.90–0.92)``, ``4.16 ms (CI 3.79–5.28)``."""
     text = format_value(check.get("value"))
+    details = check.get("details")
+    unit = details.get("unit") if isinstance(details, Mapping) else None
+    if check.get("value") is not None and unit:
+        text += "x" if unit == "x" else f" {unit}"
     ci = check.get("ci")
     if check.get("value") is not None and isinstance(ci, (list, tuple)) and len(ci) == 2:
         text += f" (CI {format_value(ci[0])}–{format_value(ci[1])})"

@@ -41,6 +41,11 @@ def test_quality(model, rows, modelcheck_evaluate):
     result.assert_metric("accuracy", min=0.85, slice_by="language", min_samples=50)
 
 
+def test_fast_and_small_enough(model, rows, modelcheck_latency, modelcheck_memory):
+    modelcheck_latency(model, rows, batch_size=1).assert_max(max_ms=40)   # p95, on its 95% interval
+    modelcheck_memory(model, rows).assert_max(max_mb=600)
+
+
 def test_runs_on_the_best_device(model, modelcheck_device):
     assert model.device == modelcheck_device
 
@@ -89,7 +94,7 @@ def test_fixtures_work_without_the_modelcheck_flag(project: pytest.Pytester) -> 
     import importlib.util
 
     has_onnx = importlib.util.find_spec("onnxruntime") is not None
-    result.assert_outcomes(passed=2 + HAS_CUDA + has_onnx, skipped=(not HAS_CUDA) + (not has_onnx))
+    result.assert_outcomes(passed=3 + HAS_CUDA + has_onnx, skipped=(not HAS_CUDA) + (not has_onnx))
     if not HAS_CUDA:
         result.stdout.fnmatch_lines(["SKIPPED ?1? test_model.py:*: device 'cuda' is not available on this machine*"])
 

@@ -316,7 +316,7 @@ def test_reference_gate_runs(pytester: pytest.Pytester, sentiment_model: Path, m
     shutil.copytree(repo / "gates", pytester.path / "gates")
     shutil.copytree(repo / "examples", pytester.path / "examples", ignore=shutil.ignore_patterns("model*"))
     monkeypatch.setenv("MODELCHECK_SENTIMENT_MODEL", str(sentiment_model))
-    pytester.runpytest("--modelcheck", "--modelcheck-stage", "deploy").assert_outcomes(passed=4)
+    pytester.runpytest("--modelcheck", "--modelcheck-stage", "deploy").assert_outcomes(passed=6)
 
 
 # -- devices, progress, environment ---------------------------------------------------------------
