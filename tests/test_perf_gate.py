@@ -254,3 +254,12 @@ def test_on_cuda_latency_uses_cuda_events_and_memory_the_cuda_allocator(project:
     assert checks["p95"]["details"]["latency"]["device"].startswith("cuda")
     memory = checks["memory"]["details"]["memory"]
     assert memory["method"] == "torch.cuda.max_memory_allocated" and memory["cuda"]["peak_allocated"] >= 0
+
+
+def test_a_ratio_needs_both_models_loaded_at_once(project: pytest.Pytester) -> None:
+    project.makeini("[pytest]\nmodelcheck_max_loaded_models = 1\n")
+    gate(project, f"- {{name: ratio, kind: latency, baseline_model: 'planted_models:slow', max_ratio: 1.1, {FAST}}}")
+    project.runpytest("--modelcheck", "--modelcheck-report", "out.json").assert_outcomes(passed=1, failed=1)
+    check = checks_of(project)["ratio"]
+    assert check["status"] == "error"
+    assert "modelcheck_max_loaded_models is 1; set it to 2 or more" in check["message"]
