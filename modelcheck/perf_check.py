@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -305,7 +306,9 @@ def _isolated(gate: GateSpec, check: CheckSpec, *, baseline: bool) -> MemoryResu
     command = [sys.executable, "-m", "modelcheck.memory", str(gate.path), check.name, *(["--baseline"] * baseline)]
     what = f"the {'baseline_model' if baseline else 'model'}'s {check.phase} phase"
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=ISOLATE_TIMEOUT, check=False)
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=ISOLATE_TIMEOUT, check=False, env=_same_imports()
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         raise CheckError(
             f"isolate: true measures {what} in a fresh Python process, and none could start ({exc}); "
@@ -319,6 +322,15 @@ def _isolated(gate: GateSpec, check: CheckSpec, *, baseline: bool) -> MemoryResu
         return MemoryResult(**json.loads(done.stdout.strip().splitlines()[-1]))
     except (IndexError, ValueError, TypeError) as exc:
         raise CheckError(f"isolate: the fresh process measuring {what} printed no result ({exc})") from None
+
+
+def _same_imports() -> dict[str, str]:
+    """This environment, with PYTHONPATH set so the fresh process imports what this one can (pytest's
+    ``pythonpath`` ini option and rootdir included: ``module:callable`` sources live there)."""
+    env = dict(os.environ)
+    paths = [p for p in sys.path if p] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    return env
 
 
 # -- shared ---------------------------------------------------------------------------------------

@@ -9,15 +9,12 @@ from __future__ import annotations
 import importlib
 import sys
 import textwrap
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from modelcheck.cli import main
 from modelcheck.report import read_report
-
-TESTS = Path(__file__).resolve().parent
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("frameworks_imported_once")]
 
@@ -45,7 +42,7 @@ FAST = "min_time: 0.3, min_iterations: 20"
 
 @pytest.fixture()
 def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    monkeypatch.setenv("PYTHONPATH", str(TESTS))  # planted_models, for the fresh processes of isolate: true
+    monkeypatch.delenv("PYTHONPATH", raising=False)  # isolate: true passes on this process's import path
     rows = "\n".join(f"{i % 7},{i % 5},{i % 3},{i % 2},{i % 2}" for i in range(40))
     (pytester.path / "data").mkdir()
     (pytester.path / "data" / "table.csv").write_text("a,b,c,d,y\n" + rows + "\n")
