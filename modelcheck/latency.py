@@ -27,9 +27,10 @@ import numpy as np
 
 #: The percentiles every latency result reports.
 PERCENTILES = (50.0, 90.0, 95.0, 99.0)
-#: Warm-up ends when the median of a window of calls is within this share of the previous window's.
+#: Warm-up ends when the medians of three consecutive windows of calls each moved by at most this share.
 SETTLED = 0.10
 _WINDOW = 5
+_SETTLED_WINDOWS = 3
 #: Timed rounds at least, so that resampling rounds gives an interval worth the name.
 _MIN_ROUNDS = 10
 #: Bootstrap resamples are drawn in blocks of this many (bounds the memory of one block).
@@ -72,7 +73,7 @@ class LatencyResult:
     timer: str
     #: Seconds the whole measurement took (warm-up, timing, bootstrap): the overhead is wall - timed.
     wall_s: float = 0.0
-    #: Whether the timing stopped at max_time before min_iterations calls.
+    #: Whether the timing stopped at max_time before meeting min_iterations, min_time and the 10 rounds.
     cut_short: bool = False
     #: What was timed: device, threads, batch size, inputs (filled in by the caller).
     context: dict[str, Any] = field(default_factory=dict)
@@ -169,7 +170,8 @@ class LatencyComparison:
         return max(abs(self.ci[0] - 1), abs(self.ci[1] - 1))
 
     def describe(self) -> str:
-        """``p95 latency ratio 1.31 (3.10 ms vs 2.37 ms, n=200 each, 95% CI 1.25–1.38, 20 rounds)``."""
+        """``p95 latency ratio 1.310 (3.10 ms vs 2.37 ms, n=200 each, 95% CI 1.250–1.380, interleaved in 20
+        rounds)``."""
         c, b = self.candidate, self.baseline
         return (
             f"{_p(c.percentile)} latency ratio {self.ratio:.3f} ({_ms(c.value_ms)} ms vs {_ms(b.value_ms)} ms, "
@@ -328,7 +330,7 @@ class _WarmUp:
 def _warm_up(calls: Sequence[Callable[[int], object]], timer: Timer, plan: LatencyPlan) -> tuple[_WarmUp, bool]:
     """Call each model in turn until the median of a window of calls settles (SETTLED), within the caps."""
     started = time.perf_counter()
-    previous: list[float] | None = None
+    history: list[list[float]] = []
     done = 0
     while True:
         windows: list[list[float]] = [[] for _ in calls]
@@ -336,12 +338,18 @@ def _warm_up(calls: Sequence[Callable[[int], object]], timer: Timer, plan: Laten
             for model, call in enumerate(calls):
                 windows[model].append(timer(partial(call, done + i)))
         done += _WINDOW
-        medians = [statistics.median(w) for w in windows]
-        if previous is not None and all(abs(m - p) <= SETTLED * p for m, p in zip(medians, previous, strict=True)):
-            return _WarmUp(done, medians), True
-        if done >= plan.warmup_max or time.perf_counter() - started >= plan.warmup_time:
-            return _WarmUp(done, medians), False
-        previous = medians
+        history.append([statistics.median(w) for w in windows])
+        if len(history) >= _SETTLED_WINDOWS and all(
+            _close(a, b) for a, b in zip(history[-3:-1], history[-2:], strict=True)
+        ):
+            return _WarmUp(done, history[-1]), True
+        if done + _WINDOW > plan.warmup_max or time.perf_counter() - started >= plan.warmup_time:
+            return _WarmUp(done, history[-1]), False
+
+
+def _close(before: list[float], after: list[float]) -> bool:
+    """Every model's window median moved by at most SETTLED of its previous value."""
+    return all(abs(a - b) <= SETTLED * b for a, b in zip(after, before, strict=True))
 
 
 def _calls_per_round(call_ms: float) -> int:
@@ -374,7 +382,7 @@ def _timed_rounds(
         if enough:
             return [np.asarray(r, dtype=np.float64) for r in rounds], False
         if time.perf_counter() - started >= plan.max_time and count >= 2:
-            return [np.asarray(r, dtype=np.float64) for r in rounds], count * per_round < plan.min_iterations
+            return [np.asarray(r, dtype=np.float64) for r in rounds], True
 
 
 def _bootstrap(

@@ -1,0 +1,202 @@
+"""Peak memory of a phase, and the thread pools pinned while timing and measuring.
+
+The planted allocations are large (100 to 300 MB, touched page by page) against the few MB the
+interpreter moves on its own, so the figures are checked to within a few percent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from modelcheck import memory
+from modelcheck.errors import CheckError
+from modelcheck.hardware import pinned_threads
+from modelcheck.memory import MemoryResult, measure_phase
+
+MB = 2**20
+
+
+def allocating(mb: int, hold_s: float = 0.0) -> Callable[[], int]:
+    """A phase that allocates and touches ``mb`` MB, holds it ``hold_s`` seconds and frees it on return."""
+
+    def run() -> int:
+        block = np.ones(mb * MB, dtype=np.uint8)  # every page written: resident
+        if hold_s:
+            time.sleep(hold_s)
+        return int(block[::4096].sum())
+
+    return run
+
+
+def high_water_mark_resettable() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+needs_hwm_reset = pytest.mark.skipif(
+    not high_water_mark_resettable(), reason="the kernel's high-water mark cannot be reset here (/proc/self/clear_refs)"
+)
+VMHWM = "VmHWM reset through /proc/self/clear_refs"
+
+
+# -- CPU ---------------------------------------------------------------------------------------------
+
+
+@needs_hwm_reset
+@pytest.mark.parametrize("mb", [100, 300])
+def test_peak_of_a_phase_is_what_it_allocated(mb: int) -> None:
+    result, figures = measure_phase(allocating(mb))
+    assert result == mb * MB // 4096  # the phase's own return value comes back
+    assert figures["method"] == VMHWM
+    assert figures["peak_mb"] == pytest.approx(mb, rel=0.05)
+    assert figures["peak_mb"] == figures["cpu"]["peak_increase"]
+    assert figures["cuda"] is None and figures["figure"] == "CPU peak RSS above the phase's start"
+
+
+@needs_hwm_reset
+def test_a_phase_that_allocates_nothing_is_near_zero_even_after_an_earlier_peak() -> None:
+    earlier = np.ones(300 * MB, dtype=np.uint8)  # the process's high-water mark goes 300 MB up...
+    del earlier  # ...and stays there after this is freed, unless measure_phase resets it
+    _, figures = measure_phase(lambda: None)
+    assert figures["method"] == VMHWM
+    assert 0 <= figures["peak_mb"] < 5
+
+
+def test_memory_held_before_the_phase_is_not_counted() -> None:
+    held = np.ones(300 * MB, dtype=np.uint8)
+    _, figures = measure_phase(allocating(100, hold_s=0.05))
+    assert figures["cpu"]["rss_before"] > 300
+    assert figures["peak_mb"] == pytest.approx(100, rel=0.05)
+    del held
+
+
+def test_sampling_fallback_sees_a_held_allocation(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(memory, "_reset_high_water_mark", lambda: False)
+    _, figures = measure_phase(allocating(200, hold_s=0.05))
+    assert "sampled" in figures["method"]
+    assert figures["peak_mb"] == pytest.approx(200, rel=0.10)
+    _, nothing = measure_phase(lambda: None)
+    assert "sampled" in nothing["method"] and nothing["peak_mb"] < 5
+
+
+def test_cpu_figures_are_consistent() -> None:
+    _, figures = measure_phase(allocating(50, hold_s=0.02))
+    cpu = figures["cpu"]
+    assert set(cpu) == {"rss_before", "peak_rss", "peak_increase"}
+    assert cpu["peak_rss"] >= cpu["rss_before"] > 0
+    assert cpu["peak_increase"] == pytest.approx(cpu["peak_rss"] - cpu["rss_before"])
+
+
+def test_result_describe_and_to_dict() -> None:
+    _, figures = measure_phase(allocating(120, hold_s=0.02))
+    result = MemoryResult(device="cpu", phase="inference", process="this process", **figures)
+    match = re.fullmatch(
+        r"peak memory (\d+) MB \(CPU peak RSS above the phase's start, inference phase, this process\)",
+        result.describe(),
+    )
+    assert match, result.describe()
+    assert int(match.group(1)) == round(result.peak_mb)
+    assert result.to_dict()["peak_mb"] == result.peak_mb and result.to_dict()["cpu"] == figures["cpu"]
+    assert MemoryResult(**result.to_dict()) == result  # what the isolated process prints reads back
+    small = MemoryResult(device="cpu", phase="load", process="fresh process", **{**figures, "peak_mb": 42.37})
+    assert small.describe().startswith("peak memory 42.4 MB (")  # one decimal under 100 MB
+    assert small.describe().endswith(", load phase, fresh process)")
+
+
+# -- CUDA --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("frameworks_imported_once")
+def test_cuda_peak_allocated_by_torch() -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device here: the CUDA peak is read from a real device")
+    device = "cuda:0"
+    held = torch.ones(32 * MB, device=device)  # 128 MB allocated before the phase: not counted
+
+    def run() -> float:
+        block = torch.ones(64 * MB, dtype=torch.float32, device=device)  # 256 MB
+        return float(block[-1])
+
+    for attempt in range(2):  # the second time the caching allocator has the block reserved already
+        result, figures = measure_phase(run, device=device)
+        assert result == 1.0
+        assert figures["method"] == "torch.cuda.max_memory_allocated"
+        assert figures["peak_mb"] == figures["cuda"]["peak_allocated"] == pytest.approx(256, rel=0.02), attempt
+        assert figures["cuda"]["allocated_before"] >= 128
+        assert figures["cpu"]["peak_rss"] >= figures["cpu"]["rss_before"]
+    del held
+
+
+def test_cuda_memory_without_torch_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch raises ImportError
+    ran = []
+    with pytest.raises(CheckError, match=r"memory on cuda:0 is read through torch's CUDA API.*pip install torch"):
+        measure_phase(lambda: ran.append(1), device="cuda:0")
+    assert not ran  # refused before the phase ran
+
+
+# -- pinned thread pools -----------------------------------------------------------------------------
+
+
+class OwnPools:
+    """A model with its own thread pools (like an ONNX Runtime session), pinned through its context."""
+
+    def __init__(self) -> None:
+        self.threads: int | None = None
+        self.entered: list[int] = []
+
+    @contextlib.contextmanager
+    def pinned_threads(self, threads: int) -> Iterator[dict[str, int]]:
+        self.entered.append(threads)
+        self.threads = threads
+        try:
+            yield {"session": threads}
+        finally:
+            self.threads = None
+
+
+@pytest.mark.usefixtures("frameworks_imported_once")
+def test_pinned_threads_holds_every_pool_and_restores_them() -> None:
+    import torch
+    from threadpoolctl import threadpool_info
+
+    def pools() -> list[int]:
+        return [int(pool["num_threads"]) for pool in threadpool_info()]
+
+    torch_before, pools_before = torch.get_num_threads(), pools()
+    assert pools_before, "numpy's BLAS should be a threadpoolctl pool"
+    n = 1 if torch_before != 1 else 2  # a change to see
+    model = OwnPools()
+    with pinned_threads(n, model) as settings:
+        assert torch.get_num_threads() == n
+        assert set(pools()) == {n}
+        assert model.threads == n and model.entered == [n]
+        assert settings == {"requested": n, "torch": n, "blas": n, "session": n}
+    assert torch.get_num_threads() == torch_before
+    assert pools() == pools_before
+    assert model.threads is None
+
+
+@pytest.mark.usefixtures("frameworks_imported_once")
+def test_pinned_threads_restores_after_an_error() -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    n = 1 if before != 1 else 2
+    with pytest.raises(RuntimeError, match="inside"), pinned_threads(n):
+        assert torch.get_num_threads() == n
+        raise RuntimeError("inside")
+    assert torch.get_num_threads() == before
