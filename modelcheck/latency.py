@@ -19,9 +19,9 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
@@ -33,6 +33,10 @@ _WINDOW = 5
 _SETTLED_WINDOWS = 3
 #: Timed rounds at least, so that resampling rounds gives an interval worth the name.
 _MIN_ROUNDS = 10
+#: A check that knows its bound keeps timing while the interval straddles it: it looks again at these
+#: multiples of ``min_iterations`` and ``min_time`` (within ``max_time``), each look at a Bonferroni-adjusted
+#: confidence.
+LOOKS = (1, 2, 4, 8)
 #: Bootstrap resamples are drawn in blocks of this many (bounds the memory of one block).
 _BLOCK = 200
 
@@ -75,6 +79,8 @@ class LatencyResult:
     wall_s: float = 0.0
     #: Whether the timing stopped at max_time before meeting min_iterations, min_time and the 10 rounds.
     cut_short: bool = False
+    #: How many times the interval was looked at (1 unless timing went on while it straddled the bound).
+    looks: int = 1
     #: What was timed: device, threads, batch size, inputs (filled in by the caller).
     context: dict[str, Any] = field(default_factory=dict)
 
@@ -147,6 +153,7 @@ class LatencyResult:
             "timed_s": self.timed_s,
             "wall_s": self.wall_s,
             "cut_short": self.cut_short,
+            "looks": self.looks,
             **self.context,
         }
 
@@ -230,25 +237,37 @@ def timer_for(device: str) -> tuple[Timer, str]:
 
 
 def measure_latency(
-    call: Callable[[int], object], *, plan: LatencyPlan = LatencyPlan(), timer: Timer = host_timer, name: str = ""
+    call: Callable[[int], object],
+    *,
+    plan: LatencyPlan = LatencyPlan(),
+    timer: Timer = host_timer,
+    name: str = "",
+    decided: Callable[[LatencyResult], bool] | None = None,
 ) -> LatencyResult:
-    """Time ``call(i)`` (``i``: the call's index, to pick its inputs) as the plan says."""
+    """Time ``call(i)`` (``i``: the call's index, to pick its inputs) as the plan says.
+
+    With ``decided`` (does this result settle the check?), timing goes on while it says no: see :data:`LOOKS`.
+    """
     started = time.perf_counter()
     warmup, settled = _warm_up([call], timer, plan)
-    per_round = _calls_per_round(warmup.per_call_ms[0])
-    (blocks,), cut_short = _timed_rounds([call], timer, plan, per_round)
-    ci = _bootstrap([blocks], lambda s: np.percentile(s[0], plan.percentile, axis=1), plan)
-    return LatencyResult(
-        timings_ms=blocks.ravel(),
-        percentile=plan.percentile,
-        ci=ci,
-        confidence=plan.confidence,
-        warmup_calls=warmup.calls,
-        settled=settled,
-        timer=timer_name(timer, name),
-        wall_s=time.perf_counter() - started,
-        cut_short=cut_short,
-    )
+    rounds = _Rounds([call], timer, _calls_per_round(warmup.per_call_ms[0]))
+
+    def result(look_plan: LatencyPlan, cut_short: bool, looks: int) -> LatencyResult:
+        (blocks,) = rounds.arrays()
+        return LatencyResult(
+            timings_ms=blocks.ravel(),
+            percentile=plan.percentile,
+            ci=_bootstrap([blocks], lambda s: np.percentile(s[0], plan.percentile, axis=1), look_plan),
+            confidence=look_plan.confidence,
+            warmup_calls=warmup.calls,
+            settled=settled,
+            timer=timer_name(timer, name),
+            wall_s=time.perf_counter() - started,
+            cut_short=cut_short,
+            looks=looks,
+        )
+
+    return _looks(rounds, plan, started, result, decided)
 
 
 def compare_latency(
@@ -259,43 +278,50 @@ def compare_latency(
     timer: Timer = host_timer,
     self_test: bool = False,
     name: str = "",
+    decided: Callable[[LatencyComparison], bool] | None = None,
 ) -> LatencyComparison:
-    """Time ``candidate`` and ``baseline`` interleaved and compare their percentiles (candidate / baseline)."""
+    """Time ``candidate`` and ``baseline`` interleaved and compare their percentiles (candidate / baseline).
+
+    With ``decided`` (does this comparison settle the check?), timing goes on while it says no: see :data:`LOOKS`.
+    """
     started = time.perf_counter()
     warmup, settled = _warm_up([candidate, baseline], timer, plan)
     per_round = _calls_per_round(max(warmup.per_call_ms))
-    (cand, base), cut_short = _timed_rounds([candidate, baseline], timer, plan, per_round)
+    rounds = _Rounds([candidate, baseline], timer, per_round)
     q = plan.percentile
 
     def ratio(samples: Sequence[np.ndarray]) -> np.ndarray:
         return np.asarray(np.percentile(samples[0], q, axis=1) / np.percentile(samples[1], q, axis=1))
 
-    ratio_ci = _bootstrap([cand, base], ratio, plan)
-    single_ci = [_bootstrap([blocks], lambda s: np.percentile(s[0], q, axis=1), plan) for blocks in (cand, base)]
-    wall = time.perf_counter() - started
-    results = [
-        LatencyResult(
-            timings_ms=blocks.ravel(),
-            percentile=q,
-            ci=ci,
-            confidence=plan.confidence,
-            warmup_calls=warmup.calls,
-            settled=settled,
-            timer=timer_name(timer, name),
-            wall_s=wall,
-            cut_short=cut_short,
+    def comparison(look_plan: LatencyPlan, cut_short: bool, looks: int) -> LatencyComparison:
+        cand, base = rounds.arrays()
+        wall = time.perf_counter() - started
+        results = [
+            LatencyResult(
+                timings_ms=blocks.ravel(),
+                percentile=q,
+                ci=_bootstrap([blocks], lambda s: np.percentile(s[0], q, axis=1), look_plan),
+                confidence=look_plan.confidence,
+                warmup_calls=warmup.calls,
+                settled=settled,
+                timer=timer_name(timer, name),
+                wall_s=wall,
+                cut_short=cut_short,
+                looks=looks,
+            )
+            for blocks in (cand, base)
+        ]
+        return LatencyComparison(
+            candidate=results[0],
+            baseline=results[1],
+            ratio=float(np.percentile(cand, q) / np.percentile(base, q)),
+            ci=_bootstrap([cand, base], ratio, look_plan),
+            rounds=int(cand.shape[0]),
+            calls_per_round=per_round,
+            self_test=self_test,
         )
-        for blocks, ci in zip((cand, base), single_ci, strict=True)
-    ]
-    return LatencyComparison(
-        candidate=results[0],
-        baseline=results[1],
-        ratio=float(np.percentile(cand, q) / np.percentile(base, q)),
-        ci=ratio_ci,
-        rounds=int(cand.shape[0]),
-        calls_per_round=per_round,
-        self_test=self_test,
-    )
+
+    return _looks(rounds, plan, started, comparison, decided)
 
 
 def judge_bound(value: float, ci: tuple[float, float], bound: float, *, on_uncertain: str = "inconclusive") -> Verdict:
@@ -357,32 +383,63 @@ def _calls_per_round(call_ms: float) -> int:
     return max(1, min(10, round(20 / max(call_ms, 1e-3))))
 
 
-def _timed_rounds(
-    calls: Sequence[Callable[[int], object]], timer: Timer, plan: LatencyPlan, per_round: int
-) -> tuple[list[np.ndarray], bool]:
-    """Timings as one (rounds, per_round) array per model; models alternate ABBA from round to round.
+class _Rounds:
+    """Timings of one or more models in rounds: ``per_round`` calls of each, alternating ABBA, the same
+    call indices (inputs) for every model in a round. Extended look by look (see :func:`_looks`)."""
 
-    Stops once every model has ``min_iterations`` calls, ``min_time`` seconds of timed calls and there
-    are enough rounds to resample, or at ``max_time`` (then the flag says it was cut short).
+    def __init__(self, calls: Sequence[Callable[[int], object]], timer: Timer, per_round: int) -> None:
+        self.calls, self.timer, self.per_round = calls, timer, per_round
+        self.rounds: list[list[list[float]]] = [[] for _ in calls]
+        self.timed = [0.0 for _ in calls]
+        self.started = time.perf_counter()
+
+    def extend(self, plan: LatencyPlan, factor: int = 1) -> bool:
+        """Time rounds until every model has ``factor`` times ``min_iterations`` calls and ``min_time`` seconds
+        of timed calls, and there are enough rounds to resample; or until ``max_time`` since the first round
+        (returns True: cut short)."""
+        calls, seconds = plan.min_iterations * factor, plan.min_time * factor
+        while True:
+            count = len(self.rounds[0])
+            if count * self.per_round >= calls and min(self.timed) >= seconds and count >= _MIN_ROUNDS:
+                return False
+            if time.perf_counter() - self.started >= plan.max_time and count >= 2:
+                return True
+            order = range(len(self.calls)) if count % 2 == 0 else reversed(range(len(self.calls)))
+            for model in order:
+                call = self.calls[model]
+                times = [self.timer(partial(call, count * self.per_round + j)) for j in range(self.per_round)]
+                self.rounds[model].append(times)
+                self.timed[model] += sum(times) / 1000
+
+    def arrays(self) -> list[np.ndarray]:
+        """One (rounds, per_round) array of milliseconds per model."""
+        return [np.asarray(r, dtype=np.float64) for r in self.rounds]
+
+
+R = TypeVar("R")
+
+
+def _looks(
+    rounds: _Rounds,
+    plan: LatencyPlan,
+    started: float,
+    summarise: Callable[[LatencyPlan, bool, int], R],
+    decided: Callable[[R], bool] | None,
+) -> R:
+    """Time to ``min_iterations`` and ``min_time``; with ``decided``, go on to each multiple of both in LOOKS
+    while the result is undecided.
+
+    Each look's interval is at the confidence the plan asks for, divided over the looks (Bonferroni), so the
+    chance of a wrong verdict over all the looks stays within the plan's confidence.
     """
-    started = time.perf_counter()
-    rounds: list[list[list[float]]] = [[] for _ in calls]
-    timed = [0.0 for _ in calls]
-    index = 0
-    while True:
-        order = range(len(calls)) if len(rounds[0]) % 2 == 0 else reversed(range(len(calls)))
-        for model in order:
-            call = calls[model]
-            times = [timer(partial(call, index + j)) for j in range(per_round)]
-            rounds[model].append(times)
-            timed[model] += sum(times) / 1000
-        index += per_round
-        count = len(rounds[0])
-        enough = count * per_round >= plan.min_iterations and min(timed) >= plan.min_time and count >= _MIN_ROUNDS
-        if enough:
-            return [np.asarray(r, dtype=np.float64) for r in rounds], False
-        if time.perf_counter() - started >= plan.max_time and count >= 2:
-            return [np.asarray(r, dtype=np.float64) for r in rounds], True
+    factors = LOOKS if decided is not None else (1,)
+    look_plan = replace(plan, confidence=1 - (1 - plan.confidence) / len(factors))
+    for look, factor in enumerate(factors, start=1):
+        cut_short = rounds.extend(plan, factor)
+        summary = summarise(look_plan, cut_short, look)
+        if decided is None or cut_short or look == len(factors) or decided(summary):
+            return summary
+    raise AssertionError("unreachable")
 
 
 def _bootstrap(

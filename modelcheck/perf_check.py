@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from modelcheck.errors import CheckError, DeviceUnavailableError, ModelcheckError
@@ -103,10 +104,19 @@ def time_model(
         if baseline is not None and baseline is not model:
             stack.enter_context(pinned_threads(threads or 1, baseline))
         if baseline is None:
-            comparison, result = None, measure_latency(run(model), plan=plan, timer=timer, name=timer_name)
+            decided = None if check.max_ms is None else partial(_decided, check)
+            result = measure_latency(run(model), plan=plan, timer=timer, name=timer_name, decided=decided)
+            comparison = None
         else:
+            bounded = check.max_ms is not None or check.max_ratio is not None
             comparison = compare_latency(
-                run(model), run(baseline), plan=plan, timer=timer, self_test=baseline is model, name=timer_name
+                run(model),
+                run(baseline),
+                plan=plan,
+                timer=timer,
+                self_test=baseline is model,
+                name=timer_name,
+                decided=partial(_decided_both, check) if bounded else None,
             )
             result = comparison.candidate
     rows = "one fixed batch" if check.inputs == "fixed" else "successive batches of the data"
@@ -118,6 +128,17 @@ def time_model(
         measured=f"model.predict on {batch_size} row(s) per call ({rows}), pre-processing included",
     )
     return result, comparison
+
+
+def _decided(check: CheckSpec, result: LatencyResult) -> bool:
+    """Whether the interval of the percentile lies wholly on one side of max_ms."""
+    return check.max_ms is None or judge_bound(result.value_ms, result.ci, check.max_ms) != "inconclusive"
+
+
+def _decided_both(check: CheckSpec, comparison: LatencyComparison) -> bool:
+    """Whether every bound of the check is decided by its interval (max_ms on the candidate, max_ratio)."""
+    ratio = check.max_ratio is None or judge_bound(comparison.ratio, comparison.ci, check.max_ratio) != "inconclusive"
+    return ratio and _decided(check, comparison.candidate)
 
 
 def latency_verdict(

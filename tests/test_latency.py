@@ -514,3 +514,28 @@ def test_cuda_event_timer_measures_the_gpu_work() -> None:
     host = [synchronised_host() for _ in range(7)]
     assert min(events) > 0
     assert statistics.median(events) == pytest.approx(statistics.median(host), rel=0.25)
+
+
+def test_a_check_that_knows_its_bound_keeps_timing_while_the_interval_straddles_it() -> None:
+    jitter = noise(sigma=0.4, seed=3)  # a noisy machine, and a candidate 20% slower, against a bound of 5%
+    fake = Scripted(lambda name, index, order: (1.2 if name == "cand" else 1.0) * jitter[order])
+    plan = dataclasses.replace(QUICK, min_iterations=20, percentile=50.0)
+
+    def decided(comparison: latency.LatencyComparison) -> bool:
+        return judge_bound(comparison.ratio, comparison.ci, 1.05) != "inconclusive"
+
+    once = compare_latency(fake.model("cand"), fake.model("base"), plan=plan, timer=fake.timer)
+    assert (once.candidate.looks, once.candidate.confidence) == (1, 0.95)
+    assert judge_bound(once.ratio, once.ci, 1.05) == "inconclusive", "the first look cannot tell"
+
+    fake = Scripted(lambda name, index, order: (1.2 if name == "cand" else 1.0) * jitter[order])
+    looked = compare_latency(fake.model("cand"), fake.model("base"), plan=plan, timer=fake.timer, decided=decided)
+    assert looked.candidate.looks > 1 and looked.candidate.n > once.candidate.n
+    assert looked.candidate.confidence == pytest.approx(1 - 0.05 / len(latency.LOOKS)), "Bonferroni over the looks"
+    assert judge_bound(looked.ratio, looked.ci, 1.05) == "failed"
+    assert looked.candidate.to_dict()["looks"] == looked.candidate.looks
+
+    # decided at the first look: no more timing than without looks
+    fake = Scripted(lambda name, index, order: (3.0 if name == "cand" else 1.0) * jitter[order])
+    quick = compare_latency(fake.model("cand"), fake.model("base"), plan=plan, timer=fake.timer, decided=decided)
+    assert quick.candidate.looks == 1 and quick.rounds == once.rounds == latency._MIN_ROUNDS
