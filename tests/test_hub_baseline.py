@@ -18,6 +18,7 @@ import pytest
 from hub_server import LocalHub
 from huggingface_hub import HfApi
 from huggingface_hub import constants as hf_constants
+from test_regression import GATE  # the same gate, its baseline on the Hub
 
 from modelcheck.backends import Outputs
 from modelcheck.baselines import read_baseline, save_outputs, update_baselines
@@ -191,25 +192,6 @@ def test_a_tag_that_does_not_exist_is_inconclusive(hub_env: LocalHub, tmp_path: 
 
 
 # -- end to end: a release publishes the baseline of a good run, the gate of the next change compares with it --
-
-GATE = """\
-version: 1
-model:
-  id: sentiment
-  source: "{source}"
-data: {{source: ../data/test.csv, input: text, label: label}}
-checks:
-  - name: accuracy
-    metric: accuracy
-    min: 0.5
-  - name: no_regression
-    kind: regression
-    baseline: {baseline}
-    metric: accuracy
-    max_drop: 0.01
-stages:
-  merge: all
-"""
 
 
 @pytest.mark.e2e

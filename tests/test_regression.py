@@ -176,7 +176,7 @@ checks:
     min: 0.5
   - name: no_regression
     kind: regression
-    baseline: ../baselines/sentiment.json
+    baseline: {baseline}
     metric: accuracy
     max_drop: 0.01
 stages:
@@ -195,7 +195,7 @@ def test_baseline_round_trip_through_pytest_and_the_cli(
     shutil.copy(repo / "examples" / "sentiment" / "test.csv", pytester.path / "data" / "test.csv")
     (pytester.path / "gates").mkdir()
     gate = pytester.path / "gates" / "sentiment.yaml"
-    gate.write_text(GATE.format(source="${CANDIDATE:-../models/good}"))
+    gate.write_text(GATE.format(source="${CANDIDATE:-../models/good}", baseline="../baselines/sentiment.json"))
     monkeypatch.chdir(pytester.path)
 
     # First run: no baseline yet -> inconclusive (a skip in pytest, exit 3 from the gate CLI).
