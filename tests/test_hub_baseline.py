@@ -18,7 +18,7 @@ import pytest
 from hub_server import LocalHub
 from huggingface_hub import HfApi
 from huggingface_hub import constants as hf_constants
-from test_regression import GATE  # the same gate, its baseline on the Hub
+from test_regression import GATE, assert_untrained_candidate_fails  # the same gate, its baseline on the Hub
 
 from modelcheck.backends import Outputs
 from modelcheck.baselines import read_baseline, save_outputs, update_baselines
@@ -246,8 +246,4 @@ def test_a_release_baseline_on_the_hub_gates_the_next_change(
     assert main(["gate", "--stage", "merge", "same.json"]) == 0
 
     # A worse candidate fails against the published baseline.
-    monkeypatch.setenv("CANDIDATE", str(pytester.path / "models" / "untrained"))
-    worse = pytester.runpytest("--modelcheck", "--modelcheck-report", "worse.json")
-    worse.assert_outcomes(passed=1, failed=1)
-    worse.stdout.fnmatch_lines(["accuracy 0.5 vs baseline 1: drop +0.5000 beyond max_drop 0.01 *200 regressed*"])
-    assert main(["gate", "--stage", "merge", "worse.json"]) == 1
+    assert_untrained_candidate_fails(pytester, monkeypatch)

@@ -212,6 +212,11 @@ def test_baseline_round_trip_through_pytest_and_the_cli(
     same.assert_outcomes(passed=2)
     assert main(["gate", "--stage", "merge", "same.json"]) == 0
 
+    assert_untrained_candidate_fails(pytester, monkeypatch)
+
+
+def assert_untrained_candidate_fails(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GATE with CANDIDATE set to the untrained model: the regression check fails and the gate CLI exits 1."""
     monkeypatch.setenv("CANDIDATE", str(pytester.path / "models" / "untrained"))
     worse = pytester.runpytest("--modelcheck", "--modelcheck-report", "worse.json")
     worse.assert_outcomes(passed=1, failed=1)
