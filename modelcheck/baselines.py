@@ -149,9 +149,10 @@ def read_baseline(where: str, *, model_id: str) -> Baseline:
     if recorded:
         from modelcheck.report import sha256_file
 
-        if sha256_file(outputs_file) != recorded:
+        actual = sha256_file(outputs_file)
+        if actual != recorded:
             raise BaselineUnavailable(
-                f"baseline outputs {outputs_file} have sha256 {sha256_file(outputs_file)}, but {path.name} records "
+                f"baseline outputs {outputs_file} have sha256 {actual}, but {path.name} records "
                 f"{recorded}: the files do not belong together; recreate both with modelcheck baseline update"
             )
     return Baseline(

@@ -249,6 +249,7 @@ def measure_latency(
     With ``decided`` (does this result settle the check?), timing goes on while it says no: see :data:`LOOKS`.
     """
     started = time.perf_counter()
+    label = _timer_name(timer, name)
     warmup, settled = _warm_up([call], timer, plan)
     rounds = _Rounds([call], timer, _calls_per_round(warmup.per_call_ms[0]))
 
@@ -261,7 +262,7 @@ def measure_latency(
             confidence=look_plan.confidence,
             warmup_calls=warmup.calls,
             settled=settled,
-            timer=timer_name(timer, name),
+            timer=label,
             wall_s=time.perf_counter() - started,
             cut_short=cut_short,
             looks=looks,
@@ -285,6 +286,7 @@ def compare_latency(
     With ``decided`` (does this comparison settle the check?), timing goes on while it says no: see :data:`LOOKS`.
     """
     started = time.perf_counter()
+    label = _timer_name(timer, name)
     warmup, settled = _warm_up([candidate, baseline], timer, plan)
     per_round = _calls_per_round(max(warmup.per_call_ms))
     rounds = _Rounds([candidate, baseline], timer, per_round)
@@ -304,7 +306,7 @@ def compare_latency(
                 confidence=look_plan.confidence,
                 warmup_calls=warmup.calls,
                 settled=settled,
-                timer=timer_name(timer, name),
+                timer=label,
                 wall_s=wall,
                 cut_short=cut_short,
                 looks=looks,
@@ -339,7 +341,7 @@ def judge_bound(value: float, ci: tuple[float, float], bound: float, *, on_uncer
     return "inconclusive"
 
 
-def timer_name(timer: Timer, given: str) -> str:
+def _timer_name(timer: Timer, given: str) -> str:
     return given or ("perf_counter" if timer is host_timer else getattr(timer, "__name__", "custom"))
 
 

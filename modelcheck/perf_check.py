@@ -147,18 +147,16 @@ def latency_verdict(
     """Judge ``max_ms`` and ``max_ratio``: the status and a message that reads like the measurement."""
     verdicts: list[tuple[Verdict, str]] = []
     if check.max_ms is not None:
-        status = judge_bound(result.value_ms, result.ci, check.max_ms, on_uncertain=check.on_uncertain)
-        sign = _sign(result.value_ms, result.ci, check.max_ms, check)
-        text = _with_bound(result.describe(), sign, f"{check.max_ms:g} ms")
-        verdicts.append((status, text + _forced(result.ci, check.max_ms, check)))
+        verdicts.append(
+            _judged(check, result.value_ms, result.ci, check.max_ms, result.describe(), f"{check.max_ms:g} ms")
+        )
     if comparison is not None and check.max_ratio is not None:
-        status = judge_bound(comparison.ratio, comparison.ci, check.max_ratio, on_uncertain=check.on_uncertain)
-        sign = _sign(comparison.ratio, comparison.ci, check.max_ratio, check)
         against = "itself (A/A)" if comparison.self_test else f"baseline_model {_name(check.baseline_model)}"
-        text = _with_bound(comparison.describe(), sign, f"max_ratio {check.max_ratio:g} against {against}")
-        if comparison.self_test:
-            text += f"; noise floor ±{comparison.noise_floor:.1%}"
-        verdicts.append((status, text + _forced(comparison.ci, check.max_ratio, check)))
+        bound = f"max_ratio {check.max_ratio:g} against {against}"
+        floor = f"; noise floor ±{comparison.noise_floor:.1%}" if comparison.self_test else ""
+        verdicts.append(
+            _judged(check, comparison.ratio, comparison.ci, check.max_ratio, comparison.describe(), bound, floor)
+        )
     overall = _overall([s for s, _ in verdicts])
     message = "; ".join(text for _, text in verdicts)
     if overall == "inconclusive":
@@ -268,7 +266,9 @@ def measure_memory_check(
         return measure_memory("load", spec=spec, threads=threads, process=process)
     model = model or get_backend(spec.backend).load(spec)
     rows = inputs if inputs is not None else _first_rows(gate, batch_size)
-    return measure_memory("inference", model=model, rows=rows, batch_size=batch_size, threads=threads, process=process)
+    return measure_memory(
+        "inference", model=model, rows=rows, batch_size=batch_size, threads=threads, process=process, spec=spec
+    )
 
 
 def measure_memory(
@@ -284,7 +284,8 @@ def measure_memory(
     """The peak memory of one phase, threads pinned (``threads``, default 1).
 
     ``load``: a fresh load of ``spec`` (its framework imported first, so the import is not counted;
-    closed afterwards). ``inference``: one ``model.predict`` over the first ``batch_size`` of ``rows``.
+    closed afterwards). ``inference``: one ``model.predict`` over the first ``batch_size`` of ``rows``
+    (``spec``, where known, says which backend runs it: ONNX Runtime's CUDA memory is read differently).
     """
     import importlib
 
@@ -305,7 +306,7 @@ def measure_memory(
     batch = list(rows)[:batch_size]
     if not batch:
         raise CheckError("no rows to measure the inference phase with")
-    onnx = type(model).__module__.startswith("modelcheck_onnx")
+    onnx = spec is not None and spec.backend == "onnx"
     with pinned_threads(threads or 1, model):
         _, figures = measure_phase(lambda: model.predict(batch, batch_size=batch_size), device=model.device, onnx=onnx)
     return MemoryResult(device=model.device, phase=phase, process=process, **figures)
@@ -386,6 +387,20 @@ def _overall(statuses: list[Verdict]) -> Status:
     if "inconclusive" in statuses:
         return "inconclusive"
     return "passed"
+
+
+def _judged(
+    check: CheckSpec,
+    value: float,
+    ci: tuple[float, float],
+    bound: float,
+    described: str,
+    bound_text: str,
+    note: str = "",
+) -> tuple[Verdict, str]:
+    """One bound judged on an interval (see judge_bound), and the measurement with the bound written into it."""
+    status = judge_bound(value, ci, bound, on_uncertain=check.on_uncertain)
+    return status, _with_bound(described, _sign(value, ci, bound, check), bound_text) + note + _forced(ci, bound, check)
 
 
 def _sign(value: float, ci: tuple[float, float], bound: float, check: CheckSpec) -> str:

@@ -206,7 +206,7 @@ class MemoryMeter:
         size = batch_size or (spec.batch_size if spec else 32)
         try:
             rows = _rows(inputs, model, self.config)
-            measured = measure_memory("inference", model=model, rows=rows, batch_size=size, threads=threads)
+            measured = measure_memory("inference", model=model, rows=rows, batch_size=size, threads=threads, spec=spec)
         except ModelcheckError as exc:
             pytest.fail(str(exc), pytrace=False)
         return Memory(measured)

@@ -18,10 +18,16 @@ import pytest
 from hub_server import LocalHub
 from huggingface_hub import HfApi
 from huggingface_hub import constants as hf_constants
-from test_regression import GATE, assert_untrained_candidate_fails  # the same gate, its baseline on the Hub
+from test_regression import (  # the same gate, baselines and models as the local-file tests
+    DATA_SHA,
+    GATE,
+    assert_untrained_candidate_fails,
+    good_model,
+    write_baseline,
+)
 
 from modelcheck.backends import Outputs
-from modelcheck.baselines import read_baseline, save_outputs, update_baselines
+from modelcheck.baselines import read_baseline
 from modelcheck.cli import main
 from modelcheck.regression import judge_regression
 from modelcheck.results import CheckResult
@@ -30,7 +36,6 @@ from modelcheck.spec import CheckSpec
 pytestmark = pytest.mark.usefixtures("frameworks_imported_once", "one_torch_thread")
 
 TOKEN = "hf_localhub_test_token"
-DATA_SHA = "a" * 64
 LABELS = ("negative", "positive")
 RELEASE = "hub://acme/sentiment@v1.0.0"
 
@@ -63,31 +68,8 @@ def hub_env(hub: LocalHub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> L
 
 def release_files(folder: Path, outputs: Outputs, *, model_id: str = "sentiment") -> dict[str, bytes]:
     """What a release publishes under ``modelcheck/``: ``modelcheck baseline update``'s files for a good run."""
-    saved = save_outputs(outputs, folder / "good.outputs" / f"{model_id}.npz", data_sha256=DATA_SHA)
-    report = {
-        "modelcheck_version": "test",
-        "gates": [
-            {
-                "file": f"gates/{model_id}.yaml",
-                "error": None,
-                "model": {"id": model_id, "source": "/m", "backend": "transformers", "task": "text-classification"},
-                "data": {"sha256": DATA_SHA, "rows": len(outputs)},
-                "checks": [],
-                "outputs": {"path": f"good.outputs/{model_id}.npz", "sha256": saved},
-            }
-        ],
-    }
-    [written] = update_baselines(report, folder / "good.json", folder / "baselines")
+    written = write_baseline(folder, outputs, model_id=model_id)
     return {f"modelcheck/{p.name}": p.read_bytes() for p in (written, written.with_suffix(".npz"))}
-
-
-def good_model(n: int, accuracy: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    targets = rng.integers(0, 2, n)
-    wrong = rng.permutation(n)[: round(n * (1 - accuracy))]
-    predicted = targets.copy()
-    predicted[wrong] = 1 - predicted[wrong]
-    return targets, predicted
 
 
 def judge(baseline: str, targets: np.ndarray, labels: np.ndarray, *, on_missing: str = "inconclusive") -> CheckResult:
