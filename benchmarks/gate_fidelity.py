@@ -2,8 +2,8 @@
 
 The example sentiment model (the tiny BERT of ``examples/sentiment/build.py``, trained) and its
 ``examples/sentiment/test.csv`` go through the real check code: a temporary gate file read by
-``modelcheck.spec.load_gate``, the model loaded by a ``modelcheck.runner.ModelCache``, the inputs made by
-``modelcheck.runner.model_inputs``, and every check judged by ``modelcheck.perf_check.judge_latency`` /
+``modelcheck.gatefile.load_gate``, the model loaded by a ``modelcheck.models.cache.ModelCache``, the inputs made by
+``modelcheck.run.inputs.model_inputs``, and every check judged by ``modelcheck.checks.latency.judge_latency`` /
 ``judge_memory``, called exactly as ``run_gate`` calls them. Wrapped models stand in for a changed model:
 passed to the judge as the gate's model, while the check's ``baseline_model`` (the same folder) is
 loaded through the cache as the unchanged model.
@@ -298,11 +298,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.repeats, args.memory_repeats = 2, 1
 
-    from modelcheck import perf_check
-    from modelcheck.data import load_data
-    from modelcheck.perf_check import judge_latency, judge_memory
-    from modelcheck.runner import ModelCache, model_inputs
-    from modelcheck.spec import load_gate
+    from modelcheck.checks import latency as perf_check
+    from modelcheck.checks.latency import judge_latency
+    from modelcheck.checks.memory import judge_memory
+    from modelcheck.gatefile import load_gate
+    from modelcheck.models.cache import ModelCache
+    from modelcheck.run.data import load_data
+    from modelcheck.run.inputs import model_inputs
 
     timing = "".join(
         f"    {key}: {value}\n"

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from modelcheck.errors import ModelcheckError, ReportError
-from modelcheck.report import modelcheck_version, read_report
-from modelcheck.summary import format_measurement, format_threshold, markdown
+from modelcheck.report.document import modelcheck_version, read_report
+from modelcheck.report.summary import format_measurement, format_threshold, markdown
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from modelcheck.spec import iter_gate_files, load_gate
+    from modelcheck.gatefile import iter_gate_files, load_gate
 
     given = [Path(p) for p in (args.paths or [DEFAULT_GATES])]
     missing = [p for p in given if not p.exists() and p.suffix not in (".yaml", ".yml")]
@@ -245,7 +245,7 @@ def _cmd_gate(args: argparse.Namespace) -> int:
 
 
 def _cmd_baseline_update(args: argparse.Namespace) -> int:
-    from modelcheck.baselines import update_baselines
+    from modelcheck.report.baselines import update_baselines
 
     report = read_report(args.report)
     written = update_baselines(report, Path(args.report), Path(args.dir))
@@ -262,9 +262,9 @@ def _cmd_baseline_update(args: argparse.Namespace) -> int:
 
 
 def _cmd_export_onnx(args: argparse.Namespace) -> int:
-    from modelcheck.export import export_onnx
-    from modelcheck.runner import ModelCache
-    from modelcheck.spec import load_gate
+    from modelcheck.gatefile import load_gate
+    from modelcheck.models.cache import ModelCache
+    from modelcheck.models.export import export_onnx
 
     gate = load_gate(args.gate)
     cache = ModelCache()

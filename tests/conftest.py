@@ -65,7 +65,7 @@ def untrained_model(tmp_path_factory: pytest.TempPathFactory, sentiment_build: M
 @pytest.fixture(scope="module")
 def one_torch_thread() -> Iterator[None]:
     """Two shared cores: one torch thread is ~10x faster for the tiny models than two competing ones."""
-    from modelcheck.hardware import torch_threads
+    from modelcheck.models.hardware import torch_threads
 
     with torch_threads(1):
         yield

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from modelcheck.cli import main
-from modelcheck.report import build_report, write_report
-from modelcheck.results import CheckResult, GateResult, Status
+from modelcheck.report.document import build_report, write_report
+from modelcheck.report.results import CheckResult, GateResult, Status
 
 ENV: dict[str, Any] = {
     "python": "3.11.7",
@@ -333,7 +333,7 @@ def test_console_script_gate(tmp_path: Path) -> None:
 
 def test_cli_report_and_summary_import_no_framework() -> None:
     code = (
-        "import modelcheck.cli, modelcheck.report, modelcheck.summary, sys; "
+        "import modelcheck.cli, modelcheck.report.document, modelcheck.report.summary, sys; "
         "heavy = [m for m in ('torch', 'transformers', 'datasets', 'onnxruntime') if m in sys.modules]; "
         "assert not heavy, heavy"
     )

@@ -26,12 +26,12 @@ from test_regression import (  # the same gate, baselines and models as the loca
     write_baseline,
 )
 
-from modelcheck.backends import Outputs
-from modelcheck.baselines import read_baseline
+from modelcheck.checks.regression import judge_regression
 from modelcheck.cli import main
-from modelcheck.regression import judge_regression
-from modelcheck.results import CheckResult
-from modelcheck.spec import CheckSpec
+from modelcheck.gatefile import CheckSpec
+from modelcheck.models.backends import Outputs
+from modelcheck.report.baselines import read_baseline
+from modelcheck.report.results import CheckResult
 
 pytestmark = pytest.mark.usefixtures("frameworks_imported_once", "one_torch_thread")
 

@@ -21,7 +21,7 @@ def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_import_modelcheck_and_the_plugin_is_light(tmp_path: Path) -> None:
-    code = "import modelcheck, modelcheck.plugin, modelcheck.cli, modelcheck_transformers\n" + CHECK_MODULES
+    code = "import modelcheck, modelcheck.pytest_plugin, modelcheck.cli, modelcheck_transformers\n" + CHECK_MODULES
     result = run([sys.executable, "-c", code], tmp_path)
     assert result.returncode == 0, result.stderr
 

@@ -20,8 +20,8 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from modelcheck import latency
-from modelcheck.latency import (
+from modelcheck.measure import timing as latency
+from modelcheck.measure.timing import (
     LatencyPlan,
     LatencyResult,
     compare_latency,

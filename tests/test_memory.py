@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modelcheck import memory
 from modelcheck.errors import CheckError
-from modelcheck.hardware import pinned_threads
-from modelcheck.memory import MemoryResult, measure_phase
+from modelcheck.measure import memory
+from modelcheck.measure.memory import MemoryResult, measure_phase
+from modelcheck.models.hardware import pinned_threads
 
 MB = 2**20
 

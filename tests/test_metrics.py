@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelcheck.backends import Outputs
+from modelcheck.checks.metric import evaluate_metric_check
 from modelcheck.errors import CheckError, DataError
-from modelcheck.metrics import evaluate_metric_check, label_ids, numbers
-from modelcheck.spec import CheckSpec
+from modelcheck.gatefile import CheckSpec
+from modelcheck.models.backends import Outputs
+from modelcheck.run.inputs import label_ids, numbers
 
 LABELS = ("negative", "positive")
 

@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from modelcheck.backends import LoadedModel, get_backend
 from modelcheck.errors import BackendError, DataError, DeviceUnavailableError, ModelLoadError
-from modelcheck.report import read_report
-from modelcheck.spec import ModelSpec
+from modelcheck.gatefile import ModelSpec
+from modelcheck.models.backends import LoadedModel, get_backend
+from modelcheck.report.document import read_report
 
 pytestmark = pytest.mark.usefixtures("frameworks_imported_once", "one_torch_thread")
 

@@ -1,4 +1,4 @@
-"""Output parity (``modelcheck.parity``) and ONNX export of loaded models (``modelcheck.export``).
+"""Output parity (``modelcheck.measure.comparison``) and ONNX export of loaded models (``modelcheck.models.export``).
 
 The unit tests compare hand-made Outputs; the end-to-end tests export the tiny sentiment BERT (session
 fixture) and a tabular MLP to ONNX, load them back through the onnx backend and compare.
@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from modelcheck.backends import Outputs
 from modelcheck.errors import BackendError, CheckError
-from modelcheck.export import cache_key, cached_export, export_onnx
-from modelcheck.parity import ParityResult, compare_outputs
-from modelcheck.spec import ModelSpec
+from modelcheck.gatefile import ModelSpec
+from modelcheck.measure.comparison import ParityResult, compare_outputs
+from modelcheck.models.backends import Outputs
+from modelcheck.models.export import cache_key, cached_export, export_onnx
 
 EXAMPLE_DATA = Path(__file__).resolve().parents[1] / "examples" / "sentiment" / "test.csv"
 
@@ -193,7 +193,7 @@ def texts() -> list[str]:
 
 
 def load(backend: str, source: str | Path, task: str, **kwargs: Any) -> Any:
-    from modelcheck.backends import get_backend
+    from modelcheck.models.backends import get_backend
 
     spec = ModelSpec(id="m", source=str(source), backend=backend, task=task, device="cpu", threads=1, **kwargs)
     return get_backend(backend).load(spec)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from modelcheck.cli import main
-from modelcheck.report import read_report
+from modelcheck.report.document import read_report
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("frameworks_imported_once")]
 

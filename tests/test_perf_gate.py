@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from modelcheck.cli import main
-from modelcheck.report import read_report
+from modelcheck.report.document import read_report
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("frameworks_imported_once")]
 
@@ -122,8 +122,8 @@ def test_a_straddling_interval_is_inconclusive_unless_the_gate_says_otherwise(
     project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # the module pytest's run will use (an earlier in-process run may have left a stale one on the package)
-    perf_check = importlib.import_module("modelcheck.perf_check")
-    latency = importlib.import_module("modelcheck.latency")
+    perf_check = importlib.import_module("modelcheck.checks.latency")
+    latency = importlib.import_module("modelcheck.measure.timing")
 
     def straddling(*args: object, **kwargs: object) -> Any:
         measured = latency.compare_latency(*args, **kwargs)  # type: ignore[arg-type]

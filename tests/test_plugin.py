@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from modelcheck.report import read_report
+from modelcheck.report.document import read_report
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("frameworks_imported_once")]
 
@@ -341,7 +341,7 @@ def test_absent_device_skips_the_gate_and_the_option_overrides_it(project: pytes
 
 def test_device_option_on_cuda(project: pytest.Pytester) -> None:
     """Runs for real on a CUDA machine; skips every check (never fails) elsewhere."""
-    from modelcheck.hardware import available_devices
+    from modelcheck.models.hardware import available_devices
 
     add_gate(project, "sentiment")
     result = project.runpytest("--modelcheck", "--modelcheck-device", "cuda", "--modelcheck-report", "out.json")

@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelcheck.backends import Outputs
-from modelcheck.baselines import save_outputs, update_baselines
+from modelcheck.checks.regression import judge_regression
 from modelcheck.cli import main
-from modelcheck.regression import judge_regression
-from modelcheck.spec import CheckSpec
+from modelcheck.gatefile import CheckSpec
+from modelcheck.models.backends import Outputs
+from modelcheck.report.baselines import save_outputs, update_baselines
 
 pytestmark = pytest.mark.usefixtures("frameworks_imported_once")
 
@@ -225,7 +225,7 @@ def assert_untrained_candidate_fails(pytester: pytest.Pytester, monkeypatch: pyt
 
 
 def test_baseline_update_without_outputs_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from modelcheck.report import build_report, write_report
+    from modelcheck.report.document import build_report, write_report
 
     write_report(tmp_path / "r.json", build_report([], stage=None))
     assert main(["baseline", "update", str(tmp_path / "r.json"), "--dir", str(tmp_path / "b")]) == 2

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from modelcheck import report as report_module
 from modelcheck.errors import ReportError
-from modelcheck.report import (
+from modelcheck.report import document as report_module
+from modelcheck.report.document import (
     build_report,
     environment,
     file_records,
@@ -26,8 +26,8 @@ from modelcheck.report import (
     validate_report,
     write_report,
 )
-from modelcheck.results import CheckResult, GateResult, Status
-from modelcheck.summary import format_threshold, format_value, markdown, status_word, terminal_rows
+from modelcheck.report.results import CheckResult, GateResult, Status
+from modelcheck.report.summary import format_threshold, format_value, markdown, status_word, terminal_rows
 
 ENV: dict[str, Any] = {
     "python": "3.11.7",

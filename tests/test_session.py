@@ -10,13 +10,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from modelcheck import runner
-from modelcheck.backends import Outputs
 from modelcheck.errors import BackendError, DeviceUnavailableError
-from modelcheck.report import build_report, validate_report
-from modelcheck.runner import ModelCache, concat_outputs, predict, run_gate
-from modelcheck.session import GateProgress
-from modelcheck.spec import CheckSpec, DataSpec, GateSpec, ModelSpec
+from modelcheck.gatefile import CheckSpec, DataSpec, GateSpec, ModelSpec
+from modelcheck.models import cache as runner
+from modelcheck.models.backends import Outputs
+from modelcheck.models.cache import ModelCache
+from modelcheck.models.predict import concat_outputs, predict
+from modelcheck.pytest_plugin.session import GateProgress
+from modelcheck.report.document import build_report, validate_report
+from modelcheck.run.gate import run_gate
 
 
 class FakeModel:
@@ -103,7 +105,7 @@ def test_cache_key_has_every_field_that_changes_the_loaded_model(backend: FakeBa
 
 
 def test_auto_and_the_device_it_resolves_to_share_a_load(backend: FakeBackend) -> None:
-    from modelcheck.hardware import resolve_device
+    from modelcheck.models.hardware import resolve_device
 
     cache = ModelCache()
     assert cache.get(spec(device="auto")) is cache.get(spec(device=resolve_device("auto")))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from modelcheck.errors import GateFileError
-from modelcheck.spec import gate_schema, load_gate
+from modelcheck.gatefile import gate_schema, load_gate
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from modelcheck.stats import mcnemar, paired_bootstrap, paired_bootstrap_correct, plain_difference
+from modelcheck.measure.stats import mcnemar, paired_bootstrap, paired_bootstrap_correct, plain_difference
 
 
 def correctness(

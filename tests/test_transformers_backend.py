@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from modelcheck.backends import LoadedModel, get_backend
 from modelcheck.errors import BackendError, DataError, ModelLoadError
-from modelcheck.spec import ModelSpec
+from modelcheck.gatefile import ModelSpec
+from modelcheck.models.backends import LoadedModel, get_backend
 
 REPO = Path(__file__).resolve().parents[1]
 

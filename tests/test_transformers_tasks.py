@@ -18,11 +18,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from modelcheck.backends import LoadedModel, Outputs
 from modelcheck.errors import BackendError, DataError, ModelLoadError
-from modelcheck.results import GateResult
-from modelcheck.runner import ModelCache, run_gate
-from modelcheck.spec import ModelSpec, load_gate
+from modelcheck.gatefile import ModelSpec, load_gate
+from modelcheck.models.backends import LoadedModel, Outputs
+from modelcheck.models.cache import ModelCache
+from modelcheck.report.results import GateResult
+from modelcheck.run.gate import run_gate
 
 pytestmark = pytest.mark.usefixtures("frameworks_imported_once", "one_torch_thread")
 

@@ -44,7 +44,7 @@ stages:
 # Records, from every process, which gates ran: each must run exactly once.
 RECORD_RUNS = """
 import os
-import modelcheck.session as session
+import modelcheck.pytest_plugin.session as session
 
 RUNS = os.path.join(os.path.dirname(__file__), "runs.txt")
 _run_gate = session.run_gate
@@ -133,7 +133,7 @@ def test_gate_files_are_scheduled_whole_unless_the_user_picks_a_dist_mode(
 ) -> None:
     pytester.makeconftest(
         """
-        from modelcheck.plugin import gate_scheduling_key
+        from modelcheck.pytest_plugin import gate_scheduling_key
 
         def pytest_configure(config):
             print("GATE_SCHEDULING", config.stash.get(gate_scheduling_key, False))

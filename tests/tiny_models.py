@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from modelcheck.hardware import torch_threads
+from modelcheck.models.hardware import torch_threads
 
 IMAGE_LABELS = ("blue", "red")
 COUNT_WORDS = ("count", "->", *(str(i) for i in range(30)))

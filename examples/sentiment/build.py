@@ -16,7 +16,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from modelcheck.hardware import torch_threads
+from modelcheck.models.hardware import torch_threads
 
 HERE = Path(__file__).resolve().parent
 LABELS = ("negative", "positive")

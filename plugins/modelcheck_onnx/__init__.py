@@ -22,14 +22,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelcheck.backends import Outputs, check_predict, require_task
 from modelcheck.errors import BackendError, DataError, DeviceUnavailableError, ModelLoadError
-from modelcheck.hardware import DEVICE_PATTERN
+from modelcheck.models.backends import Outputs, check_predict, require_task
+from modelcheck.models.hardware import DEVICE_PATTERN
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from modelcheck.spec import ModelSpec
+    from modelcheck.gatefile import ModelSpec
 
 __all__ = ["GRAPH_OPTIMIZATION", "SUPPORTED_TASKS", "OnnxBackend", "OnnxModel", "select_providers"]
 
@@ -106,7 +106,7 @@ class OnnxBackend:
 
 
 class OnnxModel:
-    """A loaded ONNX model (implements ``modelcheck.backends.LoadedModel``).
+    """A loaded ONNX model (implements ``modelcheck.models.backends.LoadedModel``).
 
     ``session`` is the ``onnxruntime.InferenceSession`` (None once closed).
     """

@@ -25,14 +25,14 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelcheck.backends import Outputs, check_predict, require_task
 from modelcheck.errors import BackendError, DataError, ModelLoadError
-from modelcheck.hardware import per_call_threads, resolve_device, torch_dtype, torch_threads
+from modelcheck.models.backends import Outputs, check_predict, require_task
+from modelcheck.models.hardware import per_call_threads, resolve_device, torch_dtype, torch_threads
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from modelcheck.spec import ModelSpec
+    from modelcheck.gatefile import ModelSpec
 
 __all__ = ["SOURCE_KINDS", "SUPPORTED_TASKS", "TorchBackend", "TorchModel"]
 
@@ -97,7 +97,7 @@ class TorchBackend:
 
 
 class TorchModel:
-    """A loaded torch module (implements ``modelcheck.backends.LoadedModel``).
+    """A loaded torch module (implements ``modelcheck.models.backends.LoadedModel``).
 
     ``label_names`` (classification) is resolved once, on first access (``TorchBackend.load`` does
     it): the gate's ``model.labels``, else the module's ``id2label`` or ``classes_`` attribute, else
@@ -178,7 +178,7 @@ class TorchModel:
         """
         import torch
 
-        from modelcheck.export import torch_to_onnx
+        from modelcheck.models.export import torch_to_onnx
 
         network = self._live()
         features = _input_width(network)

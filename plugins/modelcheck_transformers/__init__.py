@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelcheck.errors import BackendError, ModelLoadError
-from modelcheck.hardware import resolve_device, torch_dtype
+from modelcheck.models.hardware import resolve_device, torch_dtype
 from modelcheck_transformers._common import TransformersModel
 
 if TYPE_CHECKING:
-    from modelcheck.spec import ModelSpec
+    from modelcheck.gatefile import ModelSpec
 
 __all__ = ["SUPPORTED_TASKS", "TransformersBackend", "TransformersModel", "resolve_device"]
 

@@ -10,22 +10,22 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelcheck.backends import check_predict
 from modelcheck.errors import BackendError, DataError, ModelLoadError
-from modelcheck.hardware import per_call_threads, torch_threads
+from modelcheck.models.backends import check_predict
+from modelcheck.models.hardware import per_call_threads, torch_threads
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from modelcheck.backends import Outputs
-    from modelcheck.spec import ModelSpec
+    from modelcheck.gatefile import ModelSpec
+    from modelcheck.models.backends import Outputs
 
 #: Texts tokenised (and padded) together; bounds the memory of one padded chunk.
 CHUNK = 8192
 
 
 class TransformersModel:
-    """A loaded transformers model (implements ``modelcheck.backends.LoadedModel``); one subclass per task."""
+    """A loaded transformers model (implements ``modelcheck.models.backends.LoadedModel``); one subclass per task."""
 
     task = ""
 
@@ -104,7 +104,7 @@ class TransformersModel:
         check_predict(self.source, loaded=self._network is not None, batch_size=1)
         import torch
 
-        from modelcheck.export import torch_to_onnx
+        from modelcheck.models.export import torch_to_onnx
 
         network, tokenizer = self._network, self._preprocessor
         accepted = inspect.signature(network.forward).parameters

@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from modelcheck.backends import Outputs
 from modelcheck.errors import DataError, ModelLoadError
+from modelcheck.models.backends import Outputs
 from modelcheck_transformers._common import (
     TransformersModel,
     bad_input,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from modelcheck.backends import Outputs
 from modelcheck.errors import BackendError
+from modelcheck.models.backends import Outputs
 from modelcheck_transformers._common import TransformersModel, check_texts, ensure_pad_token, max_length, sorted_batches
 
 #: Sampling and beam settings a model's generation_config may carry; greedy decoding uses none of them.

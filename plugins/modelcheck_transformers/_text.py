@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from modelcheck.backends import Outputs
+from modelcheck.models.backends import Outputs
 from modelcheck_transformers._common import TransformersModel, check_texts, ensure_pad_token, max_length, sorted_batches
 
 

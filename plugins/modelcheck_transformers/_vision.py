@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelcheck.backends import Outputs
 from modelcheck.errors import DataError
+from modelcheck.models.backends import Outputs
 from modelcheck_transformers._common import TransformersModel, bad_input
 
 

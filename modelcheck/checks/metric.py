@@ -11,60 +11,23 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelcheck.errors import CheckError, DataError
-from modelcheck.results import CheckResult
+from modelcheck.errors import CheckError
+from modelcheck.report.results import CheckResult
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from modelcheck.backends import Outputs
-    from modelcheck.results import Status
-    from modelcheck.spec import CheckSpec
+    from modelcheck.checks import GateRun
+    from modelcheck.gatefile import CheckSpec
+    from modelcheck.models.backends import Outputs
+    from modelcheck.report.results import Status
 
 _MISSING_SLICE = "<missing>"
 
 
-def label_ids(values: Sequence[Any], label_names: Sequence[str], *, column: str) -> np.ndarray:
-    """Map a label column (class names or class ids) to the model's class ids.
-
-    Raises DataError naming the labels the model does not know and the ones it does.
-    """
-    index = {name: i for i, name in enumerate(label_names)}
-    lowered = {name.lower(): i for i, name in enumerate(label_names)}
-    out = np.empty(len(values), dtype=np.int64)
-    unknown: dict[str, int] = {}
-    for row, value in enumerate(values):
-        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-            if 0 <= int(value) < len(label_names):
-                out[row] = int(value)
-                continue
-        elif isinstance(value, str):
-            found = index.get(value, lowered.get(value.lower()))
-            if found is not None:
-                out[row] = found
-                continue
-        unknown.setdefault(repr(value), row)
-    if unknown:
-        shown = ", ".join(f"{v} (first at row {r})" for v, r in list(unknown.items())[:5])
-        known = ", ".join(f"{i}={name}" for i, name in enumerate(label_names))
-        raise DataError(
-            f"label column {column!r} holds values the model does not know: {shown}; "
-            f"the model's labels are {known} (use these names or ids)"
-        )
-    return out
-
-
-def numbers(values: Sequence[Any], *, column: str) -> np.ndarray:
-    """A numeric target column as floats; DataError names the first row that is not a number."""
-    out = np.empty(len(values), dtype=np.float64)
-    for row, value in enumerate(values):
-        try:
-            out[row] = float(value)
-        except (TypeError, ValueError):
-            raise DataError(f"column {column!r} must hold numbers; row {row} holds {value!r}") from None
-        if np.isnan(out[row]):
-            raise DataError(f"column {column!r} has no value at row {row}; fill or drop the row")
-    return out
+def judge(check: CheckSpec, run: GateRun) -> CheckResult:
+    """The check kind's entry in :data:`modelcheck.checks.KINDS`."""
+    return evaluate_metric_check(check, run.targets, run.outputs, run.model.label_names, run.frame)
 
 
 def evaluate_metric_check(
@@ -157,7 +120,7 @@ class Scorer:
         if self.metric == "cosine_similarity":
             self.reference = _load_reference(check, n_rows)
         if check.evaluate is not None:
-            from modelcheck.evaluate_metrics import load_module
+            from modelcheck.checks.evaluate_module import load_module
 
             self.module = load_module(check)
             self.details["evaluate"] = str(check.evaluate["path"])
@@ -165,7 +128,7 @@ class Scorer:
 
     def score(self, targets: Any, outputs: Outputs, rows: np.ndarray | None) -> float:
         if self.module is not None:
-            from modelcheck.evaluate_metrics import compute
+            from modelcheck.checks.evaluate_module import compute
 
             return compute(self.module, self.check, targets, outputs)
         metric = self.metric

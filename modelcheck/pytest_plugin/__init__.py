@@ -2,7 +2,7 @@
 
 This module is imported by every pytest run in an environment where modelcheck is installed, so it
 imports nothing beyond pytest; the session, gate loading and the frameworks come in only when asked.
-The fixtures for hand-written tests (``modelcheck.fixtures``, itself light) are registered in every
+The fixtures for hand-written tests (``modelcheck.pytest_plugin.fixtures``, itself light) are registered in every
 run, with or without ``--modelcheck``.
 """
 
@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from modelcheck.runner import ModelCache
-    from modelcheck.session import ModelcheckSession
+    from modelcheck.models.cache import ModelCache
+    from modelcheck.pytest_plugin.session import ModelcheckSession
 
 session_key: pytest.StashKey[ModelcheckSession] = pytest.StashKey()
 #: The session's loaded models, shared by gate items and the ``modelcheck_load`` fixture.
@@ -43,7 +43,7 @@ def _stage_name(value: str) -> str:
 
 
 def _device_name(value: str) -> str:
-    from modelcheck.hardware import DEVICE_PATTERN
+    from modelcheck.models.hardware import DEVICE_PATTERN
 
     device = value.strip().lower()
     if not DEVICE_PATTERN.match(device):
@@ -111,7 +111,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
     _max_loaded_models(config)  # a bad ini value is a usage error in every run
-    from modelcheck import fixtures, perf_fixtures
+    from modelcheck.pytest_plugin import fixtures, perf_fixtures
 
     for module, name in ((fixtures, "modelcheck-fixtures"), (perf_fixtures, "modelcheck-perf-fixtures")):
         if not config.pluginmanager.is_registered(module):
@@ -121,7 +121,7 @@ def pytest_configure(config: pytest.Config) -> None:
             if config.getoption(option) is not None:
                 raise pytest.UsageError(f"{option} needs --modelcheck (add --modelcheck to the command)")
         return
-    from modelcheck.session import ModelcheckSession
+    from modelcheck.pytest_plugin.session import ModelcheckSession
 
     session = ModelcheckSession(config)
     config.stash[session_key] = session
@@ -143,7 +143,7 @@ def model_cache(config: pytest.Config) -> ModelCache:
     """The run's model cache (created on first use, closed when pytest ends)."""
     models = config.stash.get(models_key, None)
     if models is None:
-        from modelcheck.runner import ModelCache
+        from modelcheck.models.cache import ModelCache
 
         models = config.stash[models_key] = ModelCache(max_loaded=_max_loaded_models(config))
     return models

@@ -1,389 +1,32 @@
-"""Gate files: read YAML, expand ``${VAR}``, validate against the shipped JSON Schema, build a GateSpec.
-
-``load_gate(path)`` either returns a frozen, fully-resolved :class:`GateSpec` or raises one
-:class:`~modelcheck.errors.GateFileError` that names the file, the JSON path, the line and the fix.
-"""
+"""The semantic rules of gate files (what the schema cannot say) and the resolved GateSpec they build."""
 
 from __future__ import annotations
 
 import difflib
-import json
 import math
-import os
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import cache
-from importlib import resources
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from modelcheck.backends import available_backends
 from modelcheck.errors import GateFileError
-from modelcheck.tasks import LABEL_FREE_METRICS, SIGNED_UNIT_INTERVAL, TASKS, UNIT_INTERVAL, Task
+from modelcheck.gatefile.source import json_path, line_of
+from modelcheck.gatefile.spec import ACCURACY_LIKE, CheckSpec, DataSpec, GateSpec, ModelSpec
+from modelcheck.gatefile.tasks import LABEL_FREE_METRICS, SIGNED_UNIT_INTERVAL, TASKS, UNIT_INTERVAL, Task
 
-_ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+#: The entry-point group backends register in (``modelcheck.models`` loads them from it).
+BACKENDS_GROUP = "modelcheck.backends"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """The model under test. ``source`` is an absolute path for local files, else as written."""
-
-    id: str
-    source: str
-    backend: str = "transformers"
-    task: str = "text-classification"
-    device: str = "auto"
-    batch_size: int = 32
-    trust_remote_code: bool = False
-    dtype: str | None = None
-    weights: str | None = None
-    allow_pickle: bool = False
-    tokenizer: str | None = None
-    providers: tuple[str, ...] | None = None
-    threads: int | None = None
-    graph_optimization: str | None = None
-    max_new_tokens: int = 32
-    labels: tuple[str, ...] | None = None
-
-    @property
-    def is_local(self) -> bool:
-        return Path(self.source).is_absolute()
-
-
-@dataclass(frozen=True)
-class DataSpec:
-    """The labelled data a gate is judged on. ``source`` is an absolute path for local files.
-
-    ``input`` is one column, or several (tabular features; the two texts of a pair).
-    """
-
-    source: str
-    input: str | tuple[str, ...]
-    label: str | None = None
-    split: str = "test"
-    limit: int | None = None
-
-    @property
-    def input_columns(self) -> tuple[str, ...]:
-        return (self.input,) if isinstance(self.input, str) else self.input
-
-    @property
-    def is_local(self) -> bool:
-        return Path(self.source).is_absolute()
-
-
-@dataclass(frozen=True)
-class CheckSpec:
-    """One check: becomes one pytest item ``<gate file>::<name>``."""
-
-    name: str
-    metric: str | None = None
-    kind: str = "metric"
-    #: For ``metric: {evaluate: ...}``: ``path`` (resolved), ``key`` and ``args``.
-    evaluate: Mapping[str, Any] | None = None
-    reference: str | None = None
-    average: str | None = None
-    pos_label: str | int | None = None
-    min: float | None = None
-    max: float | None = None
-    slice_by: str | None = None
-    min_samples: int = 1
-    stages: tuple[str, ...] = ()
-    # regression
-    baseline: str | None = None
-    max_drop: float | None = None
-    test: str = "paired-bootstrap"
-    confidence: float = 0.95
-    resamples: int = 2000
-    seed: int = 0
-    on_missing: str = "inconclusive"
-    # parity: the other model (a full ModelSpec once resolved) and its thresholds
-    against: ModelSpec | None = None
-    export: bool = False
-    max_abs_diff: float | None = None
-    max_rel_diff: float | None = None
-    min_cosine: float | None = None
-    min_agreement: float | None = None
-    # latency and memory
-    batch_size: int | None = None
-    percentile: float = 95.0
-    inputs: str = "data"
-    threads: int | None = None
-    min_iterations: int = 50
-    min_time: float = 1.0
-    max_time: float = 60.0
-    on_uncertain: str = "inconclusive"
-    phase: str = "inference"
-    isolate: bool = False
-    max_ms: float | None = None
-    max_mb: float | None = None
-    max_ratio: float | None = None
-    #: The model a ratio is measured against (same keys as the gate's model, another source).
-    baseline_model: ModelSpec | None = None
-    #: ``baseline_model: self``: the model against itself (A/A), to measure the noise floor.
-    baseline_self: bool = False
-
-    @property
-    def threshold(self) -> dict[str, float]:
-        """The bounds this check is judged against, as written in the gate file."""
-        bounds = (
-            ("min", self.min),
-            ("max", self.max),
-            ("max_drop", self.max_drop),
-            ("max_abs_diff", self.max_abs_diff),
-            ("max_rel_diff", self.max_rel_diff),
-            ("min_cosine", self.min_cosine),
-            ("min_agreement", self.min_agreement),
-            ("max_ms", self.max_ms),
-            ("max_mb", self.max_mb),
-            ("max_ratio", self.max_ratio),
-        )
-        return {k: v for k, v in bounds if v is not None}
-
-
-@dataclass(frozen=True)
-class GateSpec:
-    """A validated gate file with every path resolved and every variable expanded."""
-
-    path: Path
-    model: ModelSpec
-    data: DataSpec
-    checks: tuple[CheckSpec, ...]
-    stages: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    publish: Mapping[str, Any] | None = None
-
-    def check(self, name: str) -> CheckSpec:
-        for check in self.checks:
-            if check.name == name:
-                return check
-        raise KeyError(name)
-
-
 @cache
-def gate_schema() -> dict[str, Any]:
-    """The gate-file JSON Schema that ships inside the package."""
-    text = resources.files("modelcheck").joinpath("schemas/gate.schema.json").read_text("utf-8")
-    schema: dict[str, Any] = json.loads(text)
-    return schema
-
-
-def load_gate(path: str | os.PathLike[str], *, display_path: str | None = None) -> GateSpec:
-    """Read, validate and resolve one gate file.
-
-    ``display_path`` is how the file is named in messages (default: the path as given).
-    """
-    gate_path = Path(path)
-    shown = display_path or str(path)
-    try:
-        text = gate_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise GateFileError(shown, "file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise GateFileError(shown, f"cannot read the file ({exc})") from None
-
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise GateFileError(shown, f"invalid YAML: {problem}", line=line) from None
-
-    if document is None:
-        raise GateFileError(shown, "the file is empty; a gate file is a mapping with version, model, data, checks")
-    if not isinstance(document, dict):
-        raise GateFileError(
-            shown,
-            f"the top level is a {_yaml_type(document)}; a gate file is a mapping with keys "
-            "version, model, data, checks",
-            line=1,
-        )
-
-    document = _expand_env(document, shown, node)
-    _validate_schema(document, shown, node)
-    return _build(document, gate_path, shown, node)
-
-
-def iter_gate_files(paths: list[Path]) -> Iterator[Path]:
-    """Yield gate files: each file as given, and ``*.yaml``/``*.yml`` under each folder, sorted."""
-    for path in paths:
-        if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
-        else:
-            yield path
-
-
-# -- YAML helpers ---------------------------------------------------------------------------------
-
-
-def _yaml_type(value: object) -> str:
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    return type(value).__name__
-
-
-def _json_path(parts: tuple[str | int, ...] | list[str | int]) -> str:
-    out = "$"
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return out
-
-
-def _line_of(node: yaml.Node | None, parts: tuple[str | int, ...] | list[str | int]) -> int | None:
-    """Walk the composed YAML along a JSON path and return the 1-based line of the deepest match."""
-    if node is None:
-        return None
-    current = node
-    for part in parts:
-        if isinstance(current, yaml.MappingNode):
-            for key, value in current.value:
-                if key.value == part:
-                    current = value
-                    break
-            else:
-                break
-        elif isinstance(current, yaml.SequenceNode) and isinstance(part, int) and part < len(current.value):
-            current = current.value[part]
-        else:
-            break
-    return int(current.start_mark.line) + 1
-
-
-def _key_line(node: yaml.Node | None, parts: list[str | int], key: str) -> int | None:
-    """Line of ``key`` inside the mapping at ``parts`` (for unknown keys)."""
-    if node is None:
-        return None
-    line = _line_of(node, parts)
-    current: yaml.Node = node
-    for part in parts:
-        found = None
-        if isinstance(current, yaml.MappingNode):
-            found = next((v for k, v in current.value if k.value == part), None)
-        elif isinstance(current, yaml.SequenceNode) and isinstance(part, int):
-            found = current.value[part] if part < len(current.value) else None
-        if found is None:
-            return line
-        current = found
-    if isinstance(current, yaml.MappingNode):
-        for k, _ in current.value:
-            if k.value == key:
-                return int(k.start_mark.line) + 1
-    return line
-
-
-# -- ${VAR} expansion -----------------------------------------------------------------------------
-
-
-def _expand_env(value: Any, shown: str, node: yaml.Node | None, parts: tuple[str | int, ...] = ()) -> Any:
-    if isinstance(value, dict):
-        return {k: _expand_env(v, shown, node, (*parts, k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_expand_env(v, shown, node, (*parts, i)) for i, v in enumerate(value)]
-    if not isinstance(value, str) or "${" not in value:
-        return value
-
-    def substitute(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
-        found = os.environ.get(name)
-        if found:
-            return found
-        if default is not None:
-            return default
-        raise GateFileError(
-            shown,
-            f"environment variable {name} is not set (used in {value!r}); set it, "
-            f"or give a default as ${{{name}:-value}}",
-            json_path=_json_path(parts),
-            line=_line_of(node, parts),
-        )
-
-    return _ENV_VAR.sub(substitute, value)
-
-
-# -- schema validation ----------------------------------------------------------------------------
-
-
-def _validate_schema(document: dict[str, Any], shown: str, node: yaml.Node | None) -> None:
-    import jsonschema
-
-    schema = gate_schema()
-    validator = jsonschema.Draft202012Validator(schema)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(document))
-    if error is None:
-        return
-    parts = list(error.absolute_path)
-    json_path = _json_path(parts)
-    line = _line_of(node, parts)
-    problem = _describe(error, parts)
-    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = list(error.schema.get("properties", {}))
-        unknown = [k for k in error.instance if k not in allowed]
-        if unknown:
-            key = str(unknown[0])
-            line = _key_line(node, parts, key)
-            json_path = _json_path([*parts, key])
-            near = difflib.get_close_matches(key, allowed, n=1)
-            hint = f"did you mean {near[0]!r}? " if near else ""
-            problem = f"unknown key {key!r}; {hint}allowed keys here: {', '.join(allowed)}"
-    raise GateFileError(shown, problem, json_path=json_path, line=line)
-
-
-def _describe(error: Any, parts: list[str | int]) -> str:
-    """Turn one jsonschema error into a sentence that says what was expected."""
-    field_name = str(parts[-1]) if parts else "the document"
-    value = error.instance
-    kind = error.validator
-    if kind == "enum":
-        choices = ", ".join(repr(c) for c in error.validator_value)
-        near = difflib.get_close_matches(str(value), [str(c) for c in error.validator_value], n=1)
-        hint = f"; did you mean {near[0]!r}?" if near else ""
-        return f"{field_name} {value!r} is not supported; expected one of {choices}{hint}"
-    if kind == "const":
-        if field_name == "version":
-            return f"unsupported version {value!r}; this modelcheck reads gate files of version 1"
-        if field_name == "kind":
-            return (
-                f"check kind {value!r} is not available in this version of modelcheck; "
-                "the supported kind is 'metric' (quality metrics on the gate's data)"
-            )
-        return f"{field_name} must be {error.validator_value!r}, not {value!r}"
-    if kind == "type":
-        expected = error.validator_value
-        expected = " or ".join(expected) if isinstance(expected, list) else expected
-        return f"{field_name} must be of type {expected}, got {_yaml_type(value)} {value!r}"
-    if kind == "required":
-        missing = error.message.split("'")[1] if "'" in error.message else error.message
-        return f"missing required key {missing!r}"
-    if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        bound = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[kind]
-        return f"{field_name} {value!r} is out of range; expected a number {bound} {error.validator_value}"
-    if kind == "pattern" and field_name == "device":
-        return f"device {value!r} is not supported; expected auto, cpu, mps, cuda or cuda:N (e.g. cuda:1)"
-    if kind == "pattern":
-        return f"{field_name} {value!r} is not valid; expected it to match {error.validator_value}"
-    if kind == "anyOf" and parts and parts[0] == "checks":
-        return "a metric check needs a threshold: give min, max, or both"
-    if kind == "minItems":
-        return f"{field_name} must not be empty"
-    if kind == "oneOf" and len(parts) == 2 and parts[0] == "stages":
-        return f'stage {field_name!r} must be a list of check names or "all", got {value!r}'
-    if kind == "minLength":
-        return f"{field_name} must not be empty"
-    return str(error.message)
-
-
-# -- building the spec ----------------------------------------------------------------------------
+def available_backends() -> tuple[str, ...]:
+    """Names of the installed backends (entry points in the ``modelcheck.backends`` group)."""
+    return tuple(sorted({ep.name for ep in entry_points(group=BACKENDS_GROUP)}))
 
 
 _LOCAL_SUFFIXES = (".csv", ".json", ".jsonl", ".parquet", ".onnx", ".pt2", ".pt", ".safetensors")
@@ -408,11 +51,11 @@ def resolve_source(raw: str, base: Path, *, bare_hub_names: bool) -> str:
     return str(candidate.resolve())
 
 
-def _build(document: dict[str, Any], gate_path: Path, shown: str, node: yaml.Node | None) -> GateSpec:
+def build_gate(document: dict[str, Any], gate_path: Path, shown: str, node: yaml.Node | None) -> GateSpec:
     base = gate_path.resolve().parent
 
     def fail(parts: list[str | int], problem: str) -> GateFileError:
-        return GateFileError(shown, problem, json_path=_json_path(parts), line=_line_of(node, parts))
+        return GateFileError(shown, problem, json_path=json_path(parts), line=line_of(node, parts))
 
     def path_of(value: str | None) -> str | None:
         return None if value is None else resolve_source(value, base, bare_hub_names=False)
@@ -570,8 +213,6 @@ _KIND_REQUIRED: dict[str, tuple[str, ...]] = {
 _PERFORMANCE_KEYS = ("batch_size", "percentile", "inputs", "threads", "min_iterations", "min_time", "max_time",
                      "on_uncertain", "phase", "isolate", "max_ms", "max_mb", "max_ratio")  # fmt: skip
 _PARITY_BOUNDS = ("max_abs_diff", "max_rel_diff", "min_cosine", "min_agreement")
-#: Metrics judged right/wrong per example (McNemar's test applies).
-ACCURACY_LIKE = frozenset({"accuracy", "exact_match", "contains"})
 
 
 def _check_kind_keys(kind: str, check: dict[str, Any], index: int, fail: Any) -> None:

@@ -7,14 +7,20 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from modelcheck.errors import CheckError
-from modelcheck.results import CheckResult
+from modelcheck.report.results import CheckResult
 
 if TYPE_CHECKING:
-    from modelcheck.backends import LoadedModel, Outputs
-    from modelcheck.runner import ModelCache
-    from modelcheck.spec import CheckSpec, GateSpec
+    from modelcheck.checks import GateRun
+    from modelcheck.gatefile import CheckSpec, GateSpec
+    from modelcheck.models.backends import LoadedModel, Outputs
+    from modelcheck.models.cache import ModelCache
 
 _TEXT_TASKS = ("text-classification", "feature-extraction")
+
+
+def judge(check: CheckSpec, run: GateRun) -> CheckResult:
+    """The check kind's entry in :data:`modelcheck.checks.KINDS`."""
+    return judge_parity(check, run.gate, run.model, run.outputs, run.inputs, run.models, artifacts=run.artifacts)
 
 
 def judge_parity(
@@ -28,13 +34,13 @@ def judge_parity(
     artifacts: list[str],
 ) -> CheckResult:
     """Run the ``against`` model on the same inputs and compare its outputs with the gate model's."""
-    from modelcheck.parity import compare_outputs
-    from modelcheck.runner import predict
+    from modelcheck.measure.comparison import compare_outputs
+    from modelcheck.models.predict import predict
 
     assert check.against is not None
     other_spec = check.against
     if check.export:
-        from modelcheck.export import cached_export
+        from modelcheck.models.export import cached_export
 
         exported = cached_export(model, artifacts)
         tokenizer = str(exported.parent) if gate.model.task in _TEXT_TASKS else None

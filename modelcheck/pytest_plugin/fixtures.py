@@ -28,15 +28,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from modelcheck.backends import BACKEND_FRAMEWORKS
-from modelcheck.plugin import model_cache
+from modelcheck.models.backends import BACKEND_FRAMEWORKS
+from modelcheck.pytest_plugin import model_cache
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from modelcheck.backends import LoadedModel, Outputs
-    from modelcheck.results import CheckResult
-    from modelcheck.spec import CheckSpec, ModelSpec
+    from modelcheck.gatefile import CheckSpec, ModelSpec
+    from modelcheck.models.backends import LoadedModel, Outputs
+    from modelcheck.report.results import CheckResult
 
 __all__ = [
     "DatasetLoader",
@@ -67,7 +67,7 @@ def modelcheck_device(pytestconfig: pytest.Config) -> str:
     lacks skips the tests that use the fixture.
     """
     from modelcheck.errors import DeviceUnavailableError
-    from modelcheck.hardware import resolve_device
+    from modelcheck.models.hardware import resolve_device
 
     try:
         return resolve_device(_requested_device(pytestconfig))
@@ -141,7 +141,7 @@ class ModelLoader:
         **model_options: Any,
     ) -> ModelSpec:
         """The ModelSpec these arguments name (as a gate file's ``model:`` would)."""
-        from modelcheck.spec import ModelSpec, resolve_source
+        from modelcheck.gatefile import ModelSpec, resolve_source
 
         allowed = {f.name for f in fields(ModelSpec)} - {"source", "backend", "task", "device", "dtype"}
         unknown = sorted(set(model_options) - allowed)
@@ -192,9 +192,9 @@ class DatasetLoader:
         task: str = "text-classification",
     ) -> pd.DataFrame:
         __tracebackhide__ = True
-        from modelcheck.data import load_data
         from modelcheck.errors import ModelcheckError
-        from modelcheck.spec import DataSpec, resolve_source
+        from modelcheck.gatefile import DataSpec, resolve_source
+        from modelcheck.run.data import load_data
 
         columns = _columns(input)
         if not columns:
@@ -249,7 +249,8 @@ class Evaluator:
     ) -> Evaluation:
         __tracebackhide__ = True
         from modelcheck.errors import DataError, ModelcheckError
-        from modelcheck.runner import model_inputs, model_targets, predict
+        from modelcheck.models.predict import predict
+        from modelcheck.run.inputs import model_inputs, model_targets
 
         meta = frame.attrs.get(FRAME_ATTR, {})
         columns = _columns(input if input is not None else meta.get("input"))
@@ -304,7 +305,7 @@ class Evaluation:
 
     def measure(self, check: CheckSpec) -> CheckResult:
         """Judge one check (as in a gate file) on these outputs; raises ModelcheckError when it cannot."""
-        from modelcheck.metrics import evaluate_metric_check
+        from modelcheck.checks.metric import evaluate_metric_check
 
         result = evaluate_metric_check(check, self.targets, self.outputs, self.label_names, self.frame)
         self.results[check.name] = result
@@ -328,7 +329,7 @@ class Evaluation:
         """
         __tracebackhide__ = True
         from modelcheck.errors import ModelcheckError
-        from modelcheck.spec import CheckSpec
+        from modelcheck.gatefile import CheckSpec
 
         if min is None and max is None:
             raise TypeError(f"assert_metric({metric!r}) needs min= and/or max=")
@@ -417,7 +418,7 @@ def _missing_requirement(item: pytest.Item, known: dict[tuple[str, str], str | N
 def device_missing(device: str) -> str | None:
     """Why ``device`` (auto, cpu, cuda, cuda:N, mps) is not usable here, or None where it is."""
     from modelcheck.errors import DeviceUnavailableError
-    from modelcheck.hardware import resolve_device
+    from modelcheck.models.hardware import resolve_device
 
     try:
         resolve_device(device)
@@ -428,8 +429,8 @@ def device_missing(device: str) -> str | None:
 
 def backend_missing(name: str) -> str | None:
     """Why models of backend ``name`` cannot run here (not installed, framework missing), or None."""
-    from modelcheck.backends import available_backends, get_backend
     from modelcheck.errors import BackendError
+    from modelcheck.models.backends import available_backends, get_backend
 
     installed = available_backends()
     if name not in installed:
@@ -456,7 +457,7 @@ def _requested_device(config: pytest.Config) -> str:
 
 
 def _check_device(device: str, what: str) -> str:
-    from modelcheck.hardware import DEVICE_PATTERN
+    from modelcheck.models.hardware import DEVICE_PATTERN
 
     wanted = device.strip().lower()
     if not DEVICE_PATTERN.match(wanted):
@@ -465,14 +466,14 @@ def _check_device(device: str, what: str) -> str:
 
 
 def _check_task(task: str) -> None:
-    from modelcheck.tasks import TASKS
+    from modelcheck.gatefile.tasks import TASKS
 
     if task not in TASKS:
         raise ValueError(f"task {task!r} is not supported; tasks: {', '.join(TASKS)}")
 
 
 def _check_metric_name(metric: str, task: str) -> None:
-    from modelcheck.tasks import TASKS
+    from modelcheck.gatefile.tasks import TASKS
 
     if metric not in TASKS[task].metrics:
         raise ValueError(f"metric {metric!r} is not one of task {task!r}'s: {', '.join(TASKS[task].metrics)}")
@@ -482,7 +483,7 @@ _METRIC_KEYS = ("metric", "name", "average", "pos_label", "slice_by", "min_sampl
 
 
 def _metric_check(entry: str | Mapping[str, Any], task: str, root: Path) -> CheckSpec:
-    from modelcheck.spec import CheckSpec
+    from modelcheck.gatefile import CheckSpec
 
     if isinstance(entry, str):
         entry = {"metric": entry}

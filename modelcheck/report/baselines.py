@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from modelcheck.errors import ModelcheckError
 
 if TYPE_CHECKING:
-    from modelcheck.backends import Outputs
+    from modelcheck.models.backends import Outputs
 
 BASELINE_VERSION = 1
 _FIELDS = ("labels", "scores", "values", "embeddings", "pair_embeddings", "texts")
@@ -50,7 +50,7 @@ def save_outputs(outputs: Outputs, path: Path, *, data_sha256: str | None) -> st
     """Write ``outputs`` (compressed .npz, atomically) and return the file's sha256."""
     import numpy as np
 
-    from modelcheck.report import sha256_file
+    from modelcheck.report.document import sha256_file
 
     arrays: dict[str, Any] = {"rows": np.arange(len(outputs), dtype=np.int64)}
     for name in _FIELDS:
@@ -74,7 +74,7 @@ def load_outputs(path: Path) -> tuple[Outputs, str | None]:
     """Read outputs written by :func:`save_outputs`; BaselineUnavailable names a corrupt file."""
     import numpy as np
 
-    from modelcheck.backends import Outputs
+    from modelcheck.models.backends import Outputs
 
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -147,7 +147,7 @@ def read_baseline(where: str, *, model_id: str) -> Baseline:
     outputs, data_sha = load_outputs(outputs_file)
     recorded = document.get("outputs", {}).get("sha256")
     if recorded:
-        from modelcheck.report import sha256_file
+        from modelcheck.report.document import sha256_file
 
         actual = sha256_file(outputs_file)
         if actual != recorded:

@@ -9,7 +9,7 @@
 
 Timing uses ``time.perf_counter_ns`` on the host, or CUDA events with a synchronise on CUDA devices
 (:func:`timer_for`); never a bare host clock around asynchronous GPU work. Thread pools are pinned by
-the caller (:func:`modelcheck.hardware.pinned_threads`). Only numpy is needed here.
+the caller (:func:`modelcheck.models.hardware.pinned_threads`). Only numpy is needed here.
 """
 
 from __future__ import annotations

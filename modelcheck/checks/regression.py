@@ -7,21 +7,30 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelcheck.baselines import BaselineUnavailable, read_baseline
+from modelcheck.checks.metric import Scorer, take_rows
 from modelcheck.errors import CheckError
-from modelcheck.metrics import Scorer, take_rows
-from modelcheck.results import CheckResult, Status
-from modelcheck.spec import ACCURACY_LIKE
+from modelcheck.gatefile import ACCURACY_LIKE
+from modelcheck.report.baselines import BaselineUnavailable, read_baseline
+from modelcheck.report.results import CheckResult, Status
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from modelcheck.backends import Outputs
-    from modelcheck.spec import CheckSpec
-    from modelcheck.stats import PairedComparison
+    from modelcheck.checks import GateRun
+    from modelcheck.gatefile import CheckSpec
+    from modelcheck.measure.stats import PairedComparison
+    from modelcheck.models.backends import Outputs
 
 #: Metrics where a smaller value is better (a "drop" is a rise).
 LOWER_IS_BETTER = frozenset({"mae", "rmse"})
+
+
+def judge(check: CheckSpec, run: GateRun) -> CheckResult:
+    """The check kind's entry in :data:`modelcheck.checks.KINDS`."""
+    return judge_regression(
+        check, run.targets, run.outputs, run.model.label_names, run.frame,
+        model_id=run.gate.model.id, data_sha256=run.data_sha256,
+    )  # fmt: skip
 
 
 def judge_regression(
@@ -75,7 +84,7 @@ def judge_regression(
 def _compare(
     check: CheckSpec, targets: Any, baseline: Outputs, candidate: Outputs, label_names: Sequence[str]
 ) -> PairedComparison:
-    from modelcheck import stats
+    from modelcheck.measure import stats
 
     assert check.max_drop is not None and check.metric is not None
     n = len(candidate)

@@ -13,19 +13,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from modelcheck.errors import BackendError
+from modelcheck.gatefile.build import BACKENDS_GROUP, available_backends
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from modelcheck.spec import ModelSpec
+    from modelcheck.gatefile import ModelSpec
 
-ENTRY_POINT_GROUP = "modelcheck.backends"
+ENTRY_POINT_GROUP = BACKENDS_GROUP
 #: The frameworks the models of the bundled backends need (the modelcheck_backend marker checks them;
 #: memory checks import them before measuring, so a framework's import is not counted as the model's).
 BACKEND_FRAMEWORKS: dict[str, tuple[str, ...]] = {
@@ -136,12 +136,6 @@ def check_predict(source: object, *, loaded: bool, batch_size: int) -> None:
         raise BackendError(f"model {source} was closed; load it again to predict")
     if batch_size < 1:
         raise BackendError(f"batch_size must be at least 1, got {batch_size}")
-
-
-@cache
-def available_backends() -> tuple[str, ...]:
-    """Names of the installed backends."""
-    return tuple(sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}))
 
 
 def get_backend(name: str) -> Backend:

@@ -1,6 +1,6 @@
 """Parity of two models' outputs on the same inputs: e.g. a model and its ONNX export, or two revisions.
 
-Pure numpy: :func:`compare_outputs` takes two :class:`~modelcheck.backends.Outputs` and measures how far
+Pure numpy: :func:`compare_outputs` takes two :class:`~modelcheck.models.backends.Outputs` and measures how far
 the candidate is from the reference on the output both produced (embeddings, else scores, else values,
 else texts, else labels), and names the rows that differ most.
 """
@@ -15,7 +15,7 @@ from modelcheck.errors import CheckError
 if TYPE_CHECKING:
     import numpy as np
 
-    from modelcheck.backends import Outputs
+    from modelcheck.models.backends import Outputs
 
 #: Floor of the denominator of the relative difference, so near-zero reference values do not explode it.
 EPS = 1e-6

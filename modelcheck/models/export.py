@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from modelcheck.errors import BackendError
 
 if TYPE_CHECKING:
-    from modelcheck.backends import LoadedModel
+    from modelcheck.models.backends import LoadedModel
 
 FILENAME = "model.onnx"
 OPSET = 17

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from modelcheck.errors import CheckError
 
 if TYPE_CHECKING:
-    from modelcheck.backends import Outputs
-    from modelcheck.spec import CheckSpec
+    from modelcheck.gatefile import CheckSpec
+    from modelcheck.models.backends import Outputs
 
 #: A bare evaluate module name (``bleu``, ``word_overlap``): looked up in the evaluate cache.
 _MODULE_NAME = re.compile(r"[A-Za-z0-9][\w-]*")

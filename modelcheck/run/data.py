@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from modelcheck.spec import DataSpec
+    from modelcheck.gatefile import DataSpec
 
 _READERS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 
@@ -195,7 +195,7 @@ def _quiet_datasets() -> Iterator[Any]:
 
 def _sha256_files(files: list[Path]) -> str:
     """sha256 of one file; for several (an image folder, a Hub dataset's cache), of their names and digests."""
-    from modelcheck.report import sha256_file
+    from modelcheck.report.document import sha256_file
 
     if len(files) == 1:
         return sha256_file(files[0])

@@ -8,7 +8,7 @@ result says so. CUDA (torch): peak allocated and peak reserved bytes above the p
 (``torch.cuda.reset_peak_memory_stats``). ONNX Runtime on CUDA exposes no peak: the device memory in
 use after the phase minus before (``cudaMemGetInfo``), its arena included.
 
-``python -m modelcheck.memory GATE CHECK [--baseline]`` measures a memory check's phase in this fresh
+``python -m modelcheck.measure.memory GATE CHECK [--baseline]`` measures a memory check's phase in this fresh
 process and prints the result as JSON (``isolate: true``).
 """
 
@@ -18,7 +18,6 @@ import contextlib
 import ctypes
 import ctypes.util
 import gc
-import json
 import sys
 import threading
 from collections.abc import Callable
@@ -219,29 +218,3 @@ def _cuda_probe(device: str, *, onnx: bool) -> _NoCuda | _TorchCuda:
 
 def _mb(value: float) -> str:
     return f"{value:.0f}" if abs(value) >= 100 else f"{value:.1f}"
-
-
-# -- isolate: true --------------------------------------------------------------------------------
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m modelcheck.memory GATE CHECK [--baseline]``: measure in this fresh process, print JSON."""
-    from modelcheck.errors import ModelcheckError
-    from modelcheck.perf_check import measure_memory_check
-    from modelcheck.spec import load_gate
-
-    args = list(sys.argv[1:] if argv is None else argv)
-    baseline = "--baseline" in args
-    gate_path, check_name = [a for a in args if a != "--baseline"]
-    try:
-        gate = load_gate(gate_path)
-        result = measure_memory_check(gate, gate.check(check_name), baseline=baseline, process="fresh process")
-    except ModelcheckError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
-    print(json.dumps(result.to_dict()))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

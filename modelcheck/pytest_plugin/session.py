@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from modelcheck.baselines import outputs_dir
-from modelcheck.plugin import gate_scheduling_key, model_cache
-from modelcheck.results import CheckResult, GateResult
-from modelcheck.runner import Progress, run_gate
+from modelcheck.pytest_plugin import gate_scheduling_key, model_cache
+from modelcheck.report.baselines import outputs_dir
+from modelcheck.report.results import CheckResult, GateResult
+from modelcheck.run.gate import Progress, run_gate
 
 if TYPE_CHECKING:
-    from modelcheck.collect import GateFile
+    from modelcheck.pytest_plugin.collect import GateFile
 
 _GATE_SUFFIXES = (".yaml", ".yml")
 #: Key of this plugin's payload in xdist's ``workeroutput``.
@@ -101,7 +101,7 @@ class ModelcheckSession:
         resolved = file_path.resolve()
         if resolved not in self.gate_files and resolved not in self.explicit_files:
             return None
-        from modelcheck.collect import GateFile
+        from modelcheck.pytest_plugin.collect import GateFile
 
         gate_file: GateFile = GateFile.from_parent(parent, path=file_path)
         return gate_file
@@ -109,7 +109,7 @@ class ModelcheckSession:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
         report = yield
-        from modelcheck.collect import CheckItem
+        from modelcheck.pytest_plugin.collect import CheckItem
 
         if isinstance(item, CheckItem) and report.skipped and isinstance(report.longrepr, tuple):
             # A skipped check (device absent) is located at its gate file, not inside modelcheck.
@@ -125,7 +125,7 @@ class ModelcheckSession:
         if self.report_path is None:
             return
         from modelcheck.errors import ModelcheckError
-        from modelcheck.report import build_report, environment, write_report
+        from modelcheck.report.document import build_report, environment, write_report
 
         env = environment()
         env.update({k: v for k, v in self.worker_runtime.items() if env.get(k) is None})
@@ -136,8 +136,8 @@ class ModelcheckSession:
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        from modelcheck.report import build_report
-        from modelcheck.summary import terminal_rows
+        from modelcheck.report.document import build_report
+        from modelcheck.report.summary import terminal_rows
 
         if not self.results:
             return
@@ -181,7 +181,7 @@ class ModelcheckSession:
             self._merge_payload(payload)
 
     def _worker_payload(self) -> str:
-        from modelcheck.report import plain, runtime_environment
+        from modelcheck.report.document import plain, runtime_environment
 
         return json.dumps(
             {

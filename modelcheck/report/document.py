@@ -1,6 +1,6 @@
 """The results report: one JSON document per run, with its own JSON Schema.
 
-``build_report`` turns in-memory :class:`~modelcheck.results.GateResult` objects into the document,
+``build_report`` turns in-memory :class:`~modelcheck.report.results.GateResult` objects into the document,
 ``write_report`` validates and writes it atomically, ``read_report`` loads and validates one.
 ``gate``, ``summary``, ``baseline update`` and ``publish`` read the report; they never re-run a model.
 
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from modelcheck.errors import ReportError
-from modelcheck.results import GateResult, totals
+from modelcheck.report.results import GateResult, totals
 
 REPORT_VERSION = 1
 

@@ -22,17 +22,17 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from modelcheck.fixtures import FRAME_ATTR, ModelLoader, _columns
-from modelcheck.plugin import model_cache
+from modelcheck.pytest_plugin import model_cache
+from modelcheck.pytest_plugin.fixtures import FRAME_ATTR, ModelLoader, _columns
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from modelcheck.backends import LoadedModel
-    from modelcheck.latency import LatencyComparison, LatencyResult
-    from modelcheck.memory import MemoryResult
-    from modelcheck.results import Status
-    from modelcheck.spec import CheckSpec
+    from modelcheck.gatefile import CheckSpec
+    from modelcheck.measure.memory import MemoryResult
+    from modelcheck.measure.timing import LatencyComparison, LatencyResult
+    from modelcheck.models.backends import LoadedModel
+    from modelcheck.report.results import Status
 
 __all__ = ["Latency", "LatencyMeter", "Memory", "MemoryMeter", "modelcheck_latency", "modelcheck_memory"]
 
@@ -80,9 +80,9 @@ class LatencyMeter:
         seed: int = 0,
     ) -> Latency:
         __tracebackhide__ = True
+        from modelcheck.checks.latency import time_model
         from modelcheck.errors import ModelcheckError
-        from modelcheck.perf_check import time_model
-        from modelcheck.spec import CheckSpec
+        from modelcheck.gatefile import CheckSpec
 
         if not 0 < percentile <= 100:
             raise ValueError(f"percentile must lie in (0, 100], got {percentile}")
@@ -173,7 +173,7 @@ class Latency:
         """Fail the test with the measurement unless the percentile is at most ``max_ms`` and/or the ratio to
         the baseline at most ``max_ratio``; an interval straddling a bound skips it as inconclusive."""
         __tracebackhide__ = True
-        from modelcheck.perf_check import latency_verdict
+        from modelcheck.checks.latency import latency_verdict
 
         if max_ms is None and max_ratio is None:
             raise TypeError("assert_max() needs max_ms= and/or max_ratio=")
@@ -199,8 +199,8 @@ class MemoryMeter:
         self, model: LoadedModel, inputs: Any, *, batch_size: int | None = None, threads: int | None = None
     ) -> Memory:
         __tracebackhide__ = True
+        from modelcheck.checks.memory import measure_memory
         from modelcheck.errors import ModelcheckError
-        from modelcheck.perf_check import measure_memory
 
         spec = model_cache(self.config).spec_of(model)
         size = batch_size or (spec.batch_size if spec else 32)
@@ -214,8 +214,8 @@ class MemoryMeter:
     def load(self, source: str | os.PathLike[str], **model_args: Any) -> Memory:
         """The peak memory of loading ``source`` afresh (arguments as for ``modelcheck_load``)."""
         __tracebackhide__ = True
+        from modelcheck.checks.memory import measure_memory
         from modelcheck.errors import DeviceUnavailableError, ModelcheckError
-        from modelcheck.perf_check import measure_memory
 
         spec = ModelLoader(self.config).spec(source, **model_args)
         try:
@@ -242,8 +242,8 @@ class Memory:
         """Fail the test with the measurement unless the peak is at most ``max_mb`` and/or at most
         ``max_ratio`` times ``baseline``'s peak."""
         __tracebackhide__ = True
-        from modelcheck.perf_check import memory_verdict
-        from modelcheck.spec import CheckSpec
+        from modelcheck.checks.memory import memory_verdict
+        from modelcheck.gatefile import CheckSpec
 
         if max_mb is None and max_ratio is None:
             raise TypeError("assert_max() needs max_mb= and/or max_ratio= (with baseline=)")
@@ -260,7 +260,7 @@ def _rows(inputs: Any, model: LoadedModel, config: pytest.Config) -> Sequence[An
     """Model inputs from a list of inputs, or from a frame of ``modelcheck_dataset`` (its input columns)."""
     import pandas as pd
 
-    from modelcheck.runner import model_inputs
+    from modelcheck.run.inputs import model_inputs
 
     if not isinstance(inputs, pd.DataFrame):
         return list(inputs)

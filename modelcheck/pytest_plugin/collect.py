@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 import pytest
 
 from modelcheck.errors import GateFileError
-from modelcheck.plugin import session_key
-from modelcheck.spec import GateSpec, load_gate
+from modelcheck.gatefile import GateSpec, load_gate
+from modelcheck.pytest_plugin import session_key
 
 if TYPE_CHECKING:
-    from modelcheck.session import ModelcheckSession
+    from modelcheck.pytest_plugin.session import ModelcheckSession
 
 
 class GateFile(pytest.File):

@@ -1,0 +1,170 @@
+"""``kind: latency``: time the gate's model on batches of its own data (and a baseline_model, interleaved).
+
+Thread pools are pinned while timing (``threads``, default ``model.threads`` else 1) and restored
+afterwards; the percentile is judged on its bootstrap interval, with sequential looks while the
+interval straddles the bound.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from modelcheck.checks.bounds import baseline_model, judged, model_name, overall_status
+from modelcheck.errors import CheckError
+from modelcheck.measure.timing import (
+    LatencyComparison,
+    LatencyPlan,
+    LatencyResult,
+    Verdict,
+    compare_latency,
+    judge_bound,
+    measure_latency,
+    timer_for,
+)
+from modelcheck.models.hardware import pinned_threads
+from modelcheck.report.results import CheckResult, Status
+
+if TYPE_CHECKING:
+    from modelcheck.checks import GateRun
+    from modelcheck.gatefile import CheckSpec, GateSpec
+    from modelcheck.models.backends import LoadedModel
+    from modelcheck.models.cache import ModelCache
+
+_UNCERTAIN = "the interval straddles the bound, so this run cannot tell pass from fail: raise min_time or "
+_UNCERTAIN += "min_iterations, pin the runner, or set on_uncertain: estimate"
+
+
+def judge(check: CheckSpec, run: GateRun) -> CheckResult:
+    """The check kind's entry in :data:`modelcheck.checks.KINDS`."""
+    return judge_latency(check, run.gate, run.model, run.inputs, run.models)
+
+
+def judge_latency(
+    check: CheckSpec, gate: GateSpec, model: LoadedModel, inputs: Sequence[Any], models: ModelCache
+) -> CheckResult:
+    """Time the gate's model (and its baseline_model, interleaved) on batches of the gate's data."""
+    baseline = model if check.baseline_self else baseline_model(check, gate, models)
+    result, comparison = time_model(
+        check, model, inputs, baseline=baseline, threads=check.threads or gate.model.threads
+    )
+    overall, message = latency_verdict(check, result, comparison)
+    judged_ratio = comparison is not None and check.max_ms is None
+    details: dict[str, Any] = {"unit": "x" if judged_ratio else "ms", "latency": result.to_dict()}
+    if comparison is not None:
+        details["comparison"] = comparison.to_dict()
+    return CheckResult(
+        name=check.name,
+        kind=check.kind,
+        status=overall,
+        message=message,
+        value=comparison.ratio if judged_ratio and comparison else result.value_ms,
+        threshold=check.threshold,
+        n=result.n,
+        ci=list(comparison.ci if judged_ratio and comparison else result.ci),
+        details=details,
+    )
+
+
+def time_model(
+    check: CheckSpec,
+    model: LoadedModel,
+    inputs: Sequence[Any],
+    *,
+    baseline: LoadedModel | None = None,
+    threads: int | None = None,
+) -> tuple[LatencyResult, LatencyComparison | None]:
+    """Time ``model`` (and ``baseline``, interleaved; the same object: A/A) as ``check`` says, threads pinned.
+
+    The result's ``context`` says what was timed: device, batch size, inputs, thread settings.
+    """
+    batch_size = check.batch_size or 1
+    batch = batches(inputs, batch_size, fixed=check.inputs == "fixed")
+    plan = LatencyPlan(
+        percentile=check.percentile,
+        min_iterations=check.min_iterations,
+        min_time=check.min_time,
+        max_time=check.max_time,
+        confidence=check.confidence,
+        resamples=check.resamples,
+        seed=check.seed,
+    )
+    timer, timer_name = timer_for(model.device)
+
+    def run(loaded: LoadedModel) -> Callable[[int], object]:
+        return lambda i: loaded.predict(batch(i), batch_size=batch_size)
+
+    with contextlib.ExitStack() as stack:
+        settings = stack.enter_context(pinned_threads(threads or 1, model))
+        if baseline is not None and baseline is not model:
+            stack.enter_context(pinned_threads(threads or 1, baseline))
+        if baseline is None:
+            decided = None if check.max_ms is None else partial(_decided, check)
+            result = measure_latency(run(model), plan=plan, timer=timer, name=timer_name, decided=decided)
+            comparison = None
+        else:
+            bounded = check.max_ms is not None or check.max_ratio is not None
+            comparison = compare_latency(
+                run(model),
+                run(baseline),
+                plan=plan,
+                timer=timer,
+                self_test=baseline is model,
+                name=timer_name,
+                decided=partial(_decided_both, check) if bounded else None,
+            )
+            result = comparison.candidate
+    rows = "one fixed batch" if check.inputs == "fixed" else "successive batches of the data"
+    result.context.update(
+        device=model.device,
+        batch_size=batch_size,
+        inputs=check.inputs,
+        threads=settings,
+        measured=f"model.predict on {batch_size} row(s) per call ({rows}), pre-processing included",
+    )
+    return result, comparison
+
+
+def _decided(check: CheckSpec, result: LatencyResult) -> bool:
+    """Whether the interval of the percentile lies wholly on one side of max_ms."""
+    return check.max_ms is None or judge_bound(result.value_ms, result.ci, check.max_ms) != "inconclusive"
+
+
+def _decided_both(check: CheckSpec, comparison: LatencyComparison) -> bool:
+    """Whether every bound of the check is decided by its interval (max_ms on the candidate, max_ratio)."""
+    ratio = check.max_ratio is None or judge_bound(comparison.ratio, comparison.ci, check.max_ratio) != "inconclusive"
+    return ratio and _decided(check, comparison.candidate)
+
+
+def latency_verdict(
+    check: CheckSpec, result: LatencyResult, comparison: LatencyComparison | None
+) -> tuple[Status, str]:
+    """Judge ``max_ms`` and ``max_ratio``: the status and a message that reads like the measurement."""
+    verdicts: list[tuple[Verdict, str]] = []
+    if check.max_ms is not None:
+        verdicts.append(
+            judged(check, result.value_ms, result.ci, check.max_ms, result.describe(), f"{check.max_ms:g} ms")
+        )
+    if comparison is not None and check.max_ratio is not None:
+        against = "itself (A/A)" if comparison.self_test else f"baseline_model {model_name(check.baseline_model)}"
+        bound = f"max_ratio {check.max_ratio:g} against {against}"
+        floor = f"; noise floor ±{comparison.noise_floor:.1%}" if comparison.self_test else ""
+        verdicts.append(
+            judged(check, comparison.ratio, comparison.ci, check.max_ratio, comparison.describe(), bound, floor)
+        )
+    overall = overall_status([s for s, _ in verdicts])
+    message = "; ".join(text for _, text in verdicts)
+    if overall == "inconclusive":
+        message += f" — {_UNCERTAIN}"
+    return overall, message
+
+
+def batches(inputs: Sequence[Any], batch_size: int, *, fixed: bool = False) -> Callable[[int], list[Any]]:
+    """``batch(i)``: the inputs of call ``i``, cycling through ``inputs`` in order (``fixed``: always the first)."""
+    if not inputs:
+        raise CheckError("the gate's data has no rows to measure with")
+    count = 1 if fixed else -(-len(inputs) // batch_size)
+    made = [[inputs[(k * batch_size + j) % len(inputs)] for j in range(batch_size)] for k in range(count)]
+    return lambda i: made[i % count]

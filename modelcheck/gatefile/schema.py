@@ -1,0 +1,91 @@
+"""The gate-file JSON Schema that ships inside the package, and its errors as sentences."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from modelcheck.errors import GateFileError
+from modelcheck.gatefile.source import json_path, key_line, line_of, yaml_type
+
+
+@cache
+def gate_schema() -> dict[str, Any]:
+    """The gate-file JSON Schema that ships inside the package."""
+    text = resources.files("modelcheck").joinpath("schemas/gate.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def validate_schema(document: dict[str, Any], shown: str, node: yaml.Node | None) -> None:
+    import jsonschema
+
+    schema = gate_schema()
+    validator = jsonschema.Draft202012Validator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(document))
+    if error is None:
+        return
+    parts = list(error.absolute_path)
+    where = json_path(parts)
+    line = line_of(node, parts)
+    problem = _describe(error, parts)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = list(error.schema.get("properties", {}))
+        unknown = [k for k in error.instance if k not in allowed]
+        if unknown:
+            key = str(unknown[0])
+            line = key_line(node, parts, key)
+            where = json_path([*parts, key])
+            near = difflib.get_close_matches(key, allowed, n=1)
+            hint = f"did you mean {near[0]!r}? " if near else ""
+            problem = f"unknown key {key!r}; {hint}allowed keys here: {', '.join(allowed)}"
+    raise GateFileError(shown, problem, json_path=where, line=line)
+
+
+def _describe(error: Any, parts: list[str | int]) -> str:
+    """Turn one jsonschema error into a sentence that says what was expected."""
+    field_name = str(parts[-1]) if parts else "the document"
+    value = error.instance
+    kind = error.validator
+    if kind == "enum":
+        choices = ", ".join(repr(c) for c in error.validator_value)
+        near = difflib.get_close_matches(str(value), [str(c) for c in error.validator_value], n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        return f"{field_name} {value!r} is not supported; expected one of {choices}{hint}"
+    if kind == "const":
+        if field_name == "version":
+            return f"unsupported version {value!r}; this modelcheck reads gate files of version 1"
+        if field_name == "kind":
+            return (
+                f"check kind {value!r} is not available in this version of modelcheck; "
+                "the supported kind is 'metric' (quality metrics on the gate's data)"
+            )
+        return f"{field_name} must be {error.validator_value!r}, not {value!r}"
+    if kind == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        return f"{field_name} must be of type {expected}, got {yaml_type(value)} {value!r}"
+    if kind == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return f"missing required key {missing!r}"
+    if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        bound = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[kind]
+        return f"{field_name} {value!r} is out of range; expected a number {bound} {error.validator_value}"
+    if kind == "pattern" and field_name == "device":
+        return f"device {value!r} is not supported; expected auto, cpu, mps, cuda or cuda:N (e.g. cuda:1)"
+    if kind == "pattern":
+        return f"{field_name} {value!r} is not valid; expected it to match {error.validator_value}"
+    if kind == "anyOf" and parts and parts[0] == "checks":
+        return "a metric check needs a threshold: give min, max, or both"
+    if kind == "minItems":
+        return f"{field_name} must not be empty"
+    if kind == "oneOf" and len(parts) == 2 and parts[0] == "stages":
+        return f'stage {field_name!r} must be a list of check names or "all", got {value!r}'
+    if kind == "minLength":
+        return f"{field_name} must not be empty"
+    return str(error.message)

@@ -1,0 +1,144 @@
+"""Run one gate: load its model (through the cache) and data once, predict once, judge every check."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from modelcheck.checks import GateRun, judge
+from modelcheck.errors import DeviceUnavailableError, ModelcheckError
+from modelcheck.models.cache import ModelCache
+from modelcheck.models.predict import Progress, predict
+from modelcheck.report.results import CheckResult, GateResult
+from modelcheck.run.inputs import model_inputs, model_targets
+
+if TYPE_CHECKING:
+    from modelcheck.gatefile import CheckSpec, GateSpec
+    from modelcheck.report.results import Status
+
+__all__ = ["ModelCache", "Progress", "is_blocking", "run_gate"]
+
+
+def is_blocking(stages: tuple[str, ...], gate: GateSpec, selected_stage: str | None) -> bool:
+    """Whether a failure of a check in ``stages`` fails the run.
+
+    A gate without stages blocks on every check. With ``--modelcheck-stage S`` only checks of S
+    block; without it, checks in any stage block and checks in no stage only warn.
+    """
+    if not gate.stages:
+        return True
+    if selected_stage is None:
+        return bool(stages)
+    return selected_stage in stages
+
+
+def run_gate(
+    gate: GateSpec,
+    *,
+    file: str,
+    models: ModelCache,
+    stage: str | None,
+    progress: Progress | None = None,
+    outputs_dir: Path | None = None,
+) -> GateResult:
+    """Evaluate every check of ``gate``. Errors become status ``error`` on the checks they affect.
+
+    A device the gate asks for that this machine lacks (DeviceUnavailableError) makes every check
+    ``skipped`` with the reason: the gate cannot be judged here, which is not a failure.
+    ``progress(done, total)`` is called as prediction over the rows advances. With ``outputs_dir``
+    the per-example outputs are saved there as ``<model id>.npz`` (what baselines are made of).
+    """
+    result = GateResult(
+        file=file,
+        model={
+            "id": gate.model.id,
+            "source": gate.model.source,
+            "backend": gate.model.backend,
+            "task": gate.model.task,
+            "device_requested": gate.model.device,
+            "device": None,
+            "files": [],
+        },
+        data={
+            "source": gate.data.source,
+            "split": gate.data.split,
+            "input": gate.data.input,
+            "label": gate.data.label,
+            "limit": gate.data.limit,
+            "rows": None,
+            "sha256": None,
+        },
+        stages={name: list(members) for name, members in gate.stages.items()},
+        checks=[],
+    )
+    try:
+        judged = _evaluate(gate, models, result, progress, outputs_dir)
+    except DeviceUnavailableError as exc:
+        judged = [_outcome(check, "skipped", str(exc)) for check in gate.checks]
+    except ModelcheckError as exc:
+        result.error = str(exc)
+        judged = [_outcome(check, "error", result.error) for check in gate.checks]
+    except Exception as exc:  # a framework failure must not take the other gates down
+        result.error = f"{type(exc).__name__}: {exc}"
+        judged = [_outcome(check, "error", result.error) for check in gate.checks]
+
+    for outcome in judged:
+        spec = gate.check(outcome.name)
+        outcome.stages = list(spec.stages)
+        outcome.blocking = is_blocking(spec.stages, gate, stage)
+    result.checks = judged
+    return result
+
+
+def _evaluate(
+    gate: GateSpec, models: ModelCache, result: GateResult, progress: Progress | None, outputs_dir: Path | None
+) -> list[CheckResult]:
+    from modelcheck.report.document import file_records
+    from modelcheck.run.data import load_data
+
+    # The model first: a device this machine lacks skips the gate before its data is read.
+    model = models.get(gate.model)
+    result.model["device"] = model.device
+    files = model.artifact_files()
+    root = Path(gate.model.source) if gate.model.is_local and Path(gate.model.source).is_dir() else None
+    result.model["files"] = file_records(root or _common_root(files), files)
+
+    spec = gate.data
+    label = [spec.label] if spec.label else []
+    columns = [*spec.input_columns, *label, *(c.slice_by for c in gate.checks if c.slice_by)]
+    data = load_data(spec, columns=columns, task=gate.model.task)
+    result.data["rows"] = len(data.frame)
+    result.data["sha256"] = data.sha256
+
+    targets = model_targets(gate.model.task, spec.label, data.frame, model.label_names)
+    inputs = model_inputs(gate.model.task, spec.input_columns, data.frame, base=data.base)
+    outputs = predict(model, inputs, batch_size=gate.model.batch_size, progress=progress)
+    if outputs_dir is not None:
+        from modelcheck.report.baselines import save_outputs
+
+        saved = outputs_dir / f"{gate.model.id}.npz"
+        digest = save_outputs(outputs, saved, data_sha256=data.sha256)
+        result.outputs = {"path": f"{outputs_dir.name}/{saved.name}", "sha256": digest}
+
+    run = GateRun(
+        gate=gate, model=model, models=models, frame=data.frame, data_sha256=data.sha256, inputs=inputs,
+        targets=targets, outputs=outputs, artifacts=[record["sha256"] for record in result.model["files"]],
+    )  # fmt: skip
+    outcomes = []
+    for check in gate.checks:
+        try:
+            outcomes.append(judge(check, run))
+        except DeviceUnavailableError as exc:  # e.g. a parity check against CUDA on a CPU machine
+            outcomes.append(_outcome(check, "skipped", str(exc)))
+        except ModelcheckError as exc:
+            outcomes.append(_outcome(check, "error", str(exc)))
+    return outcomes
+
+
+def _outcome(check: CheckSpec, status: Status, message: str) -> CheckResult:
+    return CheckResult(name=check.name, kind=check.kind, metric=check.metric, status=status, message=message)
+
+
+def _common_root(files: list[Path]) -> Path:
+    return Path(os.path.commonpath([str(f.parent) for f in files])) if files else Path(".")
