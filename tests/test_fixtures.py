@@ -63,7 +63,7 @@ def test_only_where_onnxruntime_is_installed():
 
 COUNT_LOADS = """
 import json
-from modelcheck.pytest_plugin import models_key
+from modelcheck.pytest_plugin.state import models_key
 
 def pytest_sessionfinish(session):
     cache = session.config.stash[models_key]
@@ -286,7 +286,7 @@ def test_markers_skip_and_check_their_arguments(pytester: pytest.Pytester) -> No
 
 
 def test_backend_marker_needs_the_framework(monkeypatch: pytest.MonkeyPatch) -> None:
-    from modelcheck.pytest_plugin import fixtures
+    from modelcheck.pytest_plugin import markers as fixtures
 
     real = fixtures.importlib.util.find_spec
     monkeypatch.setattr(fixtures.importlib.util, "find_spec", lambda name: None if name == "torch" else real(name))

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from modelcheck.measure import timing as latency
+from modelcheck.measure.latency_result import ms_text
 from modelcheck.measure.timing import (
     LatencyPlan,
     LatencyResult,
@@ -319,7 +320,7 @@ def test_interval_is_reproducible_for_a_seed_and_close_for_another() -> None:
 def test_higher_confidence_gives_a_wider_interval() -> None:
     low, mid, high = (measured(300, confidence=c) for c in (0.8, 0.9, 0.99))
     assert high.ci[0] < mid.ci[0] < low.ci[0] <= low.ci[1] < mid.ci[1] < high.ci[1]
-    assert high.sample().endswith(f"99% CI {latency._ms(high.ci[0])}–{latency._ms(high.ci[1])}")
+    assert high.sample().endswith(f"99% CI {ms_text(high.ci[0])}–{ms_text(high.ci[1])}")
 
 
 # -- interleaved comparison --------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import pytest
 
 from modelcheck.errors import ReportError
 from modelcheck.report import document as report_module
+from modelcheck.report import environment as environment_module
 from modelcheck.report.document import (
     build_report,
     environment,
@@ -398,8 +399,8 @@ def test_environment_records_gpus_from_nvidia_smi(monkeypatch: pytest.MonkeyPatc
             return None
         return NVIDIA_SMI_QUERY if len(command) > 1 else NVIDIA_SMI
 
-    monkeypatch.setattr(report_module.shutil, "which", lambda name: f"/usr/bin/{name}")
-    monkeypatch.setattr(report_module, "_run", fake_run)
+    monkeypatch.setattr(environment_module.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(environment_module, "_run", fake_run)
     env = environment()
     assert env["gpus"] == ["NVIDIA H100 80GB HBM3"] * 2
     assert env["gpu_devices"][1] == {"index": 1, "name": "NVIDIA H100 80GB HBM3", "memory_mb": 81559}
@@ -413,7 +414,7 @@ def test_environment_asks_torch_only_when_the_run_imported_it(monkeypatch: pytes
     import sys
     import types
 
-    monkeypatch.setattr(report_module.shutil, "which", lambda name: None)
+    monkeypatch.setattr(environment_module.shutil, "which", lambda name: None)
     monkeypatch.delitem(sys.modules, "torch", raising=False)
     env = environment()
     assert env["torch_threads"] is None and env["cuda_runtime"] is None and env["gpu_devices"] == []

@@ -133,7 +133,7 @@ def test_gate_files_are_scheduled_whole_unless_the_user_picks_a_dist_mode(
 ) -> None:
     pytester.makeconftest(
         """
-        from modelcheck.pytest_plugin import gate_scheduling_key
+        from modelcheck.pytest_plugin.state import gate_scheduling_key
 
         def pytest_configure(config):
             print("GATE_SCHEDULING", config.stash.get(gate_scheduling_key, False))

@@ -8,8 +8,7 @@ result says so. CUDA (torch): peak allocated and peak reserved bytes above the p
 (``torch.cuda.reset_peak_memory_stats``). ONNX Runtime on CUDA exposes no peak: the device memory in
 use after the phase minus before (``cudaMemGetInfo``), its arena included.
 
-``python -m modelcheck.measure.memory GATE CHECK [--baseline]`` measures a memory check's phase in this fresh
-process and prints the result as JSON (``isolate: true``).
+A memory check with ``isolate: true`` runs this in a fresh process (``modelcheck.run.isolate``).
 """
 
 from __future__ import annotations

@@ -15,18 +15,19 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from modelcheck.pytest_plugin.state import (
+    DEFAULT_MAX_LOADED_MODELS,
+    gate_scheduling_key,
+    max_loaded_models,
+    models_key,
+)
+
 if TYPE_CHECKING:
-    from modelcheck.models.cache import ModelCache
     from modelcheck.pytest_plugin.session import ModelcheckSession
 
 session_key: pytest.StashKey[ModelcheckSession] = pytest.StashKey()
-#: The session's loaded models, shared by gate items and the ``modelcheck_load`` fixture.
-models_key: pytest.StashKey[ModelCache] = pytest.StashKey()
-#: Set when pytest-xdist runs with ``--modelcheck`` and no ``--dist`` given: gate files are scheduled whole.
-gate_scheduling_key: pytest.StashKey[bool] = pytest.StashKey()
 
 DEFAULT_GATE_GLOBS = ["gates/**/*.yaml", "gates/**/*.yml"]
-DEFAULT_MAX_LOADED_MODELS = 4
 
 MARKERS = (
     "modelcheck_device(device): skip the test unless DEVICE (auto, cpu, cuda, cuda:N or mps) is on this machine.",
@@ -110,10 +111,15 @@ def pytest_cmdline_main(config: pytest.Config) -> Generator[None, object, object
 def pytest_configure(config: pytest.Config) -> None:
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
-    _max_loaded_models(config)  # a bad ini value is a usage error in every run
-    from modelcheck.pytest_plugin import fixtures, perf_fixtures
+    max_loaded_models(config)  # a bad ini value is a usage error in every run
+    from modelcheck.pytest_plugin import fixtures, markers, perf_fixtures
 
-    for module, name in ((fixtures, "modelcheck-fixtures"), (perf_fixtures, "modelcheck-perf-fixtures")):
+    registered = (
+        (fixtures, "modelcheck-fixtures"),
+        (perf_fixtures, "modelcheck-perf-fixtures"),
+        (markers, "modelcheck-markers"),
+    )
+    for module, name in registered:
         if not config.pluginmanager.is_registered(module):
             config.pluginmanager.register(module, name)
     if not config.getoption("modelcheck"):
@@ -137,23 +143,3 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if models is not None:
         del config.stash[models_key]
         models.close()
-
-
-def model_cache(config: pytest.Config) -> ModelCache:
-    """The run's model cache (created on first use, closed when pytest ends)."""
-    models = config.stash.get(models_key, None)
-    if models is None:
-        from modelcheck.models.cache import ModelCache
-
-        models = config.stash[models_key] = ModelCache(max_loaded=_max_loaded_models(config))
-    return models
-
-
-def _max_loaded_models(config: pytest.Config) -> int:
-    raw = str(config.getini("modelcheck_max_loaded_models")).strip()
-    if not re.fullmatch(r"[0-9]+", raw):
-        raise pytest.UsageError(
-            f"ini option modelcheck_max_loaded_models = {raw!r} is not a whole number >= 0; "
-            f"give the most models to keep loaded at once (default {DEFAULT_MAX_LOADED_MODELS}, 0 for no limit)"
-        )
-    return int(raw)

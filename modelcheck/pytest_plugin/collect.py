@@ -4,16 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
 
 from modelcheck.errors import GateFileError
 from modelcheck.gatefile import GateSpec, load_gate
-from modelcheck.pytest_plugin import session_key
 
 if TYPE_CHECKING:
-    from modelcheck.pytest_plugin.session import ModelcheckSession
+    from modelcheck.report.results import CheckResult, GateResult
+
+
+class GateRunner(Protocol):
+    """What gate items ask of the run's session (``ModelcheckSession``): results, once per gate."""
+
+    def record_invalid(self, display_path: str, message: str) -> None: ...
+    def result_for(self, gate_file: GateFile, nodeid: str | None = None) -> GateResult: ...
+    def warn(self, name: str, check: CheckResult) -> None: ...
 
 
 class GateFile(pytest.File):
@@ -21,9 +28,9 @@ class GateFile(pytest.File):
 
     spec: GateSpec
 
-    @property
-    def session_state(self) -> ModelcheckSession:
-        return self.config.stash[session_key]
+    def __init__(self, *, runner: GateRunner, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.session_state = runner
 
     @property
     def display_path(self) -> str:

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from modelcheck.pytest_plugin import model_cache
 from modelcheck.pytest_plugin.fixtures import FRAME_ATTR, ModelLoader, _columns
+from modelcheck.pytest_plugin.state import model_cache
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

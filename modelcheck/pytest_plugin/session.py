@@ -14,17 +14,15 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
-from modelcheck.pytest_plugin import gate_scheduling_key, model_cache
+from modelcheck.pytest_plugin.collect import CheckItem, GateFile
+from modelcheck.pytest_plugin.state import gate_scheduling_key, model_cache
 from modelcheck.report.baselines import outputs_dir
 from modelcheck.report.results import CheckResult, GateResult
 from modelcheck.run.gate import Progress, run_gate
-
-if TYPE_CHECKING:
-    from modelcheck.pytest_plugin.collect import GateFile
 
 _GATE_SUFFIXES = (".yaml", ".yml")
 #: Key of this plugin's payload in xdist's ``workeroutput``.
@@ -101,16 +99,12 @@ class ModelcheckSession:
         resolved = file_path.resolve()
         if resolved not in self.gate_files and resolved not in self.explicit_files:
             return None
-        from modelcheck.pytest_plugin.collect import GateFile
-
-        gate_file: GateFile = GateFile.from_parent(parent, path=file_path)
+        gate_file: GateFile = GateFile.from_parent(parent, path=file_path, runner=self)
         return gate_file
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
         report = yield
-        from modelcheck.pytest_plugin.collect import CheckItem
-
         if isinstance(item, CheckItem) and report.skipped and isinstance(report.longrepr, tuple):
             # A skipped check (device absent) is located at its gate file, not inside modelcheck.
             report.longrepr = (str(item.path), None, report.longrepr[2])
