@@ -46,7 +46,7 @@ def judge_parity(
         tokenizer = str(exported.parent) if gate.model.task in _TEXT_TASKS else None
         other_spec = replace(other_spec, source=str(exported), tokenizer=tokenizer)
     other = models.get(other_spec)
-    result = compare_outputs(outputs, predict(other, inputs, batch_size=gate.model.batch_size))
+    result = compare_outputs(outputs, predict(other, inputs, batch_size=gate.model.batch_size, name=other_spec.id))
 
     measured = {
         "max_abs_diff": result.max_abs_diff,

@@ -18,10 +18,19 @@ def chunk_size(batch_size: int) -> int:
     return max(batch_size * 8, 256)
 
 
-def predict(model: LoadedModel, inputs: Sequence[Any], *, batch_size: int, progress: Progress | None = None) -> Outputs:
+def predict(
+    model: LoadedModel,
+    inputs: Sequence[Any],
+    *,
+    batch_size: int,
+    progress: Progress | None = None,
+    name: str | None = None,
+) -> Outputs:
     """``model.predict`` over ``inputs`` in chunks of :func:`chunk_size` rows, outputs in input order.
 
-    Chunking lets ``progress(done, total)`` report between chunks (it is called once with ``done=0``
+    Outputs that are not finite (NaN or inf scores, values or embeddings) raise BackendError naming
+    the model (``name``), how many rows and the first: a broken model never reaches a check.
+    Chunking lets ``progress(done, total)`` report between chunks (called once with ``done=0``
     first, and last with ``done == total``); backends still batch (and sort by length) within a chunk.
     Chunks do not depend on ``progress``, so the outputs are the same with or without it.
     """
@@ -41,7 +50,9 @@ def predict(model: LoadedModel, inputs: Sequence[Any], *, batch_size: int, progr
         parts.append(outputs)
         if progress is not None:
             progress(start + len(chunk), total)
-    return concat_outputs(parts)
+    outputs = concat_outputs(parts)
+    check_finite(outputs, name or type(model).__name__)
+    return outputs
 
 
 def concat_outputs(parts: Sequence[Outputs]) -> Outputs:
@@ -67,3 +78,28 @@ def concat_outputs(parts: Sequence[Outputs]) -> Outputs:
 
 
 # -- inputs and targets ---------------------------------------------------------------------------
+
+
+#: Output fields that hold numbers a check reads (labels are class ids, finite by construction).
+_NUMERIC_FIELDS = ("scores", "values", "embeddings", "pair_embeddings")
+
+
+def check_finite(outputs: Outputs, name: str) -> None:
+    """BackendError when any numeric output is NaN or infinite: how many rows, the first, which field."""
+    import numpy as np
+
+    for output_field in _NUMERIC_FIELDS:
+        array = getattr(outputs, output_field)
+        if array is None:
+            continue
+        array = np.asarray(array)
+        if not np.issubdtype(array.dtype, np.number):
+            continue
+        rows = ~np.isfinite(array.reshape(len(array), -1)).all(axis=1) if len(array) else np.zeros(0, bool)
+        if rows.any():
+            bad = np.flatnonzero(rows)
+            raise BackendError(
+                f"model {name} produced non-finite outputs (NaN or inf) in {output_field} for {bad.size} of "
+                f"{len(array)} rows (first: row {int(bad[0])}); a broken model cannot be judged: check its "
+                "weights, dtype and inputs"
+            )

@@ -272,7 +272,7 @@ class Evaluator:
                 )
             targets = model_targets(task, label, frame, model.label_names)
             inputs = model_inputs(task, columns, frame, base=None if base is None else Path(base))
-            outputs = predict(model, inputs, batch_size=batch)
+            outputs = predict(model, inputs, batch_size=batch, name=spec.id if spec is not None else None)
             evaluation = Evaluation(
                 outputs=outputs, task=task, label_names=tuple(model.label_names), targets=targets, frame=frame
             )

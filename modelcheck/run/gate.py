@@ -113,7 +113,7 @@ def _evaluate(
 
     targets = model_targets(gate.model.task, spec.label, data.frame, model.label_names)
     inputs = model_inputs(gate.model.task, spec.input_columns, data.frame, base=data.base)
-    outputs = predict(model, inputs, batch_size=gate.model.batch_size, progress=progress)
+    outputs = predict(model, inputs, batch_size=gate.model.batch_size, progress=progress, name=gate.model.id)
     if outputs_dir is not None:
         from modelcheck.report.baselines import save_outputs
 

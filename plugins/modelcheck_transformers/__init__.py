@@ -81,6 +81,8 @@ class TransformersBackend:
             )
         if model.is_local:
             name, revision = _check_local_folder(Path(model.source)), None
+            if kind.preprocessor == "AutoTokenizer":
+                _check_tokenizer_files(Path(model.source))
         else:
             name, _, rev = model.source.partition("@")
             revision = rev or None
@@ -105,6 +107,8 @@ class TransformersBackend:
                 preprocessor = getattr(transformers, kind.preprocessor).from_pretrained(name, **options)
             except Exception as exc:
                 raise _load_error(model, name, revision, kind.preprocessor, exc) from None
+        if kind.preprocessor == "AutoTokenizer":
+            _check_vocabulary(model, name, preprocessor, network.config)
         network.to(device)
         network.eval()
 
@@ -159,6 +163,36 @@ def _check_local_folder(folder: Path) -> str:
             "or point model.source at the folder that holds config.json"
         )
     return str(folder)
+
+
+#: Files one of which a saved tokenizer has (fast tokenizers, WordPiece, BPE, SentencePiece).
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "tokenizer.model",
+                   "sentencepiece.bpe.model")  # fmt: skip
+
+
+def _check_tokenizer_files(folder: Path) -> None:
+    """A folder without tokenizer files would get a tokenizer transformers builds from nothing: refuse it."""
+    if not any((folder / file).is_file() for file in TOKENIZER_FILES):
+        raise ModelLoadError(
+            f"model folder {folder} has no tokenizer files (expected one of {', '.join(TOKENIZER_FILES)}, "
+            "with tokenizer_config.json); without them every input would be encoded by an empty tokenizer. "
+            "Save the tokenizer beside the model with tokenizer.save_pretrained(folder)"
+        )
+
+
+def _check_vocabulary(model: ModelSpec, name: str, tokenizer: Any, config: Any) -> None:
+    """A tokenizer with far fewer tokens than the model's embedding table is not the model's tokenizer."""
+    vocab_size = getattr(config, "vocab_size", None)
+    try:
+        tokens = len(tokenizer)
+    except TypeError:
+        return
+    if isinstance(vocab_size, int) and vocab_size > 0 and tokens < vocab_size // 2:
+        raise ModelLoadError(
+            f"the tokenizer of {name} (model {model.id!r}) knows {tokens} tokens but the model's embedding table "
+            f"has {vocab_size}: it is not the tokenizer the model was trained with (missing or wrong tokenizer "
+            "files). Save the model's own tokenizer beside it with tokenizer.save_pretrained(folder)"
+        )
 
 
 def _check_weights(model: ModelSpec, name: str, kind: _TaskKind, info: dict[str, Any]) -> None:
