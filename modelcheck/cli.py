@@ -205,6 +205,14 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     undecided = [name for name, check in rows if check["status"] == "inconclusive"]
     errors += [gate["file"] for gate in errored_gates if not gate.get("checks")]
     skipped = [name for name, check in rows if check["status"] == "skipped"]
+    # Checks of the stage this report does not hold a verdict for: left out of the run, or absent.
+    lacking = [name for name, check in rows if check["status"] == "not run"]
+    lacking += [
+        f"{gate['file']}::{name}"
+        for gate in gates
+        for name in (gate.get("stages") or {}).get(stage, ())
+        if name not in {check["name"] for check in gate.get("checks", ())} and gate.get("checks")
+    ]
     passed = [name for name, check in rows if check["status"] == "passed"]
 
     # Why each judged check failed or errored; a gate-wide error once, not once per check.
@@ -231,6 +239,13 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     if failed:
         print(f"stage {stage}: FAILED — {counts}{extra}")
         return EXIT_FAILED
+    if lacking:
+        print(
+            f"stage {stage}: INCONCLUSIVE — the report lacks {len(lacking)} check{'s' if len(lacking) != 1 else ''} "
+            f"of the stage (not run: pytest -k/-m/--deselect/--lf, or missing): {', '.join(lacking)}; "
+            f"run them all for a verdict; {counts}{extra}"
+        )
+        return EXIT_INCONCLUSIVE
     if errors or undecided:
         print(f"stage {stage}: INCONCLUSIVE — a check could not run or decide; {counts}{extra}")
         return EXIT_INCONCLUSIVE

@@ -166,7 +166,7 @@ def test_stage_makes_only_its_checks_block(project: pytest.Pytester) -> None:
     checks = {c["name"]: c for c in read_report(report)["gates"][0]["checks"]}
     assert checks["accuracy"]["status"] == "failed" and checks["accuracy"]["blocking"] is False
     assert checks["accuracy_by_language"]["blocking"] is True
-    totals = {"passed": 0, "failed": 1, "error": 0, "skipped": 0, "inconclusive": 0, "warned": 2}
+    totals = {"passed": 0, "failed": 1, "error": 0, "skipped": 0, "inconclusive": 0, "not_run": 0, "warned": 2}
     assert read_report(report)["totals"] == totals
 
 

@@ -127,7 +127,12 @@ def pytest_configure(config: pytest.Config) -> None:
             if config.getoption(option) is not None:
                 raise pytest.UsageError(f"{option} needs --modelcheck (add --modelcheck to the command)")
         return
+    from modelcheck.checks import KINDS
     from modelcheck.pytest_plugin.session import ModelcheckSession
+
+    config.addinivalue_line("markers", "modelcheck: a check of a gate file (pytest --modelcheck)")
+    for kind in KINDS:
+        config.addinivalue_line("markers", f"{kind}: gate-file checks of kind {kind} (select with -m {kind})")
 
     session = ModelcheckSession(config)
     config.stash[session_key] = session

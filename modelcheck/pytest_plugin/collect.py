@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pytest
 
 from modelcheck.errors import GateFileError
-from modelcheck.gatefile import GateSpec, load_gate
+from modelcheck.gatefile import GateSpec
 
 if TYPE_CHECKING:
     from modelcheck.report.results import CheckResult, GateResult
@@ -21,6 +22,7 @@ class GateRunner(Protocol):
     def record_invalid(self, display_path: str, message: str) -> None: ...
     def result_for(self, gate_file: GateFile, nodeid: str | None = None) -> GateResult: ...
     def warn(self, name: str, check: CheckResult) -> None: ...
+    def load(self, path: Path, display_path: str) -> GateSpec: ...
 
 
 class GateFile(pytest.File):
@@ -41,7 +43,7 @@ class GateFile(pytest.File):
 
     def collect(self) -> Iterator[CheckItem]:
         try:
-            self.spec = load_gate(self.path, display_path=self.display_path)
+            self.spec = self.session_state.load(self.path, self.display_path)
         except GateFileError as exc:
             self.session_state.record_invalid(self.display_path, str(exc))
             raise self.CollectError(str(exc)) from None
@@ -49,8 +51,15 @@ class GateFile(pytest.File):
         # exists where xdist is installed) do the same for users who pass --dist loadgroup themselves.
         xdist = any(str(line).startswith("xdist_group") for line in self.config.getini("markers"))
         group = pytest.mark.xdist_group(self.display_path) if xdist else None
+        gate_marker = marker_name(self.spec.model.id)
+        self.config.addinivalue_line("markers", f"{gate_marker}: checks of gate files whose model id is {gate_marker}")
+        for stage in self.spec.stages:
+            self.config.addinivalue_line("markers", f"{marker_name(stage)}: gate-file checks of stage {stage}")
         for check in self.spec.checks:
             item = CheckItem.from_parent(self, name=check.name)
+            # -m selects gate checks by kind (-m latency), model id (-m sentiment) and stage (-m merge).
+            for name in ("modelcheck", check.kind, gate_marker, *map(marker_name, check.stages)):
+                item.add_marker(name)
             if group is not None:
                 item.add_marker(group)
             yield item
@@ -81,3 +90,9 @@ class CheckItem(pytest.Item):
     def reportinfo(self) -> tuple[Path, int | None, str]:
         # Shown as the failure header; not a suffix of the node id, so pytest keeps the id as is.
         return self.path, None, f"{self.name} ({self.parent.display_path})"
+
+
+def marker_name(name: str) -> str:
+    """``name`` as a marker -m can select: letters, digits and ``_`` (others become ``_``)."""
+    cleaned = re.sub(r"\W", "_", name)
+    return cleaned if cleaned[:1].isalpha() or cleaned[:1] == "_" else f"_{cleaned}"

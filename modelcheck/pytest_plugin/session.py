@@ -9,6 +9,7 @@ one by one, as ``--dist load`` does), so each gate's model loads and runs once.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import json
 import time
 from collections.abc import Callable
@@ -18,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from modelcheck.errors import GateFileError
+from modelcheck.gatefile import GateSpec, load_gate
 from modelcheck.pytest_plugin.collect import CheckItem, GateFile
 from modelcheck.pytest_plugin.state import gate_scheduling_key, model_cache
 from modelcheck.report.baselines import outputs_dir
@@ -45,10 +48,17 @@ class ModelcheckSession:
         #: torch_threads / cuda_runtime reported by xdist workers (the controller imports no framework).
         self.worker_runtime: dict[str, Any] = {}
         self.report_error: str | None = None
+        #: Check names per gate file that this run selected (after -k, -m, --deselect, --lf), once collected.
+        self.selected: dict[str, set[str]] = {}
+        #: Gate files whose every check the run deselected (reported with every check ``not run``).
+        self.deselected: dict[str, GateSpec] = {}
+        #: Gate files read ahead of collection (to check --modelcheck-stage), by resolved path.
+        self.specs: dict[Path, GateSpec] = {}
         self.gate_files = self._find_gate_files()
         self.explicit_files = self._explicit_files()
         self._check_report_path()
         self._add_gate_files_to_args()
+        self._check_stage()
 
     @property
     def is_worker(self) -> bool:
@@ -91,6 +101,37 @@ class ModelcheckSession:
         if existing is None or not existing.is_dir():
             raise pytest.UsageError(f"--modelcheck-report {self.report_path}: {existing} is not a folder")
 
+    def _check_stage(self) -> None:
+        """``--modelcheck-stage`` must name a stage of the gate files this run collects: a typo is a usage error."""
+        if self.stage is None:
+            return
+        args = [p for p in self._arg_paths()] if self.config.args_source == pytest.Config.ArgsSource.ARGS else []
+        files = self.explicit_files | {g for g in self.gate_files if not args or any(a in g.parents for a in args)}
+        for path in sorted(files):
+            with contextlib.suppress(GateFileError):  # reported where the file is collected
+                self.specs[path] = load_gate(path, display_path=self._display(path))
+        if not self.specs or any(not spec.stages for spec in self.specs.values()):
+            return  # a gate without stages blocks on every check: any stage judges it
+        known = sorted({name for spec in self.specs.values() for name in spec.stages})
+        if self.stage not in known:
+            near = difflib.get_close_matches(self.stage, known, n=1)
+            hint = f"did you mean {near[0]!r}? " if near else ""
+            raise pytest.UsageError(
+                f"--modelcheck-stage {self.stage!r}: no gate file of this run defines that stage; {hint}"
+                f"stages in the gate files: {', '.join(known)}"
+            )
+
+    def _display(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.config.rootpath).as_posix()
+        except ValueError:
+            return str(path)
+
+    def load(self, path: Path, display_path: str) -> GateSpec:
+        """The gate file's spec (read once per run)."""
+        spec = self.specs.get(path.resolve())
+        return spec if spec is not None else load_gate(path, display_path=display_path)
+
     # -- hooks ----------------------------------------------------------------------------------
 
     def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> GateFile | None:
@@ -102,6 +143,16 @@ class ModelcheckSession:
         gate_file: GateFile = GateFile.from_parent(parent, path=file_path, runner=self)
         return gate_file
 
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            if isinstance(item, CheckItem):
+                self.deselected.setdefault(item.parent.display_path, item.parent.spec)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        for item in session.items:
+            if isinstance(item, CheckItem):
+                self.selected.setdefault(item.parent.display_path, set()).add(item.name)
+
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
         report = yield
@@ -112,6 +163,9 @@ class ModelcheckSession:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        for file, spec in self.deselected.items():  # every check left out: in the report, not run
+            if file not in self.selected and file not in self.results:
+                self.results[file] = run_gate(spec, file=file, models=self.models, stage=self.stage, selected=())
         workeroutput = getattr(self.config, "workeroutput", None)
         if workeroutput is not None:  # an xdist worker: the controller writes the report
             workeroutput[_XDIST_KEY] = self._worker_payload()
@@ -218,6 +272,7 @@ class ModelcheckSession:
                 stage=self.stage,
                 progress=self._progress(file, nodeid),
                 outputs_dir=outputs_dir(self.report_path) if self.report_path is not None else None,
+                selected=self.selected.get(file),
             )
         return self.results[file]
 

@@ -6,7 +6,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 #: ``inconclusive``: the check ran but cannot say pass or fail (e.g. no baseline yet); the gate CLI exits 3.
-Status = Literal["passed", "failed", "error", "skipped", "inconclusive"]
+#: ``not run``: the run left the check out (pytest's -k, -m, --deselect, --lf); the gate CLI exits 3 for it too.
+Status = Literal["passed", "failed", "error", "skipped", "inconclusive", "not run"]
 
 
 @dataclass
@@ -56,8 +57,8 @@ class GateResult:
 
 def totals(gates: list[GateResult]) -> dict[str, int]:
     """Counts by status over every check, with ``warned`` (failed but not blocking) apart."""
-    counts = {"passed": 0, "failed": 0, "error": 0, "skipped": 0, "inconclusive": 0, "warned": 0}
+    counts = {"passed": 0, "failed": 0, "error": 0, "skipped": 0, "inconclusive": 0, "not_run": 0, "warned": 0}
     for gate in gates:
         for check in gate.checks:
-            counts["warned" if check.warned else check.status] += 1
+            counts["warned" if check.warned else check.status.replace(" ", "_")] += 1
     return counts

@@ -11,7 +11,15 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-EMOJI = {"passed": "✅", "failed": "❌", "warned": "⚠️", "error": "💥", "skipped": "⏭️", "inconclusive": "❔"}
+EMOJI = {
+    "passed": "✅",
+    "failed": "❌",
+    "warned": "⚠️",
+    "error": "💥",
+    "skipped": "⏭️",
+    "inconclusive": "❔",
+    "not run": "➖",
+}
 NONE = "—"
 
 #: Threshold keys ``min_<x>``/``max_<x>`` whose suffix is a unit rather than a quantity.
@@ -122,6 +130,7 @@ def verdict(report: Mapping[str, Any]) -> str:
     if (
         counts.get("error", 0)
         or counts.get("inconclusive", 0)
+        or counts.get("not_run", 0)
         or any(gate.get("error") for gate in report.get("gates", []))
     ):
         return "error"
@@ -162,8 +171,8 @@ def markdown(report: Mapping[str, Any]) -> str:
     emoji = EMOJI["passed" if outcome == "passed" else outcome]
     stage = report.get("stage")
     lines = [f"## {emoji} modelcheck: {headline}" + (f" (stage `{stage}`)" if stage else ""), ""]
-    order = ("passed", "failed", "warned", "error", "inconclusive", "skipped")
-    lines.append(" · ".join(f"{EMOJI[key]} {counts.get(key, 0)} {key}" for key in order))
+    order = ("passed", "failed", "warned", "error", "inconclusive", "skipped", "not run")
+    lines.append(" · ".join(f"{EMOJI[key]} {counts.get(key.replace(' ', '_'), 0)} {key}" for key in order))
     lines.append("")
 
     for gate in report.get("gates", []):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +19,10 @@ if TYPE_CHECKING:
     from modelcheck.gatefile import CheckSpec, GateSpec
     from modelcheck.report.results import Status
 
-__all__ = ["ModelCache", "Progress", "is_blocking", "run_gate"]
+__all__ = ["NOT_SELECTED", "ModelCache", "Progress", "is_blocking", "run_gate"]
+
+#: The message of a check the run left out.
+NOT_SELECTED = "not selected in this run (pytest -k, -m, --deselect or --lf left it out): not measured"
 
 
 def is_blocking(stages: tuple[str, ...], gate: GateSpec, selected_stage: str | None) -> bool:
@@ -41,8 +46,12 @@ def run_gate(
     stage: str | None,
     progress: Progress | None = None,
     outputs_dir: Path | None = None,
+    selected: Collection[str] | None = None,
 ) -> GateResult:
     """Evaluate every check of ``gate``. Errors become status ``error`` on the checks they affect.
+
+    With ``selected`` (check names: what pytest's -k, -m, --deselect or --lf left in) only those
+    checks are measured; the others are reported ``not run``, and with none selected nothing loads.
 
     A device the gate asks for that this machine lacks (DeviceUnavailableError) makes every check
     ``skipped`` with the reason: the gate cannot be judged here, which is not a failure.
@@ -72,16 +81,19 @@ def run_gate(
         stages={name: list(members) for name, members in gate.stages.items()},
         checks=[],
     )
+    chosen = tuple(check for check in gate.checks if selected is None or check.name in selected)
     try:
-        judged = _evaluate(gate, models, result, progress, outputs_dir)
+        judged = _evaluate(replace(gate, checks=chosen), models, result, progress, outputs_dir) if chosen else []
     except DeviceUnavailableError as exc:
-        judged = [_outcome(check, "skipped", str(exc)) for check in gate.checks]
+        judged = [_outcome(check, "skipped", str(exc)) for check in chosen]
     except ModelcheckError as exc:
         result.error = str(exc)
-        judged = [_outcome(check, "error", result.error) for check in gate.checks]
+        judged = [_outcome(check, "error", result.error) for check in chosen]
     except Exception as exc:  # a framework failure must not take the other gates down
         result.error = f"{type(exc).__name__}: {exc}"
-        judged = [_outcome(check, "error", result.error) for check in gate.checks]
+        judged = [_outcome(check, "error", result.error) for check in chosen]
+    by_name = {outcome.name: outcome for outcome in judged}
+    judged = [by_name.get(check.name) or _outcome(check, "not run", NOT_SELECTED) for check in gate.checks]
 
     for outcome in judged:
         spec = gate.check(outcome.name)
