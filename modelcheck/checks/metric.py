@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelcheck.errors import CheckError
+from modelcheck.report.numbers import bound_text, value_text
 from modelcheck.report.results import CheckResult
 
 if TYPE_CHECKING:
@@ -84,13 +85,13 @@ def evaluate_metric_check(
     bound = _bound_text(check)
     status: Status
     if failing:
-        listed = ", ".join(f"{s['slice']} {_fmt(s['value'])} (n={s['n']})" for s in failing)
+        listed = ", ".join(f"{s['slice']} {_fmt(s['value'], check)} (n={s['n']})" for s in failing)
         message = f"{label} by {check.slice_by}: {len(failing)} of {len(judged)} slices fail {bound}: {listed}"
         status = "failed"
     else:
         message = (
             f"{label} by {check.slice_by}: all {len(judged)} slices meet {bound}; "
-            f"worst {worst['slice']} {_fmt(worst['value'])} (n={worst['n']})"
+            f"worst {worst['slice']} {_fmt(worst['value'], check)} (n={worst['n']})"
         )
         status = "passed"
     return CheckResult(
@@ -272,21 +273,23 @@ def take_rows(targets: Any, rows: np.ndarray) -> Any:
 
 
 def _judge(label: str, value: float, check: CheckSpec, n: int) -> tuple[Status, str]:
+    shown = _fmt(value, check)
     if check.min is not None and value < check.min:
-        return "failed", f"{label} {_fmt(value)} < min {check.min} (n={n})"
+        return "failed", f"{label} {shown} < min {bound_text(check.min)} (n={n})"
     if check.max is not None and value > check.max:
-        return "failed", f"{label} {_fmt(value)} > max {check.max} (n={n})"
-    return "passed", f"{label} {_fmt(value)} meets {_bound_text(check)} (n={n})"
+        return "failed", f"{label} {shown} > max {bound_text(check.max)} (n={n})"
+    return "passed", f"{label} {shown} meets {_bound_text(check)} (n={n})"
 
 
 def _bound_text(check: CheckSpec) -> str:
     parts = []
     if check.min is not None:
-        parts.append(f"min {check.min}")
+        parts.append(f"min {bound_text(check.min)}")
     if check.max is not None:
-        parts.append(f"max {check.max}")
+        parts.append(f"max {bound_text(check.max)}")
     return " and ".join(parts)
 
 
-def _fmt(value: float) -> str:
-    return f"{value:.4g}" if value not in (0.0, 1.0) else f"{value:.1f}"
+def _fmt(value: float, check: CheckSpec) -> str:
+    """The value with enough digits to show how it compares with the check's bounds."""
+    return value_text(value, [b for b in (check.min, check.max) if b is not None])

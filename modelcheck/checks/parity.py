@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from modelcheck.errors import CheckError
+from modelcheck.report.numbers import bound_text, value_text
 from modelcheck.report.results import CheckResult
 
 if TYPE_CHECKING:
@@ -66,10 +67,9 @@ def judge_parity(
         verdicts.append((name, value, bound, ok))
 
     label = f"{_describe(other_spec, check)} vs {gate.model.backend}"
-    parts = [f"{n.removeprefix('min_').removeprefix('max_')} {v:.3g} {'>=' if n.startswith('min_') else '<='} {b}"
-             if ok else
-             f"{n.removeprefix('min_').removeprefix('max_')} {v:.3g} {'<' if n.startswith('min_') else '>'} {b}"
-             for n, v, b, ok in verdicts]  # fmt: skip
+    signs = {(True, True): ">=", (True, False): "<", (False, True): "<=", (False, False): ">"}
+    parts = [f"{n.removeprefix('min_').removeprefix('max_')} {value_text(v, [b])} "
+             f"{signs[n.startswith('min_'), ok]} {bound_text(b)}" for n, v, b, ok in verdicts]  # fmt: skip
     failed = not all(ok for *_, ok in verdicts)
     message = f"{label}: {', '.join(parts)} (n={result.n}, {result.compared})"
     if failed and result.worst:

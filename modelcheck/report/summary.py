@@ -11,6 +11,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from modelcheck.report.numbers import bound_text, value_text
+
 EMOJI = {
     "passed": "✅",
     "failed": "❌",
@@ -65,10 +67,10 @@ def format_threshold(threshold: Mapping[str, Any] | None) -> str:
     if not threshold:
         return NONE
     if set(threshold) == {"min", "max"}:
-        return f"{format_value(threshold['min'])} .. {format_value(threshold['max'])}"
+        return f"{_bound(threshold['min'])} .. {_bound(threshold['max'])}"
     parts = []
     for key, bound in threshold.items():
-        shown = format_value(bound)
+        shown = _bound(bound)
         if key in ("min", "max"):
             parts.append(f"{'>=' if key == 'min' else '<='} {shown}")
         elif key.startswith(("min_", "max_")):
@@ -86,10 +88,18 @@ def format_threshold(threshold: Mapping[str, Any] | None) -> str:
     return ", ".join(parts)
 
 
+def _bound(bound: Any) -> str:
+    return bound_text(bound) if isinstance(bound, (int, float)) and not isinstance(bound, bool) else format_value(bound)
+
+
 def format_measurement(check: Mapping[str, Any]) -> str:
     """The value (with its unit, where the check gives one) and its confidence interval where there is one:
     ``0.9125 (CI 0.90–0.92)``, ``4.16 ms (CI 3.79–5.28)``."""
-    text = format_value(check.get("value"))
+    value, threshold = check.get("value"), check.get("threshold") or {}
+    if isinstance(value, float) and not isinstance(value, bool) and isinstance(threshold, Mapping):
+        text = value_text(value, [b for b in threshold.values() if isinstance(b, (int, float))])
+    else:
+        text = format_value(value)
     details = check.get("details")
     unit = details.get("unit") if isinstance(details, Mapping) else None
     if check.get("value") is not None and unit:
