@@ -102,7 +102,7 @@ def test_result_describe_and_to_dict() -> None:
     _, figures = measure_phase(allocating(120, hold_s=0.02))
     result = MemoryResult(device="cpu", phase="inference", process="this process", **figures)
     match = re.fullmatch(
-        r"peak memory (\d+) MB \(CPU peak RSS above the phase's start, inference phase, this process\)",
+        r"peak memory (\d+) MiB \(CPU peak RSS above the phase's start, inference phase, this process\)",
         result.describe(),
     )
     assert match, result.describe()
@@ -110,7 +110,7 @@ def test_result_describe_and_to_dict() -> None:
     assert result.to_dict()["peak_mb"] == result.peak_mb and result.to_dict()["cpu"] == figures["cpu"]
     assert MemoryResult(**result.to_dict()) == result  # what the isolated process prints reads back
     small = MemoryResult(device="cpu", phase="load", process="fresh process", **{**figures, "peak_mb": 42.37})
-    assert small.describe().startswith("peak memory 42.4 MB (")  # one decimal under 100 MB
+    assert small.describe().startswith("peak memory 42.4 MiB (")  # one decimal under 100 MB
     assert small.describe().endswith(", load phase, fresh process)")
 
 

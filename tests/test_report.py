@@ -463,7 +463,7 @@ def test_format_value(value: Any, text: str) -> None:
         ({"max": 0.2}, "<= 0.2"),
         ({"min": 0.1, "max": 0.9}, "0.1 .. 0.9"),
         ({"max_ms": 40}, "<= 40 ms"),
-        ({"max_mb": 600}, "<= 600 MB"),
+        ({"max_mb": 600}, "<= 600 MiB"),
         ({"max_drop": 0.01}, "drop <= 0.01"),
         ({"min_agreement": 0.999, "max_abs_diff": 0.001}, "agreement >= 0.999, abs diff <= 0.001"),
         ({}, "—"),

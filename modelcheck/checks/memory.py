@@ -49,7 +49,7 @@ def judge_memory(
         check, measured, base, against=f"baseline_model {model_name(check.baseline_model)}"
     )
     judged_ratio = check.max_mb is None and ratio is not None
-    details: dict[str, Any] = {"unit": "x" if judged_ratio else "MB", "memory": measured.to_dict()}
+    details: dict[str, Any] = {"unit": "x" if judged_ratio else "MiB", "memory": measured.to_dict()}
     if base is not None:
         details.update(baseline=base.to_dict(), ratio=ratio)
     return CheckResult(
@@ -71,14 +71,14 @@ def memory_verdict(
     verdicts: list[tuple[Verdict, str]] = []
     if check.max_mb is not None:
         ok = measured.peak_mb <= check.max_mb
-        text = with_bound(measured.describe(), "<=" if ok else ">", f"{check.max_mb:g} MB")
+        text = with_bound(measured.describe(), "<=" if ok else ">", f"{check.max_mb:g} MiB")
         verdicts.append(("passed" if ok else "failed", text))
     ratio = None
     if base is not None and check.max_ratio is not None:
-        text = f"vs {against} ({measured.peak_mb:.1f} MB vs {base.peak_mb:.1f} MB"
+        text = f"vs {against} ({measured.peak_mb:.1f} MiB vs {base.peak_mb:.1f} MiB"
         if base.peak_mb < 1.0:
             verdicts.append(("inconclusive", f"peak memory ratio cannot be judged: the baseline's figure is "
-                             f"{base.peak_mb:.2f} MB, too small to divide by {text}); use max_mb"))  # fmt: skip
+                             f"{base.peak_mb:.2f} MiB, too small to divide by {text}); use max_mb"))  # fmt: skip
         else:
             ratio = measured.peak_mb / base.peak_mb
             ok = ratio <= check.max_ratio

@@ -47,8 +47,8 @@ class MemoryResult:
     cuda: dict[str, float] | None = None
 
     def describe(self) -> str:
-        """``peak memory 212 MB (CPU peak RSS above the phase's start, inference phase, this process)``."""
-        return f"peak memory {_mb(self.peak_mb)} MB ({self.figure}, {self.phase} phase, {self.process})"
+        """``peak memory 212 MiB (CPU peak RSS above the phase's start, inference phase, this process)``."""
+        return f"peak memory {_mb(self.peak_mb)} MiB ({self.figure}, {self.phase} phase, {self.process})"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

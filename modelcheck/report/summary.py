@@ -25,7 +25,7 @@ EMOJI = {
 NONE = "—"
 
 #: Threshold keys ``min_<x>``/``max_<x>`` whose suffix is a unit rather than a quantity.
-_UNITS = {"ms": "ms", "mb": "MB", "gb": "GB", "s": "s", "ratio": "x"}
+_UNITS = {"ms": "ms", "mb": "MiB", "gb": "GiB", "s": "s", "ratio": "x"}
 
 
 def status_word(check: Mapping[str, Any]) -> str:
