@@ -110,3 +110,19 @@ def test_markers_select_checks_by_kind_model_and_stage(project: pytest.Pytester)
     result = project.runpytest("--modelcheck", "-m", "merge and metric", "-v")
     result.assert_outcomes(passed=1, deselected=1)
     result.stdout.fnmatch_lines(["*gates/sentiment.yaml::accuracy PASSED*"])
+
+
+def test_junit_xml_carries_each_checks_measurement_and_its_own_time(project: pytest.Pytester) -> None:
+    import xml.etree.ElementTree as ET
+
+    add_gate(project, "sentiment")
+    xml = project.path / "junit.xml"
+    project.runpytest("--modelcheck", f"--junitxml={xml}").assert_outcomes(passed=2)
+    cases = {case.get("name"): case for case in ET.parse(xml).getroot().iter("testcase")}
+    accuracy, latency = cases["accuracy"], cases["latency_p50"]
+    props = {p.get("name"): p.get("value") for p in accuracy.iter("property")}
+    assert props["status"] == "passed" and props["kind"] == "metric" and props["n"] == "60"
+    assert float(props["value"]) >= 0.9 and json.loads(props["threshold"]) == {"min": 0.9}
+    # Loading and predicting ran inside the first check; it is shared out, not charged to it alone.
+    # The latency check times its own calls (>= min_time 0.1 s) on top of its share.
+    assert float(latency.get("time")) > float(accuracy.get("time")) + 0.05

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,6 +75,11 @@ class CheckItem(pytest.Item):
         gate_file = self.parent
         result = gate_file.session_state.result_for(gate_file, self.nodeid)
         check = next(c for c in result.checks if c.name == self.name)
+        # JUnit XML <properties>: what the check measured, against what, with what outcome.
+        self.user_properties.extend(
+            [("status", check.status), ("value", check.value), ("threshold", json.dumps(check.threshold)),
+             ("n", check.n), ("kind", check.kind)]
+        )  # fmt: skip
         if check.status == "skipped":
             pytest.skip(check.message)
         if check.status == "inconclusive":

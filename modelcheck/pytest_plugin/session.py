@@ -159,6 +159,13 @@ class ModelcheckSession:
         if isinstance(item, CheckItem) and report.skipped and isinstance(report.longrepr, tuple):
             # A skipped check (device absent) is located at its gate file, not inside modelcheck.
             report.longrepr = (str(item.path), None, report.longrepr[2])
+        if isinstance(item, CheckItem) and report.when == "call":
+            # JUnit XML and --durations: each check its own time and a share of the gate's, not the
+            # whole gate charged to whichever check ran first.
+            result = self.results.get(item.parent.display_path)
+            check = next((c for c in result.checks if c.name == item.name), None) if result else None
+            if check is not None and check.duration_s is not None:
+                report.duration = check.duration_s
         return report
 
     @pytest.hookimpl(tryfirst=True)

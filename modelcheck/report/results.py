@@ -26,6 +26,8 @@ class CheckResult:
     n: int | None = None
     ci: list[float] | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    #: Seconds: this check's own judging plus an equal share of the gate's load, data and prediction.
+    duration_s: float | None = None
 
     @property
     def warned(self) -> bool:

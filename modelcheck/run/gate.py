@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Collection
 from dataclasses import replace
 from pathlib import Path
@@ -82,6 +83,7 @@ def run_gate(
         checks=[],
     )
     chosen = tuple(check for check in gate.checks if selected is None or check.name in selected)
+    started = time.perf_counter()
     try:
         judged = _evaluate(replace(gate, checks=chosen), models, result, progress, outputs_dir) if chosen else []
     except DeviceUnavailableError as exc:
@@ -92,6 +94,9 @@ def run_gate(
     except Exception as exc:  # a framework failure must not take the other gates down
         result.error = f"{type(exc).__name__}: {exc}"
         judged = [_outcome(check, "error", result.error) for check in chosen]
+    shared_s = time.perf_counter() - started - sum(outcome.duration_s or 0.0 for outcome in judged)
+    for outcome in judged:
+        outcome.duration_s = (outcome.duration_s or 0.0) + max(shared_s, 0.0) / len(judged)
     by_name = {outcome.name: outcome for outcome in judged}
     judged = [by_name.get(check.name) or _outcome(check, "not run", NOT_SELECTED) for check in gate.checks]
 
@@ -139,12 +144,14 @@ def _evaluate(
     )  # fmt: skip
     outcomes = []
     for check in gate.checks:
+        began = time.perf_counter()
         try:
             outcomes.append(judge(check, run))
         except DeviceUnavailableError as exc:  # e.g. a parity check against CUDA on a CPU machine
             outcomes.append(_outcome(check, "skipped", str(exc)))
         except ModelcheckError as exc:
             outcomes.append(_outcome(check, "error", str(exc)))
+        outcomes[-1].duration_s = time.perf_counter() - began
     return outcomes
 
 
