@@ -1,4 +1,4 @@
-"""Load a gate's labelled data through ``datasets`` (imported only when a gate runs)."""
+"""Load a gate's labelled data: local files with pandas/pyarrow, image folders and Hub datasets with ``datasets``."""
 
 from __future__ import annotations
 
@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelcheck.errors import DataError
+from modelcheck.run.local_files import read_local
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
     from modelcheck.gatefile import DataSpec
-
-_READERS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 
 
 @dataclass(frozen=True)
@@ -35,36 +34,29 @@ class LoadedData:
 def load_data(spec: DataSpec, *, columns: list[str], task: str = "text-classification") -> LoadedData:
     """Load ``spec`` and check that every column in ``columns`` is present.
 
-    Local files are read by ``datasets``' packaged builders, a local folder as an image folder
+    Local files are read with pandas/pyarrow (:mod:`modelcheck.run.local_files`), a local folder as an image folder
     (one sub-folder per label, optionally under a ``<split>/`` folder); anything else is a Hub
     dataset id (``name`` or ``org/name``) loaded with ``datasets.load_dataset(id, split=spec.split)``.
     Class-label columns come back as class names, so they map onto the model's labels.
     """
     base = None
     if spec.is_local and Path(spec.source).is_dir():
-        dataset, files = _load_image_folder(spec, task)
+        frame, files = _frame(_load_image_folder(spec, task), spec.limit)
         base = Path(spec.source)
     elif spec.is_local:
-        dataset, files = _load_local(spec)
+        frame, files = _load_local(spec)
         base = Path(spec.source).parent
     else:
-        dataset, files = _load_hub(spec)
-    if spec.limit is not None:
-        dataset = dataset.select(range(min(spec.limit, len(dataset))))
+        frame, files = _frame(_load_hub(spec), spec.limit)
 
-    missing = [c for c in dict.fromkeys(columns) if c not in dataset.column_names]
+    missing = [c for c in dict.fromkeys(columns) if c not in frame.columns]
     if missing:
         role = {spec.input: "data.input", spec.label: "data.label"}
         named = ", ".join(f"{c!r}" + (f" ({role[c]})" if c in role else "") for c in missing)
-        raise DataError(
-            f"column {named} not found in {spec.source}; its columns are: {', '.join(dataset.column_names)}"
-        )
-    if len(dataset) == 0:
-        raise DataError(f"{spec.source} has no rows to evaluate")
-    frame = dataset.to_pandas()
-    for name, feature in dataset.features.items():
-        if type(feature).__name__ == "ClassLabel" and name in frame:
-            frame[name] = [feature.int2str(int(v)) if v is not None and v >= 0 else None for v in frame[name]]
+        known = ", ".join(map(str, frame.columns)) or "none"
+        raise DataError(f"column {named} not found in {spec.source}; its columns are: {known}")
+    if len(frame) == 0:
+        raise DataError(f"{spec.source} has no rows to evaluate (only a header, or an empty selection)")
     return LoadedData(frame=frame, sha256=_sha256_files(files) if files else None, files=tuple(files), base=base)
 
 
@@ -129,21 +121,26 @@ def images(values: list[Any], *, column: str, base: Path | None) -> list[Any]:
     return decoded
 
 
-def _load_local(spec: DataSpec) -> tuple[Any, list[Path]]:
+def _load_local(spec: DataSpec) -> tuple[pd.DataFrame, list[Path]]:
+    """A local file read with pandas/pyarrow (no ``datasets`` import, no Arrow cache written)."""
     path = Path(spec.source)
     if not path.exists():
         raise DataError(f"data file not found: {path} (data.source); create it or fix the path")
-    reader = _READERS.get(path.suffix.lower())
-    if reader is None:
-        raise DataError(
-            f"data file {path} has an unsupported extension {path.suffix!r}; use one of {', '.join(sorted(_READERS))}"
-        )
-    try:
-        with _quiet_datasets() as datasets:
-            dataset = datasets.load_dataset(reader, data_files={spec.split: str(path)}, split=spec.split)
-    except Exception as exc:  # datasets raises many kinds; the reason is what the user needs
-        raise DataError(f"cannot read {path} as {reader}: {_first_line(exc)}") from None
-    return dataset, [path]
+    if not path.is_file():
+        raise DataError(f"data.source {path} is not a regular file; give a .csv, .json, .jsonl or .parquet file")
+    return read_local(path, limit=spec.limit), [path]
+
+
+def _frame(loaded: tuple[Any, list[Path]], limit: int | None) -> tuple[pd.DataFrame, list[Path]]:
+    """A ``datasets`` Dataset as a frame (its first ``limit`` rows), class labels as their names."""
+    dataset, files = loaded
+    if limit is not None:
+        dataset = dataset.select(range(min(limit, len(dataset))))
+    frame = dataset.to_pandas()
+    for name, feature in dataset.features.items():
+        if type(feature).__name__ == "ClassLabel" and name in frame:
+            frame[name] = [feature.int2str(int(v)) if v is not None and v >= 0 else None for v in frame[name]]
+    return frame, files
 
 
 def _load_image_folder(spec: DataSpec, task: str) -> tuple[Any, list[Path]]:

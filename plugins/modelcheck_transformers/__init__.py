@@ -81,8 +81,6 @@ class TransformersBackend:
             )
         if model.is_local:
             name, revision = _check_local_folder(Path(model.source)), None
-            if kind.preprocessor == "AutoTokenizer":
-                _check_tokenizer_files(Path(model.source))
         else:
             name, _, rev = model.source.partition("@")
             revision = rev or None
@@ -103,6 +101,8 @@ class TransformersBackend:
             except Exception as exc:  # transformers raises OSError, ValueError, KeyError, ... for bad models
                 raise _load_error(model, name, revision, kind.auto_model, exc) from None
             _check_weights(model, name, kind, info)
+            if model.is_local and kind.preprocessor == "AutoTokenizer":
+                _check_tokenizer_files(Path(model.source))
             try:
                 preprocessor = getattr(transformers, kind.preprocessor).from_pretrained(name, **options)
             except Exception as exc:
