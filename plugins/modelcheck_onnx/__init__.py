@@ -16,19 +16,10 @@ from typing import TYPE_CHECKING
 
 from modelcheck.errors import DeviceUnavailableError, ModelLoadError
 from modelcheck.models.backends import require_task
-from modelcheck_onnx._model import (
-    GRAPH_OPTIMIZATION,
-    SUPPORTED_TASKS,
-    TEXT_TASKS,
-    OnnxModel,
-    _check_model_file,
-    _create_session,
-    _device_of,
-    _external_data_files,
-    _import,
-    _load_tokenizer,
-    select_providers,
-)
+from modelcheck_onnx._common import SUPPORTED_TASKS, TEXT_TASKS, _import
+from modelcheck_onnx._loading import _check_model_file, _external_data_files, _load_tokenizer
+from modelcheck_onnx._model import OnnxModel
+from modelcheck_onnx._session import GRAPH_OPTIMIZATION, _create_session, _device_of, select_providers
 
 if TYPE_CHECKING:
     from modelcheck.gatefile import ModelSpec

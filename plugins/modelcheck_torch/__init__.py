@@ -20,7 +20,10 @@ from typing import TYPE_CHECKING
 from modelcheck.errors import BackendError, ModelLoadError
 from modelcheck.models.backends import require_task
 from modelcheck.models.hardware import resolve_device, torch_dtype
-from modelcheck_torch._model import SOURCE_KINDS, TorchModel, _detail, _load_network, _parameter_dtype
+from modelcheck_torch._common import _detail
+from modelcheck_torch._loading import SOURCE_KINDS, _load_network
+from modelcheck_torch._model import TorchModel
+from modelcheck_torch._network import _parameter_dtype
 
 if TYPE_CHECKING:
     from modelcheck.gatefile import ModelSpec
