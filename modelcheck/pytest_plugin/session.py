@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -20,7 +22,7 @@ import pytest
 
 from modelcheck.pytest_plugin.collect import CheckItem, GateFile
 from modelcheck.pytest_plugin.state import gate_scheduling_key, model_cache
-from modelcheck.report.baselines import outputs_dir
+from modelcheck.report.baselines import outputs_dir, prune_outputs, run_outputs_dir
 from modelcheck.report.results import CheckResult, GateResult
 from modelcheck.run.gate import Progress, run_gate
 
@@ -37,7 +39,9 @@ class ModelcheckSession:
         self.stage: str | None = config.getoption("modelcheck_stage")
         self.device: str | None = config.getoption("modelcheck_device")
         report = config.getoption("modelcheck_report")
-        self.report_path = Path(config.invocation_params.dir, report).resolve() if report else None
+        self.report_path = _report_path(config.invocation_params.dir, report) if report else None
+        #: This run's outputs folder (``out.outputs/run-...``): the report switches to it when it is written.
+        self.run_outputs = run_outputs_dir(self.report_path) if self.report_path is not None else None
         self.models = model_cache(config)
         #: Gate results by gate file (as the report names it).
         self.results: dict[str, GateResult] = {}
@@ -82,6 +86,7 @@ class ModelcheckSession:
                 self.config.args.append(str(gate))
 
     def _check_report_path(self) -> None:
+        """Before any gate runs: the report (and its outputs folder) can be written where asked."""
         if self.report_path is None:
             return
         if self.report_path.is_dir():
@@ -90,6 +95,21 @@ class ModelcheckSession:
         existing = next((p for p in (parent, *parent.parents) if p.exists()), None)
         if existing is None or not existing.is_dir():
             raise pytest.UsageError(f"--modelcheck-report {self.report_path}: {existing} is not a folder")
+        outputs = outputs_dir(self.report_path)
+        if outputs.exists() and not outputs.is_dir():
+            raise pytest.UsageError(
+                f"--modelcheck-report {self.report_path}: {outputs} (where the per-example outputs go) is not "
+                "a folder; move it away or choose another report path"
+            )
+        try:  # the only honest test of writability (permissions, read-only mounts, ACLs): write a file
+            probe, name = tempfile.mkstemp(dir=existing, prefix=".modelcheck-probe-")
+            os.close(probe)
+            os.unlink(name)
+        except OSError as exc:
+            raise pytest.UsageError(
+                f"--modelcheck-report {self.report_path}: cannot write in {existing} ({exc.strerror or exc}); "
+                "choose a writable folder"
+            ) from None
 
     # -- hooks ----------------------------------------------------------------------------------
 
@@ -124,10 +144,13 @@ class ModelcheckSession:
         env = environment()
         env.update({k: v for k, v in self.worker_runtime.items() if env.get(k) is None})
         try:
-            write_report(self.report_path, build_report(self.gate_results(), stage=self.stage, env=env))
+            document = build_report(self.gate_results(), stage=self.stage, env=env)
+            write_report(self.report_path, document)
         except (OSError, ModelcheckError) as exc:
             self.report_error = f"could not write the report to {self.report_path}: {exc}"
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+            return
+        prune_outputs(self.report_path, document)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         from modelcheck.report.document import build_report
@@ -217,7 +240,8 @@ class ModelcheckSession:
                 models=self.models,
                 stage=self.stage,
                 progress=self._progress(file, nodeid),
-                outputs_dir=outputs_dir(self.report_path) if self.report_path is not None else None,
+                outputs_dir=self.run_outputs,
+                report_dir=self.report_path.parent if self.report_path is not None else None,
             )
         return self.results[file]
 
@@ -254,6 +278,15 @@ class ModelcheckSession:
                 reporter.write_fspath_result(nodeid, "")
 
         return GateProgress(reporter, file, live=live, verbose=verbose, suspended=suspended, resume=resume)
+
+
+def _report_path(base: Path, given: str) -> Path:
+    try:
+        if "\0" in given:
+            raise ValueError("the path holds a NUL byte")
+        return Path(base, given).resolve()
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise pytest.UsageError(f"--modelcheck-report {given!r}: not a usable path ({exc})") from None
 
 
 def _gate_result(record: dict[str, Any]) -> GateResult:
