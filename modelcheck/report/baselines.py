@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from modelcheck.errors import ModelcheckError, ReportError
-from modelcheck.report.files import atomic_copy, atomic_write, sha256_file
+from modelcheck.report.files import atomic_copy, atomic_write, read_regular, sha256_file
 
 if TYPE_CHECKING:
     from modelcheck.models.backends import Outputs
@@ -95,6 +95,8 @@ def load_outputs(path: Path) -> tuple[Outputs, str | None]:
 
     from modelcheck.models.backends import Outputs
 
+    if path.exists() and not path.is_file():
+        raise BaselineUnavailable(f"baseline outputs {path} are not a regular file")
     try:
         with np.load(path, allow_pickle=False) as data:
             fields = {name: data[name] for name in _FIELDS if name in data.files}
@@ -203,8 +205,8 @@ def read_baseline(where: str, *, model_id: str) -> Baseline:
             f"--dir {path.parent}"
         )
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        document = json.loads(read_regular(path, limit=64 << 20).decode("utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
         raise BaselineUnavailable(f"baseline {path} is not readable JSON ({exc})") from None
     version = document.get("baseline_version") if isinstance(document, dict) else None
     if version != BASELINE_VERSION:

@@ -16,12 +16,11 @@ import math
 import os
 from functools import cache
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from modelcheck.errors import ReportError
 from modelcheck.report.environment import environment, modelcheck_version, runtime_environment
-from modelcheck.report.files import atomic_write, file_records, sha256_file
+from modelcheck.report.files import atomic_write, file_records, read_regular, sha256_file
 from modelcheck.report.results import GateResult, totals
 
 __all__ = [
@@ -40,6 +39,8 @@ __all__ = [
 ]
 
 REPORT_VERSION = 1
+#: Largest report read (bytes).
+MAX_REPORT_BYTES = 256 << 20
 
 
 # -- building -------------------------------------------------------------------------------------
@@ -205,14 +206,16 @@ def read_report(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Load and validate a report; ReportError names the file and the fix when it cannot."""
     shown = os.fspath(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_regular(path, limit=MAX_REPORT_BYTES).decode("utf-8")
     except FileNotFoundError:
         raise ReportError(
             f"report {shown} not found; write one with pytest --modelcheck --modelcheck-report {shown}"
         ) from None
     except IsADirectoryError:
         raise ReportError(f"report {shown} is a folder; give the path of the JSON report file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise ReportError(f"cannot read report {shown} ({exc.strerror or exc})") from None
+    except ValueError as exc:  # a NUL byte in the path, or bytes that are not UTF-8
         raise ReportError(f"cannot read report {shown} ({exc})") from None
     try:
         doc = json.loads(text)
@@ -221,6 +224,8 @@ def read_report(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"report {shown} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
             "was it cut short? regenerate it with pytest --modelcheck --modelcheck-report"
         ) from None
+    except RecursionError:
+        raise ReportError(f"report {shown} nests too deeply to be a modelcheck report") from None
     if not isinstance(doc, dict):
         raise ReportError(f"report {shown}: the top level is a {type(doc).__name__}; a report is a JSON object")
     found = doc.get("report_version")
@@ -230,7 +235,10 @@ def read_report(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"report_version {REPORT_VERSION}; regenerate the report with this modelcheck, or install the "
             "modelcheck version that wrote it"
         )
-    validate_report(doc, source=f"report {shown}")
+    try:
+        validate_report(doc, source=f"report {shown}")
+    except RecursionError:
+        raise ReportError(f"report {shown} nests too deeply to be a modelcheck report") from None
     return doc
 
 

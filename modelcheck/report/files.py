@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -120,3 +122,36 @@ def _umask() -> int:
     current = os.umask(0o022)
     os.umask(current)
     return current
+
+
+# -- reading --------------------------------------------------------------------------------------
+
+
+def read_regular(path: str | os.PathLike[str], *, limit: int) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes, without ever blocking on a FIFO or device.
+
+    OSError for a missing or unreadable file (``IsADirectoryError`` for a folder), ValueError for a NUL
+    byte in the path, and :class:`NotRegularFileError` / :class:`FileTooLargeError` (both OSErrors).
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", os.fspath(path))
+        if not stat.S_ISREG(mode):
+            raise NotRegularFileError(errno.EINVAL, "is not a regular file (a FIFO, socket or device)", os.fspath(path))
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise FileTooLargeError(errno.EFBIG, f"is larger than {limit // (1 << 20)} MiB", os.fspath(path))
+    return data
+
+
+class NotRegularFileError(OSError):
+    """A path names a FIFO, socket or device where a file is expected."""
+
+
+class FileTooLargeError(OSError):
+    """A file is larger than modelcheck reads."""

@@ -133,6 +133,8 @@ def _load_local(spec: DataSpec) -> tuple[Any, list[Path]]:
     path = Path(spec.source)
     if not path.exists():
         raise DataError(f"data file not found: {path} (data.source); create it or fix the path")
+    if not path.is_file():
+        raise DataError(f"data.source {path} is not a regular file (a FIFO, socket or device); give a data file")
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
         raise DataError(
@@ -142,7 +144,7 @@ def _load_local(spec: DataSpec) -> tuple[Any, list[Path]]:
         with _quiet_datasets() as datasets:
             dataset = datasets.load_dataset(reader, data_files={spec.split: str(path)}, split=spec.split)
     except Exception as exc:  # datasets raises many kinds; the reason is what the user needs
-        raise DataError(f"cannot read {path} as {reader}: {_first_line(exc)}") from None
+        raise DataError(f"cannot read {path} as {reader}: {explain_read_error(exc, path)}") from None
     return dataset, [path]
 
 
@@ -204,6 +206,75 @@ def _sha256_files(files: list[Path]) -> str:
     for file in files:
         digest.update(f"{file.relative_to(root).as_posix()}\0{sha256_file(file)}\n".encode())
     return digest.hexdigest()
+
+
+def explain_read_error(exc: BaseException, path: Path) -> str:
+    """Why a local data file could not be read, with the line where it can be found.
+
+    ``datasets`` wraps the real reason ("An error occurred while generating the dataset"): look at the
+    file itself for the usual causes (empty, no rows, not UTF-8, a JSON line cut short), else quote the
+    innermost cause it chained.
+    """
+    try:
+        found = _diagnose(path)
+    except OSError:
+        found = None
+    if found:
+        return found
+    causes: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and len(causes) < 10:
+        causes.append(current)
+        current = current.__cause__ or current.__context__
+    useful = [c for c in causes if type(c).__name__ != "DatasetGenerationError"]
+    return _first_line(useful[0] if useful else causes[0])
+
+
+def _diagnose(path: Path) -> str | None:
+    raw = path.read_bytes() if path.stat().st_size <= (256 << 20) else None
+    if raw is None:
+        return None
+    if not raw.strip():
+        return (
+            "the file is empty; it needs a header line and at least one row"
+            if path.suffix.lower() == ".csv"
+            else "the file is empty"
+        )
+    if path.suffix.lower() == ".parquet":
+        return None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return f"line {line} is not UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8"
+    lines = text.splitlines()
+    if path.suffix.lower() == ".csv" and sum(1 for line in lines if line.strip()) == 1:
+        return "the file has a header line but no rows"
+    if path.suffix.lower() in (".json", ".jsonl"):
+        return _json_problem(text, lines, whole=path.suffix.lower() == ".json")
+    return None
+
+
+def _json_problem(text: str, lines: list[str], *, whole: bool) -> str | None:
+    """The first line of a JSON Lines file (or a .json document) that is not valid JSON."""
+    import json
+
+    if whole:
+        try:
+            json.loads(text)
+            return None
+        except (ValueError, RecursionError) as exc:
+            if not isinstance(exc, json.JSONDecodeError) or text.lstrip().startswith("["):
+                return f"not valid JSON: {_first_line(exc)}"
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            json.loads(line)
+        except (ValueError, RecursionError) as exc:
+            cut = " (was it cut short?)" if number == len(lines) else ""
+            return f"line {number} is not valid JSON: {_first_line(exc)}{cut}"
+    return None
 
 
 def _first_line(exc: BaseException) -> str:
