@@ -598,3 +598,49 @@ def test_unwritable_report_path_is_refused_before_any_gate_runs(pytester: pytest
     result = pytester.runpytest_subprocess("--modelcheck", "--modelcheck-report", "out.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*out.outputs (where the per-example outputs go) is not a folder*"])
+
+
+SHARED_ID_GATE = """\
+version: 1
+model: {id: x, source: ../../models/good}
+data: {source: ../../data/test.csv, input: text, label: label}
+checks:
+  - {name: accuracy, metric: accuracy, min: 0.5}
+"""
+
+
+@pytest.mark.e2e
+@pytest.mark.usefixtures("frameworks_imported_once")
+def test_gates_sharing_a_model_id_keep_their_own_outputs_and_a_broken_gate_costs_nothing(
+    pytester: pytest.Pytester, sentiment_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    repo = Path(__file__).resolve().parents[1]
+    shutil.copytree(sentiment_model, pytester.path / "models" / "good")
+    (pytester.path / "data").mkdir()
+    shutil.copy(repo / "examples" / "sentiment" / "test.csv", pytester.path / "data" / "test.csv")
+    for name in ("a", "b"):
+        (pytester.path / "gates" / name).mkdir(parents=True)
+        (pytester.path / "gates" / name / "x.yaml").write_text(SHARED_ID_GATE)
+    (pytester.path / "gates" / "bad.yaml").write_text(VALID + "    min: 0.0\n")
+    monkeypatch.chdir(pytester.path)
+
+    first = pytester.runpytest("--modelcheck", "--modelcheck-report", "out.json", "--continue-on-collection-errors")
+    first.assert_outcomes(passed=2, errors=1)
+    report = read_report("out.json")
+    gates = {gate["file"]: gate for gate in report["gates"]}
+    assert "duplicate key 'min'" in gates["gates/bad.yaml"]["error"]
+    paths = [gates[f"gates/{name}/x.yaml"]["outputs"]["path"] for name in ("a", "b")]
+    assert len(set(paths)) == 2 and all((pytester.path / p).is_file() for p in paths)
+    assert main(["baseline", "update", "out.json", "--dir", "baselines"]) == EXIT_USAGE
+    assert not (pytester.path / "baselines").exists()
+
+    # A second run switches the report to its own outputs and removes the first run's, none left behind.
+    second = pytester.runpytest("--modelcheck", "--modelcheck-report", "out.json", "--continue-on-collection-errors")
+    second.assert_outcomes(passed=2, errors=1)
+    again = [gate["outputs"]["path"] for gate in read_report("out.json")["gates"] if gate["outputs"]]
+    assert set(again).isdisjoint(paths) and all((pytester.path / p).is_file() for p in again)
+    assert not any((pytester.path / p).exists() for p in paths)
+    assert len(list((pytester.path / "out.outputs").iterdir())) == 1
+    assert not list(pytester.path.rglob(f"*{TEMP_SUFFIX}"))
