@@ -598,6 +598,10 @@ def test_unwritable_report_path_is_refused_before_any_gate_runs(pytester: pytest
     result = pytester.runpytest_subprocess("--modelcheck", "--modelcheck-report", "out.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*out.outputs (where the per-example outputs go) is not a folder*"])
+    result = pytester.runpytest_subprocess("--modelcheck", "--modelcheck-report", "x" * 300 + "/out.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--modelcheck-report*not a usable path (File name too long)*"])
+    assert "Traceback" not in result.stderr.str()
 
 
 SHARED_ID_GATE = """\

@@ -89,16 +89,24 @@ class ModelcheckSession:
         """Before any gate runs: the report (and its outputs folder) can be written where asked."""
         if self.report_path is None:
             return
-        if self.report_path.is_dir():
-            raise pytest.UsageError(f"--modelcheck-report {self.report_path} is a folder; give a file path")
-        parent = self.report_path.parent
+        try:
+            self._check_writable(self.report_path)
+        except OSError as exc:  # a name too long, a loop: whatever the system says, with the path
+            raise pytest.UsageError(
+                f"--modelcheck-report {self.report_path}: not a usable path ({exc.strerror or exc})"
+            ) from None
+
+    def _check_writable(self, report: Path) -> None:
+        if report.is_dir():
+            raise pytest.UsageError(f"--modelcheck-report {report} is a folder; give a file path")
+        parent = report.parent
         existing = next((p for p in (parent, *parent.parents) if p.exists()), None)
         if existing is None or not existing.is_dir():
-            raise pytest.UsageError(f"--modelcheck-report {self.report_path}: {existing} is not a folder")
-        outputs = outputs_dir(self.report_path)
+            raise pytest.UsageError(f"--modelcheck-report {report}: {existing} is not a folder")
+        outputs = outputs_dir(report)
         if outputs.exists() and not outputs.is_dir():
             raise pytest.UsageError(
-                f"--modelcheck-report {self.report_path}: {outputs} (where the per-example outputs go) is not "
+                f"--modelcheck-report {report}: {outputs} (where the per-example outputs go) is not "
                 "a folder; move it away or choose another report path"
             )
         try:  # the only honest test of writability (permissions, read-only mounts, ACLs): write a file
@@ -107,7 +115,7 @@ class ModelcheckSession:
             os.unlink(name)
         except OSError as exc:
             raise pytest.UsageError(
-                f"--modelcheck-report {self.report_path}: cannot write in {existing} ({exc.strerror or exc}); "
+                f"--modelcheck-report {report}: cannot write in {existing} ({exc.strerror or exc}); "
                 "choose a writable folder"
             ) from None
 

@@ -116,6 +116,8 @@ def images(values: list[Any], *, column: str, base: Path | None) -> list[Any]:
                 path = Path(str(raw))
                 path = path if path.is_absolute() or base is None else base / path
                 name = str(path)
+                if path.exists() and not path.is_file():
+                    raise DataError(f"image {name} is not a regular file (a folder, FIFO or device)")
                 image = Image.open(path)
             else:
                 raise DataError(f"{name} holds {type(value).__name__}, not an image or an image path")
