@@ -648,3 +648,34 @@ def test_gates_sharing_a_model_id_keep_their_own_outputs_and_a_broken_gate_costs
     assert not any((pytester.path / p).exists() for p in paths)
     assert len(list((pytester.path / "out.outputs").iterdir())) == 1
     assert not list(pytester.path.rglob(f"*{TEMP_SUFFIX}"))
+
+
+def _paths(value: Any, parts: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [parts]
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in items:
+        found += _paths(child, (*parts, key))
+    return found
+
+
+@settings(max_examples=80, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_generated_reports_are_judged_or_refused(
+    data: st.DataObject, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    failed = _gate("gates/b.yaml", status="failed", stages=["merge"])
+    failed.stages = {"merge": ["accuracy"]}
+    document = build_report([_gate("gates/a.yaml"), failed], stage="merge", env=ENV)
+    for _ in range(data.draw(st.integers(min_value=1, max_value=3))):
+        where = data.draw(st.sampled_from(_paths(document)[1:]))
+        target = document
+        for part in where[:-1]:
+            target = target[part]
+        target[where[-1]] = data.draw(_values)
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps(document, allow_nan=True))
+    for command in (["gate", "--stage", "merge", str(report)], ["summary", str(report)]):
+        status = main(command)
+        err = capsys.readouterr().err
+        assert status in (0, 1, 2, 3), (command, err)
+        assert "Traceback" not in err
