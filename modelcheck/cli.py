@@ -5,15 +5,20 @@ Exit statuses (the contract in PRODUCT.md)::
     validate   0 every gate file is valid          2 a file is invalid, or none was found
     gate       0 pass   1 fail   3 inconclusive    2 usage (bad report, unknown stage)
     summary    0 written                           2 bad report / cannot write
+    any        2 a file or folder cannot be read or written (named with the reason)
+               70 an unexpected internal error (one line, "please report this")   130 interrupted
 
 Every error modelcheck raises on purpose is printed as ``modelcheck: error: <message>``, never as a
-traceback. This module imports no ML framework.
+traceback; ``--debug`` (or ``MODELCHECK_DEBUG=1``) shows the traceback of an unexpected error.
+This module imports no ML framework.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import traceback
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
@@ -26,6 +31,9 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INCONCLUSIVE = 3
+#: An unexpected error inside modelcheck (EX_SOFTWARE of sysexits.h): a bug to report.
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
 
 DEFAULT_GATES = "gates"
 
@@ -37,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Quality gates for ML models: validate gate files, judge and summarise results reports.",
     )
     parser.add_argument("--version", action="version", version=f"modelcheck {modelcheck_version()}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=False,
+        help="show the traceback of an unexpected error (also: MODELCHECK_DEBUG=1)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     validate = commands.add_parser(
@@ -106,15 +120,36 @@ def main(argv: list[str] | None = None) -> int:
     if handler is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    debug = args.debug or os.environ.get("MODELCHECK_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
     try:
         status: int = handler(args)
     except ModelcheckError as exc:
         print(f"modelcheck: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # a path that cannot be read or written: name it and the reason
+        print(f"modelcheck: error: {_os_error(exc)}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("modelcheck: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        hint = "" if debug else "; run with --debug (or MODELCHECK_DEBUG=1) for the traceback"
+        print(
+            f"modelcheck: internal error: {type(exc).__name__}: {first} — please report this{hint}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
     return status
+
+
+def _os_error(exc: OSError) -> str:
+    """``path: reason`` for an OSError (``FileExistsError``, ``PermissionError``, ``IsADirectoryError``, ...)."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    return f"{' -> '.join(paths)}: {reason}" if paths else reason
 
 
 # -- validate -------------------------------------------------------------------------------------
@@ -124,7 +159,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from modelcheck.gatefile import iter_gate_files, load_gate
 
     given = [Path(p) for p in (args.paths or [DEFAULT_GATES])]
-    missing = [p for p in given if not p.exists() and p.suffix not in (".yaml", ".yml")]
+    missing = [p for p in given if not _exists(p) and p.suffix not in (".yaml", ".yml")]
     files = list(iter_gate_files([p for p in given if p not in missing]))
     if not files:
         looked = ", ".join(f"{p} (does not exist)" if p in missing else str(p) for p in given)
@@ -152,6 +187,13 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     print(f"{total} gate file{'s' if total != 1 else ''} valid")
     return EXIT_OK
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):  # a name too long, a NUL byte: load_gate says why
+        return path.suffix in (".yaml", ".yml")
 
 
 # -- gate -----------------------------------------------------------------------------------------
@@ -263,7 +305,10 @@ def _cmd_baseline_update(args: argparse.Namespace) -> int:
     from modelcheck.report.baselines import update_baselines
 
     report = read_report(args.report)
-    written = update_baselines(report, Path(args.report), Path(args.dir))
+    folder = Path(args.dir)
+    if folder.exists() and not folder.is_dir():
+        raise ReportError(f"--dir {folder} is a file, not a folder; give the folder baselines go to")
+    written = update_baselines(report, Path(args.report), folder)
     if not written:
         print(
             f"modelcheck: error: {args.report} holds no per-example outputs of a gate that ran; write the report "
@@ -281,14 +326,33 @@ def _cmd_export_onnx(args: argparse.Namespace) -> int:
     from modelcheck.models.cache import ModelCache
     from modelcheck.models.export import export_onnx
 
+    out = Path(args.output)
+    _check_output_folder(out, "--output")
     gate = load_gate(args.gate)
     cache = ModelCache()
     try:
-        path = export_onnx(cache.get(gate.model), Path(args.output))
+        path = export_onnx(cache.get(gate.model), out)
     finally:
         cache.close()
     print(f"wrote {path}")
     return EXIT_OK
+
+
+def _check_output_folder(folder: Path, option: str) -> None:
+    """Before any work: ``folder`` is (or can be made) a writable folder; ReportError names it otherwise."""
+    import tempfile
+
+    if folder.exists() and not folder.is_dir():
+        raise ReportError(f"{option} {folder} is a file, not a folder; give a folder to write into")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=".modelcheck-probe-")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ReportError(
+            f"{option} {folder}: cannot write there ({_os_error(exc)}); choose a writable folder"
+        ) from None
 
 
 # -- summary --------------------------------------------------------------------------------------

@@ -203,7 +203,10 @@ def test_baseline_round_trip_through_pytest_and_the_cli(
     first.assert_outcomes(passed=1, skipped=1)
     first.stdout.fnmatch_lines(["*inconclusive: no baseline at */baselines/sentiment.json*"])
     assert main(["gate", "--stage", "merge", "good.json"]) == 3
-    assert (pytester.path / "good.outputs" / "sentiment.npz").is_file()
+    # Each run's outputs live in their own folder, named by the report (so the two change together).
+    saved = json.loads((pytester.path / "good.json").read_text())["gates"][0]["outputs"]["path"]
+    assert saved.startswith("good.outputs/run-") and saved.endswith(".npz")
+    assert [p.name for p in (pytester.path / "good.outputs").glob("run-*/sentiment-*.npz")] == [Path(saved).name]
 
     assert main(["baseline", "update", "good.json", "--dir", "baselines"]) == 0
     assert (pytester.path / "baselines" / "sentiment.json").is_file()

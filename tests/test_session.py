@@ -16,7 +16,7 @@ from modelcheck.models import cache as runner
 from modelcheck.models.backends import Outputs
 from modelcheck.models.cache import ModelCache
 from modelcheck.models.predict import concat_outputs, predict
-from modelcheck.pytest_plugin.session import GateProgress
+from modelcheck.pytest_plugin.progress import GateProgress
 from modelcheck.report.document import build_report, validate_report
 from modelcheck.run.gate import run_gate
 

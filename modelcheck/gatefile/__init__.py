@@ -10,7 +10,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from modelcheck.gatefile.build import available_backends, build_gate, resolve_source
+from modelcheck.gatefile.build import available_backends, build_gate
+from modelcheck.gatefile.paths import resolve_source
 from modelcheck.gatefile.schema import gate_schema, validate_schema
 from modelcheck.gatefile.source import read_yaml
 from modelcheck.gatefile.spec import ACCURACY_LIKE, CheckSpec, DataSpec, GateSpec, ModelSpec

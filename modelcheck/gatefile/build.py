@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import math
-import re
 from dataclasses import replace
 from functools import cache
 from importlib.metadata import entry_points
@@ -14,13 +13,13 @@ from typing import Any
 import yaml
 
 from modelcheck.errors import GateFileError
+from modelcheck.gatefile.paths import SourcePathError, find_value, resolve_source
 from modelcheck.gatefile.source import json_path, line_of
 from modelcheck.gatefile.spec import ACCURACY_LIKE, CheckSpec, DataSpec, GateSpec, ModelSpec
 from modelcheck.gatefile.tasks import LABEL_FREE_METRICS, SIGNED_UNIT_INTERVAL, TASKS, UNIT_INTERVAL, Task
 
 #: The entry-point group backends register in (``modelcheck.models`` loads them from it).
 BACKENDS_GROUP = "modelcheck.backends"
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
 
 
 @cache
@@ -29,30 +28,20 @@ def available_backends() -> tuple[str, ...]:
     return tuple(sorted({ep.name for ep in entry_points(group=BACKENDS_GROUP)}))
 
 
-_LOCAL_SUFFIXES = (".csv", ".json", ".jsonl", ".parquet", ".onnx", ".pt2", ".pt", ".safetensors")
-
-
-def resolve_source(raw: str, base: Path, *, bare_hub_names: bool) -> str:
-    """Resolve a model/data source written in a gate file.
-
-    An existing path (relative ones against the gate file's folder), anything that starts with
-    ``.``/``/``/``~`` or ends like a file becomes an absolute path; ``org/name@rev``, ``hub://...``
-    and ``module:callable`` stay as written (and so does a bare ``name`` where ``bare_hub_names``).
-    """
-    candidate = Path(raw).expanduser()
-    if not candidate.is_absolute():
-        candidate = base / candidate
-    if raw.startswith("hub://"):
-        return raw
-    if candidate.exists() or raw.startswith((".", "/", "~")) or raw.endswith(_LOCAL_SUFFIXES):
-        return str(candidate.resolve())
-    if _HUB_ID.match(raw) or (":" in raw and "/" not in raw) or (bare_hub_names and "/" not in raw):
-        return raw
-    return str(candidate.resolve())
-
-
 def build_gate(document: dict[str, Any], gate_path: Path, shown: str, node: yaml.Node | None) -> GateSpec:
-    base = gate_path.resolve().parent
+    """The GateSpec of a schema-valid document; GateFileError names the place of a rule it breaks."""
+    try:
+        return _build_gate(document, gate_path, shown, node)
+    except SourcePathError as exc:
+        parts = find_value(document, exc.raw) or []
+        raise GateFileError(shown, str(exc), json_path=json_path(parts), line=line_of(node, parts)) from None
+
+
+def _build_gate(document: dict[str, Any], gate_path: Path, shown: str, node: yaml.Node | None) -> GateSpec:
+    try:
+        base = gate_path.resolve().parent
+    except (OSError, RuntimeError) as exc:
+        raise GateFileError(shown, f"cannot resolve the gate file's folder ({exc})") from None
 
     def fail(parts: list[str | int], problem: str) -> GateFileError:
         return GateFileError(shown, problem, json_path=json_path(parts), line=line_of(node, parts))

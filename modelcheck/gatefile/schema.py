@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from modelcheck.errors import GateFileError
+from modelcheck.gatefile.parse import short
 from modelcheck.gatefile.source import json_path, key_line, line_of, yaml_type
 
 
@@ -22,11 +23,23 @@ def gate_schema() -> dict[str, Any]:
     return schema
 
 
+@cache
+def _validator() -> Any:
+    """Draft 2020-12, except that an integer is an int (``32.0`` and ``1.0e+23`` are not integers here)."""
+    import jsonschema
+
+    def is_integer(checker: Any, instance: object) -> bool:
+        return isinstance(instance, int) and not isinstance(instance, bool)
+
+    base = jsonschema.Draft202012Validator
+    checker = base.TYPE_CHECKER.redefine("integer", is_integer)
+    return jsonschema.validators.extend(base, type_checker=checker)(gate_schema())
+
+
 def validate_schema(document: dict[str, Any], shown: str, node: yaml.Node | None) -> None:
     import jsonschema
 
-    schema = gate_schema()
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = _validator()
     error = jsonschema.exceptions.best_match(validator.iter_errors(document))
     if error is None:
         return
@@ -41,51 +54,59 @@ def validate_schema(document: dict[str, Any], shown: str, node: yaml.Node | None
             key = str(unknown[0])
             line = key_line(node, parts, key)
             where = json_path([*parts, key])
-            near = difflib.get_close_matches(key, allowed, n=1)
+            near = difflib.get_close_matches(key, allowed, n=1) if len(key) <= 64 else []
             hint = f"did you mean {near[0]!r}? " if near else ""
-            problem = f"unknown key {key!r}; {hint}allowed keys here: {', '.join(allowed)}"
+            problem = f"unknown key {short(key)}; {hint}allowed keys here: {', '.join(allowed)}"
     raise GateFileError(shown, problem, json_path=where, line=line)
 
 
 def _describe(error: Any, parts: list[str | int]) -> str:
     """Turn one jsonschema error into a sentence that says what was expected."""
-    field_name = str(parts[-1]) if parts else "the document"
+    field_name = short(str(parts[-1]), 64).strip("'") if parts else "the document"
     value = error.instance
+    shown = short(value)
     kind = error.validator
     if kind == "enum":
         choices = ", ".join(repr(c) for c in error.validator_value)
-        near = difflib.get_close_matches(str(value), [str(c) for c in error.validator_value], n=1)
+        options = [str(c) for c in error.validator_value]
+        near = difflib.get_close_matches(str(value), options, n=1) if len(str(value)) <= 64 else []
         hint = f"; did you mean {near[0]!r}?" if near else ""
-        return f"{field_name} {value!r} is not supported; expected one of {choices}{hint}"
+        return f"{field_name} {shown} is not supported; expected one of {choices}{hint}"
     if kind == "const":
         if field_name == "version":
-            return f"unsupported version {value!r}; this modelcheck reads gate files of version 1"
+            return f"unsupported version {shown}; this modelcheck reads gate files of version 1"
         if field_name == "kind":
             return (
-                f"check kind {value!r} is not available in this version of modelcheck; "
+                f"check kind {shown} is not available in this version of modelcheck; "
                 "the supported kind is 'metric' (quality metrics on the gate's data)"
             )
-        return f"{field_name} must be {error.validator_value!r}, not {value!r}"
+        return f"{field_name} must be {error.validator_value!r}, not {shown}"
     if kind == "type":
         expected = error.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected
-        return f"{field_name} must be of type {expected}, got {yaml_type(value)} {value!r}"
+        return f"{field_name} must be of type {expected}, got {yaml_type(value)} {shown}"
     if kind == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return f"missing required key {missing!r}"
     if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         bound = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[kind]
-        return f"{field_name} {value!r} is out of range; expected a number {bound} {error.validator_value}"
+        return f"{field_name} {shown} is out of range; expected a number {bound} {error.validator_value}"
+    if kind == "pattern" and parts == ["stages"]:
+        return f"stage name {shown} is not valid; stage names are letters, digits, '_' and '-', starting with a letter"
     if kind == "pattern" and field_name == "device":
-        return f"device {value!r} is not supported; expected auto, cpu, mps, cuda or cuda:N (e.g. cuda:1)"
+        return f"device {shown} is not supported; expected auto, cpu, mps, cuda or cuda:N (e.g. cuda:1)"
     if kind == "pattern":
-        return f"{field_name} {value!r} is not valid; expected it to match {error.validator_value}"
+        return f"{field_name} {shown} is not valid; expected it to match {error.validator_value}"
+    if kind == "maxLength":
+        return f"{field_name} is {len(value)} characters long; at most {error.validator_value} are allowed"
+    if kind == "propertyNames":
+        return f"{field_name} has a key that is not a valid name: {error.message}"
     if kind == "anyOf" and parts and parts[0] == "checks":
         return "a metric check needs a threshold: give min, max, or both"
     if kind == "minItems":
         return f"{field_name} must not be empty"
     if kind == "oneOf" and len(parts) == 2 and parts[0] == "stages":
-        return f'stage {field_name!r} must be a list of check names or "all", got {value!r}'
+        return f'stage {field_name!r} must be a list of check names or "all", got {shown}'
     if kind == "minLength":
         return f"{field_name} must not be empty"
-    return str(error.message)
+    return short(str(error.message), 300)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextlib
 import difflib
 import json
-import time
-from collections.abc import Callable
+import os
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,8 +22,9 @@ import pytest
 from modelcheck.errors import GateFileError
 from modelcheck.gatefile import GateSpec, load_gate
 from modelcheck.pytest_plugin.collect import CheckItem, GateFile
+from modelcheck.pytest_plugin.progress import GateProgress
 from modelcheck.pytest_plugin.state import gate_scheduling_key, model_cache
-from modelcheck.report.baselines import outputs_dir
+from modelcheck.report.baselines import outputs_dir, prune_outputs, run_outputs_dir
 from modelcheck.report.results import CheckResult, GateResult
 from modelcheck.run.gate import Progress, run_gate
 
@@ -40,7 +41,9 @@ class ModelcheckSession:
         self.stage: str | None = config.getoption("modelcheck_stage")
         self.device: str | None = config.getoption("modelcheck_device")
         report = config.getoption("modelcheck_report")
-        self.report_path = Path(config.invocation_params.dir, report).resolve() if report else None
+        self.report_path = _report_path(config.invocation_params.dir, report) if report else None
+        #: This run's outputs folder (``out.outputs/run-...``): the report switches to it when it is written.
+        self.run_outputs = run_outputs_dir(self.report_path) if self.report_path is not None else None
         self.models = model_cache(config)
         #: Gate results by gate file (as the report names it).
         self.results: dict[str, GateResult] = {}
@@ -92,14 +95,38 @@ class ModelcheckSession:
                 self.config.args.append(str(gate))
 
     def _check_report_path(self) -> None:
+        """Before any gate runs: the report (and its outputs folder) can be written where asked."""
         if self.report_path is None:
             return
-        if self.report_path.is_dir():
-            raise pytest.UsageError(f"--modelcheck-report {self.report_path} is a folder; give a file path")
-        parent = self.report_path.parent
+        try:
+            self._check_writable(self.report_path)
+        except OSError as exc:  # a name too long, a loop: whatever the system says, with the path
+            raise pytest.UsageError(
+                f"--modelcheck-report {self.report_path}: not a usable path ({exc.strerror or exc})"
+            ) from None
+
+    def _check_writable(self, report: Path) -> None:
+        if report.is_dir():
+            raise pytest.UsageError(f"--modelcheck-report {report} is a folder; give a file path")
+        parent = report.parent
         existing = next((p for p in (parent, *parent.parents) if p.exists()), None)
         if existing is None or not existing.is_dir():
-            raise pytest.UsageError(f"--modelcheck-report {self.report_path}: {existing} is not a folder")
+            raise pytest.UsageError(f"--modelcheck-report {report}: {existing} is not a folder")
+        outputs = outputs_dir(report)
+        if outputs.exists() and not outputs.is_dir():
+            raise pytest.UsageError(
+                f"--modelcheck-report {report}: {outputs} (where the per-example outputs go) is not "
+                "a folder; move it away or choose another report path"
+            )
+        try:  # the only honest test of writability (permissions, read-only mounts, ACLs): write a file
+            probe, name = tempfile.mkstemp(dir=existing, prefix=".modelcheck-probe-")
+            os.close(probe)
+            os.unlink(name)
+        except OSError as exc:
+            raise pytest.UsageError(
+                f"--modelcheck-report {report}: cannot write in {existing} ({exc.strerror or exc}); "
+                "choose a writable folder"
+            ) from None
 
     def _check_stage(self) -> None:
         """``--modelcheck-stage`` must name a stage of the gate files this run collects: a typo is a usage error."""
@@ -185,10 +212,13 @@ class ModelcheckSession:
         env = environment()
         env.update({k: v for k, v in self.worker_runtime.items() if env.get(k) is None})
         try:
-            write_report(self.report_path, build_report(self.gate_results(), stage=self.stage, env=env))
+            document = build_report(self.gate_results(), stage=self.stage, env=env)
+            write_report(self.report_path, document)
         except (OSError, ModelcheckError) as exc:
             self.report_error = f"could not write the report to {self.report_path}: {exc}"
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+            return
+        prune_outputs(self.report_path, document)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         from modelcheck.report.document import build_report
@@ -278,7 +308,8 @@ class ModelcheckSession:
                 models=self.models,
                 stage=self.stage,
                 progress=self._progress(file, nodeid),
-                outputs_dir=outputs_dir(self.report_path) if self.report_path is not None else None,
+                outputs_dir=self.run_outputs,
+                report_dir=self.report_path.parent if self.report_path is not None else None,
                 selected=self.selected.get(file),
             )
         return self.results[file]
@@ -318,77 +349,14 @@ class ModelcheckSession:
         return GateProgress(reporter, file, live=live, verbose=verbose, suspended=suspended, resume=resume)
 
 
+def _report_path(base: Path, given: str) -> Path:
+    try:
+        if "\0" in given:
+            raise ValueError("the path holds a NUL byte")
+        return Path(base, given).resolve()
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise pytest.UsageError(f"--modelcheck-report {given!r}: not a usable path ({exc})") from None
+
+
 def _gate_result(record: dict[str, Any]) -> GateResult:
     return GateResult(**{**record, "checks": [CheckResult(**check) for check in record["checks"]]})
-
-
-class GateProgress:
-    """Shows how far a gate's prediction got.
-
-    On an interactive terminal: one line rewritten in place (examples done, rate, ETA) once the gate
-    takes longer than ``live_after_s``, left as "N examples in T s" at the end. In a log (``-v`` without
-    a terminal): that final line per gate, plus a line per ~10% for gates slower than ``log_every_s``.
-    Without ``-v``, ``resume()`` runs after the final line, so pytest's progress dots start a fresh line.
-    """
-
-    live_after_s = 0.5
-    log_every_s = 5.0
-
-    def __init__(
-        self,
-        reporter: Any,
-        name: str,
-        *,
-        live: bool,
-        verbose: bool,
-        suspended: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
-        resume: Callable[[], None] | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.reporter = reporter
-        self.name = name
-        self.live = live
-        self.verbose = verbose
-        self.suspended = suspended
-        self.resume = resume
-        self.clock = clock
-        self.started = clock()
-        self.last_line = self.started
-        self.last_tenth = 0
-        self.shown = False
-
-    def __call__(self, done: int, total: int) -> None:
-        now = self.clock()
-        elapsed = now - self.started
-        if done == 0:
-            self.started = self.last_line = now
-            return
-        if done >= total:
-            if self.shown or self.verbose:
-                speed = f" ({done / elapsed:.0f} ex/s)" if elapsed > 0 else ""
-                self._show(f"{self.name}: {total} examples in {elapsed:.1f} s{speed}")
-                if not self.verbose and self.resume is not None:
-                    with self.suspended():
-                        self.resume()
-            return
-        tenth = done * 10 // total
-        if self.live:
-            due = self.shown or elapsed >= self.live_after_s
-        else:
-            due = tenth > self.last_tenth and now - self.last_line >= self.log_every_s
-        if due:
-            rate = done / elapsed if elapsed > 0 else 0.0
-            eta = f", ETA {(total - done) / rate:.0f} s" if rate > 0 else ""
-            self._show(f"{self.name}: {done}/{total} examples ({100 * done // total}%), {rate:.0f} ex/s{eta}")
-            self.last_tenth, self.last_line = tenth, now
-
-    def _show(self, text: str) -> None:
-        # Each line is left open: pytest's next result starts a new line, as after its own live output.
-        with self.suspended():
-            if not self.shown:
-                self.reporter.ensure_newline()
-            if self.live:
-                self.reporter.rewrite(text, erase=True)
-            else:
-                self.reporter.write(("\n" if self.shown else "") + text, flush=True)
-        self.shown = True

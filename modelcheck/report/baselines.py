@@ -11,13 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import shutil
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from modelcheck.errors import ModelcheckError
+from modelcheck.errors import ModelcheckError, ReportError
+from modelcheck.report.files import atomic_copy, atomic_write, read_regular, sha256_file
 
 if TYPE_CHECKING:
     from modelcheck.models.backends import Outputs
@@ -46,11 +47,37 @@ def outputs_dir(report_path: Path) -> Path:
     return report_path.with_name(report_path.stem + ".outputs")
 
 
+def run_outputs_dir(report_path: Path) -> Path:
+    """A fresh folder for one run's outputs: ``out.outputs/run-<UTC time>-<pid>``.
+
+    A run writes its outputs there and the report it writes at the end names them, so the report
+    and its outputs change together: until the new report replaces the old one, the old one still
+    names its own, untouched files. :func:`prune_outputs` then removes the folders no report names.
+    """
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    return outputs_dir(report_path) / f"run-{stamp}-{os.getpid()}"
+
+
+def prune_outputs(report_path: Path, report: dict[str, Any]) -> None:
+    """Remove the ``run-*`` outputs folders of ``report_path`` that ``report`` (just written) does not name."""
+    kept = set()
+    for gate in report.get("gates", []):
+        parts = PurePosixPath(str((gate.get("outputs") or {}).get("path", ""))).parts
+        if len(parts) >= 2:
+            kept.add(parts[1])
+    folder = outputs_dir(report_path)
+    try:
+        runs = [entry for entry in folder.iterdir() if entry.name.startswith("run-") and entry.is_dir()]
+    except OSError:
+        return
+    for run in runs:
+        if run.name not in kept and not run.is_symlink():
+            shutil.rmtree(run, ignore_errors=True)
+
+
 def save_outputs(outputs: Outputs, path: Path, *, data_sha256: str | None) -> str:
     """Write ``outputs`` (compressed .npz, atomically) and return the file's sha256."""
     import numpy as np
-
-    from modelcheck.report.document import sha256_file
 
     arrays: dict[str, Any] = {"rows": np.arange(len(outputs), dtype=np.int64)}
     for name in _FIELDS:
@@ -58,15 +85,7 @@ def save_outputs(outputs: Outputs, path: Path, *, data_sha256: str | None) -> st
         if value is not None:
             arrays[name] = np.asarray(value, dtype=str) if name == "texts" else np.asarray(value)
     arrays["data_sha256"] = np.asarray(data_sha256 or "")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".modelcheck-tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.savez_compressed(stream, **arrays)
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
+    atomic_write(path, lambda stream: np.savez_compressed(stream, **arrays))
     return sha256_file(path)
 
 
@@ -76,6 +95,8 @@ def load_outputs(path: Path) -> tuple[Outputs, str | None]:
 
     from modelcheck.models.backends import Outputs
 
+    if path.exists() and not path.is_file():
+        raise BaselineUnavailable(f"baseline outputs {path} are not a regular file")
     try:
         with np.load(path, allow_pickle=False) as data:
             fields = {name: data[name] for name in _FIELDS if name in data.files}
@@ -92,22 +113,51 @@ def load_outputs(path: Path) -> tuple[Outputs, str | None]:
     return Outputs(**fields), data_sha or None
 
 
+#: A model id as gate files allow it: a file name, never a path.
+_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
 def update_baselines(report: dict[str, Any], report_path: Path, out_dir: Path) -> list[Path]:
-    """Write ``<model id>.json`` + ``.npz`` in ``out_dir`` for every gate of the report that has outputs."""
-    written: list[Path] = []
+    """Write ``<model id>.json`` + ``.npz`` in ``out_dir`` for every gate of the report that has outputs.
+
+    The report is untrusted input: model ids must be plain file names, outputs paths must stay inside
+    the report's folder, each outputs file must have the sha256 the report records, and two gates
+    may not share a model id. Every gate is checked before anything is written (ReportError names
+    the gate and the fix).
+    """
+    planned: list[tuple[dict[str, Any], str, Path, str]] = []
+    owners: dict[str, str] = {}
+    root = report_path.parent.resolve()
     for gate in report.get("gates", []):
         saved = gate.get("outputs")
         if gate.get("error") or not saved:
             continue
-        model_id = gate["model"]["id"]
-        source = report_path.parent / saved["path"]
-        if not source.is_file():
-            raise BaselineUnavailable(
-                f"{report_path} names outputs {saved['path']} for gate {gate['file']}, but {source} is missing"
+        model_id = str(gate["model"]["id"])
+        if not _MODEL_ID.match(model_id) or len(model_id) > 128:
+            raise ReportError(
+                f"{report_path}: gate {gate['file']} has model id {model_id!r}, which is not a plain file name "
+                "(letters, digits, '.', '_', '-'); refusing to write a baseline for it"
             )
+        if model_id in owners:
+            raise ReportError(
+                f"{report_path}: gates {owners[model_id]} and {gate['file']} both have model id {model_id!r}, "
+                f"so both would write {out_dir / model_id}.json; give each gate its own model.id"
+            )
+        owners[model_id] = gate["file"]
+        source = _outputs_file(report_path, root, gate, str(saved["path"]))
+        actual = sha256_file(source)
+        if actual != saved["sha256"]:
+            raise ReportError(
+                f"{report_path}: outputs {saved['path']} of gate {gate['file']} have sha256 {actual}, but the report "
+                f"records {saved['sha256']}: they do not belong to this report; run the gates again"
+            )
+        planned.append((gate, model_id, source, actual))
+
+    written: list[Path] = []
+    for gate, model_id, source, digest in planned:
         out_dir.mkdir(parents=True, exist_ok=True)
         npz = out_dir / f"{model_id}.npz"
-        _atomic_copy(source, npz)
+        atomic_copy(source, npz)
         document = {
             "baseline_version": BASELINE_VERSION,
             "modelcheck_version": report.get("modelcheck_version"),
@@ -116,12 +166,33 @@ def update_baselines(report: dict[str, Any], report_path: Path, out_dir: Path) -
             "model": {k: gate["model"].get(k) for k in ("id", "source", "backend", "task", "device", "files")},
             "data": gate["data"],
             "results": {c["name"]: c.get("value") for c in gate.get("checks", [])},
-            "outputs": {"path": npz.name, "sha256": saved["sha256"]},
+            "outputs": {"path": npz.name, "sha256": digest},
             "environment": report.get("environment", {}),
         }
-        _atomic_write(out_dir / f"{model_id}.json", json.dumps(document, indent=2) + "\n")
+        atomic_write(out_dir / f"{model_id}.json", json.dumps(document, indent=2) + "\n")
         written.append(out_dir / f"{model_id}.json")
     return written
+
+
+def _outputs_file(report_path: Path, root: Path, gate: dict[str, Any], relative: str) -> Path:
+    """The outputs file a gate names, which must be a relative path inside the report's folder."""
+    pure = PurePosixPath(relative)
+    if "\\" in relative or "\0" in relative or pure.is_absolute() or ".." in pure.parts:
+        raise ReportError(
+            f"{report_path}: gate {gate['file']} names outputs {relative!r}; an outputs path is relative to the "
+            "report and stays inside its folder (no '..', no absolute path)"
+        )
+    source = report_path.parent / relative
+    try:
+        inside = source.resolve().is_relative_to(root) and source.is_file()
+    except (OSError, RuntimeError):
+        inside = False
+    if not inside:
+        raise BaselineUnavailable(
+            f"{report_path} names outputs {relative} for gate {gate['file']}, but {source} is missing "
+            "(or leads outside the report's folder); run the gates again with --modelcheck-report"
+        )
+    return source
 
 
 def read_baseline(where: str, *, model_id: str) -> Baseline:
@@ -134,8 +205,8 @@ def read_baseline(where: str, *, model_id: str) -> Baseline:
             f"--dir {path.parent}"
         )
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        document = json.loads(read_regular(path, limit=64 << 20).decode("utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
         raise BaselineUnavailable(f"baseline {path} is not readable JSON ({exc})") from None
     version = document.get("baseline_version") if isinstance(document, dict) else None
     if version != BASELINE_VERSION:
@@ -147,8 +218,6 @@ def read_baseline(where: str, *, model_id: str) -> Baseline:
     outputs, data_sha = load_outputs(outputs_file)
     recorded = document.get("outputs", {}).get("sha256")
     if recorded:
-        from modelcheck.report.document import sha256_file
-
         actual = sha256_file(outputs_file)
         if actual != recorded:
             raise BaselineUnavailable(
@@ -212,25 +281,3 @@ def _hub_reason(exc: Exception, repo_id: str, revision: str, model_id: str) -> s
         return "the Hub answered 401 Unauthorized: HF_TOKEN is wrong or expired"
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else "no details"
     return f"{first}; check the network, HF_TOKEN for private repos and HF_HUB_OFFLINE, or use a local baseline file"
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".modelcheck-tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
-
-
-def _atomic_copy(source: Path, target: Path) -> None:
-    handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".modelcheck-tmp")
-    os.close(handle)
-    try:
-        shutil.copyfile(source, temp)
-        os.replace(temp, target)
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)

@@ -10,20 +10,17 @@ This module is imported by the CLI and the pytest plugin: it must never import a
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import json
 import math
 import os
-import tempfile
 from functools import cache
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from modelcheck.errors import ReportError
 from modelcheck.report.environment import environment, modelcheck_version, runtime_environment
-from modelcheck.report.files import file_records, sha256_file
+from modelcheck.report.files import atomic_write, file_records, read_regular, sha256_file
 from modelcheck.report.results import GateResult, totals
 
 __all__ = [
@@ -42,6 +39,8 @@ __all__ = [
 ]
 
 REPORT_VERSION = 1
+#: Largest report read (bytes).
+MAX_REPORT_BYTES = 256 << 20
 
 
 # -- building -------------------------------------------------------------------------------------
@@ -69,10 +68,50 @@ def build_report(
         "stage": stage,
         "environment": env if env is not None else environment(),
         "gates": [gate.to_dict() for gate in gates],
-        "totals": totals(gates),
+        "totals": totals([]),
     }
     document: dict[str, Any] = plain(doc)
+    document["gates"] = [_reportable(gate) for gate in document["gates"]]
+    counts = document["totals"]
+    for gate in document["gates"]:
+        for check in gate["checks"]:
+            counts["warned" if check["status"] == "failed" and not check["blocking"] else check["status"]] += 1
+    document["totals"] = counts
     return document
+
+
+def _reportable(gate: dict[str, Any]) -> dict[str, Any]:
+    """``gate``, or where its results do not fit the report schema, an error record of the same file.
+
+    One gate's unexpected value must never cost the report, and with it the other gates' results.
+    """
+    import jsonschema
+
+    validator = _gate_validator()
+    error = jsonschema.exceptions.best_match(validator.iter_errors(gate))
+    if error is None:
+        return gate
+    where = error.json_path.replace("$", "gate", 1)
+    problem = f"{where}: {_describe(error)}"
+    return {
+        "file": str(gate.get("file") or "<unknown gate>"),
+        "model": {},
+        "data": {},
+        "stages": {},
+        "checks": [],
+        "error": f"the results of this gate could not be reported ({problem}); please report this",
+        "outputs": None,
+    }
+
+
+@cache
+def _gate_validator() -> Any:
+    import jsonschema
+
+    schema = report_schema()
+    return jsonschema.Draft202012Validator(
+        {"$schema": schema["$schema"], "$defs": schema["$defs"], "$ref": "#/$defs/gate"}
+    )
 
 
 def plain(value: Any) -> Any:
@@ -167,14 +206,16 @@ def read_report(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Load and validate a report; ReportError names the file and the fix when it cannot."""
     shown = os.fspath(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_regular(path, limit=MAX_REPORT_BYTES).decode("utf-8")
     except FileNotFoundError:
         raise ReportError(
             f"report {shown} not found; write one with pytest --modelcheck --modelcheck-report {shown}"
         ) from None
     except IsADirectoryError:
         raise ReportError(f"report {shown} is a folder; give the path of the JSON report file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise ReportError(f"cannot read report {shown} ({exc.strerror or exc})") from None
+    except ValueError as exc:  # a NUL byte in the path, or bytes that are not UTF-8
         raise ReportError(f"cannot read report {shown} ({exc})") from None
     try:
         doc = json.loads(text)
@@ -183,6 +224,8 @@ def read_report(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"report {shown} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
             "was it cut short? regenerate it with pytest --modelcheck --modelcheck-report"
         ) from None
+    except RecursionError:
+        raise ReportError(f"report {shown} nests too deeply to be a modelcheck report") from None
     if not isinstance(doc, dict):
         raise ReportError(f"report {shown}: the top level is a {type(doc).__name__}; a report is a JSON object")
     found = doc.get("report_version")
@@ -192,7 +235,10 @@ def read_report(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"report_version {REPORT_VERSION}; regenerate the report with this modelcheck, or install the "
             "modelcheck version that wrote it"
         )
-    validate_report(doc, source=f"report {shown}")
+    try:
+        validate_report(doc, source=f"report {shown}")
+    except RecursionError:
+        raise ReportError(f"report {shown} nests too deeply to be a modelcheck report") from None
     return doc
 
 
@@ -202,7 +248,6 @@ def write_report(path: str | os.PathLike[str], doc: dict[str, Any]) -> None:
     A crash mid-write leaves the previous report (if any) untouched and no partial file behind.
     Parent folders are created.
     """
-    target = Path(path)
     shown = os.fspath(path)
     validate_report(doc, source=f"report for {shown}")
     try:
@@ -210,21 +255,6 @@ def write_report(path: str | os.PathLike[str], doc: dict[str, Any]) -> None:
     except ValueError as exc:
         raise ReportError(f"report for {shown} cannot be written as JSON ({exc})") from None
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".modelcheck-tmp")
+        atomic_write(path, text)
     except OSError as exc:
         raise ReportError(f"cannot write report {shown} ({exc}); check that its folder is writable") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        with contextlib.suppress(OSError):
-            os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, target)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        if isinstance(exc, OSError):
-            raise ReportError(f"cannot write report {shown} ({exc}); check that its folder is writable") from None
-        raise

@@ -108,6 +108,8 @@ def images(values: list[Any], *, column: str, base: Path | None) -> list[Any]:
                 path = Path(str(raw))
                 path = path if path.is_absolute() or base is None else base / path
                 name = str(path)
+                if path.exists() and not path.is_file():
+                    raise DataError(f"image {name} is not a regular file (a folder, FIFO or device)")
                 image = Image.open(path)
             else:
                 raise DataError(f"{name} holds {type(value).__name__}, not an image or an image path")
@@ -127,7 +129,10 @@ def _load_local(spec: DataSpec) -> tuple[pd.DataFrame, list[Path]]:
     if not path.exists():
         raise DataError(f"data file not found: {path} (data.source); create it or fix the path")
     if not path.is_file():
-        raise DataError(f"data.source {path} is not a regular file; give a .csv, .json, .jsonl or .parquet file")
+        raise DataError(
+            f"data.source {path} is not a regular file (a folder, FIFO, socket or device); "
+            "give a .csv, .json, .jsonl or .parquet file"
+        )
     return read_local(path, limit=spec.limit), [path]
 
 

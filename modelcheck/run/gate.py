@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Collection
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modelcheck.checks import GateRun, judge
-from modelcheck.errors import DeviceUnavailableError, ModelcheckError
+from modelcheck.errors import CheckError, DeviceUnavailableError, ModelcheckError
 from modelcheck.models.cache import ModelCache
 from modelcheck.models.predict import Progress, predict
 from modelcheck.report.results import CheckResult, GateResult
@@ -47,6 +48,7 @@ def run_gate(
     stage: str | None,
     progress: Progress | None = None,
     outputs_dir: Path | None = None,
+    report_dir: Path | None = None,
     selected: Collection[str] | None = None,
 ) -> GateResult:
     """Evaluate every check of ``gate``. Errors become status ``error`` on the checks they affect.
@@ -57,7 +59,9 @@ def run_gate(
     A device the gate asks for that this machine lacks (DeviceUnavailableError) makes every check
     ``skipped`` with the reason: the gate cannot be judged here, which is not a failure.
     ``progress(done, total)`` is called as prediction over the rows advances. With ``outputs_dir``
-    the per-example outputs are saved there as ``<model id>.npz`` (what baselines are made of).
+    the per-example outputs are saved there as ``<model id>-<8 hex of the gate file>.npz`` (what
+    baselines are made of; two gates sharing a model id never share a file), and the report names
+    them relative to ``report_dir`` (default: the parent of ``outputs_dir``).
     """
     result = GateResult(
         file=file,
@@ -85,7 +89,8 @@ def run_gate(
     chosen = tuple(check for check in gate.checks if selected is None or check.name in selected)
     started = time.perf_counter()
     try:
-        judged = _evaluate(replace(gate, checks=chosen), models, result, progress, outputs_dir) if chosen else []
+        saving = None if outputs_dir is None else (outputs_dir, report_dir or outputs_dir.parent)
+        judged = _evaluate(replace(gate, checks=chosen), models, result, progress, saving) if chosen else []
     except DeviceUnavailableError as exc:
         judged = [_outcome(check, "skipped", str(exc)) for check in chosen]
     except ModelcheckError as exc:
@@ -109,7 +114,11 @@ def run_gate(
 
 
 def _evaluate(
-    gate: GateSpec, models: ModelCache, result: GateResult, progress: Progress | None, outputs_dir: Path | None
+    gate: GateSpec,
+    models: ModelCache,
+    result: GateResult,
+    progress: Progress | None,
+    saving: tuple[Path, Path] | None,
 ) -> list[CheckResult]:
     from modelcheck.report.document import file_records
     from modelcheck.run.data import load_data
@@ -131,12 +140,17 @@ def _evaluate(
     targets = model_targets(gate.model.task, spec.label, data.frame, model.label_names)
     inputs = model_inputs(gate.model.task, spec.input_columns, data.frame, base=data.base)
     outputs = predict(model, inputs, batch_size=gate.model.batch_size, progress=progress, name=gate.model.id)
-    if outputs_dir is not None:
+    if saving is not None:
         from modelcheck.report.baselines import save_outputs
 
-        saved = outputs_dir / f"{gate.model.id}.npz"
-        digest = save_outputs(outputs, saved, data_sha256=data.sha256)
-        result.outputs = {"path": f"{outputs_dir.name}/{saved.name}", "sha256": digest}
+        folder, report_dir = saving
+        key = hashlib.sha256(result.file.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        saved = folder / f"{gate.model.id}-{key}.npz"
+        try:
+            digest = save_outputs(outputs, saved, data_sha256=data.sha256)
+        except OSError as exc:
+            raise CheckError(f"cannot save the per-example outputs to {saved} ({exc.strerror or exc})") from None
+        result.outputs = {"path": saved.relative_to(report_dir).as_posix(), "sha256": digest}
 
     run = GateRun(
         gate=gate, model=model, models=models, frame=data.frame, data_sha256=data.sha256, inputs=inputs,

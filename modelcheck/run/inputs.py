@@ -53,13 +53,21 @@ def model_targets(task: str, label: str | None, frame: pd.DataFrame, label_names
 def label_ids(values: Sequence[Any], label_names: Sequence[str], *, column: str) -> np.ndarray:
     """Map a label column (class names or class ids) to the model's class ids.
 
-    Raises DataError naming the labels the model does not know and the ones it does.
+    Raises DataError naming a row without a label, or the labels the model does not know and the ones it does.
     """
     index = {name: i for i, name in enumerate(label_names)}
     lowered = {name.lower(): i for i, name in enumerate(label_names)}
     out = np.empty(len(values), dtype=np.int64)
     unknown: dict[str, int] = {}
     for row, value in enumerate(values):
+        blank = isinstance(value, str) and not value.strip()
+        if value is None or blank or (isinstance(value, (float, np.floating)) and np.isnan(value)):
+            raise DataError(
+                f"label column {column!r}: row {row} has no label (rows count from 0, after any header); "
+                "fill it in or drop the row"
+            )
+        if isinstance(value, (float, np.floating)) and float(value).is_integer():
+            value = int(value)  # an id column with a gap is read as floats (1.0)
         if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
             if 0 <= int(value) < len(label_names):
                 out[row] = int(value)

@@ -14,6 +14,7 @@ torch and transformers are imported only when a model is loaded, so importing th
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -81,6 +82,8 @@ class TransformersBackend:
             )
         if model.is_local:
             name, revision = _check_local_folder(Path(model.source)), None
+            if not model.trust_remote_code:
+                _refuse_custom_code(Path(name))
         else:
             name, _, rev = model.source.partition("@")
             revision = rev or None
@@ -238,8 +241,30 @@ def _first_line(exc: Exception) -> str:
     return f"{type(exc).__name__}: {line[:300]}"
 
 
+def _refuse_custom_code(folder: Path) -> None:
+    """A folder whose config.json maps auto classes to its own Python code (``auto_map``) is not run unasked."""
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # transformers reports an unreadable config.json itself
+    auto_map = config.get("auto_map") if isinstance(config, dict) else None
+    if auto_map:
+        classes = ", ".join(sorted(str(k) for k in auto_map)) if isinstance(auto_map, dict) else str(auto_map)
+        raise ModelLoadError(
+            f"the model in {folder} (model.source) ships its own Python code (config.json auto_map: {classes}); "
+            "modelcheck does not run a model's code unless the gate file sets model.trust_remote_code: true. "
+            "Read that code first: trust_remote_code runs it with your permissions"
+        )
+
+
 def _load_error(model: ModelSpec, name: str, revision: str | None, auto: str, exc: Exception) -> ModelLoadError:
     detail = _first_line(exc)
+    if "trust_remote_code" in str(exc) and not model.trust_remote_code:
+        return ModelLoadError(
+            f"the model {model.source} (model.source) needs its own Python code to load ({auto}: {detail}); "
+            "modelcheck does not run a model's code unless the gate file sets model.trust_remote_code: true. "
+            "Read that code first: trust_remote_code runs it with your permissions"
+        )
     if model.is_local:
         if "Unrecognized configuration class" in detail or "Unrecognized image processor" in detail:
             hint = (
