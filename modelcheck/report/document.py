@@ -75,7 +75,8 @@ def build_report(
     counts = document["totals"]
     for gate in document["gates"]:
         for check in gate["checks"]:
-            counts["warned" if check["status"] == "failed" and not check["blocking"] else check["status"]] += 1
+            status = str(check["status"]).replace(" ", "_")
+            counts["warned" if status == "failed" and not check["blocking"] else status] += 1
     document["totals"] = counts
     return document
 

@@ -35,9 +35,11 @@ def _csv(path: Path, limit: int | None) -> pd.DataFrame:
     import pandas as pd
 
     try:
-        return pd.read_csv(path, nrows=limit, encoding="utf-8")
+        frame = pd.read_csv(path, nrows=limit, encoding="utf-8")
     except pd.errors.EmptyDataError:
-        raise DataError(f"{path} is empty: a CSV data file needs a header line and at least one row") from None
+        raise DataError(
+            f"{path}: the file is empty; a CSV data file needs a header line and at least one row"
+        ) from None
     except UnicodeDecodeError:
         raise _not_utf8(path) from None
     except pd.errors.ParserError as exc:
@@ -46,6 +48,9 @@ def _csv(path: Path, limit: int | None) -> pd.DataFrame:
         ) from None
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot read {path} as CSV: {_short(exc)}") from None
+    if frame.empty and limit != 0:
+        raise DataError(f"{path}: the file has a header line but no rows to evaluate")
+    return frame
 
 
 def _json(path: Path, limit: int | None) -> pd.DataFrame:
@@ -60,7 +65,7 @@ def _json(path: Path, limit: int | None) -> pd.DataFrame:
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
     if not text.strip():
-        raise DataError(f"{path} is empty: a JSON data file holds records (a list, or one object per line)")
+        raise DataError(f"{path}: the file is empty; a JSON data file holds records (a list, or one object per line)")
     stripped = text.lstrip()
     if path.suffix.lower() == ".json" and stripped[:1] in "[{" and not _looks_like_lines(stripped):
         try:
@@ -100,8 +105,9 @@ def _json_lines(path: Path, text: str, limit: int | None) -> pd.DataFrame:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
+            cut = " (was it cut short?)" if number == len(text.splitlines()) else ""
             raise DataError(
-                f"{path} line {number} is not a complete JSON record ({exc.msg} at column {exc.colno}); "
+                f"{path} line {number} is not valid JSON{cut}: {exc.msg} at column {exc.colno}; "
                 "each line of a JSON-lines file is one object"
             ) from None
         if not isinstance(record, dict):
@@ -137,7 +143,7 @@ def _undecodable(path: Path, raw: bytes, exc: UnicodeDecodeError) -> DataError:
     line = raw.count(b"\n", 0, exc.start) + 1
     column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
     return DataError(
-        f"{path} line {line} is not UTF-8 (byte 0x{raw[exc.start]:02x} at column {column}); "
+        f"{path} line {line} is not UTF-8 (byte 0x{raw[exc.start]:02x}) at column {column}; "
         "save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
     )
 
