@@ -101,9 +101,12 @@ def _compare(
         subset = take_rows(targets, rows)
         return scorer.score(subset, baseline.take(rows), rows), scorer.score(subset, candidate.take(rows), rows)
 
+    from modelcheck.resampled import batch_scorer
+
     return stats.paired_bootstrap(
         score, n, max_drop=check.max_drop, resamples=check.resamples, confidence=check.confidence,
         seed=check.seed, higher_is_better=higher_is_better,
+        batch=batch_scorer(scorer, targets, baseline, candidate),
     )  # fmt: skip
 
 
