@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-__all__ = ["exact_pvalue", "restricted_p01", "score_pvalue", "score_statistic"]
+__all__ = ["exact_pvalue", "largest_tail", "restricted_p01", "score_pvalue", "score_statistic"]
 
 #: Grid points for the nuisance parameter before the local refinement around the largest one.
 _GRID = 64
@@ -93,7 +93,15 @@ def exact_pvalue(regressed: int, improved: int, n: int, margin: float) -> float:
         if b + c == 0:
             return 1.0  # no change at all: no evidence either way
         return float(stats.binom.cdf(b, b + c, 0.5))
-    observed = float(score_statistic(b, c, n, margin)) + _TIE
+    return largest_tail(float(score_statistic(b, c, n, margin)) + _TIE, n, margin)
+
+
+def largest_tail(observed: float, n: int, margin: float) -> float:
+    """``max over p01 of P(T <= observed)`` at the null boundary ``p10 = p01 + margin`` (0 < margin < 1).
+
+    A grid of the nuisance parameter, refined around its largest value. Non-decreasing in
+    ``observed``, so the exact test rejects exactly when the statistic is at most one critical value.
+    """
     thresholds = _thresholds(observed, n, margin)
 
     def tail(p01: float) -> float:
@@ -103,8 +111,7 @@ def exact_pvalue(regressed: int, improved: int, n: int, margin: float) -> float:
     grid = np.linspace(0.0, top, _GRID + 1)
     values = np.array([tail(float(p)) for p in grid])
     best = int(np.argmax(values))
-    low, high = grid[max(best - 1, 0)], grid[min(best + 1, _GRID)]
-    refined = np.linspace(low, high, 17)
+    refined = np.linspace(grid[max(best - 1, 0)], grid[min(best + 1, _GRID)], 17)
     return float(min(1.0, max(values.max(), *(tail(float(p)) for p in refined))))
 
 

@@ -125,7 +125,12 @@ def _correct(scorer: Scorer, targets: Any, outputs: Outputs) -> np.ndarray:
 def _message(check: CheckSpec, c: PairedComparison) -> str:
     direction = "drop" if c.higher_is_better else "rise"
     change = (-c.difference if c.higher_is_better else c.difference) + 0.0  # + 0.0: no "drop -0.0000"
-    verdict = "within" if c.verdict == "passed" else "beyond"
+    if c.verdict == "passed":
+        verdict = "within"
+    elif change > c.max_drop:
+        verdict = "beyond"
+    else:  # observed inside the margin, but these rows cannot rule out a drop of max_drop
+        verdict = f"not shown at {c.confidence:.0%} confidence to be within"
     evidence = []
     if c.ci is not None:
         evidence.append(f"{int(c.confidence * 100)}% CI of the difference {c.ci[0]:+.4f}..{c.ci[1]:+.4f}")
