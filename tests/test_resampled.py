@@ -122,6 +122,6 @@ def test_f1_macro_interval_at_ten_thousand_rows_is_fast() -> None:
     _compare(spec, targets[:100], base.take(range(100)), cand.take(range(100)), tuple("abcde"))  # imports
     start = time.perf_counter()
     result = _compare(spec, targets, base, cand, tuple("abcde"))
-    # ~0.2-0.4 s on 2 shared cores; scikit-learn once per resample took ~60 s here. Loose for busy machines.
+    # ~0.2-0.4 s on 2 shared cores (scikit-learn once per resample: 7-26 s at 400 rows). Loose for busy machines.
     assert time.perf_counter() - start < 3.0
     assert result.ci is not None and result.n == 10_000
