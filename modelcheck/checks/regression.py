@@ -110,9 +110,12 @@ def _compare(
         subset = take_rows(targets, rows)
         return scorer.score(subset, baseline.take(rows), rows), scorer.score(subset, candidate.take(rows), rows)
 
+    from modelcheck.resampled import batch_scorer
+
     return stats.paired_bootstrap(
         score, n, max_drop=check.max_drop, resamples=check.resamples, confidence=check.confidence,
         seed=check.seed, higher_is_better=higher_is_better,
+        batch=batch_scorer(scorer, targets, baseline, candidate),
     )  # fmt: skip
 
 
@@ -131,7 +134,12 @@ def _correct(scorer: Scorer, targets: Any, outputs: Outputs) -> np.ndarray:
 def _message(check: CheckSpec, c: PairedComparison) -> str:
     direction = "drop" if c.higher_is_better else "rise"
     change = (-c.difference if c.higher_is_better else c.difference) + 0.0  # + 0.0: no "drop -0.0000"
-    verdict = "within" if c.verdict == "passed" else "beyond"
+    if c.verdict == "passed":
+        verdict = "within"
+    elif change > c.max_drop:
+        verdict = "beyond"
+    else:  # observed inside the margin, but these rows cannot rule out a drop of max_drop
+        verdict = f"not shown at {c.confidence:.0%} confidence to be within"
     evidence = []
     if c.ci is not None:
         evidence.append(f"{int(c.confidence * 100)}% CI of the difference {c.ci[0]:+.4f}..{c.ci[1]:+.4f}")

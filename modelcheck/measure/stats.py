@@ -8,10 +8,12 @@ difference, and the tests use that to be far sharper than comparing two independ
 - :func:`paired_bootstrap` works for any metric (accuracy, f1, rmse, ...) through a ``score``
   callback; :func:`paired_bootstrap_correct` is its fully vectorised fast path for accuracy-like
   metrics given per-example correctness;
-- :func:`mcnemar` is the exact conditional test on paired binary outcomes (right / wrong);
+- :func:`mcnemar` is the exact non-inferiority test on paired binary outcomes (right / wrong):
+  Tango's score statistic with an exact unconditional p-value (:mod:`modelcheck.noninferiority`),
+  McNemar's exact test when ``max_drop`` is 0; the accuracy bootstrap also requires it to pass;
 - :func:`plain_difference` compares two values with no statistics (test ``"none"``).
 
-Pure functions on numpy arrays; scipy is imported only inside :func:`mcnemar`.
+Pure functions on numpy arrays; scipy is imported only inside the exact test.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ class PairedComparison:
 
     ``difference`` is always ``candidate - baseline``; whether a positive difference is good is
     ``higher_is_better`` (false for error metrics such as mae and rmse). ``ci`` is set by the
-    bootstrap tests, ``p_value`` by mcnemar, ``improved``/``regressed`` where per-example
+    bootstrap tests, ``p_value`` by the exact test (mcnemar, and the accuracy bootstrap's
+    guard), ``improved``/``regressed`` where per-example
     correctness is known. ``confidence`` is 0.0 for test ``"none"`` (no statistics).
     """
 
@@ -77,6 +80,7 @@ def paired_bootstrap(
     confidence: float = 0.95,
     seed: int = 0,
     higher_is_better: bool = True,
+    batch: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> PairedComparison:
     """Paired bootstrap non-inferiority test for any metric.
 
@@ -85,11 +89,13 @@ def paired_bootstrap(
     replacement, the same for both models, and records ``candidate - baseline``; ``ci`` is the
     two-sided percentile interval of these differences at ``confidence``. Verdict (higher is
     better): passed iff the lower bound > ``-max_drop``; with ``higher_is_better=False`` passed iff
-    the upper bound < ``+max_drop``. A comparison with no difference at all (the interval is
-    exactly (0, 0) and so is the observed difference) passes, whatever the margin.
+    the upper bound < ``+max_drop``. No difference at all (interval (0, 0)) passes any margin above
+    0; with ``max_drop = 0`` the candidate must be shown better, which unchanged outputs are not.
 
-    ``score`` is called once per resample, so a slow metric is slow here; for accuracy-like
-    metrics use :func:`paired_bootstrap_correct`. The same ``seed`` draws the same indices in both.
+    ``score`` is called once per resample, so a slow metric is slow here; ``batch(chunk)``, where
+    given, scores a (resamples, n) array of row indices at once and returns both models' values
+    (:func:`modelcheck.resampled.batch_scorer`). For accuracy-like metrics use
+    :func:`paired_bootstrap_correct`. The same ``seed`` draws the same indices in all three.
     """
     _check_common(n=n, max_drop=max_drop, confidence=confidence)
     _check_resamples(resamples)
@@ -97,6 +103,11 @@ def paired_bootstrap(
     differences = np.empty(resamples, dtype=np.float64)
     done = 0
     for chunk in _resample_indices(n, resamples, seed):
+        if batch is not None:
+            b_values, c_values = batch(chunk)
+            differences[done : done + len(chunk)] = np.asarray(c_values) - np.asarray(b_values)
+            done += len(chunk)
+            continue
         for rows in chunk:
             b, c = _pair(score(rows), where=f"score(resample {done})")
             differences[done] = c - b
@@ -120,7 +131,16 @@ def paired_bootstrap_correct(
 
     Draws exactly the indices :func:`paired_bootstrap` draws for the same ``seed`` and ``n``, so the
     two give the same interval for an accuracy ``score``; also reports ``improved``/``regressed``.
+
+    When few examples changed, the percentile interval is too narrow: it measures the spread of
+    the drop from the handful of flips it saw (1 regression of 400 gives an interval reaching only
+    -0.75 points), and it passed up to 37% of candidates whose true drop equalled the margin. So a
+    pass also needs the exact test (:func:`mcnemar`, its p-value is reported) to reject a drop of
+    ``max_drop`` at the same confidence; where many examples changed the interval is the stricter
+    of the two (two-sided, so one-sided at ``(1 - confidence) / 2``) and decides.
     """
+    from modelcheck.noninferiority import exact_pvalue
+
     base, cand = _correctness(baseline_correct, candidate_correct)
     n = len(base)
     _check_common(n=n, max_drop=max_drop, confidence=confidence)
@@ -139,7 +159,10 @@ def paired_bootstrap_correct(
         "paired-bootstrap", n, float(base.mean()), float(cand.mean()), differences,
         max_drop=max_drop, confidence=confidence, higher_is_better=True,
     )  # fmt: skip
-    return _with_counts(result, improved=int(np.sum(delta > 0)), regressed=int(np.sum(delta < 0)))
+    improved, regressed = int(np.sum(delta > 0)), int(np.sum(delta < 0))
+    p_value = exact_pvalue(regressed, improved, n, float(max_drop))
+    verdict = "passed" if result.passed and p_value < 1.0 - confidence else "failed"
+    return replace(result, improved=improved, regressed=regressed, p_value=p_value, verdict=verdict)
 
 
 def mcnemar(
@@ -149,45 +172,24 @@ def mcnemar(
     max_drop: float,
     confidence: float = 0.95,
 ) -> PairedComparison:
-    """Exact conditional (McNemar-type) non-inferiority test on paired right/wrong outcomes.
+    """Exact non-inferiority test on paired right/wrong outcomes (McNemar's exact test at margin 0).
 
-    Let ``b`` = regressed (baseline right, candidate wrong), ``c`` = improved, ``m = b + c`` the
-    discordant pairs. The accuracy drop is ``(b - c) / n``. Null hypothesis: the true drop equals
-    ``max_drop``, i.e. ``E[b] - E[c] = n * max_drop``. Conditional on ``m``, ``b ~ Binomial(m, p0)``
-    and ``E[b] - E[c] = m * (2 * p0 - 1)``, so ``p0 = (1 + n * max_drop / m) / 2``. The one-sided
-    p-value is ``P(B <= b)`` under ``p0`` (small when the candidate regressed on few enough of the
-    discordant pairs to rule out a drop of ``max_drop``); passed iff ``p < 1 - confidence``. With
-    ``max_drop = 0`` this is the classic exact one-sided McNemar test (``p0 = 1/2``).
-
-    Edge cases:
-
-    - ``m == 0``: both models are right on exactly the same examples, so the observed drop is 0.
-      The conditional test has nothing to condition on; the comparison passes. ``p_value`` is 0.0
-      when ``max_drop > 0`` (no outcome is more at odds with a true drop of ``max_drop``) and 1.0
-      when ``max_drop == 0`` (no change is exactly the null; it passes as "no change", not as
-      evidence of improvement).
-    - ``p0 >= 1`` (``n * max_drop >= m``): even if every discordant pair were a regression the drop
-      could not exceed the margin; passed with ``p_value`` 0.0.
+    ``b`` = regressed (baseline right, candidate wrong), ``c`` = improved; the drop is ``(b - c) / n``.
+    Null hypothesis: the true drop is ``max_drop`` or more. ``p_value`` is the exact unconditional
+    p-value of Tango's score statistic (:func:`modelcheck.noninferiority.exact_pvalue`), which with
+    ``max_drop = 0`` is the classic one-sided exact McNemar p-value ``P(Binomial(b + c, 1/2) <= b)``.
+    Passed iff ``p_value < 1 - confidence``. No exception for unchanged outputs: with too few
+    examples for the margin (``n * max_drop`` under about 3) not even an identical model passes.
     """
-    from scipy import stats
+    from modelcheck.noninferiority import exact_pvalue
 
     base, cand = _correctness(baseline_correct, candidate_correct)
     n = len(base)
     _check_common(n=n, max_drop=max_drop, confidence=confidence)
     regressed = int(np.sum(base & ~cand))
     improved = int(np.sum(cand & ~base))
-    m = regressed + improved
-    p_value: float
-    if m == 0:
-        p_value = 0.0 if max_drop > 0 else 1.0
-        verdict: Verdict = "passed"
-    else:
-        p0 = (1.0 + n * max_drop / m) / 2.0
-        if p0 >= 1.0:
-            p_value, verdict = 0.0, "passed"
-        else:
-            p_value = float(stats.binom.cdf(regressed, m, p0))
-            verdict = "passed" if p_value < 1.0 - confidence else "failed"
+    p_value = exact_pvalue(regressed, improved, n, float(max_drop))
+    verdict: Verdict = "passed" if p_value < 1.0 - confidence else "failed"
     baseline, candidate = float(base.mean()), float(cand.mean())
     return PairedComparison(
         test="mcnemar", n=n, baseline=baseline, candidate=candidate, difference=(improved - regressed) / n,
@@ -233,21 +235,12 @@ def _bootstrap_result(
     alpha = 1.0 - confidence
     low, high = (float(q) for q in np.quantile(differences, [alpha / 2.0, 1.0 - alpha / 2.0]))
     difference = candidate - baseline
-    if low == high == 0.0 and difference == 0.0:
-        passed = True  # no change on any resample: nothing got worse
-    elif higher_is_better:
-        passed = low > -max_drop
-    else:
-        passed = high < max_drop
+    passed = low > -max_drop if higher_is_better else high < max_drop
     return PairedComparison(
         test=test, n=n, baseline=baseline, candidate=candidate, difference=difference, max_drop=float(max_drop),
         confidence=float(confidence), ci=(low, high), p_value=None, improved=None, regressed=None,
         verdict="passed" if passed else "failed", higher_is_better=higher_is_better,
     )  # fmt: skip
-
-
-def _with_counts(result: PairedComparison, *, improved: int, regressed: int) -> PairedComparison:
-    return replace(result, improved=improved, regressed=regressed)
 
 
 def _resample_indices(n: int, resamples: int, seed: int) -> Iterator[np.ndarray]:
