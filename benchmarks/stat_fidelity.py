@@ -11,7 +11,7 @@ p10 - p01 is the true drop. Discordance levels: "one-way" (p01 = 0: every change
 
 - mcnemar and none: exact rates, summed over the trinomial distribution of (regressed, improved);
   mcnemar rejects exactly when Tango's statistic is at most one critical value (computed here
-  from modelcheck.noninferiority.largest_tail, the function the test itself uses).
+  from modelcheck.measure.noninferiority.largest_tail, the function the test itself uses).
 - paired-bootstrap: Monte Carlo, `--sims` candidates per cell (the column "+-" is 2 standard
   errors). The bootstrap of accuracy only sees the counts of regressed / improved rows a resample
   draws, which are multinomial, so it is simulated from those counts (same distribution as the
@@ -35,7 +35,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy import stats
 
-from modelcheck.noninferiority import largest_tail, score_statistic
+from modelcheck.measure.noninferiority import largest_tail, score_statistic
 
 CONFIDENCE = 0.95
 ALPHA = 1.0 - CONFIDENCE
@@ -108,9 +108,9 @@ def cell(n: int, margin: float, p01: float, room: float, sims: int, rule: Callab
 
 
 def timings() -> None:
-    from modelcheck.backends import Outputs
-    from modelcheck.regression import _compare
-    from modelcheck.spec import CheckSpec
+    from modelcheck.checks.regression import _compare
+    from modelcheck.gatefile import CheckSpec
+    from modelcheck.models.backends import Outputs
 
     rng = np.random.default_rng(0)
     print("\nbootstrap interval, 2,000 resamples (seconds)")
@@ -133,7 +133,7 @@ def timings() -> None:
         fast = time.perf_counter() - start
         slow = "-"
         if name == "f1" and n == 400:
-            import modelcheck.resampled as resampled
+            import modelcheck.checks.resampled as resampled
 
             original = resampled.batch_scorer
             resampled.batch_scorer = lambda *args: None  # type: ignore[assignment]

@@ -12,8 +12,8 @@ from scipy import optimize
 from scipy import stats as scipy_stats
 from statsmodels.stats.contingency_tables import mcnemar as statsmodels_mcnemar
 
-from modelcheck.noninferiority import exact_pvalue, restricted_p01, score_statistic
-from modelcheck.stats import mcnemar, paired_bootstrap_correct
+from modelcheck.measure.noninferiority import exact_pvalue, restricted_p01, score_statistic
+from modelcheck.measure.stats import mcnemar, paired_bootstrap_correct
 
 
 def outcome(n: int, regressed: int, improved: int, *, accuracy: float = 0.8, seed: int = 0):  # type: ignore[no-untyped-def]

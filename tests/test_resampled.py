@@ -7,12 +7,12 @@ import time
 import numpy as np
 import pytest
 
-from modelcheck.backends import Outputs
-from modelcheck.metrics import Scorer
-from modelcheck.regression import _compare
-from modelcheck.resampled import batch_scorer
-from modelcheck.spec import CheckSpec
-from modelcheck.stats import _resample_indices
+from modelcheck.checks.metric import Scorer
+from modelcheck.checks.regression import _compare
+from modelcheck.checks.resampled import batch_scorer
+from modelcheck.gatefile import CheckSpec
+from modelcheck.measure.stats import _resample_indices
+from modelcheck.models.backends import Outputs
 
 RNG = np.random.default_rng(0)
 
@@ -33,7 +33,7 @@ def assert_equal_to_sklearn(spec: CheckSpec, labels: tuple[str, ...], targets, b
     rows = chunk(n)
     got_base, got_cand = batch(rows)
     for i, r in enumerate(rows):
-        from modelcheck.metrics import take_rows
+        from modelcheck.checks.metric import take_rows
 
         subset = take_rows(targets, r)
         assert got_base[i] == pytest.approx(scorer.score(subset, base.take(r), r), rel=1e-12, abs=1e-15)
@@ -101,7 +101,7 @@ def test_metrics_without_per_example_terms_keep_the_per_resample_path() -> None:
 
 def test_the_interval_is_the_one_sklearn_gives() -> None:
     """The whole bootstrap (same seed, same resamples) equals the per-resample scikit-learn path."""
-    import modelcheck.resampled as resampled
+    import modelcheck.checks.resampled as resampled
 
     targets, base, cand = labelled(300, 4)
     spec = check("f1", average="macro", resamples=200)

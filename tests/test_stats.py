@@ -107,7 +107,7 @@ def test_mcnemar_without_margin_is_the_classic_exact_one_sided_test(regressed: i
     [(2000, 20, 15, 0.005), (2000, 40, 10, 0.01), (1000, 6, 30, 0.01), (400, 10, 9, 0.01), (5000, 70, 60, 0.002)],
 )
 def test_mcnemar_with_margin_is_the_exact_score_test(n: int, regressed: int, improved: int, max_drop: float) -> None:
-    from modelcheck.noninferiority import exact_pvalue
+    from modelcheck.measure.noninferiority import exact_pvalue
 
     base, cand = correctness(n, 0.85, regressed=regressed, improved=improved)
     result = mcnemar(base, cand, max_drop=max_drop)

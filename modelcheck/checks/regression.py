@@ -110,7 +110,7 @@ def _compare(
         subset = take_rows(targets, rows)
         return scorer.score(subset, baseline.take(rows), rows), scorer.score(subset, candidate.take(rows), rows)
 
-    from modelcheck.resampled import batch_scorer
+    from modelcheck.checks.resampled import batch_scorer
 
     return stats.paired_bootstrap(
         score, n, max_drop=check.max_drop, resamples=check.resamples, confidence=check.confidence,

@@ -9,7 +9,7 @@ difference, and the tests use that to be far sharper than comparing two independ
   callback; :func:`paired_bootstrap_correct` is its fully vectorised fast path for accuracy-like
   metrics given per-example correctness;
 - :func:`mcnemar` is the exact non-inferiority test on paired binary outcomes (right / wrong):
-  Tango's score statistic with an exact unconditional p-value (:mod:`modelcheck.noninferiority`),
+  Tango's score statistic with an exact unconditional p-value (:mod:`modelcheck.measure.noninferiority`),
   McNemar's exact test when ``max_drop`` is 0; the accuracy bootstrap also requires it to pass;
 - :func:`plain_difference` compares two values with no statistics (test ``"none"``).
 
@@ -94,7 +94,7 @@ def paired_bootstrap(
 
     ``score`` is called once per resample, so a slow metric is slow here; ``batch(chunk)``, where
     given, scores a (resamples, n) array of row indices at once and returns both models' values
-    (:func:`modelcheck.resampled.batch_scorer`). For accuracy-like metrics use
+    (:func:`modelcheck.checks.resampled.batch_scorer`). For accuracy-like metrics use
     :func:`paired_bootstrap_correct`. The same ``seed`` draws the same indices in all three.
     """
     _check_common(n=n, max_drop=max_drop, confidence=confidence)
@@ -139,7 +139,7 @@ def paired_bootstrap_correct(
     ``max_drop`` at the same confidence; where many examples changed the interval is the stricter
     of the two (two-sided, so one-sided at ``(1 - confidence) / 2``) and decides.
     """
-    from modelcheck.noninferiority import exact_pvalue
+    from modelcheck.measure.noninferiority import exact_pvalue
 
     base, cand = _correctness(baseline_correct, candidate_correct)
     n = len(base)
@@ -176,12 +176,12 @@ def mcnemar(
 
     ``b`` = regressed (baseline right, candidate wrong), ``c`` = improved; the drop is ``(b - c) / n``.
     Null hypothesis: the true drop is ``max_drop`` or more. ``p_value`` is the exact unconditional
-    p-value of Tango's score statistic (:func:`modelcheck.noninferiority.exact_pvalue`), which with
+    p-value of Tango's score statistic (:func:`modelcheck.measure.noninferiority.exact_pvalue`), which with
     ``max_drop = 0`` is the classic one-sided exact McNemar p-value ``P(Binomial(b + c, 1/2) <= b)``.
     Passed iff ``p_value < 1 - confidence``. No exception for unchanged outputs: with too few
     examples for the margin (``n * max_drop`` under about 3) not even an identical model passes.
     """
-    from modelcheck.noninferiority import exact_pvalue
+    from modelcheck.measure.noninferiority import exact_pvalue
 
     base, cand = _correctness(baseline_correct, candidate_correct)
     n = len(base)

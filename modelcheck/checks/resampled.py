@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from modelcheck.backends import Outputs
-    from modelcheck.metrics import Scorer
+    from modelcheck.checks.metric import Scorer
+    from modelcheck.models.backends import Outputs
 
 __all__ = ["BatchScore", "batch_scorer"]
 
@@ -41,7 +41,7 @@ _JOINT_CLASSES = 16
 
 def batch_scorer(scorer: Scorer, targets: Any, baseline: Outputs, candidate: Outputs) -> BatchScore | None:
     """The vectorised resample scorer for ``scorer``'s metric, or None where there is none."""
-    from modelcheck.metrics import _need
+    from modelcheck.checks.metric import _need
 
     if scorer.module is not None:
         return None
@@ -82,7 +82,7 @@ def _confusions(scorer: Scorer, targets: np.ndarray, first: np.ndarray, second: 
 
 
 def _column(scorer: Scorer, targets: Any, outputs: Outputs) -> _Column | None:
-    from modelcheck.metrics import _need, _row_cosine
+    from modelcheck.checks.metric import _need, _row_cosine
 
     metric = scorer.metric
     if metric in _CLASSIFICATION:
