@@ -164,6 +164,7 @@ def run_gate(
         },
         stages={name: list(members) for name, members in gate.stages.items()},
         checks=[],
+        gate_sha256=_gate_sha256(gate.path),
     )
     try:
         judged = _evaluate(gate, models, result, progress, outputs_dir)
@@ -180,6 +181,7 @@ def run_gate(
         spec = gate.check(outcome.name)
         outcome.stages = list(spec.stages)
         outcome.blocking = is_blocking(spec.stages, gate, stage)
+        outcome.line = spec.line
     result.checks = judged
     return result
 
@@ -356,6 +358,15 @@ def model_targets(task: str, label: str | None, frame: pd.DataFrame, label_names
 
 def _outcome(check: CheckSpec, status: Status, message: str) -> CheckResult:
     return CheckResult(name=check.name, kind=check.kind, metric=check.metric, status=status, message=message)
+
+
+def _gate_sha256(path: Path) -> str | None:
+    from modelcheck.report import sha256_file
+
+    try:
+        return sha256_file(path)
+    except OSError:
+        return None
 
 
 def _common_root(files: list[Path]) -> Path:

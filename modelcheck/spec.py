@@ -126,6 +126,8 @@ class CheckSpec:
     baseline_model: ModelSpec | None = None
     #: ``baseline_model: self``: the model against itself (A/A), to measure the noise floor.
     baseline_self: bool = False
+    #: The 1-based line of this check in its gate file (where annotations point); None when unknown.
+    line: int | None = None
 
     @property
     def threshold(self) -> dict[str, float]:
@@ -481,6 +483,7 @@ def _build(document: dict[str, Any], gate_path: Path, shown: str, node: yaml.Nod
                 max=check.get("max"),
                 slice_by=check.get("slice_by"),
                 min_samples=check.get("min_samples", 1),
+                line=_line_of(node, ["checks", index]),
             )
         )
 
