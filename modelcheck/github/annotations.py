@@ -37,7 +37,7 @@ def command(level: str, message: str, **properties: Any) -> str:
     return f"::{level}{' ' + props if props else ''}::{escape_data(message)}"
 
 
-def annotations(result: StageResult, *, per_level: int = PER_LEVEL) -> list[str]:
+def annotation_lines(result: StageResult, *, per_level: int = PER_LEVEL) -> list[str]:
     """The annotation lines for a judged report, at most ``per_level`` of each level (fold line included)."""
     by_level: dict[str, list[str]] = {"error": [], "warning": [], "notice": []}
     for gate in result.gate_errors:

@@ -101,13 +101,13 @@ def _summary(args: argparse.Namespace) -> int:
 
 
 def _annotate(args: argparse.Namespace) -> int:
-    from modelcheck.github.annotations import annotations
+    from modelcheck.github.annotations import annotation_lines
     from modelcheck.github.context import Context
 
     _, result = _load(args)
     if not Context.from_env().actions:
         _outside("GITHUB_ACTIONS is not set: these workflow commands become annotations only inside GitHub Actions")
-    for line in annotations(result):
+    for line in annotation_lines(result):
         print(line)
     return EXIT_OK
 
