@@ -74,7 +74,7 @@ def comment_body(result: StageResult, marker: Marker, *, run_url: str | None, li
         "",
     ]
     head += [f"> {EMOJI['error']} {code(g['file'])} could not run: {cell(g.get('error'))}" for g in result.gate_errors]
-    link = f"Every check, charts and details: [the job summary]({run_url})." if run_url else ""
+    link = f"{_LINK} [the job summary]({run_url})." if run_url else ""
     rows = [table_row(r) for r in result.checks if r.word not in ("passed", "skipped")]
     table = ["| | check | value | threshold | stages | line |", "|---|---|---|---|---|---|"] if rows else []
     tail = ["", link] if link else []
@@ -109,8 +109,13 @@ class Outcome:
     url: str | None = None
 
 
+_LINK = "Every check, charts and details:"
+
+
 def _content(body: str) -> str:
-    return _MARKER.sub("", body).strip()
+    """What on-change compares: the body without the marker and the link to the run."""
+    lines = _MARKER.sub("", body).splitlines()
+    return "\n".join(line for line in lines if not line.startswith(_LINK)).strip()
 
 
 def upsert_comment(
