@@ -231,7 +231,7 @@ def test_commands_write_the_actions_files(
     [
         (["summary", "{missing}"], {}, "not found; write one with pytest --modelcheck --modelcheck-report"),
         (["annotate", "{report}", "--stage", "nope"], {}, "no gate in report"),
-        (["comment", "{report}"], {"GITHUB_REPOSITORY": "acme/app"}, "a comment needs a token: set GITHUB_TOKEN"),
+        (["comment", "{report}", "--pr", "7"], {"GITHUB_REPOSITORY": "acme/app"}, "a comment needs a token: set"),
         (["comment", "{report}", "--event", "{missing}"], {}, "cannot read the event payload"),
     ],
 )

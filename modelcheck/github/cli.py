@@ -129,6 +129,9 @@ def _comment(args: argparse.Namespace) -> int:
         _outside("GITHUB_REPOSITORY is not set (not in GitHub Actions): printing the comment instead of posting it")
         sys.stdout.write(body)
         return EXIT_OK
+    if args.pr is None and pr.number is None and not (pr.head_owner and pr.head_branch):
+        print(f"comment skipped: the {context.event_name or 'current'} event names no pull request")
+        return EXIT_OK
     token = os.environ.get("GITHUB_TOKEN", "")
     if not token:
         raise UsageError(
