@@ -24,7 +24,7 @@ from modelcheck.spec import load_gate
 REPO = Path(__file__).resolve().parents[1]
 STUBS = REPO / "tests" / "data" / "act" / "stubs"
 BIN = Path(sys.executable).parent
-WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml")) + [REPO / "tests" / "data" / "act" / "gate.yml"]
+WORKFLOWS = [*sorted((REPO / ".github" / "workflows").glob("*.yml")), REPO / "tests" / "data" / "act" / "gate.yml"]
 ACTIONS = sorted((REPO / ".github" / "actions").glob("*/action.yml")) + sorted(STUBS.glob("*/action.yml"))
 
 
