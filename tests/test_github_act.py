@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -162,3 +163,23 @@ def test_the_untrained_model_fails_with_annotations_summary_and_a_comment(
 
     assert len(comments) == 1 and "❌ modelcheck: failed" in comments[0].body
     assert f"sha={head}" in comments[0].body
+
+
+def test_readme_workflows_pass_the_linters(tmp_path: Path) -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```yaml\n(# \.github/workflows/.*?)```", readme, flags=re.S)
+    files = []
+    for block in blocks:
+        for i, document in enumerate(block.split("\n---\n")):
+            path = tmp_path / f"readme-{len(files)}-{i}.yml"
+            path.write_text(document.replace("OWNER/", "acme/"), encoding="utf-8")
+            files.append(str(path))
+    assert len(files) == 3, "README shows the copyable workflow and the two-workflow fork pattern"
+    lint = subprocess.run([tool("actionlint"), *files], capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    schema = subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *files],
+        capture_output=True,
+        text=True,
+    )
+    assert schema.returncode == 0, schema.stdout + schema.stderr
