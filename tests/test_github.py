@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -67,7 +68,7 @@ def test_the_report_records_each_checks_line_and_the_gate_files_sha256(
     for check_spec in spec.checks:
         assert check_spec.line is not None
         assert lines[check_spec.line - 1].strip() == f"- name: {check_spec.name}"
-    fast = spec.__class__(**{**spec.__dict__, "checks": tuple(c for c in spec.checks if c.kind == "metric")})
+    fast = dataclasses.replace(spec, checks=tuple(c for c in spec.checks if c.kind == "metric"))
     models = ModelCache()
     try:
         result = run_gate(fast, file="gates/sentiment.yaml", models=models, stage="merge")
@@ -262,3 +263,15 @@ def test_outputs_says_error_when_the_report_is_missing(tmp_path: Path, outside_a
 def test_report_json_is_plain(tmp_path: Path) -> None:
     doc = mixed()
     assert json.loads(json.dumps(doc))["gates"][0]["checks"][1]["line"] == 20
+
+
+def test_an_invalid_gate_file_is_annotated_at_the_line_its_error_names() -> None:
+    broken = gate([], file="gates/broken.yaml", model={}, data={},
+                  error="gates/broken.yaml:12 at $.checks[0].min: min must be a number")  # fmt: skip
+    doc = build_report([broken], stage="merge", env=ENV)
+    result = judge(doc, "merge")
+    assert result.status == "inconclusive"
+    assert annotation_lines(result) == [
+        "::error file=gates/broken.yaml,line=12,title=gates/broken.yaml::the gate could not run: "
+        "gates/broken.yaml:12 at $.checks[0].min: min must be a number"
+    ]

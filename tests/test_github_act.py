@@ -25,7 +25,7 @@ from modelcheck.spec import load_gate
 REPO = Path(__file__).resolve().parents[1]
 STUBS = REPO / "tests" / "data" / "act" / "stubs"
 BIN = Path(sys.executable).parent
-WORKFLOWS = [*sorted((REPO / ".github" / "workflows").glob("*.yml")), REPO / "tests" / "data" / "act" / "gate.yml"]
+WORKFLOWS = [*sorted((REPO / ".github" / "workflows").glob("*.yml")), *sorted((REPO / "tests/data/act").glob("*.yml"))]
 ACTIONS = sorted((REPO / ".github" / "actions").glob("*/action.yml")) + sorted(STUBS.glob("*/action.yml"))
 
 
@@ -80,11 +80,13 @@ def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
-def act(repo: Path, event: str, model: Path, tmp: Path, *extra: str) -> tuple[int, list[dict[str, Any]]]:
+def act(
+    repo: Path, event: str, model: Path, tmp: Path, *extra: str, workflow: str = "gate.yml"
+) -> tuple[int, list[dict[str, Any]]]:
     home = tmp / "home"  # act's cache (~/.cache/act) of its own, not the user's
     home.mkdir(exist_ok=True)
     command = [
-        tool("act"), event, "-W", "tests/data/act/gate.yml", "-P", "ubuntu-latest=-self-hosted",
+        tool("act"), event, "-W", f"tests/data/act/{workflow}", "-P", "ubuntu-latest=-self-hosted",
         "--no-cache-server", "--json",
         "--local-repository", f"acme/modelcheck@v1={repo}",
         "--local-repository", f"actions/setup-python@v5={STUBS / 'setup-python'}",
@@ -183,3 +185,31 @@ def test_readme_workflows_pass_the_linters(tmp_path: Path) -> None:
         text=True,
     )
     assert schema.returncode == 0, schema.stdout + schema.stderr
+
+
+@pytest.mark.act
+def test_report_mode_posts_on_a_fork_pr_found_from_the_workflow_run_event(repo_copy: Path, tmp_path: Path) -> None:
+    from test_github import mixed
+
+    from modelcheck.report import write_report
+
+    head = "4" * 40
+    report = tmp_path / "downloaded" / "modelcheck-report.json"
+    write_report(report, mixed())
+    event = tmp_path / "event.json"
+    run = {"pull_requests": [], "head_sha": head, "head_branch": "patch-1",
+           "head_repository": {"owner": {"login": "forker"}}}  # fmt: skip
+    event.write_text(json.dumps({"workflow_run": run}))
+    with LocalGitHub(token="act-token") as gh:
+        gh.add_pull("acme/app", 9, head_sha=head, owner="forker", branch="patch-1")
+        code, records = act(
+            repo_copy, "workflow_run", tmp_path / "no-model", tmp_path,
+            "-e", str(event), "-s", "GITHUB_TOKEN=act-token", "--env", f"MODELCHECK_REPORT={report}",
+            "--env", f"GITHUB_API_URL={gh.api_url}", "--env", "GITHUB_REPOSITORY=acme/app",
+            workflow="report.yml",
+        )  # fmt: skip
+        comments = gh.comments("acme/app", 9)
+    assert code == 1, [r.get("msg") for r in records][-40:]
+    assert outputs_line(records) == "gate-outputs status=failed failed=1"
+    assert not any("pytest" in str(r.get("msg")) and "session starts" in str(r.get("msg")) for r in records)
+    assert len(comments) == 1 and f"sha={head}" in comments[0].body and "❌ modelcheck: failed" in comments[0].body

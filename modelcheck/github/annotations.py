@@ -8,6 +8,7 @@ without a word, so each level gets at most 10 lines: the 9 that matter most (blo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,9 +42,12 @@ def annotation_lines(result: StageResult, *, per_level: int = PER_LEVEL) -> list
     """The annotation lines for a judged report, at most ``per_level`` of each level (fold line included)."""
     by_level: dict[str, list[str]] = {"error": [], "warning": [], "notice": []}
     for gate in result.gate_errors:
-        by_level["error"].append(
-            command("error", f"the gate could not run: {gate.get('error')}", file=gate["file"], title=gate["file"])
-        )
+        error = str(gate.get("error"))
+        # An invalid gate file's message starts "<file>:<line>": point at that line.
+        match = re.match(re.escape(str(gate["file"])) + r":(\d+)\b", error)
+        line = int(match.group(1)) if match else None
+        message = f"the gate could not run: {error}"
+        by_level["error"].append(command("error", message, file=gate["file"], line=line, title=gate["file"]))
     # result.checks is ordered failed, error, inconclusive, warned: blocking failures come first.
     for row in result.checks:
         level = LEVEL.get(row.word)
