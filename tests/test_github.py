@@ -217,12 +217,12 @@ def test_commands_outside_actions_print_to_stdout_and_say_so(
 def test_commands_write_the_actions_files(
     tmp_path: Path, outside_actions: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = tmp_path / "r.json"
-    write_report(path, mixed())
+    path, doc = tmp_path / "r.json", mixed()
+    write_report(path, doc)
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
     monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path / "output"))
     assert main(["github", "summary", str(path), "--stage", "merge", "--save", str(tmp_path / "copy.md")]) == 0
-    assert (tmp_path / "summary.md").read_text() == (tmp_path / "copy.md").read_text() == job_summary(mixed(), "merge")
+    assert (tmp_path / "summary.md").read_text() == (tmp_path / "copy.md").read_text() == job_summary(doc, "merge")
     assert main(["github", "outputs", str(path), "--stage", "merge", "--summary-file", "copy.md"]) == 0
     assert (tmp_path / "output").read_text() == f"status=failed\nreport={path}\nfailed=1\nsummary=copy.md\n"
 
