@@ -5,6 +5,7 @@ Exit statuses (the contract in PRODUCT.md)::
     validate   0 every gate file is valid          2 a file is invalid, or none was found
     gate       0 pass   1 fail   3 inconclusive    2 usage (bad report, unknown stage)
     summary    0 written                           2 bad report / cannot write
+    github     0 done   2 usage   4 the GitHub API failed   (see modelcheck.github.cli)
     any        2 a file or folder cannot be read or written (named with the reason)
                70 an unexpected internal error (one line, "please report this")   130 interrupted
 
@@ -106,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     onnx.add_argument("gate", metavar="GATE", help="a gate file")
     onnx.add_argument("--output", "-o", default="onnx", metavar="DIR", help="folder to write (default: onnx)")
     onnx.set_defaults(handler=_cmd_export_onnx)
+
+    from modelcheck.github.cli import add_commands as add_github_commands
+
+    add_github_commands(commands)
     return parser
 
 

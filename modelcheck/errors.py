@@ -13,7 +13,8 @@ Hierarchy::
     ├── ModelLoadError (OSError)          a model cannot be found or loaded
     │   └── DeviceUnavailableError        the device asked for is not on this machine (pytest: skip)
     ├── DataError (ValueError)            a dataset cannot be loaded, or lacks a column / label
-    └── CheckError (ValueError)           a check cannot be computed (e.g. empty data)
+    ├── CheckError (ValueError)           a check cannot be computed (e.g. empty data)
+    └── GitHubError (RuntimeError)        GitHub cannot be reached or answers an error (not a 403 on a comment)
 """
 
 from __future__ import annotations
@@ -75,3 +76,7 @@ class DataError(ModelcheckError, ValueError):
 
 class CheckError(ModelcheckError, ValueError):
     """A check cannot be computed on the data it was given."""
+
+
+class GitHubError(ModelcheckError, RuntimeError):
+    """The GitHub API cannot be reached or answered an error the command cannot work around."""

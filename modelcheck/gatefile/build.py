@@ -113,6 +113,7 @@ def _build_gate(document: dict[str, Any], gate_path: Path, shown: str, node: yam
                 max=check.get("max"),
                 slice_by=check.get("slice_by"),
                 min_samples=check.get("min_samples", 1),
+                line=line_of(node, ["checks", index]),
             )
         )
 

@@ -109,6 +109,8 @@ class CheckSpec:
     baseline_model: ModelSpec | None = None
     #: ``baseline_model: self``: the model against itself (A/A), to measure the noise floor.
     baseline_self: bool = False
+    #: The 1-based line of this check in its gate file (where annotations point); None when unknown.
+    line: int | None = None
 
     @property
     def threshold(self) -> dict[str, float]:

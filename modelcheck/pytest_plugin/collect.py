@@ -93,9 +93,15 @@ class CheckItem(pytest.Item):
         prefix = "" if check.status == "failed" else "error: "
         pytest.fail(prefix + check.message, pytrace=False)
 
+    @property
+    def line_index(self) -> int | None:
+        """The 0-based line of this check in its gate file (pytest adds 1 when it shows it)."""
+        line = self.parent.spec.check(self.name).line
+        return None if line is None else line - 1
+
     def reportinfo(self) -> tuple[Path, int | None, str]:
         # Shown as the failure header; not a suffix of the node id, so pytest keeps the id as is.
-        return self.path, None, f"{self.name} ({self.parent.display_path})"
+        return self.path, self.line_index, f"{self.name} ({self.parent.display_path})"
 
 
 def marker_name(name: str) -> str:

@@ -185,7 +185,8 @@ class ModelcheckSession:
         report = yield
         if isinstance(item, CheckItem) and report.skipped and isinstance(report.longrepr, tuple):
             # A skipped check (device absent) is located at its gate file, not inside modelcheck.
-            report.longrepr = (str(item.path), None, report.longrepr[2])
+            line = item.line_index
+            report.longrepr = (str(item.path), None if line is None else line + 1, report.longrepr[2])
         if isinstance(item, CheckItem) and report.when == "call":
             # JUnit XML and --durations: each check its own time and a share of the gate's, not the
             # whole gate charged to whichever check ran first.

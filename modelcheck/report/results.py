@@ -28,6 +28,8 @@ class CheckResult:
     details: dict[str, Any] = field(default_factory=dict)
     #: Seconds: this check's own judging plus an equal share of the gate's load, data and prediction.
     duration_s: float | None = None
+    #: The 1-based line of the check in its gate file; None when unknown.
+    line: int | None = None
 
     @property
     def warned(self) -> bool:
@@ -50,6 +52,8 @@ class GateResult:
     error: str | None = None
     #: Where the per-example outputs were saved (relative to the report) and their sha256.
     outputs: dict[str, str] | None = None
+    #: The sha256 of the gate file's bytes; None when the file could not be read.
+    gate_sha256: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

@@ -85,6 +85,7 @@ def run_gate(
         },
         stages={name: list(members) for name, members in gate.stages.items()},
         checks=[],
+        gate_sha256=_gate_sha256(gate.path),
     )
     chosen = tuple(check for check in gate.checks if selected is None or check.name in selected)
     started = time.perf_counter()
@@ -109,6 +110,7 @@ def run_gate(
         spec = gate.check(outcome.name)
         outcome.stages = list(spec.stages)
         outcome.blocking = is_blocking(spec.stages, gate, stage)
+        outcome.line = spec.line
     result.checks = judged
     return result
 
@@ -171,6 +173,16 @@ def _evaluate(
 
 def _outcome(check: CheckSpec, status: Status, message: str) -> CheckResult:
     return CheckResult(name=check.name, kind=check.kind, metric=check.metric, status=status, message=message)
+
+
+def _gate_sha256(path: Path) -> str | None:
+    """The gate file's sha256 (what the publisher checks a report came from); None where it cannot be read."""
+    from modelcheck.report.files import sha256_file
+
+    try:
+        return sha256_file(path)
+    except OSError:
+        return None
 
 
 def _common_root(files: list[Path]) -> Path:

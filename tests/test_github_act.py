@@ -1,0 +1,215 @@
+"""The gate action under act, referenced the way a user writes it, on the reference gate; and the lint of every
+workflow and action file.
+
+act runs the job on this host (``-P ubuntu-latest=-self-hosted``); remote actions are mapped to offline
+stand-ins (tests/data/act/stubs) and ``acme/modelcheck/.github/actions/gate@v1`` to a clean copy of this
+repository. The action's ``install: "false"`` uses the modelcheck already on PATH.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from github_server import LocalGitHub
+
+from modelcheck.gatefile import load_gate
+
+REPO = Path(__file__).resolve().parents[1]
+STUBS = REPO / "tests" / "data" / "act" / "stubs"
+BIN = Path(sys.executable).parent
+WORKFLOWS = [*sorted((REPO / ".github" / "workflows").glob("*.yml")), *sorted((REPO / "tests/data/act").glob("*.yml"))]
+ACTIONS = sorted((REPO / ".github" / "actions").glob("*/action.yml")) + sorted(STUBS.glob("*/action.yml"))
+
+
+def tool(name: str) -> str:
+    path = BIN / name
+    if not path.exists():
+        pytest.fail(f"{name} is not installed next to {sys.executable}: pip install -e '.[dev]'", pytrace=False)
+    return str(path)
+
+
+# -- lint -----------------------------------------------------------------------------------------
+
+
+def test_workflows_pass_actionlint() -> None:
+    result = subprocess.run([tool("actionlint"), *map(str, WORKFLOWS)], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("schema", "files"), [("vendor.github-workflows", WORKFLOWS), ("vendor.github-actions", ACTIONS)]
+)
+def test_workflow_and_action_files_match_githubs_schemas(schema: str, files: list[Path]) -> None:
+    result = subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", schema, *map(str, files)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# -- act ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This repository's files (tracked and new, not ignored: no .venv) in a fresh git repository."""
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True, check=True
+        )
+        .stdout.decode()
+        .split("\0")
+    )
+    target = tmp_path_factory.mktemp("act") / "repo"
+    for name in filter(None, files):
+        source = REPO / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=target, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=target, check=True)
+    subprocess.run([*git, "commit", "-qm", "copy"], cwd=target, check=True)
+    return target
+
+
+def act(
+    repo: Path, event: str, model: Path, tmp: Path, *extra: str, workflow: str = "gate.yml"
+) -> tuple[int, list[dict[str, Any]]]:
+    home = tmp / "home"  # act's cache (~/.cache/act) of its own, not the user's
+    home.mkdir(exist_ok=True)
+    command = [
+        tool("act"), event, "-W", f"tests/data/act/{workflow}", "-P", "ubuntu-latest=-self-hosted",
+        "--no-cache-server", "--json",
+        "--local-repository", f"acme/modelcheck@v1={repo}",
+        "--local-repository", f"actions/setup-python@v5={STUBS / 'setup-python'}",
+        "--local-repository", f"actions/cache@v4={STUBS / 'cache'}",
+        "--local-repository", f"actions/upload-artifact@v4={STUBS / 'upload-artifact'}",
+        "--env", f"MODELCHECK_SENTIMENT_MODEL={model}",
+        "--env", "HF_HUB_OFFLINE=1", "--env", "HF_DATASETS_OFFLINE=1",
+        "--env", f"PATH={BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        *extra,
+    ]  # fmt: skip
+    env = {**os.environ, "HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache")}
+    result = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=240, env=env)
+    records = []
+    for line in result.stdout.splitlines():
+        if line.startswith("{"):
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return result.returncode, records
+
+
+def outputs_line(records: list[dict[str, Any]]) -> str:
+    found = [r["msg"] for r in records if "gate-outputs status=" in str(r.get("msg"))]
+    assert found, "the workflow's output step did not run"
+    return str(found[-1]).strip()
+
+
+@pytest.mark.act
+@pytest.mark.e2e
+def test_a_passing_gate_succeeds_with_status_passed(repo_copy: Path, sentiment_model: Path, tmp_path: Path) -> None:
+    code, records = act(repo_copy, "push", sentiment_model, tmp_path)
+    results = [r.get("jobResult") for r in records if r.get("jobResult")]
+    assert code == 0 and results == ["success"], [r.get("msg") for r in records][-40:]
+    assert outputs_line(records) == "gate-outputs status=passed failed=0 report=modelcheck-report.json"
+    summaries = [r["content"] for r in records if r.get("command") == "summary"]
+    assert any(s.startswith("## ✅ modelcheck: passed — stage `merge`") for s in summaries)
+    assert not [r for r in records if r.get("command") == "error"]
+
+
+@pytest.mark.act
+@pytest.mark.e2e
+def test_the_untrained_model_fails_with_annotations_summary_and_a_comment(
+    repo_copy: Path, untrained_model: Path, tmp_path: Path
+) -> None:
+    head = "3" * 40
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"pull_request": {"number": 7, "head": {"sha": head, "ref": "fix"}}}))
+    with LocalGitHub(token="act-token") as gh:
+        gh.add_pull("acme/app", 7, head_sha=head)
+        code, records = act(
+            repo_copy, "pull_request", untrained_model, tmp_path,
+            "-e", str(event), "-s", "GITHUB_TOKEN=act-token",
+            "--env", f"GITHUB_API_URL={gh.api_url}", "--env", "GITHUB_REPOSITORY=acme/app",
+        )  # fmt: skip
+        comments = gh.comments("acme/app", 7)
+    results = [r.get("jobResult") for r in records if r.get("jobResult")]
+    assert code == 1 and results == ["failure"], [r.get("msg") for r in records][-40:]
+    assert outputs_line(records) == "gate-outputs status=failed failed=2 report=modelcheck-report.json"
+
+    lines = {c.name: c.line for c in load_gate(REPO / "gates" / "sentiment.yaml").checks}
+    errors = {(r["kvPairs"].get("file"), r["kvPairs"].get("line")) for r in records if r.get("command") == "error"}
+    assert errors == {
+        ("gates/sentiment.yaml", str(lines["accuracy"])),
+        ("gates/sentiment.yaml", str(lines["macro_f1"])),
+    }
+    raw = [str(r.get("raw", "")) for r in records if r.get("command") == "error"]
+    assert any(f"::error file=gates/sentiment.yaml,line={lines['accuracy']},title=" in line for line in raw)
+    warnings = [r["kvPairs"] for r in records if r.get("command") == "warning" and r.get("kvPairs", {}).get("line")]
+    assert warnings and warnings[0]["line"] == str(lines["accuracy_by_language"])
+
+    summaries = [r["content"] for r in records if r.get("command") == "summary"]
+    summary = next(s for s in summaries if "modelcheck:" in s)
+    assert summary.startswith("## ❌ modelcheck: failed — stage `merge`")
+    assert "| ❌ failed | gates/sentiment.yaml::accuracy | 0.5 |" in summary and "xychart-beta" in summary
+
+    assert len(comments) == 1 and "❌ modelcheck: failed" in comments[0].body
+    assert f"sha={head}" in comments[0].body
+
+
+def test_readme_workflows_pass_the_linters(tmp_path: Path) -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```yaml\n(# \.github/workflows/.*?)```", readme, flags=re.S)
+    files = []
+    for block in blocks:
+        for i, document in enumerate(block.split("\n---\n")):
+            path = tmp_path / f"readme-{len(files)}-{i}.yml"
+            path.write_text(document.replace("OWNER/", "acme/"), encoding="utf-8")
+            files.append(str(path))
+    assert len(files) == 3, "README shows the copyable workflow and the two-workflow fork pattern"
+    lint = subprocess.run([tool("actionlint"), *files], capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    schema = subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *files],
+        capture_output=True,
+        text=True,
+    )
+    assert schema.returncode == 0, schema.stdout + schema.stderr
+
+
+@pytest.mark.act
+def test_report_mode_posts_on_a_fork_pr_found_from_the_workflow_run_event(repo_copy: Path, tmp_path: Path) -> None:
+    from test_github import mixed
+
+    from modelcheck.report.document import write_report
+
+    head = "4" * 40
+    report = tmp_path / "downloaded" / "modelcheck-report.json"
+    write_report(report, mixed())
+    event = tmp_path / "event.json"
+    run = {"pull_requests": [], "head_sha": head, "head_branch": "patch-1",
+           "head_repository": {"owner": {"login": "forker"}}}  # fmt: skip
+    event.write_text(json.dumps({"workflow_run": run}))
+    with LocalGitHub(token="act-token") as gh:
+        gh.add_pull("acme/app", 9, head_sha=head, owner="forker", branch="patch-1")
+        code, records = act(
+            repo_copy, "workflow_run", tmp_path / "no-model", tmp_path,
+            "-e", str(event), "-s", "GITHUB_TOKEN=act-token", "--env", f"MODELCHECK_REPORT={report}",
+            "--env", f"GITHUB_API_URL={gh.api_url}", "--env", "GITHUB_REPOSITORY=acme/app",
+            workflow="report.yml",
+        )  # fmt: skip
+        comments = gh.comments("acme/app", 9)
+    assert code == 1, [r.get("msg") for r in records][-40:]
+    assert outputs_line(records) == "gate-outputs status=failed failed=1"
+    assert not any("pytest" in str(r.get("msg")) and "session starts" in str(r.get("msg")) for r in records)
+    assert len(comments) == 1 and f"sha={head}" in comments[0].body and "❌ modelcheck: failed" in comments[0].body
