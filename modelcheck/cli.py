@@ -5,6 +5,7 @@ Exit statuses (the contract in PRODUCT.md)::
     validate   0 every gate file is valid          2 a file is invalid, or none was found
     gate       0 pass   1 fail   3 inconclusive    2 usage (bad report, unknown stage)
     summary    0 written                           2 bad report / cannot write
+    publish    0 published (or already)   1 refused   2 usage   4 the Hub kept failing (a rerun finishes)
 
 Every error modelcheck raises on purpose is printed as ``modelcheck: error: <message>``, never as a
 traceback. This module imports no ML framework.
@@ -81,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     update.add_argument("report", metavar="REPORT", help="a report written by pytest --modelcheck-report")
     update.add_argument("--dir", default="baselines", help="where to write the baselines (default: baselines)")
     update.set_defaults(handler=_cmd_baseline_update)
+
+    from modelcheck.hub.cli import add_publish_parser  # no huggingface_hub import until it runs
+
+    add_publish_parser(commands)
 
     export = commands.add_parser("export", help="export a gate's model to another format")
     export_commands = export.add_subparsers(dest="export_format", metavar="FORMAT", required=True)

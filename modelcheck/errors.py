@@ -13,7 +13,9 @@ Hierarchy::
     ├── ModelLoadError (OSError)          a model cannot be found or loaded
     │   └── DeviceUnavailableError        the device asked for is not on this machine (pytest: skip)
     ├── DataError (ValueError)            a dataset cannot be loaded, or lacks a column / label
-    └── CheckError (ValueError)           a check cannot be computed (e.g. empty data)
+    ├── CheckError (ValueError)           a check cannot be computed (e.g. empty data)
+    ├── PublishRefused (ValueError)       modelcheck publish will not publish: nothing (more) was sent
+    └── HubUnavailable (ConnectionError)  the Hub kept failing; the message says what is and is not there
 """
 
 from __future__ import annotations
@@ -75,3 +77,11 @@ class DataError(ModelcheckError, ValueError):
 
 class CheckError(ModelcheckError, ValueError):
     """A check cannot be computed on the data it was given."""
+
+
+class PublishRefused(ModelcheckError, ValueError):
+    """``modelcheck publish`` refuses: the report, the files, the token or the Hub repo's state forbid it."""
+
+
+class HubUnavailable(ModelcheckError, ConnectionError):
+    """The Hub kept failing (429, 5xx, network) after retries; the message says what landed; a rerun finishes."""

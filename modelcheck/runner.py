@@ -6,6 +6,7 @@ The pieces are public for the fixtures of hand-written tests: :class:`ModelCache
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -165,6 +166,7 @@ def run_gate(
         stages={name: list(members) for name, members in gate.stages.items()},
         checks=[],
     )
+    _fingerprint(gate, result)
     try:
         judged = _evaluate(gate, models, result, progress, outputs_dir)
     except DeviceUnavailableError as exc:
@@ -182,6 +184,15 @@ def run_gate(
         outcome.blocking = is_blocking(spec.stages, gate, stage)
     result.checks = judged
     return result
+
+
+def _fingerprint(gate: GateSpec, result: GateResult) -> None:
+    """The gate file's sha256 and its ``publish.files`` extras' hashes (what ``modelcheck publish`` checks)."""
+    from modelcheck.hub.files import publish_records, sha256_file
+
+    with contextlib.suppress(OSError):
+        result.gate_sha256 = sha256_file(gate.path)
+        result.publish_files = publish_records(gate)
 
 
 def _evaluate(
