@@ -333,3 +333,15 @@ def test_usage_errors_exit_2(hub: LocalHub, release: Path, capsys: pytest.Captur
     assert main(["publish", "out.json", "--gate", "gates/release.yaml"]) == 2
     assert "colour" in capsys.readouterr().err
     assert hub.requests == []
+
+
+def test_importing_modelcheck_its_plugin_and_cli_does_not_import_huggingface_hub() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, modelcheck, modelcheck.plugin, modelcheck.cli, modelcheck.runner; modelcheck.cli.build_parser(); "
+        "print([m for m in ('huggingface_hub', 'github') if m in sys.modules])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

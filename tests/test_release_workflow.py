@@ -77,7 +77,8 @@ def run_release(repo: Path, hub: LocalHub, tmp_path: Path) -> tuple[int, list[di
         "--var", "MODELCHECK_GATE=gates/release.yaml", "--var", "MODELCHECK_INSTALL=false",
         "-s", f"HF_TOKEN={TOKEN}",
         "--env", f"HF_ENDPOINT={hub.endpoint}", "--env", "HF_HUB_OFFLINE=0",
-        "--env", f"HF_HOME={tmp_path / 'hf-home'}", "--env", f"MODELCHECK_TEST_PYTHON_BIN={Path(sys.executable).parent}",
+        "--env", f"HF_HOME={tmp_path / 'hf-home'}",
+        "--env", f"MODELCHECK_TEST_PYTHON_BIN={Path(sys.executable).parent}",
         "--env", "OMP_NUM_THREADS=1",
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k != "HF_TOKEN"}
@@ -114,5 +115,8 @@ def test_a_failing_deploy_stage_publishes_nothing(hub: LocalHub, untrained_model
     status, records, output = run_release(repo, hub, tmp_path)
     assert status != 0
     assert "accuracy" in output and "FAILED" in output
+    # the action's steps are 2.0 install (skipped), 2.1 run the stage, 2.2 publish
+    results = {tuple(r["stepID"]): r["stepResult"] for r in records if r.get("stepResult") and r.get("stage") == "Main"}
+    assert results[("2", "1")] == "failure" and ("2", "2") not in results, results
     assert hub.writes() == [] and hub.requests == []  # the publish step never ran: the server heard nothing
     assert TOKEN not in output
