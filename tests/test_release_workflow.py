@@ -102,10 +102,8 @@ def test_a_passing_release_publishes_and_tags(hub: LocalHub, sentiment_model: Pa
     files = hub_repo.commits[commit].files
     assert files["model.safetensors"] == (repo / "model" / "model.safetensors").read_bytes()
     assert {"README.md", "modelcheck/report.json", "modelcheck/sentiment.npz"} <= set(files)
-    steps = {
-        str(r.get("stage")) + ":" + str(r.get("step")): r.get("stepResult") for r in records if r.get("stepResult")
-    }
-    assert "success" in steps.values()
+    results = {tuple(r["stepID"]): r["stepResult"] for r in records if r.get("stepResult") and r.get("stage") == "Main"}
+    assert results[("2", "1")] == "success" and results[("2", "2")] == "success", results  # the stage, then publish
     assert TOKEN not in output
 
 
