@@ -103,7 +103,9 @@ def test_a_passing_release_publishes_and_tags(hub: LocalHub, sentiment_model: Pa
     assert files["model.safetensors"] == (repo / "model" / "model.safetensors").read_bytes()
     assert {"README.md", "modelcheck/report.json", "modelcheck/sentiment.npz"} <= set(files)
     results = {tuple(r["stepID"]): r["stepResult"] for r in records if r.get("stepResult") and r.get("stage") == "Main"}
-    assert results[("2", "1")] == "success" and results[("2", "2")] == "success", results  # the stage, then publish
+    assert results[("2", "1")] == "success" and results[("2", "publish")] == "success", (
+        results
+    )  # the stage, then publish
     assert TOKEN not in output
 
 
@@ -113,8 +115,8 @@ def test_a_failing_deploy_stage_publishes_nothing(hub: LocalHub, untrained_model
     status, records, output = run_release(repo, hub, tmp_path)
     assert status != 0
     assert "accuracy" in output and "FAILED" in output
-    # the action's steps are 2.0 install (skipped), 2.1 run the stage, 2.2 publish
+    # the action's steps: 2.0 install (skipped), 2.1 run the stage, 2.publish (by its id)
     results = {tuple(r["stepID"]): r["stepResult"] for r in records if r.get("stepResult") and r.get("stage") == "Main"}
-    assert results[("2", "1")] == "failure" and ("2", "2") not in results, results
+    assert results[("2", "1")] == "failure" and ("2", "publish") not in results, results
     assert hub.writes() == [] and hub.requests == []  # the publish step never ran: the server heard nothing
     assert TOKEN not in output
