@@ -23,7 +23,7 @@ from modelcheck.hub import retry
 from modelcheck.hub.card import START
 from modelcheck.hub.plan import TRAILER
 
-pytestmark = pytest.mark.usefixtures("frameworks_imported_once")
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("frameworks_imported_once")]
 
 TOKEN = "hf_publish_secret_token_4f1d"
 REPO_ID = "acme/sentiment"
@@ -345,3 +345,46 @@ def test_importing_modelcheck_its_plugin_and_cli_does_not_import_huggingface_hub
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_card_the_hub_rejects_is_refused_before_any_upload(
+    hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hub.fail("POST", "/api/validate-yaml", 400)
+    code, _, err = publish(capsys)
+    assert code == 1 and "rejects the model card's YAML" in err and "injected 400" in err
+    assert hub.writes() == []
+
+
+def test_an_unreachable_hub_while_planning_exits_4_with_nothing_written(
+    hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hub.stop()
+    code, _, err = publish(capsys)
+    assert code == 4 and "kept failing while planning" in err and "Nothing was written" in err
+
+
+def test_a_run_of_another_stage_is_judged_on_the_deploy_checks_statuses(
+    hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = json.loads((release / "out.json").read_text())
+    for check in report["gates"][0]["checks"]:
+        check["blocking"] = False  # as in a run of --modelcheck-stage merge: passed, but not blocking
+    report["gates"][0]["checks"][1]["status"] = "failed"  # failed without failing that run: warned
+    (release / "out.json").write_text(json.dumps(report))
+    code, _, err = publish(capsys, "--dry-run")
+    assert code == 1 and "accuracy_by_language warned" in err
+
+
+@pytest.mark.parametrize("path", ["config.json", "model.safetensors"])  # git blob id / LFS sha256
+def test_a_commit_that_does_not_hold_the_tested_bytes_is_never_tagged(
+    hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str], path: str
+) -> None:
+    def tamper(server: LocalHub) -> None:
+        repo = server.repos[("model", REPO_ID)]
+        repo.commits[repo.branches["main"]].files[path] = b"not what was tested"  # type: ignore[index]
+
+    hub.before("POST", "/paths-info/", tamper)
+    code, _, err = publish(capsys)
+    assert code == 1 and f"other bytes for {path}" in err and "no tag was made" in err
+    assert hub.repos[("model", REPO_ID)].tags == {}

@@ -158,7 +158,7 @@ def check_gate_record(gate: Mapping[str, Any], gate_path: Path, shown: str, stag
     judged = [c for c in gate["checks"] if c["name"] in members or stage in (c.get("stages") or ())]
     if not judged:
         raise PublishRefused(f"stage {stage!r} of {gate_path} has no checks: nothing was tested, nothing is published")
-    bad = [c for c in judged if c["status"] != "passed" or not c.get("blocking", True)]
+    bad = [c for c in judged if c["status"] != "passed"]
     if bad:
         listed = "; ".join(f"{c['name']} {_word(c)}: {' '.join(str(c.get('message', '')).split())[:200]}" for c in bad)
         raise PublishRefused(
@@ -410,7 +410,8 @@ def validate_card(api: Any, text: str, token: str | None, log: Callable[[str], N
     response = retry.call("validate the card's YAML", post, log=log)
     if response.status_code == 400:
         try:
-            errors = [e.get("message", str(e)) for e in response.json().get("errors", [])]
+            body = response.json()
+            errors = [e.get("message", str(e)) for e in body.get("errors", [])] or [str(body.get("error", body))]
         except ValueError:
             errors = [response.text[:300]]
         raise PublishRefused(
