@@ -5,9 +5,7 @@ Exit statuses (the contract in PRODUCT.md)::
     validate   0 every gate file is valid          2 a file is invalid, or none was found
     gate       0 pass   1 fail   3 inconclusive    2 usage (bad report, unknown stage)
     summary    0 written                           2 bad report / cannot write
-    github     0 done   2 usage   4 the GitHub API failed   (see modelcheck.github.cli)
-    any        2 a file or folder cannot be read or written (named with the reason)
-               70 an unexpected internal error (one line, "please report this")   130 interrupted
+    publish    0 published (or already)   1 refused   2 usage   4 the Hub kept failing (a rerun finishes)
 
 Every error modelcheck raises on purpose is printed as ``modelcheck: error: <message>``, never as a
 traceback; ``--debug`` (or ``MODELCHECK_DEBUG=1``) shows the traceback of an unexpected error.
@@ -96,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     update.add_argument("report", metavar="REPORT", help="a report written by pytest --modelcheck-report")
     update.add_argument("--dir", default="baselines", help="where to write the baselines (default: baselines)")
     update.set_defaults(handler=_cmd_baseline_update)
+
+    from modelcheck.hub.cli import add_publish_parser  # no huggingface_hub import until it runs
+
+    add_publish_parser(commands)
 
     export = commands.add_parser("export", help="export a gate's model to another format")
     export_commands = export.add_subparsers(dest="export_format", metavar="FORMAT", required=True)

@@ -14,7 +14,9 @@ Hierarchy::
     │   └── DeviceUnavailableError        the device asked for is not on this machine (pytest: skip)
     ├── DataError (ValueError)            a dataset cannot be loaded, or lacks a column / label
     ├── CheckError (ValueError)           a check cannot be computed (e.g. empty data)
-    └── GitHubError (RuntimeError)        GitHub cannot be reached or answers an error (not a 403 on a comment)
+    ├── GitHubError (RuntimeError)        GitHub cannot be reached or answers an error (not a 403 on a comment)
+    ├── PublishRefused (ValueError)       modelcheck publish will not publish: nothing (more) was sent
+    └── HubUnavailable (ConnectionError)  the Hub kept failing; the message says what is and is not there
 """
 
 from __future__ import annotations
@@ -80,3 +82,11 @@ class CheckError(ModelcheckError, ValueError):
 
 class GitHubError(ModelcheckError, RuntimeError):
     """The GitHub API cannot be reached or answered an error the command cannot work around."""
+
+
+class PublishRefused(ModelcheckError, ValueError):
+    """``modelcheck publish`` refuses: the report, the files, the token or the Hub repo's state forbid it."""
+
+
+class HubUnavailable(ModelcheckError, ConnectionError):
+    """The Hub kept failing (429, 5xx, network) after retries; the message says what landed; a rerun finishes."""

@@ -17,6 +17,12 @@ get 401 (``X-Error-Code: RepoNotFound`` for reads, as the Hub does not tell a pr
 a wrong token gets 401 ``Invalid credentials in Authorization header`` everywhere. Without ``token`` anyone
 may do anything.
 
+Fault injection for the publish tests: ``hub.fail(method, path_part, status, times=, headers=)`` answers the next
+``times`` matching requests with ``status`` (e.g. 429 with ``Retry-After``, 503); ``hub.lose_answer(...)`` serves a
+matching request and then closes the connection without answering (the commit landed, the client never heard);
+``hub.before(method, path_part, hook)`` runs ``hook(hub)`` before serving a matching request (e.g. someone else
+commits between plan and commit). :meth:`LocalHub.writes` lists the requests that change something.
+
     with LocalHub() as hub:
         hub.add_files("acme/model", {"modelcheck/m.json": "{}"}, tag="v1.0.0")
         ...  # HF_ENDPOINT=hub.endpoint
@@ -39,7 +45,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 
-__all__ = ["Commit", "HubRequest", "LocalHub", "Repo", "git_blob_id"]
+__all__ = ["Commit", "Fault", "HubRequest", "LocalHub", "Repo", "git_blob_id"]
 
 _PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
 _GITATTRIBUTES = b"*.npz filter=lfs diff=lfs merge=lfs -text\n*.safetensors filter=lfs diff=lfs merge=lfs -text\n"
@@ -111,6 +117,27 @@ class _Response:
     status: int
     body: bytes | dict[str, Any] | list[Any] = b""
     headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False  # close the connection without answering
+
+
+@dataclass
+class Fault:
+    """Answer (or drop) the next ``times`` requests whose method is ``method`` and whose path contains ``part``."""
+
+    method: str
+    part: str
+    times: int
+    status: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
+    serve_then_drop: bool = False
+    hook: Any = None
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.times > 0 and method == self.method and self.part in path
+
+
+#: Requests that change something on the Hub (validate-yaml and paths-info are POSTs that only read).
+WRITE_PARTS = ("/preupload/", "/commit/", "/tag/", "/api/repos/create", "/branch/")
 
 
 def _error(status: int, message: str, code: str | None = None, **headers: str) -> _Response:
@@ -126,6 +153,7 @@ class LocalHub:
         self.user = user
         self.repos: dict[tuple[str, str], Repo] = {}
         self.requests: list[HubRequest] = []
+        self.faults: list[Fault] = []
         self._lock = threading.RLock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -207,6 +235,26 @@ class LocalHub:
                 raise ValueError(f"{repo_id} already has a tag {tag!r}")
             repo.tags[tag] = commit.oid
 
+    # -- fault injection ---------------------------------------------------------------------------------------
+
+    def fail(
+        self, method: str, part: str, status: int, *, times: int = 1, headers: Mapping[str, str] | None = None
+    ) -> None:
+        """Answer the next ``times`` ``method`` requests whose path contains ``part`` with ``status``."""
+        self.faults.append(Fault(method, part, times, status, dict(headers or {})))
+
+    def lose_answer(self, method: str, part: str, *, times: int = 1) -> None:
+        """Serve the next matching request, then close the connection without sending the answer."""
+        self.faults.append(Fault(method, part, times, serve_then_drop=True))
+
+    def before(self, method: str, part: str, hook: Any, *, times: int = 1) -> None:
+        """Run ``hook(hub)`` before serving the next matching request."""
+        self.faults.append(Fault(method, part, times, hook=hook))
+
+    def writes(self) -> list[HubRequest]:
+        """The requests that could change something (whatever they were answered)."""
+        return [r for r in self.requests if r.method in ("PUT", "DELETE") or any(p in r.path for p in WRITE_PARTS)]
+
     def url(self, repo: Repo) -> str:
         return f"{self.endpoint}/{_PREFIX[repo.repo_type]}{repo.repo_id}"
 
@@ -215,10 +263,23 @@ class LocalHub:
     def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> _Response:
         split = urlsplit(target)
         with self._lock:
+            fault = next((f for f in self.faults if f.matches(method, split.path)), None)
+            if fault is not None:
+                fault.times -= 1
+                if fault.hook is not None:
+                    fault.hook(self)
+                elif not fault.serve_then_drop:
+                    response = _error(fault.status, f"injected {fault.status}", **fault.headers)
+                    self.requests.append(
+                        HubRequest(method, split.path, split.query, fault.status, headers.get("authorization"))
+                    )
+                    return response
             try:
                 response = self._route(method, split.path, parse_qs(split.query), headers, body)
             except (KeyError, ValueError, TypeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
                 response = _error(400, f"bad request: {type(exc).__name__}: {exc}")
+        if fault is not None and fault.serve_then_drop:
+            response.drop = True
         self.requests.append(HubRequest(method, split.path, split.query, response.status, headers.get("authorization")))
         return response
 
@@ -244,6 +305,10 @@ class LocalHub:
                     return self._info(found, revision or "main")
                 if method == "GET" and rest == ["refs"]:
                     return self._refs(found, with_prs="include_prs" in query)
+                if method == "GET" and rest[:1] == ["commits"] and revision:
+                    return self._commits(found, revision)
+                if method == "POST" and rest[:1] == ["paths-info"] and revision:
+                    return self._paths_info(found, revision, parse_qs(body.decode()))
                 if method == "POST" and rest[:1] in (["preupload"], ["commit"], ["tag"]) and revision:
                     if auth != "ok":
                         return _error(401, "Invalid username or password.")
@@ -302,8 +367,45 @@ class LocalHub:
         def refs(kind: str, names: dict[str, str]) -> list[dict[str, str]]:
             return [{"name": n, "ref": f"refs/{kind}/{n}", "targetCommit": oid} for n, oid in sorted(names.items())]
 
-        answer = {"branches": refs("heads", repo.branches), "converts": [], "tags": refs("tags", repo.tags)}
-        return _Response(200, {**answer, "pullRequests": []} if with_prs else answer)
+        heads = {n: oid for n, oid in repo.branches.items() if not n.startswith("refs/pr/")}
+        prs = [
+            {"name": n.removeprefix("refs/pr/"), "ref": n, "targetCommit": oid}
+            for n, oid in sorted(repo.branches.items())
+            if n.startswith("refs/pr/")
+        ]
+        answer = {"branches": refs("heads", heads), "converts": [], "tags": refs("tags", repo.tags)}
+        return _Response(200, {**answer, "pullRequests": prs} if with_prs else answer)
+
+    def _commits(self, repo: Repo, revision: str) -> _Response:
+        """The history of ``revision``, newest first (one page)."""
+        commit = repo.resolve(revision)
+        if commit is None:
+            return _error(404, f"Invalid rev id: {revision}", "RevisionNotFound")
+        history = []
+        while commit is not None:
+            title, _, message = commit.message.partition("\n\n")
+            history.append({
+                "id": commit.oid, "authors": [{"user": self.user}], "date": commit.date, "title": title,
+                "message": message,
+            })  # fmt: skip
+            commit = repo.commits.get(commit.parent) if commit.parent else None
+        return _Response(200, history)
+
+    def _paths_info(self, repo: Repo, revision: str, form: dict[str, list[str]]) -> _Response:
+        """Files the Hub stores as LFS (``*.npz``, ``*.safetensors``, per .gitattributes) carry ``lfs.oid`` = sha256."""
+        commit = repo.resolve(revision)
+        if commit is None:
+            return _error(404, f"Invalid rev id: {revision}", "RevisionNotFound")
+        answer = []
+        for path in form.get("paths", []):
+            data = commit.files.get(path)
+            if data is None:
+                continue
+            info: dict[str, Any] = {"type": "file", "path": path, "size": len(data), "oid": git_blob_id(data)}
+            if path.endswith((".npz", ".safetensors")):
+                info["lfs"] = {"oid": hashlib.sha256(data).hexdigest(), "size": len(data), "pointerSize": 134}
+            answer.append(info)
+        return _Response(200, answer)
 
     def _create_repo(self, auth: str, payload: dict[str, Any]) -> _Response:
         if auth != "ok":
@@ -331,8 +433,19 @@ class LocalHub:
         return _Response(200, {"files": answers, "commitOid": commit.oid})
 
     def _commit(self, repo: Repo, branch: str, body: bytes, *, create_pr: bool) -> _Response:
-        if create_pr:
-            return _error(400, "LocalHub does not support pull requests (create_pr)")
+        if create_pr:  # a pull request is a branch refs/pr/N started at the target branch's head
+            if branch not in repo.branches:
+                return _error(404, f"Invalid rev id: {branch}", "RevisionNotFound")
+            number = 1 + sum(1 for name in repo.branches if name.startswith("refs/pr/"))
+            pr_branch = f"refs/pr/{number}"
+            repo.branches[pr_branch] = repo.branches[branch]
+            answer = self._commit(repo, pr_branch, body, create_pr=False)
+            if answer.status != 200:
+                del repo.branches[pr_branch]
+                return answer
+            assert isinstance(answer.body, dict)
+            answer.body["pullRequestUrl"] = f"{self.url(repo)}/discussions/{number}"
+            return answer
         if branch not in repo.branches:
             return _error(404, f"Invalid rev id: {branch} (commits go to a branch)", "RevisionNotFound")
         lines = [json.loads(line) for line in body.splitlines() if line.strip()]
@@ -423,6 +536,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, method: str) -> None:
         headers = {name.lower(): value for name, value in self.headers.items()}
         response = self.server.hub.handle(method, self.path, headers, self._body())
+        if response.drop:  # the request was served; its answer is lost
+            self.close_connection = True
+            self.connection.close()
+            return
         body = response.body if isinstance(response.body, bytes) else json.dumps(response.body).encode()
         self.send_response(response.status)
         if not isinstance(response.body, bytes):

@@ -52,8 +52,10 @@ class GateResult:
     error: str | None = None
     #: Where the per-example outputs were saved (relative to the report) and their sha256.
     outputs: dict[str, str] | None = None
-    #: The sha256 of the gate file's bytes; None when the file could not be read.
+    #: sha256 of the gate file's bytes, so ``publish`` can tell the report came from this gate file.
     gate_sha256: str | None = None
+    #: The gate's ``publish.files`` extras as ``{path, sha256, size}``, hashed at run time (what ``publish`` may ship).
+    publish_files: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

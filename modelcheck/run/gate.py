@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
@@ -85,8 +86,8 @@ def run_gate(
         },
         stages={name: list(members) for name, members in gate.stages.items()},
         checks=[],
-        gate_sha256=_gate_sha256(gate.path),
     )
+    _fingerprint(gate, result)
     chosen = tuple(check for check in gate.checks if selected is None or check.name in selected)
     started = time.perf_counter()
     try:
@@ -175,14 +176,14 @@ def _outcome(check: CheckSpec, status: Status, message: str) -> CheckResult:
     return CheckResult(name=check.name, kind=check.kind, metric=check.metric, status=status, message=message)
 
 
-def _gate_sha256(path: Path) -> str | None:
-    """The gate file's sha256 (what the publisher checks a report came from); None where it cannot be read."""
+def _fingerprint(gate: GateSpec, result: GateResult) -> None:
+    """The gate file's sha256 and its ``publish.files`` extras' hashes (what ``modelcheck publish`` checks)."""
     from modelcheck.report.files import sha256_file
+    from modelcheck.report.published import publish_records
 
-    try:
-        return sha256_file(path)
-    except OSError:
-        return None
+    with contextlib.suppress(OSError):
+        result.gate_sha256 = sha256_file(gate.path)
+        result.publish_files = publish_records(gate)
 
 
 def _common_root(files: list[Path]) -> Path:

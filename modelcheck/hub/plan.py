@@ -1,0 +1,421 @@
+"""Everything ``modelcheck publish`` checks before it uploads anything, and the plan it makes.
+
+Local checks first (no network): the report is valid and holds this gate file's results (path and
+gate-file sha256), every check of the stage passed, every file to publish hashes now to what the run
+recorded, none is a Git LFS pointer, and the files are exactly the model's artifacts plus the gate's
+``publish.files`` extras that the run hashed. Then the Hub is read (nothing written): the branch head the
+commit will be made on, whether the tag exists and where, whether a commit of this very publish already
+landed (its digest is a trailer in the commit message), the README to keep; the card's YAML is
+checked by the Hub's ``/api/validate-yaml``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelcheck.errors import PublishRefused, ReportError
+from modelcheck.hub import retry
+from modelcheck.report import published as hubfiles
+
+TRAILER = "Modelcheck-Publish"
+_BAD_STATUSES = ("failed", "error", "inconclusive", "skipped")
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the command line asks for; None means: take it from the gate's ``publish:`` section (or the default)."""
+
+    repo_id: str | None = None
+    tag: str | None = None
+    branch: str | None = None
+    create_pr: bool = False
+    private: bool | None = None
+    stage: str = "deploy"
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One file of the commit. ``pinned`` files are covered by the digest (their bytes are the tested ones)."""
+
+    path: str
+    data: bytes | None
+    source: Path | None
+    sha256: str
+    size: int
+    role: str
+    pinned: bool = True
+
+    def content(self) -> bytes:
+        if self.data is not None:
+            return self.data
+        assert self.source is not None
+        return self.source.read_bytes()
+
+    def blob_id(self) -> str:
+        return hubfiles.git_blob_id_of(self.data) if self.data is not None else hubfiles.git_blob_id(self.source or "")
+
+
+@dataclass
+class Plan:
+    """What will be published where; made by :func:`make_plan`, carried out by ``publish.carry_out``."""
+
+    repo_id: str
+    branch: str
+    tag: str | None
+    create_pr: bool
+    private: bool
+    stage: str
+    endpoint: str
+    uploads: list[Upload]
+    digest: str
+    model_id: str
+    repo_exists: bool = False
+    parent_commit: str | None = None
+    landed_commit: str | None = None
+    tag_target: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """The plan, as ``--dry-run`` prints it."""
+        where = f"{self.endpoint}/{self.repo_id}"
+        lines = [
+            f"publish plan for {where} (stage {self.stage}, digest {self.digest[:16]})",
+            f"  branch: {self.branch}"
+            + (
+                f" at {self.parent_commit}"
+                if self.parent_commit
+                else " (new repo, created private)"
+                if self.private and not self.repo_exists
+                else " (new repo)"
+            ),
+            f"  commit: {self._commit_line()}",
+            f"  tag: {self.tag or '(none)'}" + (f" (exists at {self.tag_target})" if self.tag_target else ""),
+            "  files:",
+        ]
+        width = max(len(u.path) for u in self.uploads)
+        for upload in self.uploads:
+            lines.append(f"    {upload.path:<{width}}  {upload.size:>10} B  sha256 {upload.sha256}  ({upload.role})")
+        lines += [f"  note: {note}" for note in self.notes]
+        return "\n".join(lines)
+
+    def _commit_line(self) -> str:
+        if self.landed_commit:
+            return f"already made: {self.landed_commit}"
+        return f"{'a pull request' if self.create_pr else 'one commit'} of {len(self.uploads)} files"
+
+    def card(self) -> str:
+        return next(u for u in self.uploads if u.path == "README.md").content().decode("utf-8")
+
+
+# -- local checks ------------------------------------------------------------------------------------------------
+
+
+def find_gate(report: Mapping[str, Any], gate_path: Path, shown: str) -> dict[str, Any]:
+    """The report's record of ``gate_path`` (matched by path: as given, from the working directory, or as a suffix)."""
+    target = gate_path.resolve()
+    for gate in report.get("gates", []):
+        recorded = Path(gate["file"])
+        if recorded.resolve() == target or target.parts[-len(recorded.parts) :] == recorded.parts:
+            return dict(gate)
+    held = ", ".join(g["file"] for g in report.get("gates", [])) or "no gates"
+    raise PublishRefused(
+        f"report {shown} holds no results for gate file {gate_path} (it holds: {held}); run the stage with this gate: "
+        f"pytest --modelcheck --modelcheck-stage deploy --modelcheck-report {shown} {gate_path}"
+    )
+
+
+def check_gate_record(gate: Mapping[str, Any], gate_path: Path, shown: str, stage: str) -> list[Mapping[str, Any]]:
+    """Refuse unless the record is of this gate file's bytes, the gate ran, and every check of ``stage`` passed."""
+    recorded = gate.get("gate_sha256")
+    now = hubfiles.sha256_file(gate_path)
+    if recorded is None:
+        raise PublishRefused(
+            f"report {shown} does not record the sha256 of {gate_path} (written by an older modelcheck?); "
+            "rerun the stage with this modelcheck to write a new report"
+        )
+    if recorded != now:
+        raise PublishRefused(
+            f"gate file {gate_path} changed since the run: its sha256 is {now}, the report {shown} records {recorded}; "
+            "rerun the stage with the gate file as it is now"
+        )
+    if gate.get("error"):
+        raise PublishRefused(f"gate {gate_path} did not run: {gate['error']}; fix it and rerun the stage")
+    stages = gate.get("stages") or {}
+    if stages and stage not in stages:
+        raise PublishRefused(
+            f"gate file {gate_path} defines no stage {stage!r} (stages: {', '.join(stages)}); pass --stage with one of "
+            f"them, or add {stage!r} under stages:"
+        )
+    members = set(stages.get(stage, ())) if stages else {c["name"] for c in gate["checks"]}
+    judged = [c for c in gate["checks"] if c["name"] in members or stage in (c.get("stages") or ())]
+    if not judged:
+        raise PublishRefused(f"stage {stage!r} of {gate_path} has no checks: nothing was tested, nothing is published")
+    bad = [c for c in judged if c["status"] != "passed"]
+    if bad:
+        listed = "; ".join(f"{c['name']} {_word(c)}: {' '.join(str(c.get('message', '')).split())[:200]}" for c in bad)
+        raise PublishRefused(
+            f"stage {stage!r} of {gate_path} did not pass in report {shown}: {listed}. Only a model that passed every "
+            f"check of the stage is published; fix it and rerun the stage"
+        )
+    return judged
+
+
+def _word(check: Mapping[str, Any]) -> str:
+    if check["status"] == "failed" and not check.get("blocking", True):
+        return "warned (the run judged another stage)"
+    return str(check["status"])
+
+
+def local_files(gate_spec: Any, gate: Mapping[str, Any], shown: str) -> list[Upload]:
+    """Model files + extras, re-hashed now and compared with the report; refused on any difference."""
+    root = hubfiles.model_root(gate_spec)
+    if root is None:
+        raise PublishRefused(
+            f"model source {gate_spec.model.source!r} of {gate_spec.path} is not local files; publish publishes the "
+            "files that were tested: point model.source at a folder or file"
+        )
+    model_files = gate["model"].get("files") or []
+    if not model_files:
+        raise PublishRefused(f"report {shown} lists no model files for {gate_spec.path}; nothing tested to publish")
+    uploads: dict[str, Upload] = {}
+    for record in model_files:
+        uploads[record["path"]] = _verified(root / record["path"], record, "model", shown)
+    if gate_spec.publish is not None:
+        recorded = {r["path"]: r for r in gate.get("publish_files") or []}
+        if gate.get("publish_files") is None:
+            raise PublishRefused(
+                f"report {shown} did not hash the publish.files of {gate_spec.path} (written by an older modelcheck?); "
+                "rerun the stage to write a new report"
+            )
+        for pattern in hubfiles.unmatched_patterns(gate_spec):
+            raise PublishRefused(
+                f"publish.files pattern {pattern!r} in {gate_spec.path} matches no file; fix the pattern"
+            )
+        for file in hubfiles.extra_files(gate_spec):
+            path = hubfiles.repo_path(file, root)
+            if path not in recorded:
+                raise PublishRefused(
+                    f"{file} (publish.files of {gate_spec.path}) was not there when the stage ran: the report {shown} "
+                    "never hashed it, so it is untested; rerun the stage"
+                )
+            upload = _verified(file, recorded.pop(path), "extra", shown)
+            if path in uploads and uploads[path].sha256 != upload.sha256:
+                raise PublishRefused(
+                    f"two different files would be published as {path}: {uploads[path].source} and {file}"
+                )
+            uploads.setdefault(path, upload)
+        for path in recorded:
+            raise PublishRefused(
+                f"{path} was hashed by the run (publish.files of {gate_spec.path}) but no file matches it now; "
+                "restore it or rerun the stage"
+            )
+    reserved = [p for p in uploads if p == "README.md" or p.startswith("modelcheck/")]
+    if reserved:
+        raise PublishRefused(
+            f"{reserved[0]} would be overwritten by the card or the baseline modelcheck writes; rename it"
+        )
+    return [uploads[p] for p in sorted(uploads)]
+
+
+def _verified(file: Path, record: Mapping[str, Any], role: str, shown: str) -> Upload:
+    if not file.is_file():
+        raise PublishRefused(
+            f"{file} is in report {shown} but not on disk; publish runs where the stage ran, on its files"
+        )
+    if hubfiles.is_lfs_pointer(file):
+        raise PublishRefused(
+            f"{file} is a Git LFS pointer ({file.stat().st_size} bytes), not the file itself; fetch the LFS objects "
+            "(actions/checkout with lfs: true, or git lfs pull) and rerun the stage"
+        )
+    digest = hubfiles.sha256_file(file)
+    if digest != record["sha256"]:
+        raise PublishRefused(
+            f"{file} changed since the run: its sha256 is now {digest}, the report {shown} records {record['sha256']}; "
+            "only the bytes that passed are published: rerun the stage on these files, or restore them"
+        )
+    return Upload(record["path"], None, file, digest, file.stat().st_size, role)
+
+
+def generated_files(report_path: Path, report: Mapping[str, Any], gate: Mapping[str, Any]) -> list[Upload]:
+    """``modelcheck/report.json`` and the baseline (``modelcheck/<id>.json`` + ``.npz``) of the gate."""
+    from modelcheck.report.baselines import BaselineUnavailable, update_baselines
+
+    model_id = gate["model"]["id"]
+    saved = gate.get("outputs")
+    uploads = [_generated("modelcheck/report.json", report_path.read_bytes(), "report")]
+    if not saved:
+        raise PublishRefused(
+            f"report {report_path} has no per-example outputs for {gate['file']}; the baseline of the next release is "
+            "made of them: rerun the stage with --modelcheck-report"
+        )
+    outputs = report_path.parent / saved["path"]
+    if not outputs.is_file() or hubfiles.sha256_file(outputs) != saved["sha256"]:
+        raise PublishRefused(
+            f"the outputs {outputs} of report {report_path} are missing or changed since the run; keep the report's "
+            f".outputs folder next to it, or rerun the stage"
+        )
+    one = {**report, "gates": [gate]}
+    with tempfile.TemporaryDirectory(prefix="modelcheck-publish-") as folder:
+        try:
+            written = update_baselines(one, report_path, Path(folder))
+        except BaselineUnavailable as exc:
+            raise PublishRefused(str(exc)) from None
+        document = json.loads(written[0].read_text(encoding="utf-8"))
+        document["created_at"] = report.get("created_at")  # the same report gives the same baseline bytes
+        text = (json.dumps(document, indent=2) + "\n").encode()
+        uploads.append(_generated(f"modelcheck/{model_id}.json", text, "baseline"))
+        uploads.append(
+            _generated(f"modelcheck/{model_id}.npz", written[0].with_suffix(".npz").read_bytes(), "baseline")
+        )
+    return uploads
+
+
+def _generated(path: str, data: bytes, role: str, *, pinned: bool = True) -> Upload:
+    return Upload(path, data, None, hashlib.sha256(data).hexdigest(), len(data), role, pinned)
+
+
+def card_upload(text: str) -> Upload:
+    """README.md: not pinned (it keeps the repo's prose, which may change)."""
+    return _generated("README.md", text.encode("utf-8"), "card", pinned=False)
+
+
+def digest_of(repo_id: str, branch: str, tag: str | None, create_pr: bool, uploads: list[Upload]) -> str:
+    """What identifies this publish: where, the tag, and the pinned files' hashes."""
+    pinned = sorted((u.path, u.sha256) for u in uploads if u.pinned)
+    payload = {"repo_id": repo_id, "branch": branch, "tag": tag, "create_pr": create_pr, "files": pinned}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def read_inputs(report_path: Path, gate_path: Path) -> tuple[dict[str, Any], Any]:
+    """The report (refused when invalid) and the gate spec (GateFileError, a usage error, when invalid)."""
+    from modelcheck.gatefile import load_gate
+    from modelcheck.report.document import read_report
+
+    if not gate_path.is_file():
+        raise FileNotFoundError(f"gate file {gate_path} not found; pass the gate file the stage ran: --gate PATH")
+    gate_spec = load_gate(gate_path, display_path=str(gate_path))
+    try:
+        report = read_report(report_path)
+    except ReportError as exc:
+        raise PublishRefused(str(exc)) from None
+    return report, gate_spec
+
+
+def resolve(options: Options, publish: Mapping[str, Any] | None, gate_path: Path) -> tuple[str, str | None, str, bool]:
+    """repo id, tag, branch, private: the flags win over the gate's ``publish:`` section."""
+    section = dict(publish or {})
+    repo_id = options.repo_id or section.get("repo_id")
+    if not repo_id:
+        raise ValueError(f"no Hub repo to publish to: pass --repo-id ORG/NAME or add publish: repo_id: to {gate_path}")
+    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
+        raise ValueError(f"--repo-id {repo_id!r} is not a Hub repo id; expected ORG/NAME")
+    tag = options.tag or section.get("tag")
+    branch = options.branch or section.get("branch") or "main"
+    private = options.private if options.private is not None else bool(section.get("private", False))
+    return repo_id, tag, branch, private
+
+
+def environ_endpoint() -> str:
+    """The Hub endpoint: ``HF_ENDPOINT`` (read now), else huggingface_hub's default."""
+    from huggingface_hub import constants
+
+    return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+
+
+def remote_state(api: Any, plan: Plan, log: Callable[[str], None]) -> None:
+    """Fill in the plan from the Hub (reads only): head of the branch, the tag, a landed commit of this digest."""
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    try:
+        refs = retry.call(
+            "read the repo's branches and tags",
+            lambda: api.list_repo_refs(plan.repo_id, include_pull_requests=plan.create_pr),
+            log=log,
+        )
+    except RepositoryNotFoundError:
+        plan.repo_exists = False
+        plan.notes.append(
+            f"{plan.repo_id} does not exist yet: it is created ({'private' if plan.private else 'public'})"
+        )
+        return
+    plan.repo_exists = True
+    branches = {ref.name: ref.target_commit for ref in refs.branches}
+    if plan.branch not in branches:
+        raise PublishRefused(
+            f"{plan.repo_id} has no branch {plan.branch!r} (branches: {', '.join(sorted(branches))}); "
+            "create it on the Hub first or pass --branch with an existing one"
+        )
+    plan.parent_commit = branches[plan.branch]
+    tags = {ref.name: ref.target_commit for ref in refs.tags}
+    plan.tag_target = tags.get(plan.tag) if plan.tag else None
+    plan.landed_commit = find_landed(api, plan, refs, log)
+    if plan.tag_target is not None and plan.tag_target != plan.landed_commit:
+        raise PublishRefused(
+            f"tag {plan.tag!r} of {plan.repo_id} already points at commit {plan.tag_target}, which is not a publish of "
+            "these files; a tag is never moved: publish under a new tag (--tag), or delete the old tag on the Hub first"
+        )
+
+
+def find_landed(api: Any, plan: Plan, refs: Any | None, log: Callable[[str], None]) -> str | None:
+    """The commit on the branch (or a pull request's head with ``create_pr``) whose message carries the digest."""
+    wanted = f"{TRAILER}: {plan.digest}"
+    if plan.create_pr:
+        if refs is None:
+            refs = retry.call(
+                "read the repo's pull requests",
+                lambda: api.list_repo_refs(plan.repo_id, include_pull_requests=True),
+                log=log,
+            )
+        heads = [ref.ref for ref in (refs.pull_requests or [])]
+    else:
+        heads = [plan.branch]
+    for head in heads:
+        commits: list[Any] = retry.call(f"read the commits of {head}", _commits_of(api, plan.repo_id, head), log=log)
+        for commit in commits:
+            if wanted in (commit.message or "") or wanted in (commit.title or ""):
+                return str(commit.commit_id)
+    return None
+
+
+def _commits_of(api: Any, repo_id: str, head: str) -> Callable[[], list[Any]]:
+    def read() -> list[Any]:
+        return list(api.list_repo_commits(repo_id, revision=head))
+
+    return read
+
+
+def validate_card(api: Any, text: str, token: str | None, log: Callable[[str], None]) -> None:
+    """POST the card to the Hub's ``/api/validate-yaml``; refused with the Hub's errors."""
+    from huggingface_hub.utils import get_session
+
+    url = f"{api.endpoint}/api/validate-yaml"
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+
+    def post() -> Any:
+        response = get_session().post(url, json={"content": text, "repoType": "model"}, headers=headers)
+        if response.status_code == 429 or response.status_code >= 500:
+            from huggingface_hub.utils import hf_raise_for_status
+
+            hf_raise_for_status(response)
+        return response
+
+    response = retry.call("validate the card's YAML", post, log=log)
+    if response.status_code == 400:
+        try:
+            body = response.json()
+            errors = [e.get("message", str(e)) for e in body.get("errors", [])] or [str(body.get("error", body))]
+        except ValueError:
+            errors = [response.text[:300]]
+        raise PublishRefused(
+            f"the Hub rejects the model card's YAML metadata: {'; '.join(errors)}; fix publish.card in the gate file"
+        )
+    if response.status_code >= 400:
+        raise PublishRefused(f"the Hub's YAML check answered HTTP {response.status_code}: {response.text[:200]}")

@@ -1,0 +1,391 @@
+"""``modelcheck publish`` against LocalHub (tests/hub_server.py) on 127.0.0.1, with the real huggingface_hub client.
+
+The report comes from a real ``pytest --modelcheck --modelcheck-stage deploy`` run over a trained tiny model
+(tests/publish_kit.py, once per module); each test publishes a copy of that kit.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hub_server import LocalHub
+from huggingface_hub import ModelCard
+from huggingface_hub import constants as hf_constants
+from publish_kit import build_kit
+
+from modelcheck.cli import main
+from modelcheck.hub import retry
+from modelcheck.hub.card import START
+from modelcheck.hub.plan import TRAILER
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("frameworks_imported_once")]
+
+TOKEN = "hf_publish_secret_token_4f1d"
+REPO_ID = "acme/sentiment"
+MODEL_FILES = {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"}
+EXPECTED = MODEL_FILES | {"LICENSE.txt", "README.md", "modelcheck/report.json", "modelcheck/sentiment.json",
+                          "modelcheck/sentiment.npz", ".gitattributes"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def kit(tmp_path_factory: pytest.TempPathFactory, sentiment_model: Path) -> Path:
+    folder = build_kit(tmp_path_factory.mktemp("kit") / "kit", sentiment_model)
+    assert (folder / "out.json").is_file(), "the deploy stage did not write its report"
+    return folder
+
+
+@pytest.fixture
+def release(kit: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh copy of the kit, as the working directory."""
+    folder = tmp_path / "release"
+    shutil.copytree(kit, folder)
+    monkeypatch.chdir(folder)
+    return folder
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[LocalHub]:
+    """LocalHub needing TOKEN, this process pointed at it, online, HF_TOKEN=TOKEN, retries 100x faster."""
+    with LocalHub(token=TOKEN) as server:
+        home = tmp_path / "hf-home"
+        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
+        monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+        monkeypatch.setenv("HF_HOME", str(home))
+        monkeypatch.setenv("HF_TOKEN", TOKEN)
+        monkeypatch.setattr(hf_constants, "ENDPOINT", server.endpoint)
+        monkeypatch.setattr(
+            hf_constants, "HUGGINGFACE_CO_URL_TEMPLATE", server.endpoint + "/{repo_id}/resolve/{revision}/{filename}"
+        )
+        monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(home / "hub"))
+        monkeypatch.setattr(hf_constants, "HF_TOKEN_PATH", str(home / "token"))
+        monkeypatch.setattr(retry, "BASE_WAIT_S", 0.01)
+        yield server
+
+
+def publish(capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str, str]:
+    status = main(["publish", "out.json", "--gate", "gates/release.yaml", "--tag", "v1.0.0", *extra])
+    out, err = capsys.readouterr()
+    assert TOKEN not in out + err
+    assert "Traceback" not in out + err
+    return status, out, err
+
+
+def publish_commits(hub: LocalHub, branch: str = "main") -> list[str]:
+    repo = hub.repos[("model", REPO_ID)]
+    found, oid = [], repo.branches.get(branch)
+    while oid:
+        commit = repo.commits[oid]
+        if TRAILER in commit.message:
+            found.append(oid)
+        oid = commit.parent
+    return found
+
+
+def commit_posts(hub: LocalHub) -> list[int]:
+    return [r.status for r in hub.requests if r.method == "POST" and "/commit/" in r.path]
+
+
+def test_a_passing_report_is_published_in_one_verified_commit_then_tagged_and_a_rerun_adds_nothing(
+    hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = publish(capsys)
+    assert status == 0, err
+    repo = hub.repos[("model", REPO_ID)]
+    [commit] = publish_commits(hub)
+    assert repo.tags == {"v1.0.0": commit} and repo.branches["main"] == commit
+    files = repo.commits[commit].files
+    assert set(files) == EXPECTED
+    for name in MODEL_FILES:  # the bytes the run hashed, byte for byte
+        assert files[name] == (release / "model" / name).read_bytes()
+    assert files["modelcheck/report.json"] == (release / "out.json").read_bytes()
+    assert f"published {REPO_ID}@{commit}" in out and "tagged v1.0.0" in out
+    # read back before the tag: paths-info at the commit comes before the tag request
+    paths = [r.path for r in hub.requests]
+    assert max(i for i, p in enumerate(paths) if "/paths-info/" in p) < max(
+        i for i, p in enumerate(paths) if "/tag/" in p
+    )
+    assert all(TOKEN.encode() not in data for data in files.values())
+
+    status, out, err = publish(capsys)
+    assert status == 0, err
+    assert "already published" in out
+    assert publish_commits(hub) == [commit] and len(commit_posts(hub)) == 1
+
+
+def test_the_card_loads_and_its_model_index_parses_back_into_the_results(
+    hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert publish(capsys)[0] == 0
+    repo = hub.repos[("model", REPO_ID)]
+    readme = tmp_path / "README.md"
+    readme.write_bytes(repo.commits[repo.tags["v1.0.0"]].files["README.md"])
+    card = ModelCard.load(readme)
+    report = json.loads((release / "out.json").read_text())
+    checks = {c["name"]: c for c in report["gates"][0]["checks"]}
+    parsed = {r.metric_name: r for r in card.data.eval_results}
+    assert set(parsed) == {name for name, c in checks.items() if c["kind"] == "metric"}
+    for name, result in parsed.items():
+        assert result.metric_value == pytest.approx(checks[name]["value"])
+        assert result.metric_type == checks[name]["metric"] and result.verified is False
+        assert result.dataset_split == "test" and result.task_type == "text-classification"
+    assert card.data.license == "apache-2.0" and "modelcheck" in card.data.tags
+    text = card.text
+    gate = report["gates"][0]
+    for needle in (gate["gate_sha256"], gate["data"]["sha256"], "98.75%", "p95", "VmHWM", "self-reported", "| de |"):
+        assert needle in text, needle
+
+
+def test_the_published_baseline_is_what_the_next_release_reads_as_hub_baseline(
+    hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from modelcheck.report.baselines import read_baseline
+
+    assert publish(capsys)[0] == 0
+    baseline = read_baseline(f"hub://{REPO_ID}@v1.0.0", model_id="sentiment")
+    report = json.loads((release / "out.json").read_text())
+    assert baseline.rows == report["gates"][0]["data"]["rows"]
+    assert baseline.data_sha256 == report["gates"][0]["data"]["sha256"]
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(
+    hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, _ = publish(capsys, "--dry-run")
+    assert status == 0
+    assert "model.safetensors" in out and "README.md" in out and "tag: v1.0.0" in out and "nothing was written" in out
+    report = json.loads((release / "out.json").read_text())
+    for record in report["gates"][0]["model"]["files"]:
+        assert record["sha256"] in out
+    assert hub.writes() == [] and ("model", REPO_ID) not in hub.repos
+
+
+def test_a_model_file_changed_after_the_run_is_refused_before_any_request(
+    hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = release / "model" / "config.json"
+    config.write_text(config.read_text().replace("}", ', "x": 1}', 1))
+    status, _, err = publish(capsys)
+    assert status == 1
+    assert "config.json changed since the run" in err and "rerun the stage" in err
+    assert hub.requests == []
+
+
+@pytest.mark.parametrize("status", ["failed", "inconclusive", "error", "skipped"])
+def test_a_stage_that_did_not_pass_is_refused(
+    hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str], status: str
+) -> None:
+    report = json.loads((release / "out.json").read_text())
+    report["gates"][0]["checks"][0]["status"] = status
+    (release / "out.json").write_text(json.dumps(report))
+    code, _, err = publish(capsys)
+    assert code == 1
+    assert f"accuracy {status}" in err and "did not pass" in err
+    assert hub.requests == []
+
+
+def test_a_changed_gate_file_and_an_untested_extra_are_refused(
+    hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gate = release / "gates" / "release.yaml"
+    original = gate.read_text()
+    gate.write_text(original.replace("min: 0.90", "min: 0.5"))
+    code, _, err = publish(capsys)
+    assert code == 1 and "changed since the run" in err and "release.yaml" in err
+
+    # the same gate bytes, but a report that never hashed the extras: the extra is untested
+    gate.write_text(original)
+    report = json.loads((release / "out.json").read_text())
+    report["gates"][0]["publish_files"] = []
+    (release / "out.json").write_text(json.dumps(report))
+    code, _, err = publish(capsys)
+    assert code == 1 and "LICENSE.txt" in err and "untested" in err
+    assert hub.requests == []
+
+
+def test_a_git_lfs_pointer_is_refused(hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pointer = "version https://git-lfs.github.com/spec/v1\noid sha256:" + "ab" * 32 + "\nsize 96608\n"
+    (release / "model" / "model.safetensors").write_text(pointer)
+    code, _, err = publish(capsys)
+    assert code == 1 and "Git LFS pointer" in err and "lfs: true" in err
+    assert hub.requests == []
+
+
+def test_a_branch_that_moved_between_plan_and_commit_is_refused_and_not_tagged(
+    hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hub.add_files(REPO_ID, {"notes.md": "first"})
+    hub.before("POST", "/preupload/", lambda h: h.add_files(REPO_ID, {"notes.md": "someone else"}))
+    code, _, err = publish(capsys)
+    assert code == 1
+    assert "moved since planning" in err and "no tag" in err
+    repo = hub.repos[("model", REPO_ID)]
+    assert repo.tags == {} and publish_commits(hub) == []
+    assert repo.commits[repo.branches["main"]].files["notes.md"] == b"someone else"
+
+
+def test_429_with_retry_after_is_waited_for(hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    hub.fail("POST", "/commit/", 429, headers={"Retry-After": "1"})
+    started = time.monotonic()
+    code, _, err = publish(capsys)
+    assert code == 0, err
+    assert time.monotonic() - started >= 1.0 and "retrying in 1 s" in err
+    assert commit_posts(hub) == [429, 200] and len(publish_commits(hub)) == 1
+
+
+def test_503_twice_then_success(hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    hub.fail("POST", "/commit/", 503, times=2)
+    code, _, err = publish(capsys)
+    assert code == 0, err
+    assert commit_posts(hub) == [503, 503, 200]
+    [commit] = publish_commits(hub)
+    assert hub.repos[("model", REPO_ID)].tags == {"v1.0.0": commit}
+
+
+def test_a_lost_commit_answer_makes_no_second_commit_and_the_tag_is_made(
+    hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hub.lose_answer("POST", "/commit/")
+    code, _, err = publish(capsys)
+    assert code == 0, err
+    assert len(commit_posts(hub)) == 1  # landed once; found by its digest instead of being sent again
+    [commit] = publish_commits(hub)
+    assert hub.repos[("model", REPO_ID)].tags == {"v1.0.0": commit}
+
+
+def test_a_hub_that_keeps_failing_exits_4_saying_what_is_there_and_a_rerun_finishes(
+    hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hub.fail("POST", "/tag/", 503, times=4)
+    code, _, err = publish(capsys)
+    assert code == 4
+    assert "kept failing" in err and "verified" in err and "Not there: the tag v1.0.0" in err and "Rerun" in err
+    [commit] = publish_commits(hub)
+    assert hub.repos[("model", REPO_ID)].tags == {}
+    code, _, err = publish(capsys)
+    assert code == 0, err
+    assert publish_commits(hub) == [commit] and hub.repos[("model", REPO_ID)].tags == {"v1.0.0": commit}
+
+
+def test_a_tag_at_another_commit_is_refused(hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    hub.add_files(REPO_ID, {"old.txt": "v1"}, tag="v1.0.0")
+    before = len(hub.requests)
+    code, _, err = publish(capsys)
+    assert code == 1 and "already points at commit" in err and "new tag" in err
+    assert [r for r in hub.writes() if hub.requests.index(r) >= before] == []
+
+
+def test_missing_and_wrong_tokens_are_refused_and_never_shown(
+    hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HF_TOKEN")
+    code, out, err = publish(capsys)
+    assert code == 1 and "no Hub token" in err and "HF_TOKEN" in err
+    assert hub.requests == []
+
+    wrong = "hf_wrong_token_never_printed"
+    monkeypatch.setenv("HF_TOKEN", wrong)
+    code, out, err = publish(capsys)
+    assert code == 1 and "rejected the token" in err
+    assert wrong not in out + err and hub.writes() == []
+
+
+def test_an_existing_readme_keeps_its_prose_and_only_the_section_is_replaced(
+    hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    section = "<!-- modelcheck:start -->\nold\n<!-- modelcheck:end -->"
+    readme = f"---\ntags: [sentiment]\n---\n# Our model\n\nWritten by hand.\n\n{section}\n\nFooter.\n"
+    hub.add_files(REPO_ID, {"README.md": readme})
+    assert publish(capsys)[0] == 0
+    repo = hub.repos[("model", REPO_ID)]
+    text = repo.commits[repo.branches["main"]].files["README.md"].decode()
+    assert "Written by hand." in text and "Footer." in text and "\nold\n" not in text
+    assert text.count(START) == 1
+    (tmp_path / "README.md").write_text(text)
+    assert set(ModelCard.load(tmp_path / "README.md").data.tags) >= {"sentiment", "modelcheck"}
+
+
+def test_create_pr_opens_a_pull_request_and_leaves_the_branch_and_tags_alone(
+    hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    head = hub.add_files(REPO_ID, {"notes.md": "x"})
+    code, out, err = publish(capsys, "--create-pr")
+    assert code == 0, err
+    repo = hub.repos[("model", REPO_ID)]
+    assert repo.branches["main"] == head and repo.tags == {}
+    assert set(repo.commits[repo.branches["refs/pr/1"]].files) >= MODEL_FILES and "pull request" in out
+    assert publish(capsys, "--create-pr")[0] == 0
+    assert "refs/pr/2" not in repo.branches  # the rerun found its pull request
+
+
+def test_usage_errors_exit_2(hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["publish", "out.json", "--gate", "gates/missing.yaml"]) == 2
+    assert "gates/missing.yaml not found" in capsys.readouterr().err
+    gate = release / "gates" / "release.yaml"
+    gate.write_text(
+        gate.read_text().replace("  repo_id: acme/sentiment\n", "  repo_id: acme/sentiment\n  colour: red\n")
+    )
+    assert main(["publish", "out.json", "--gate", "gates/release.yaml"]) == 2
+    assert "colour" in capsys.readouterr().err
+    assert hub.requests == []
+
+
+def test_importing_modelcheck_its_plugin_and_cli_does_not_import_huggingface_hub() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, modelcheck, modelcheck.pytest_plugin, modelcheck.cli, modelcheck.run.gate; "
+        "modelcheck.cli.build_parser(); "
+        "print([m for m in ('huggingface_hub', 'github') if m in sys.modules])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_a_card_the_hub_rejects_is_refused_before_any_upload(
+    hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hub.fail("POST", "/api/validate-yaml", 400)
+    code, _, err = publish(capsys)
+    assert code == 1 and "rejects the model card's YAML" in err and "injected 400" in err
+    assert hub.writes() == []
+
+
+def test_an_unreachable_hub_while_planning_exits_4_with_nothing_written(
+    hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hub.stop()
+    code, _, err = publish(capsys)
+    assert code == 4 and "kept failing while planning" in err and "Nothing was written" in err
+
+
+def test_a_run_of_another_stage_is_judged_on_the_deploy_checks_statuses(
+    hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = json.loads((release / "out.json").read_text())
+    for check in report["gates"][0]["checks"]:
+        check["blocking"] = False  # as in a run of --modelcheck-stage merge: passed, but not blocking
+    report["gates"][0]["checks"][1]["status"] = "failed"  # failed without failing that run: warned
+    (release / "out.json").write_text(json.dumps(report))
+    code, _, err = publish(capsys, "--dry-run")
+    assert code == 1 and "accuracy_by_language warned" in err
+
+
+@pytest.mark.parametrize("path", ["config.json", "model.safetensors"])  # git blob id / LFS sha256
+def test_a_commit_that_does_not_hold_the_tested_bytes_is_never_tagged(
+    hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str], path: str
+) -> None:
+    def tamper(server: LocalHub) -> None:
+        repo = server.repos[("model", REPO_ID)]
+        repo.commits[repo.branches["main"]].files[path] = b"not what was tested"  # type: ignore[index]
+
+    hub.before("POST", "/paths-info/", tamper)
+    code, _, err = publish(capsys)
+    assert code == 1 and f"other bytes for {path}" in err and "no tag was made" in err
+    assert hub.repos[("model", REPO_ID)].tags == {}
