@@ -37,8 +37,10 @@ def load_gate(path: str | os.PathLike[str], *, display_path: str | None = None) 
     gate_path = Path(path)
     shown = display_path or str(path)
     document, node = read_yaml(gate_path, shown)
-    validate_schema(document, shown, node)
-    return build_gate(document, gate_path, shown, node)
+    validate_schema(document, shown, node)  # the structure: keys, types, ranges
+    spec = build_gate(document, gate_path, shown, node)  # the rules, each broken one in its own words
+    validate_schema(document, shown, node, rules=True)  # and the whole schema, as an editor reads it
+    return spec
 
 
 def iter_gate_files(paths: list[Path]) -> Iterator[Path]:
