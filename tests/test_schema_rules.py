@@ -50,54 +50,64 @@ REJECTED = {
     "latency key on a metric check": gate({"metric": "f1", "min": 0.5, "max_ms": 40}),
     "metric key on a latency check": gate({**LAT, "max_ms": 40, "average": "macro"}),
     "parity key on a memory check": gate({**MEM, "max_mb": 100, "max_abs_diff": 0.1}),
-    "regression key on a parity check": gate({"kind": "parity", "against": {"export": True}, "min_agreement": 0.9,
-                                              "max_drop": 0.01}),  # fmt: skip
+    "regression key on a parity check": gate(
+        {"kind": "parity", "against": {"export": True}, "min_agreement": 0.9, "max_drop": 0.01}
+    ),
     "metric check with no threshold": gate({"metric": "f1"}),
     "metric check with no metric": gate({"min": 0.5}),
     "regression check with no baseline": gate({"kind": "regression", "metric": "accuracy", "max_drop": 0.01}),
-    "regression on an evaluate module": gate({"kind": "regression", "metric": {"evaluate": "m.py"},
-                                              "baseline": "b.json", "max_drop": 0.01}),  # fmt: skip
-    "mcnemar on f1": gate({"kind": "regression", "metric": "f1", "baseline": "b.json", "max_drop": 0.01,
-                           "test": "mcnemar"}),  # fmt: skip
+    "regression on an evaluate module": gate(
+        {"kind": "regression", "metric": {"evaluate": "m.py"}, "baseline": "b.json", "max_drop": 0.01}
+    ),
+    "mcnemar on f1": gate(
+        {"kind": "regression", "metric": "f1", "baseline": "b.json", "max_drop": 0.01, "test": "mcnemar"}
+    ),
     "parity check with no bound": gate({"kind": "parity", "against": {"device": "cpu"}}),
     "parity against nothing": gate({"kind": "parity", "against": {}, "min_agreement": 0.9}),
     "parity against export: false only": gate({"kind": "parity", "against": {"export": False}, "min_agreement": 0.9}),
-    "export with a source": gate({"kind": "parity", "against": {"export": True, "source": "m.onnx"},
-                                  "min_agreement": 0.9}),  # fmt: skip
-    "export with another backend": gate({"kind": "parity", "against": {"export": True, "backend": "torch"},
-                                         "min_agreement": 0.9}),  # fmt: skip
+    "export with a source": gate(
+        {"kind": "parity", "against": {"export": True, "source": "m.onnx"}, "min_agreement": 0.9}
+    ),
+    "export with another backend": gate(
+        {"kind": "parity", "against": {"export": True, "backend": "torch"}, "min_agreement": 0.9}
+    ),
     "latency max_ratio without baseline_model": gate({**LAT, "max_ratio": 1.1}),
     "latency baseline_model without max_ratio": gate({**LAT, "max_ms": 40, "baseline_model": "self"}),
     "memory max_ratio without baseline_model": gate({**MEM, "max_ratio": 1.2}),
     "memory against self": gate({**MEM, "max_ratio": 1.2, "baseline_model": "self"}),
     "accuracy min 90": gate({"metric": "accuracy", "min": 90}),
     "f1 max below 0": gate({"metric": "f1", "max": -0.1}),
-    "mae min below 0": gate({"metric": "mae", "max": 0.5, "min": -1}, task="tabular-regression",
-                            data={"input": ["a", "b"]}),  # fmt: skip
+    "mae min below 0": gate(
+        {"metric": "mae", "max": 0.5, "min": -1}, task="tabular-regression", data={"input": ["a", "b"]}
+    ),
     "spearman min -2": gate({"metric": "spearman", "min": -2}, task=FE),
     "metric of another task": gate({"metric": "cosine_similarity", "min": 0.5, "reference": "e.npy"}),
-    "accuracy on a regression task": gate({"metric": "accuracy", "min": 0.5}, task="tabular-regression",
-                                           data={"input": ["a", "b"]}),  # fmt: skip
+    "accuracy on a regression task": gate(
+        {"metric": "accuracy", "min": 0.5}, task="tabular-regression", data={"input": ["a", "b"]}
+    ),
     "cosine_similarity without reference": gate({"metric": "cosine_similarity", "min": 0.9}, task=FE),
     "reference on accuracy": gate({"metric": "accuracy", "min": 0.5, "reference": "e.npy"}),
     "no label for a label metric": gate(data={"label": None}),
     "two input columns for text-classification": gate(data={"input": ["a", "b"]}),
-    "three input columns for feature-extraction": gate({"metric": "spearman", "min": 0.5}, task=FE,
-                                                       data={"input": ["a", "b", "c"]}),  # fmt: skip
+    "three input columns for feature-extraction": gate(
+        {"metric": "spearman", "min": 0.5}, task=FE, data={"input": ["a", "b", "c"]}
+    ),
 }
 ACCEPTED = {
     "latency with max_ms": gate({**LAT, "max_ms": 40, "percentile": 50, "threads": 1}),
     "latency A/A": gate({**LAT, "max_ratio": 1.1, "baseline_model": "self"}),
     "memory with max_mb": gate({**MEM, "max_mb": 600, "phase": "load", "isolate": True}),
     "memory against another model": gate({**MEM, "max_ratio": 1.2, "baseline_model": "../main"}),
-    "regression with mcnemar": gate({"kind": "regression", "metric": "accuracy", "baseline": "b.json",
-                                     "max_drop": 0.01, "test": "mcnemar"}),  # fmt: skip
+    "regression with mcnemar": gate(
+        {"kind": "regression", "metric": "accuracy", "baseline": "b.json", "max_drop": 0.01, "test": "mcnemar"}
+    ),
     "parity against an export": gate({"kind": "parity", "against": {"export": True}, "min_agreement": 0.99}),
     "parity against another device": gate({"kind": "parity", "against": {"device": "cpu"}, "max_abs_diff": 0.01}),
     "an evaluate module": gate({"metric": {"evaluate": "m.py", "key": "score"}, "min": 0.5}),
     "f1 with slices": gate({"metric": "f1", "average": "macro", "min": 0.5, "max": 1, "slice_by": "lang"}),
-    "cosine with reference, no label": gate({"metric": "cosine_similarity", "min": 0.9, "reference": "e.npy"},
-                                            task=FE, data={"label": None}),  # fmt: skip
+    "cosine with reference, no label": gate(
+        {"metric": "cosine_similarity", "min": 0.9, "reference": "e.npy"}, task=FE, data={"label": None}
+    ),
     "pairs for feature-extraction": gate({"metric": "spearman", "min": 0.5}, task=FE, data={"input": ["a", "b"]}),
     "tabular regression": gate({"metric": "r2", "min": -5}, task="tabular-regression", data={"input": ["a", "b"]}),
     "text generation": gate({"metric": "exact_match", "min": 0.5}, task="text-generation"),
@@ -149,7 +159,9 @@ def test_rules_only_validate_knows(case: str, tmp_path: Path) -> None:
 
 def test_validate_words_a_broken_rule_itself(tmp_path: Path) -> None:
     """The rules in the schema do not replace validate's messages, which name the fix."""
-    assert "a latency check needs a threshold: max_ms" in str(validate_rejects(REJECTED["latency check with no bound"], tmp_path))
+    assert "a latency check needs a threshold: max_ms" in str(
+        validate_rejects(REJECTED["latency check with no bound"], tmp_path)
+    )
     assert "max_ms does not apply to a metric check (it belongs to latency checks)" in str(
         validate_rejects(REJECTED["latency key on a metric check"], tmp_path)
     )
