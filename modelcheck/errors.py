@@ -13,7 +13,8 @@ Hierarchy::
     ├── ModelLoadError (OSError)          a model cannot be found or loaded
     │   └── DeviceUnavailableError        the device asked for is not on this machine (pytest: skip)
     ├── DataError (ValueError)            a dataset cannot be loaded, or lacks a column / label
-    └── CheckError (ValueError)           a check cannot be computed (e.g. empty data)
+    ├── CheckError (ValueError)           a check cannot be computed (e.g. empty data)
+    └── ScaffoldError (ValueError)        modelcheck init lacks an answer, or would overwrite a file
 """
 
 from __future__ import annotations
@@ -75,3 +76,7 @@ class DataError(ModelcheckError, ValueError):
 
 class CheckError(ModelcheckError, ValueError):
     """A check cannot be computed on the data it was given."""
+
+
+class ScaffoldError(ModelcheckError, ValueError):
+    """``modelcheck init`` cannot write the gate file: an answer is missing, or the file already exists."""
