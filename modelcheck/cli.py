@@ -3,6 +3,8 @@
 Exit statuses (the contract in PRODUCT.md)::
 
     validate   0 every gate file is valid          2 a file is invalid, or none was found
+    init       0 written                           2 usage (missing answer, file exists, nothing to infer)
+    schema     0 printed
     gate       0 pass   1 fail   3 inconclusive    2 usage (bad report, unknown stage)
     summary    0 written                           2 bad report / cannot write
 
@@ -13,6 +15,7 @@ traceback. This module imports no ML framework.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,6 +31,8 @@ EXIT_USAGE = 2
 EXIT_INCONCLUSIVE = 3
 
 DEFAULT_GATES = "gates"
+#: --log-level choices; -v is INFO, -vv DEBUG, and without either only errors are printed (as messages).
+LOG_LEVELS = ("ERROR", "INFO", "DEBUG", "WARNING")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Quality gates for ML models: validate gate files, judge and summarise results reports.",
     )
     parser.add_argument("--version", action="version", version=f"modelcheck {modelcheck_version()}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log what modelcheck does (-vv: debug)")
+    parser.add_argument("--log-level", choices=LOG_LEVELS, type=str.upper, help="log at this level (default: quiet)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     validate = commands.add_parser(
@@ -92,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     onnx.add_argument("gate", metavar="GATE", help="a gate file")
     onnx.add_argument("--output", "-o", default="onnx", metavar="DIR", help="folder to write (default: onnx)")
     onnx.set_defaults(handler=_cmd_export_onnx)
+    _add_schema_parser(commands)
+    _add_init_parser(commands)
     return parser
 
 
@@ -102,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # usage errors (2), --help and --version (0)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_USAGE)
+    _configure_logging(args.log_level or LOG_LEVELS[min(args.verbose, 2)])
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)
@@ -115,6 +125,72 @@ def main(argv: list[str] | None = None) -> int:
         print("modelcheck: interrupted", file=sys.stderr)
         return 130
     return status
+
+
+def _configure_logging(level: str) -> None:
+    """Show the ``modelcheck`` logger's records at ``level`` and above on stderr (quiet by default)."""
+    logger = logging.getLogger("modelcheck")
+    for old in [h for h in logger.handlers if h.get_name() == "modelcheck-cli"]:  # main() called again
+        logger.removeHandler(old)
+    if level == "ERROR":
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.set_name("modelcheck-cli")
+    handler.setFormatter(logging.Formatter("modelcheck: %(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+
+
+# -- schema / init ----------------------------------------------------------------------------------
+
+
+def _add_schema_parser(commands: Any) -> None:
+    schema = commands.add_parser(
+        "schema",
+        help="print the gate-file JSON Schema (for editors)",
+        description="Print the gate-file JSON Schema that validate uses, or with --path where it is installed "
+        "(for an editor's yaml.schemas setting or a '# yaml-language-server: $schema=' line).",
+    )
+    schema.add_argument("--path", action="store_true", help="print the schema file's path instead of its content")
+    schema.set_defaults(handler=_cmd_schema)
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from modelcheck.gatefile.scaffold import schema_path
+
+    path = schema_path()
+    print(path if args.path else path.read_text("utf-8").rstrip("\n"))
+    return EXIT_OK
+
+
+def _add_init_parser(commands: Any) -> None:
+    init = commands.add_parser(
+        "init",
+        help="write a gate file for a model and a data file",
+        description="Write a gate file that validates, with checks chosen from the model's task. Asks for what "
+        "the flags do not give when run in a terminal. Never overwrites a file (exit 2).",
+    )
+    init.add_argument("path", nargs="?", metavar="GATE", help="the gate file to write (default: gates/<id>.yaml)")
+    init.add_argument("--model", metavar="SOURCE", help="model folder, .onnx/.pt2 file, Hub id or module:callable")
+    init.add_argument("--data", metavar="FILE", help="labelled data: .csv, .json, .jsonl, .parquet or image folder")
+    init.add_argument("--label", metavar="COLUMN", help="the column of expected outputs (default: guessed)")
+    init.add_argument("--input", metavar="COLUMN", action="append", help="input column(s) (default: guessed)")
+    init.add_argument("--task", help="the model's task (default: read from the model where possible)")
+    init.add_argument("--backend", help="transformers, torch or onnx (default: from the model source)")
+    init.add_argument("--id", dest="model_id", help="the model's name in reports (default: from the source)")
+    init.add_argument("--reference", metavar="NPY", help="feature-extraction: reference embeddings for cosine")
+    init.add_argument("--schema", metavar="URL_OR_PATH", help="the schema for the yaml-language-server line")
+    init.set_defaults(handler=_cmd_init)
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from modelcheck.gatefile.scaffold import Answers, ask, write_gate
+
+    keys = ("model", "data", "label", "input", "task", "backend", "model_id", "reference", "schema")
+    answers = Answers(**{key: getattr(args, key) for key in keys})
+    path, summary = write_gate(answers, args.path, ask=ask if sys.stdin.isatty() else None)
+    print(f"wrote {path}: {summary}")
+    return EXIT_OK
 
 
 # -- validate -------------------------------------------------------------------------------------
@@ -192,13 +268,12 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     errored_gates = [gate for gate in gates if gate.get("error") and (not gate["stages"] or stage in gate["stages"])]
     rows = [(f"{gate['file']}::{check['name']}", check) for gate, check in judged]
     gate_errors = {gate["file"]: gate["error"] for gate in errored_gates}
-    width = max((len(name) for name, _ in rows), default=0)
-    for name, check in rows:
-        word = check["status"]
-        print(
-            f"{word.upper():<8} {name:<{width}}  {format_measurement(check):>10}  "
-            f"{format_threshold(check.get('threshold'))}"
-        )
+    # Columns sized to their content, so a value with its interval keeps the table in line.
+    cells = [(check["status"].upper(), name, format_measurement(check)) for name, check in rows]
+    widths = [max((len(cell[column]) for cell in cells), default=0) for column in range(3)]
+    for (word, name, value), (_, check) in zip(cells, rows, strict=True):
+        threshold = format_threshold(check.get("threshold"))
+        print(f"{word:<{max(8, widths[0])}} {name:<{widths[1]}}  {value:>{widths[2]}}  {threshold}".rstrip())
 
     failed = [name for name, check in rows if check["status"] == "failed"]
     errors = [name for name, check in rows if check["status"] == "error"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 
     from modelcheck.gatefile import DataSpec
 
+log = logging.getLogger(__name__)
 _READERS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 
 
@@ -65,6 +67,7 @@ def load_data(spec: DataSpec, *, columns: list[str], task: str = "text-classific
     for name, feature in dataset.features.items():
         if type(feature).__name__ == "ClassLabel" and name in frame:
             frame[name] = [feature.int2str(int(v)) if v is not None and v >= 0 else None for v in frame[name]]
+    log.info("read %d rows from %s", len(frame), spec.source)
     return LoadedData(frame=frame, sha256=_sha256_files(files) if files else None, files=tuple(files), base=base)
 
 
