@@ -27,6 +27,16 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+@pytest.fixture()
+def classifier(project: Path) -> Path:
+    """A folder that reads like a saved text classifier (its config only: init never loads the model)."""
+    folder = project / "classifier"
+    folder.mkdir()
+    config = {"architectures": ["BertForSequenceClassification"], "id2label": {"0": "negative", "1": "positive"}}
+    (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    return folder
+
+
 @pytest.mark.e2e
 @pytest.mark.usefixtures("one_torch_thread")
 def test_scaffolded_gate_validates_and_runs_on_the_example_model(
@@ -60,11 +70,11 @@ def test_scaffolded_gate_validates_and_runs_on_the_example_model(
     ), [check.message for check in result.checks]
 
 
-def test_never_overwrites(project: Path, sentiment_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_never_overwrites(project: Path, classifier: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = project / "gates" / "mine.yaml"
     path.parent.mkdir()
     path.write_text("# mine\n", encoding="utf-8")
-    status = main(["init", str(path), "--model", str(sentiment_model), "--data", "data/test.csv"])
+    status = main(["init", str(path), "--model", str(classifier), "--data", "data/test.csv"])
     assert status == 2
     assert f"{path} already exists; modelcheck init never overwrites" in capsys.readouterr().err
     assert path.read_text("utf-8") == "# mine\n"
@@ -80,9 +90,9 @@ def test_missing_answers_name_the_flag(project: Path, capsys: pytest.CaptureFixt
     assert not (project / "gates").exists()
 
 
-def test_prompts_ask_for_what_flags_do_not_give(project: Path, sentiment_model: Path) -> None:
+def test_prompts_ask_for_what_flags_do_not_give(project: Path, classifier: Path) -> None:
     asked: list[str] = []
-    replies = iter([str(sentiment_model), "data/test.csv", ""])  # the label: take the guess
+    replies = iter(["classifier", "data/test.csv", ""])  # the label: take the guess
 
     def ask(question: str, default: str | None) -> str | None:
         asked.append(question)
