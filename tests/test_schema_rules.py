@@ -183,3 +183,11 @@ def test_schema_rules_follow_the_tables_validate_reads() -> None:
         if task:
             by_task[task] = rule["then"]["properties"]["checks"]["items"]["properties"]["metric"]["anyOf"][0]["enum"]
     assert by_task == {name: list(task.metrics) for name, task in TASKS.items()}
+
+
+def test_the_reference_gate_names_its_schema_for_editors() -> None:
+    for path in sorted((REPO / "gates").glob("**/*.yaml")):
+        first = path.read_text("utf-8").splitlines()[0]
+        assert first.startswith("# yaml-language-server: $schema="), path
+        target = (path.parent / first.split("$schema=", 1)[1]).resolve()
+        assert target == REPO / "modelcheck" / "schemas" / "gate.schema.json", path
