@@ -7,6 +7,11 @@ is imported until a gate runs.
 
 from __future__ import annotations
 
+import logging
+
+# The "modelcheck" logger is quiet unless the application shows it (`modelcheck -v`, pytest's --log-level).
+logging.getLogger("modelcheck").addHandler(logging.NullHandler())
+
 __version__ = "0.1.0"
 
 __all__ = ["__version__"]

@@ -3,6 +3,8 @@
 Exit statuses (the contract in PRODUCT.md)::
 
     validate   0 every gate file is valid          2 a file is invalid, or none was found
+    init       0 written                           2 usage (missing answer, file exists, nothing to infer)
+    schema     0 printed
     gate       0 pass   1 fail   3 inconclusive    2 usage (bad report, unknown stage)
     summary    0 written                           2 bad report / cannot write
     publish    0 published (or already)   1 refused   2 usage   4 the Hub kept failing (a rerun finishes)
@@ -15,6 +17,7 @@ This module imports no ML framework.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import traceback
@@ -35,6 +38,8 @@ EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 
 DEFAULT_GATES = "gates"
+#: --log-level choices; -v is INFO, -vv DEBUG, and without either only errors are printed (as messages).
+LOG_LEVELS = ("ERROR", "INFO", "DEBUG", "WARNING")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=False,
         help="show the traceback of an unexpected error (also: MODELCHECK_DEBUG=1)",
     )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log what modelcheck does (-vv: debug)")
+    parser.add_argument("--log-level", choices=LOG_LEVELS, type=str.upper, help="log at this level (default: quiet)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     validate = commands.add_parser(
@@ -113,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     from modelcheck.github.cli import add_commands as add_github_commands
 
     add_github_commands(commands)
+    from modelcheck.gatefile.cli import add_commands as add_gatefile_commands
+
+    add_gatefile_commands(commands)
     return parser
 
 
@@ -123,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # usage errors (2), --help and --version (0)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_USAGE)
+    _configure_logging(args.log_level or LOG_LEVELS[min(args.verbose, 2)])
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)
@@ -157,6 +168,20 @@ def _os_error(exc: OSError) -> str:
     reason = exc.strerror or str(exc) or type(exc).__name__
     paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
     return f"{' -> '.join(paths)}: {reason}" if paths else reason
+
+
+def _configure_logging(level: str) -> None:
+    """Show the ``modelcheck`` logger's records at ``level`` and above on stderr (quiet by default)."""
+    logger = logging.getLogger("modelcheck")
+    for old in [h for h in logger.handlers if h.get_name() == "modelcheck-cli"]:  # main() called again
+        logger.removeHandler(old)
+    if level == "ERROR":
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.set_name("modelcheck-cli")
+    handler.setFormatter(logging.Formatter("modelcheck: %(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(level)
 
 
 # -- validate -------------------------------------------------------------------------------------
@@ -241,13 +266,12 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     errored_gates = [gate for gate in gates if gate.get("error") and (not gate["stages"] or stage in gate["stages"])]
     rows = [(f"{gate['file']}::{check['name']}", check) for gate, check in judged]
     gate_errors = {gate["file"]: gate["error"] for gate in errored_gates}
-    width = max((len(name) for name, _ in rows), default=0)
-    for name, check in rows:
-        word = check["status"]
-        print(
-            f"{word.upper():<8} {name:<{width}}  {format_measurement(check):>10}  "
-            f"{format_threshold(check.get('threshold'))}"
-        )
+    # Columns sized to their content, so a value with its interval keeps the table in line.
+    cells = [(check["status"].upper(), name, format_measurement(check)) for name, check in rows]
+    widths = [max((len(cell[column]) for cell in cells), default=0) for column in range(3)]
+    for (word, name, value), (_, check) in zip(cells, rows, strict=True):
+        threshold = format_threshold(check.get("threshold"))
+        print(f"{word:<{max(8, widths[0])}} {name:<{widths[1]}}  {value:>{widths[2]}}  {threshold}".rstrip())
 
     failed = [name for name, check in rows if check["status"] == "failed"]
     errors = [name for name, check in rows if check["status"] == "error"]

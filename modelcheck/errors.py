@@ -16,7 +16,8 @@ Hierarchy::
     ├── CheckError (ValueError)           a check cannot be computed (e.g. empty data)
     ├── GitHubError (RuntimeError)        GitHub cannot be reached or answers an error (not a 403 on a comment)
     ├── PublishRefused (ValueError)       modelcheck publish will not publish: nothing (more) was sent
-    └── HubUnavailable (ConnectionError)  the Hub kept failing; the message says what is and is not there
+    ├── HubUnavailable (ConnectionError)  the Hub kept failing; the message says what is and is not there
+    └── ScaffoldError (ValueError)        modelcheck init lacks an answer, or would overwrite a file
 """
 
 from __future__ import annotations
@@ -90,3 +91,7 @@ class PublishRefused(ModelcheckError, ValueError):
 
 class HubUnavailable(ModelcheckError, ConnectionError):
     """The Hub kept failing (429, 5xx, network) after retries; the message says what landed; a rerun finishes."""
+
+
+class ScaffoldError(ModelcheckError, ValueError):
+    """``modelcheck init`` cannot write the gate file: an answer is missing, or the file already exists."""

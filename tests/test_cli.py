@@ -15,6 +15,8 @@ from modelcheck.cli import main
 from modelcheck.report.document import build_report, write_report
 from modelcheck.report.results import CheckResult, GateResult, Status
 
+REPO = Path(__file__).resolve().parents[1]
+
 ENV: dict[str, Any] = {
     "python": "3.11.7",
     "implementation": "CPython",
@@ -339,3 +341,57 @@ def test_cli_report_and_summary_import_no_framework() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+# -- table, schema, logging -------------------------------------------------------------------------
+
+
+def test_gate_table_columns_fit_their_content(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    latency = result("latency_p95", "inconclusive", value=41.25, ci=(38.5, 44.75), details={"unit": "ms"})
+    checks = [result("accuracy"), latency, result("a_much_longer_check_name", value=0.5)]
+    report = write(tmp_path, [gate("gates/a.yaml", checks)])
+    assert main(["gate", "--stage", "merge", report]) == 3
+    table = capsys.readouterr().out.split("\n\n")[0].splitlines()
+    assert len(table) == 3
+    assert "41.25 ms (CI 38.5–44.75)" in table[1]
+    thresholds = {line.index(">= 0.9") for line in table}
+    ends = {line.index(">= 0.9") - 2 for line in table}  # values are right-aligned against the threshold column
+    assert len(thresholds) == 1 and len(ends) == 1, table
+    assert table[1].startswith("INCONCLUSIVE gates/a.yaml::latency_p95")
+
+
+def test_schema_prints_the_shipped_schema_or_its_path(capsys: pytest.CaptureFixture[str]) -> None:
+    from modelcheck.gatefile import gate_schema
+
+    assert main(["schema"]) == 0
+    assert json.loads(capsys.readouterr().out) == gate_schema()
+    assert main(["schema", "--path"]) == 0
+    path = Path(capsys.readouterr().out.strip())
+    assert json.loads(path.read_text("utf-8")) == gate_schema()
+
+
+def test_logging_is_quiet_by_default_and_shown_with_v(tmp_path: Path) -> None:
+    gates = tmp_path / "gates"
+    gates.mkdir()
+    (gates / "a.yaml").write_text((REPO / "gates" / "sentiment.yaml").read_text("utf-8"), encoding="utf-8")
+    command = [sys.executable, "-m", "modelcheck"]
+    quiet = subprocess.run([*command, "validate", str(gates)], capture_output=True, text=True, timeout=60)
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    loud = subprocess.run([*command, "-v", "validate", str(gates)], capture_output=True, text=True, timeout=60)
+    assert loud.returncode == 0 and "modelcheck: INFO modelcheck.gatefile: loaded" in loud.stderr, loud.stderr
+    debug = subprocess.run([*command, "--log-level", "debug", "validate", str(gates)], capture_output=True, text=True,
+                           timeout=60)  # fmt: skip
+    assert "modelcheck: DEBUG" in debug.stderr
+    bad = subprocess.run([*command, "--log-level", "loud", "validate"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "invalid choice: 'LOUD'" in bad.stderr
+
+
+def test_pytest_log_options_show_the_modelcheck_logger(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from modelcheck.gatefile import load_gate
+
+    caplog.set_level(logging.INFO)  # what pytest --log-level=INFO (or log_cli) does
+    load_gate(REPO / "gates" / "sentiment.yaml", display_path="gates/sentiment.yaml")
+    assert [r.name for r in caplog.records] == ["modelcheck.gatefile"]
+    assert "loaded gates/sentiment.yaml: model sentiment (transformers, text-classification), 6 checks" in caplog.text

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,8 @@ from modelcheck.gatefile.paths import resolve_source
 from modelcheck.gatefile.schema import gate_schema, validate_schema
 from modelcheck.gatefile.source import read_yaml
 from modelcheck.gatefile.spec import ACCURACY_LIKE, CheckSpec, DataSpec, GateSpec, ModelSpec
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "ACCURACY_LIKE",
@@ -38,8 +41,13 @@ def load_gate(path: str | os.PathLike[str], *, display_path: str | None = None) 
     gate_path = Path(path)
     shown = display_path or str(path)
     document, node = read_yaml(gate_path, shown)
-    validate_schema(document, shown, node)
-    return build_gate(document, gate_path, shown, node)
+    log.debug("%s: read, validating against the schema and the rules", shown)
+    validate_schema(document, shown, node)  # the structure: keys, types, ranges
+    spec = build_gate(document, gate_path, shown, node)  # the rules, each broken one in its own words
+    validate_schema(document, shown, node, rules=True)  # and the whole schema, as an editor reads it
+    log.info("loaded %s: model %s (%s, %s), %d checks", shown, spec.model.id, spec.model.backend, spec.model.task,
+             len(spec.checks))  # fmt: skip
+    return spec
 
 
 def iter_gate_files(paths: list[Path]) -> Iterator[Path]:

@@ -17,15 +17,16 @@ from modelcheck.gatefile.source import json_path, key_line, line_of, yaml_type
 
 @cache
 def gate_schema() -> dict[str, Any]:
-    """The gate-file JSON Schema that ships inside the package."""
+    """The gate-file JSON Schema that ships inside the package (structure and rules: what editors see)."""
     text = resources.files("modelcheck").joinpath("schemas/gate.schema.json").read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
 
 
 @cache
-def _validator() -> Any:
-    """Draft 2020-12, except that an integer is an int (``32.0`` and ``1.0e+23`` are not integers here)."""
+def _validator(rules: bool) -> Any:
+    """Draft 2020-12 over the whole schema (``rules``) or its structure, except that an integer is an int
+    (``32.0`` and ``1.0e+23`` are not integers here)."""
     import jsonschema
 
     def is_integer(checker: Any, instance: object) -> bool:
@@ -33,13 +34,30 @@ def _validator() -> Any:
 
     base = jsonschema.Draft202012Validator
     checker = base.TYPE_CHECKER.redefine("integer", is_integer)
-    return jsonschema.validators.extend(base, type_checker=checker)(gate_schema())
+    schema = gate_schema() if rules else _structure_schema()
+    return jsonschema.validators.extend(base, type_checker=checker)(schema)
 
 
-def validate_schema(document: dict[str, Any], shown: str, node: yaml.Node | None) -> None:
+def _structure_schema() -> dict[str, Any]:
+    """The shipped schema without its rules (the ``allOf`` of the document and of a check).
+
+    The rules (per kind of check, per task, per metric) say in JSON Schema what ``build`` checks with
+    sentences that name the fix; validation reads the structure first, lets ``build`` word a broken rule,
+    then holds the document to the whole schema.
+    """
+    schema = dict(gate_schema())
+    schema.pop("allOf", None)
+    definitions = dict(schema["$defs"])
+    definitions["check"] = {k: v for k, v in definitions["check"].items() if k != "allOf"}
+    schema["$defs"] = definitions
+    return schema
+
+
+def validate_schema(document: dict[str, Any], shown: str, node: yaml.Node | None, *, rules: bool = False) -> None:
+    """Raise GateFileError for the best-matching schema error: of the structure, or with ``rules`` of all."""
     import jsonschema
 
-    validator = _validator()
+    validator = _validator(rules)
     error = jsonschema.exceptions.best_match(validator.iter_errors(document))
     if error is None:
         return

@@ -21,7 +21,7 @@ from typing import Any
 
 from modelcheck.errors import HubUnavailable, PublishRefused
 from modelcheck.hub import plan as planning
-from modelcheck.hub import retry
+from modelcheck.hub import remote, retry
 from modelcheck.hub.card import make_card
 from modelcheck.hub.plan import TRAILER, Options, Plan
 
@@ -64,7 +64,7 @@ def make_plan(
     gate = planning.find_gate(report, gate_path, shown)
     planning.check_gate_record(gate, gate_path, shown, options.stage)
     uploads = planning.local_files(gate_spec, gate, shown) + planning.generated_files(report_path, report, gate)
-    endpoint = planning.environ_endpoint()
+    endpoint = remote.environ_endpoint()
     plan = Plan(
         repo_id=repo_id, branch=branch, tag=tag, create_pr=options.create_pr, private=private, stage=options.stage,
         endpoint=endpoint, uploads=uploads, model_id=gate["model"]["id"],
@@ -79,7 +79,7 @@ def make_plan(
         plan.notes.append("no Hub token: this dry run reads the Hub anonymously; a real publish would be refused")
     api = HfApi(endpoint=endpoint, token=token if token else False)
     try:
-        planning.remote_state(api, plan, log)
+        remote.remote_state(api, plan, log)
         existing = _existing_readme(api, plan) if plan.repo_exists else None
         card = make_card(
             report, gate, stage=options.stage, repo_id=repo_id, tag=tag, gate_path=os.fspath(gate_path),
@@ -90,7 +90,7 @@ def make_plan(
             plan.notes.append(
                 "README.md exists: its prose and metadata are kept, only the modelcheck section is replaced"
             )
-        planning.validate_card(api, card, token, log)
+        remote.validate_card(api, card, token, log)
     except retry.Transient as exc:
         raise HubUnavailable(f"the Hub kept failing while planning: {exc}. Nothing was written; rerun later") from None
     except PublishRefused:
@@ -137,7 +137,7 @@ def carry_out(plan: Plan, api: Any, *, log: Callable[[str], None]) -> str:
             done.append(f"created repo {plan.repo_id}")
             refs = retry.call("read the new repo's branches", lambda: api.list_repo_refs(plan.repo_id), log=log)
             plan.parent_commit = next((r.target_commit for r in refs.branches if r.name == plan.branch), None)
-            plan.landed_commit = planning.find_landed(api, plan, None, log)
+            plan.landed_commit = remote.find_landed(api, plan, None, log)
         commit = plan.landed_commit
         if commit is None:
             operations = [CommitOperationAdd(path_in_repo=u.path, path_or_fileobj=u.content()) for u in plan.uploads]
@@ -154,9 +154,7 @@ def carry_out(plan: Plan, api: Any, *, log: Callable[[str], None]) -> str:
                 )  # fmt: skip
                 return str(info.oid)
 
-            commit = retry.call(
-                "commit", send, before_retry=lambda: planning.find_landed(api, plan, None, log), log=log
-            )
+            commit = retry.call("commit", send, before_retry=lambda: remote.find_landed(api, plan, None, log), log=log)
             done.append(f"commit {commit}" + (" (a pull request)" if plan.create_pr else ""))
         verify(api, plan, commit, log)
         done.append(f"verified the {len(plan.uploads)} files at {commit}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import fields
@@ -12,6 +14,8 @@ from modelcheck.models.backends import LoadedModel, get_backend
 
 if TYPE_CHECKING:
     from modelcheck.gatefile import ModelSpec
+
+log = logging.getLogger(__name__)
 
 
 #: ModelSpec fields that do not change the loaded model (how it is named or run, not what is loaded).
@@ -56,10 +60,14 @@ class ModelCache:
             self._models.move_to_end(key)
             return self._models[key][1]
         while self.max_loaded and len(self._models) >= self.max_loaded:
-            _, (_, evicted) = self._models.popitem(last=False)
+            _, (spec, evicted) = self._models.popitem(last=False)
             self.evictions += 1
+            log.info("closing model %s (at most %d loaded at once)", spec.source, self.max_loaded)
             evicted.close()
+        started = time.perf_counter()
         loaded = get_backend(model.backend).load(model)
+        log.info("loaded model %s (%s backend) on %s in %.2f s", model.source, model.backend,
+                 getattr(loaded, "device", "?"), time.perf_counter() - started)  # fmt: skip
         self.loads += 1
         self._models[key] = (model, loaded)
         return loaded

@@ -8,11 +8,17 @@ tokenizer: <folder>`` loads.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import inspect
+import io
+import logging
 import os
 import shutil
 import tempfile
+import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,8 +27,10 @@ from modelcheck.errors import BackendError
 if TYPE_CHECKING:
     from modelcheck.models.backends import LoadedModel
 
+log = logging.getLogger(__name__)
+
 FILENAME = "model.onnx"
-OPSET = 17
+OPSET = 18
 #: Longest exporter reason quoted in an error.
 MAX_REASON = 200
 
@@ -91,45 +99,122 @@ def torch_to_onnx(
     what: str,
     strict_trace: bool = False,
 ) -> Path:
-    """``torch.onnx.export`` (TorchScript exporter, opset 17) of an ``.eval()`` module into one file at ``path``.
+    """``torch.onnx.export`` with the current (``torch.export``-based) exporter of an ``.eval()`` module to ``path``.
 
-    The exporter's warnings are kept out of the caller's warning filters. ``strict_trace`` refuses an
-    export the tracer warned about (a forward that branches on tensor values or leaves torch, e.g. through
-    numpy, is recorded for the sample input only). Failures raise BackendError with the exporter's reason.
+    ``dynamic_axes`` (input or output name -> axis -> name) become ``torch.export`` dynamic shapes of the
+    inputs. Weights stay inside the one file unless the model is too large for a single protobuf (then
+    ``model.onnx.data`` beside it). Warnings reach the caller's filters, except the exporter's own progress
+    chatter, which goes to the ``modelcheck`` logger at debug level. A forward that depends on tensor values
+    in Python (a branch, ``.item()``, numpy) cannot be captured and raises BackendError saying so (always:
+    ``strict_trace`` is kept for callers and changes nothing). Other failures raise BackendError with the
+    exporter's reason.
     """
     import torch
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
+    dynamic = torch.export.Dim.DYNAMIC
+    shapes: tuple[Any, ...] = tuple(
+        {axis: dynamic for axis in dynamic_axes.get(input_name, {})} for input_name in inputs
+    )
+    parameters = inspect.signature(module.forward).parameters.values()
+    if any(parameter.kind is inspect.Parameter.VAR_POSITIONAL for parameter in parameters):
+        shapes = (shapes,)  # forward(*tensors): the inputs are one group
+    size = sum(p.numel() * p.element_size() for p in module.parameters()) + sum(
+        b.numel() * b.element_size() for b in module.buffers()
+    )
+    started = time.perf_counter()
+    try:
+        with _exporter_chatter_to_debug():
             torch.onnx.export(
                 module.eval(),
                 args,
                 str(path),
-                dynamo=False,
+                dynamo=True,
                 opset_version=OPSET,
                 input_names=inputs,
                 output_names=outputs,
-                dynamic_axes=dynamic_axes,
+                dynamic_shapes=shapes,
+                external_data=size > _EXTERNAL_DATA_BYTES,
+                verbose=False,
             )
-        except BackendError:
-            path.unlink(missing_ok=True)
-            raise
-        except Exception as exc:  # the exporter raises RuntimeError, UnsupportedOperatorError, TypeError, ...
-            path.unlink(missing_ok=True)
-            raise BackendError(f"torch cannot export {what} to ONNX ({shorten(exc)})") from None
-    tracer = getattr(torch.jit, "TracerWarning", None)
-    traced = [w for w in caught if tracer is not None and issubclass(w.category, tracer)]
-    if strict_trace and traced:
-        path.unlink(missing_ok=True)
-        raise BackendError(
-            f"torch cannot export {what} to ONNX faithfully ({shorten(traced[0].message)}): its forward depends "
-            "on tensor values in Python (a branch, .item(), numpy), which the export would freeze for one input; "
-            "rewrite it with torch operations only"
-        )
+    except BackendError:
+        _remove(path)
+        raise
+    except Exception as exc:  # the exporter raises TorchExportError, ConversionError, UserError, TypeError, ...
+        _remove(path)
+        reason = _data_dependent(exc)
+        if reason is not None:
+            raise BackendError(
+                f"torch cannot export {what} to ONNX faithfully ({shorten(reason)}): its forward depends on tensor "
+                "values in Python (a branch, .item(), numpy), which an export cannot follow for every input; "
+                "rewrite it with torch operations only"
+            ) from None
+        raise BackendError(f"torch cannot export {what} to ONNX ({shorten(_root_reason(exc))})") from None
+    log.info("exported %s to %s in %.1f s", what, path, time.perf_counter() - started)
     return path
+
+
+#: Weights above this size go to an external data file (a protobuf holds at most 2 GiB).
+_EXTERNAL_DATA_BYTES = 1 << 30
+_DATA_DEPENDENT = ("data-dependent", "data dependent", "GuardOnDataDependentSymNode", "numpy", "NumPy",
+                   "Python boolean", ".item()", "unbacked")  # fmt: skip
+
+
+def _root_reason(exc: BaseException) -> BaseException:
+    """The innermost cause: the exporter wraps torch.export's error in its own."""
+    seen = {id(exc)}
+    while exc.__cause__ is not None and id(exc.__cause__) not in seen:
+        exc = exc.__cause__
+        seen.add(id(exc))
+    return exc
+
+
+def _data_dependent(exc: BaseException) -> BaseException | None:
+    """The error torch.export raised for a forward that depends on tensor values, else None."""
+    chain: list[BaseException] = [exc]
+    while chain[-1].__cause__ is not None and chain[-1].__cause__ not in chain:
+        chain.append(chain[-1].__cause__)
+    for error in reversed(chain):
+        if any(marker in str(error) for marker in _DATA_DEPENDENT):
+            return error
+    return None
+
+
+def _remove(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    path.with_name(path.name + ".data").unlink(missing_ok=True)
+
+
+#: torch's own exporter trips torch's own deprecation (torch 2.13, torch.utils._pytree): not the user's to fix.
+_TORCH_INTERNAL_WARNINGS = (r"`isinstance\(treespec, LeafSpec\)` is deprecated",)
+#: torch.onnx logs a warning per torchvision operator it skips when torchvision is absent.
+_REGISTRATION_LOGGER = "torch.onnx._internal.exporter._registration"
+
+
+class _ToDebug(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        log.debug("torch.onnx: %s", record.getMessage())
+        return False
+
+
+@contextlib.contextmanager
+def _exporter_chatter_to_debug() -> Iterator[None]:
+    """The exporter's progress lines (``[torch.onnx] Obtain model graph ... ✅``) and its registration notes go to
+    the debug log; torch's warnings about its own internals are ignored; every other warning reaches the caller."""
+    buffer = io.StringIO()
+    registration = logging.getLogger(_REGISTRATION_LOGGER)
+    quiet = _ToDebug()
+    registration.addFilter(quiet)
+    try:
+        with contextlib.redirect_stdout(buffer), warnings.catch_warnings():
+            for message in _TORCH_INTERNAL_WARNINGS:
+                warnings.filterwarnings("ignore", message=message, category=FutureWarning)
+            yield
+    finally:
+        registration.removeFilter(quiet)
+        for line in buffer.getvalue().splitlines():
+            log.debug("%s", line)
 
 
 def shorten(reason: object, limit: int = MAX_REASON) -> str:

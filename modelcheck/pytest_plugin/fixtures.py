@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from modelcheck.pytest_plugin.state import model_cache
+from modelcheck.report.display import Row, Tabular
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -284,8 +285,8 @@ class Evaluator:
 
 
 @dataclass
-class Evaluation:
-    """A model's outputs over a frame, and the metrics measured on them (name -> value)."""
+class Evaluation(Tabular):
+    """A model's outputs over a frame, and the metrics measured on them (name -> value); a table in Jupyter."""
 
     outputs: Outputs
     task: str
@@ -300,6 +301,9 @@ class Evaluation:
     def n(self) -> int:
         """Examples evaluated."""
         return len(self.outputs)
+
+    def _table_rows(self) -> list[Row]:
+        return [*self.metrics.items(), ("n", self.n)]
 
     def measure(self, check: CheckSpec) -> CheckResult:
         """Judge one check (as in a gate file) on these outputs; raises ModelcheckError when it cannot."""

@@ -24,6 +24,7 @@ import pytest
 
 from modelcheck.pytest_plugin.fixtures import FRAME_ATTR, ModelLoader, _columns
 from modelcheck.pytest_plugin.state import model_cache
+from modelcheck.report.display import Row, Tabular
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -118,8 +119,9 @@ class LatencyMeter:
 
 
 @dataclass(frozen=True)
-class Latency:
-    """The timings of a model (``result``), and its comparison with a baseline where one was timed."""
+class Latency(Tabular):
+    """The timings of a model (``result``), and its comparison with a baseline where one was timed; a table in
+    Jupyter."""
 
     result: LatencyResult
     comparison: LatencyComparison | None
@@ -166,6 +168,15 @@ class Latency:
     @property
     def ratio_ci(self) -> tuple[float, float] | None:
         return None if self.comparison is None else self.comparison.ci
+
+    def _table_rows(self) -> list[Row]:
+        result = self.result
+        rows: list[Row] = [(f"p{p} ms", result.quantile_ms(p)) for p in (50, 90, 95, 99)]
+        rows += [(f"p{result.percentile:g} {result.confidence:.4g} CI ms", self.ci), ("mean ms", self.mean_ms)]
+        rows += [("stdev ms", self.stdev_ms), ("n", self.n)]
+        if self.comparison is not None:
+            rows += [("ratio to baseline", self.ratio), ("ratio CI", self.ratio_ci)]
+        return rows
 
     def assert_max(
         self, max_ms: float | None = None, *, max_ratio: float | None = None, on_uncertain: str = "inconclusive"
@@ -227,14 +238,21 @@ class MemoryMeter:
 
 
 @dataclass(frozen=True)
-class Memory:
-    """The peak memory of one phase; ``result`` has every figure (CPU and CUDA) and says which is judged."""
+class Memory(Tabular):
+    """The peak memory of one phase; ``result`` has every figure (CPU and CUDA) and says which is judged; a table
+    in Jupyter."""
 
     result: MemoryResult
 
     @property
     def peak_mb(self) -> float:
         return self.result.peak_mb
+
+    def _table_rows(self) -> list[Row]:
+        result = self.result
+        rows: list[Row] = [("peak MB", result.peak_mb), ("figure", result.figure), ("phase", result.phase)]
+        rows += [("process", result.process), ("device", result.device)]
+        return rows + [(f"CPU {name} MB", value) for name, value in result.cpu.items()]
 
     def assert_max(
         self, max_mb: float | None = None, *, baseline: Memory | None = None, max_ratio: float | None = None

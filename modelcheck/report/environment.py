@@ -31,10 +31,10 @@ _GIT_TIMEOUT_S = 3.0
 
 
 def modelcheck_version() -> str:
-    """The installed modelcheck version (``0+unknown`` when run from a source tree without metadata)."""
-    with contextlib.suppress(metadata.PackageNotFoundError):
-        return metadata.version("modelcheck")
-    return "0+unknown"
+    """This modelcheck's version: ``modelcheck.__version__``, the one source (pyproject reads it too)."""
+    from modelcheck import __version__
+
+    return __version__
 
 
 def environment(*, cwd: str | os.PathLike[str] | None = None) -> dict[str, Any]:

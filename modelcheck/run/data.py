@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from modelcheck.gatefile import DataSpec
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ def load_data(spec: DataSpec, *, columns: list[str], task: str = "text-classific
         raise DataError(f"column {named} not found in {spec.source}; its columns are: {known}")
     if len(frame) == 0:
         raise DataError(f"{spec.source} has no rows to evaluate (only a header, or an empty selection)")
+    log.info("read %d rows from %s", len(frame), spec.source)
     return LoadedData(frame=frame, sha256=_sha256_files(files) if files else None, files=tuple(files), base=base)
 
 

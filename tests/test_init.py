@@ -1,0 +1,127 @@
+"""``modelcheck init``: a gate file that validates and runs, checks chosen from the task, never overwriting."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from modelcheck.cli import main
+from modelcheck.errors import ScaffoldError
+from modelcheck.gatefile import gate_schema, load_gate
+from modelcheck.gatefile.scaffold import Answers, write_gate
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE_DATA = REPO / "examples" / "sentiment" / "test.csv"
+
+
+@pytest.fixture()
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty project folder as the working directory, with the example data in data/."""
+    (tmp_path / "data").mkdir()
+    shutil.copy(EXAMPLE_DATA, tmp_path / "data" / "test.csv")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture()
+def classifier(project: Path) -> Path:
+    """A folder that reads like a saved text classifier (its config only: init never loads the model)."""
+    folder = project / "classifier"
+    folder.mkdir()
+    config = {"architectures": ["BertForSequenceClassification"], "id2label": {"0": "negative", "1": "positive"}}
+    (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    return folder
+
+
+@pytest.mark.e2e
+@pytest.mark.usefixtures("one_torch_thread")
+def test_scaffolded_gate_validates_and_runs_on_the_example_model(
+    project: Path, sentiment_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from modelcheck.models.cache import ModelCache
+    from modelcheck.run.gate import run_gate
+
+    shutil.copytree(sentiment_model, project / "models" / "sentiment")
+    assert main(["init", "--model", "models/sentiment", "--data", "data/test.csv"]) == 0
+    assert "wrote gates/sentiment.yaml" in capsys.readouterr().out
+    path = project / "gates" / "sentiment.yaml"
+    text = path.read_text("utf-8")
+    assert text.splitlines()[0] == f"# yaml-language-server: $schema={gate_schema()['$id']}"
+    document = yaml.safe_load(text)
+    assert document["model"] == {"id": "sentiment", "source": "../models/sentiment", "backend": "transformers",
+                                 "task": "text-classification"}  # fmt: skip
+    assert document["data"] == {"source": "../data/test.csv", "input": "text", "label": "label"}
+    assert [c["name"] for c in document["checks"]] == ["accuracy", "macro_f1", "latency_p95", "peak_memory"]
+    assert document["stages"] == {"merge": ["accuracy", "macro_f1"], "deploy": "all"}
+    assert main(["validate", str(path)]) == 0
+
+    gate = load_gate(path)
+    cache = ModelCache()
+    try:
+        result = run_gate(gate, file="gates/sentiment.yaml", models=cache, stage=None)
+    finally:
+        cache.close()
+    assert {check.name: check.status for check in result.checks} == dict.fromkeys(
+        ["accuracy", "macro_f1", "latency_p95", "peak_memory"], "passed"
+    ), [check.message for check in result.checks]
+
+
+def test_never_overwrites(project: Path, classifier: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = project / "gates" / "mine.yaml"
+    path.parent.mkdir()
+    path.write_text("# mine\n", encoding="utf-8")
+    status = main(["init", str(path), "--model", str(classifier), "--data", "data/test.csv"])
+    assert status == 2
+    assert f"{path} already exists; modelcheck init never overwrites" in capsys.readouterr().err
+    assert path.read_text("utf-8") == "# mine\n"
+
+
+def test_missing_answers_name_the_flag(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["init", "--data", "data/test.csv"]) == 2
+    assert "no model given: pass --model" in capsys.readouterr().err
+    assert main(["init", "--model", "org/name", "--data", "data/test.csv"]) == 2
+    assert "cannot tell the task of org/name; pass --task, one of: text-classification" in capsys.readouterr().err
+    assert main(["init", "--model", "org/name", "--data", "data/test.csv", "--label", "nope"]) == 2
+    assert "label column 'nope' is not in data/test.csv; its columns: text, label, language" in capsys.readouterr().err
+    assert not (project / "gates").exists()
+
+
+def test_prompts_ask_for_what_flags_do_not_give(project: Path, classifier: Path) -> None:
+    asked: list[str] = []
+    replies = iter(["classifier", "data/test.csv", ""])  # the label: take the guess
+
+    def ask(question: str, default: str | None) -> str | None:
+        asked.append(question)
+        return next(replies) or default
+
+    path, summary = write_gate(Answers(), "gates/g.yaml", ask=ask)
+    assert [q.split(" (")[0] for q in asked] == ["Model", "Data file", "Label column"]
+    assert "task text-classification" in summary
+    assert load_gate(path).data.label == "label"
+
+
+def test_tasks_are_read_from_the_model_and_the_data(project: Path) -> None:
+    encoder = project / "encoder"
+    encoder.mkdir()
+    (encoder / "config.json").write_text(json.dumps({"architectures": ["BertModel"]}), encoding="utf-8")
+    (project / "data" / "pairs.csv").write_text("a,b,score\nx y,y z,0.5\nq,r,0.1\n", encoding="utf-8")
+    path, _ = write_gate(Answers(model="encoder", data="data/pairs.csv"), "gates/encoder.yaml")
+    gate = load_gate(path)
+    assert (gate.model.task, gate.data.input, gate.data.label) == ("feature-extraction", ("a", "b"), "score")
+    assert [c.metric for c in gate.checks][:1] == ["spearman"]
+
+    (project / "data" / "houses.csv").write_text("rooms,area,price\n3,70.5,1.5\n4,90.0,2.25\n", encoding="utf-8")
+    with pytest.raises(ScaffoldError, match=r"column of data/houses\.csv holds the expected outputs; pass --label"):
+        write_gate(Answers(model="models:build", data="data/houses.csv"), "gates/houses.yaml")
+    path, _ = write_gate(Answers(model="models:build", data="data/houses.csv", label="price"), "gates/houses.yaml")
+    gate = load_gate(path)
+    assert (gate.model.backend, gate.model.task, gate.data.input) == ("torch", "tabular-regression", ("rooms", "area"))
+    assert gate.checks[0].metric == "r2"
+
+    with pytest.raises(ScaffoldError, match=r"model folder empty has no config\.json"):
+        (project / "empty").mkdir()
+        write_gate(Answers(model="empty", data="data/houses.csv"), "gates/x.yaml")
