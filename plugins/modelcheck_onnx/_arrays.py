@@ -33,6 +33,25 @@ def _pick_output(session: Any, task: str, path: Path) -> str:
     )
 
 
+#: Names converters give a classifier's own predicted label (skl2onnx: ``label``; some: ``output_label``).
+LABEL_OUTPUTS = ("label", "output_label")
+_LABEL_TYPES = ("tensor(int64)", "tensor(int32)", "tensor(string)")
+
+
+def _label_output(session: Any, task: str) -> str | None:
+    """A classifier graph's own predicted-label output (e.g. skl2onnx's ``label``), where it has one.
+
+    For such models the float output may hold decision values, not probabilities (an SVC's votes), whose
+    argmax can disagree with the model: the label output is what the model predicts.
+    """
+    if task != "tabular-classification":  # converted scikit-learn models; text graphs give logits
+        return None
+    for output in session.get_outputs():
+        if output.name in LABEL_OUTPUTS and output.type in _LABEL_TYPES:
+            return str(output.name)
+    return None
+
+
 def _probabilities(raw: np.ndarray) -> np.ndarray:
     """Class probabilities from logits, or ``raw`` itself if its rows already are probabilities.
 

@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 from modelcheck.errors import BackendError, DataError
 from modelcheck.models.backends import Outputs, check_predict
-from modelcheck_onnx._arrays import _chunks, _normalise, _pad_rows, _pick_output, _pool, _probabilities
+from modelcheck_onnx._arrays import (
+    _chunks,
+    _label_output,
+    _normalise,
+    _pad_rows,
+    _pick_output,
+    _pool,
+    _probabilities,
+)
 from modelcheck_onnx._common import TEXT_TASKS, _bad_text, _describe_inputs, _dtype, _short, _static
 from modelcheck_onnx._loading import _WEIGHT_SUFFIXES, _max_length, _read_config
 
@@ -50,6 +58,9 @@ class OnnxModel:
         self._external_files = list(external_files)
         self._inputs = {i.name: i for i in session.get_inputs()}
         self._output = _pick_output(session, task, path)
+        #: The graph's own predicted label (skl2onnx's ``label``): what labels are judged on where present.
+        self._label_output = _label_output(session, task)
+        self._predicted: list[np.ndarray] = []
         config = _read_config(tokenizer_folder, tokenizer_name) if task in TEXT_TASKS else {}
         if task in TEXT_TASKS:
             self._feeds = self._check_text_inputs()
@@ -89,6 +100,7 @@ class OnnxModel:
 
         check_predict(self.path, loaded=self.session is not None, batch_size=batch_size)
         rows = list(inputs)
+        self._predicted = []
         if self.task == "feature-extraction":
             return self._embed(rows, batch_size)
         if self.task == "text-classification":
@@ -105,7 +117,32 @@ class OnnxModel:
         scores = _probabilities(raw)
         if scores.shape[1] != len(self.label_names):
             raise BackendError(self._width_mismatch(scores.shape[1]))
+        if self._label_output is not None:
+            predicted, self._predicted = np.concatenate(self._predicted)[: len(rows)], []
+            return Outputs(labels=self._label_ids(predicted), scores=scores)
         return Outputs(labels=scores.argmax(axis=1).astype(np.int64), scores=scores)
+
+    def _label_ids(self, predicted: np.ndarray) -> np.ndarray:
+        """The graph's predicted labels (class ids, or class names) as ids into ``label_names``."""
+        import numpy as np
+
+        names = self.label_names
+        if predicted.dtype.kind in "iu" and names == tuple(str(i) for i in range(len(names))):
+            ids = predicted.astype(np.int64)
+            bad = (ids < 0) | (ids >= len(names))
+        else:
+            index = {name: i for i, name in enumerate(names)}
+            text = [v.decode() if isinstance(v, bytes) else str(v) for v in predicted.tolist()]
+            ids = np.array([index.get(v, -1) for v in text], dtype=np.int64)
+            bad = ids < 0
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            raise BackendError(
+                f"graph output {self._label_output!r} of {self.path.name} predicts label {predicted[first]!r} (row "
+                f"{first}), which is not one of the model's labels ({', '.join(names)}); set model.labels to the "
+                "classifier's classes_, in order"
+            )
+        return ids
 
     def _embed(self, rows: list[Any], batch_size: int) -> Outputs:
         pairs = bool(rows) and not isinstance(rows[0], str)
@@ -226,14 +263,17 @@ class OnnxModel:
             name: _pad_rows(np.asarray(value).astype(_dtype(self._inputs[name].type, name), copy=False), fixed)
             for name, value in feeds.items()
         }
+        names = [self._output] + ([self._label_output] if self._label_output else [])
         try:
-            (output,) = self.session.run([self._output], padded)
+            output, *predicted = self.session.run(names, padded)
         except Exception as exc:  # onnxruntime raises its own exception types (InvalidArgument, Fail, ...)
             given = ", ".join(f"{k} {list(v.shape)} {v.dtype}" for k, v in padded.items())
             raise BackendError(
                 f"ONNX Runtime cannot run {self.path.name}: {_short(exc)}. The graph expects "
                 f"{_describe_inputs(self.session.get_inputs())}; it was given {given}"
             ) from None
+        if predicted:
+            self._predicted.append(np.asarray(predicted[0]).reshape(-1)[:rows])
         return np.asarray(output)[:rows]
 
     # -- loading helpers ------------------------------------------------------------------------
