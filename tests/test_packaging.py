@@ -17,7 +17,13 @@ import modelcheck
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Import names whose distribution is named differently.
-_DISTRIBUTIONS = {"yaml": "pyyaml", "sklearn": "scikit-learn", "PIL": "pillow", "xdist": "pytest-xdist", "github": "pygithub"}
+_DISTRIBUTIONS = {
+    "yaml": "pyyaml",
+    "sklearn": "scikit-learn",
+    "PIL": "pillow",
+    "xdist": "pytest-xdist",
+    "github": "pygithub",
+}
 
 
 @pytest.fixture(scope="module")

@@ -163,7 +163,7 @@ def latency_verdict(
 
 def batches(inputs: Sequence[Any], batch_size: int, *, fixed: bool = False) -> Callable[[int], list[Any]]:
     """``batch(i)``: the inputs of call ``i``, cycling through ``inputs`` in order (``fixed``: always the first)."""
-    if not inputs:
+    if len(inputs) == 0:
         raise CheckError("the gate's data has no rows to measure with")
     count = 1 if fixed else -(-len(inputs) // batch_size)
     made = [[inputs[(k * batch_size + j) % len(inputs)] for j in range(batch_size)] for k in range(count)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -25,7 +25,8 @@ def model_inputs(task: str, columns: Sequence[str], frame: pd.DataFrame, *, base
 
     columns = tuple(columns)
     if TASKS[task].tabular:
-        return list(numeric_matrix(frame, columns))
+        # One float32 matrix: a sequence of rows (len, slicing) that backends take whole, with no per-row work.
+        return cast(Sequence[Any], numeric_matrix(frame, columns))
     if task == "image-classification":
         return images(frame[columns[0]].tolist(), column=columns[0], base=base)
     if len(columns) == 2:
@@ -42,44 +43,40 @@ def model_targets(task: str, label: str | None, frame: pd.DataFrame, label_names
     """
     if label is None:
         return None
-    values = frame[label].tolist()
     if TASKS[task].classification:
-        return label_ids(values, tuple(label_names), column=label)
+        return label_ids(frame[label], tuple(label_names), column=label)
     if task == "text-generation":
-        return ["" if v is None else str(v) for v in values]
-    return numbers(values, column=label)
+        return ["" if v is None else str(v) for v in frame[label].tolist()]
+    return numbers(frame[label], column=label)
 
 
-def label_ids(values: Sequence[Any], label_names: Sequence[str], *, column: str) -> np.ndarray:
+def label_ids(values: Sequence[Any] | pd.Series, label_names: Sequence[str], *, column: str) -> np.ndarray:
     """Map a label column (class names or class ids) to the model's class ids.
 
+    Each distinct value is looked up once (``pandas.factorize``), so a million rows cost no Python loop.
     Raises DataError naming a row without a label, or the labels the model does not know and the ones it does.
     """
+    import pandas as pd
+
+    series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
     index = {name: i for i, name in enumerate(label_names)}
     lowered = {name.lower(): i for i, name in enumerate(label_names)}
-    out = np.empty(len(values), dtype=np.int64)
-    unknown: dict[str, int] = {}
-    for row, value in enumerate(values):
-        blank = isinstance(value, str) and not value.strip()
-        if value is None or blank or (isinstance(value, (float, np.floating)) and np.isnan(value)):
-            raise DataError(
-                f"label column {column!r}: row {row} has no label (rows count from 0, after any header); "
-                "fill it in or drop the row"
-            )
-        if isinstance(value, (float, np.floating)) and float(value).is_integer():
-            value = int(value)  # an id column with a gap is read as floats (1.0)
-        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-            if 0 <= int(value) < len(label_names):
-                out[row] = int(value)
-                continue
-        elif isinstance(value, str):
-            found = index.get(value, lowered.get(value.lower()))
-            if found is not None:
-                out[row] = found
-                continue
-        unknown.setdefault(repr(value), row)
-    if unknown:
-        shown = ", ".join(f"{v} (first at row {r})" for v, r in list(unknown.items())[:5])
+    lookup = np.empty(len(uniques) + 1, dtype=np.int64)  # the last slot: code -1, no label
+    lookup[-1] = _NO_LABEL
+    for code, value in enumerate(uniques):
+        lookup[code] = _class_id(value, index, lowered, len(label_names))
+    out = lookup[codes]
+    if (out == _NO_LABEL).any():
+        row = int(np.argmax(out == _NO_LABEL))
+        raise DataError(
+            f"label column {column!r}: row {row} has no label (rows count from 0, after any header); "
+            "fill it in or drop the row"
+        )
+    if (out == _UNKNOWN).any():
+        unknown = {repr(uniques[code]): int(np.argmax(codes == code)) for code in np.unique(codes[out == _UNKNOWN])}
+        ordered = sorted(unknown.items(), key=lambda item: item[1])
+        shown = ", ".join(f"{v} (first at row {r})" for v, r in ordered[:5])
         known = ", ".join(f"{i}={name}" for i, name in enumerate(label_names))
         raise DataError(
             f"label column {column!r} holds values the model does not know: {shown}; "
@@ -88,14 +85,41 @@ def label_ids(values: Sequence[Any], label_names: Sequence[str], *, column: str)
     return out
 
 
-def numbers(values: Sequence[Any], *, column: str) -> np.ndarray:
-    """A numeric target column as floats; DataError names the first row that is not a number."""
-    out = np.empty(len(values), dtype=np.float64)
-    for row, value in enumerate(values):
-        try:
-            out[row] = float(value)
-        except (TypeError, ValueError):
-            raise DataError(f"column {column!r} must hold numbers; row {row} holds {value!r}") from None
-        if np.isnan(out[row]):
-            raise DataError(f"column {column!r} has no value at row {row}; fill or drop the row")
+_NO_LABEL = -1
+_UNKNOWN = -2
+
+
+def _class_id(value: Any, index: dict[str, int], lowered: dict[str, int], classes: int) -> int:
+    """One distinct label value as a class id, or _NO_LABEL / _UNKNOWN."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return _NO_LABEL
+    if isinstance(value, (float, np.floating)):
+        if np.isnan(value):
+            return _NO_LABEL
+        if float(value).is_integer():
+            value = int(value)  # an id column with a gap is read as floats (1.0)
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return int(value) if 0 <= int(value) < classes else _UNKNOWN
+    if isinstance(value, str):
+        found = index.get(value, lowered.get(value.lower()))
+        return _UNKNOWN if found is None else found
+    return _UNKNOWN
+
+
+def numbers(values: Sequence[Any] | pd.Series, *, column: str) -> np.ndarray:
+    """A numeric target column as floats (vectorised); DataError names the first row that is not a number."""
+    import pandas as pd
+
+    series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        out = series.to_numpy(dtype=np.float64)
+    else:
+        coerced = pd.to_numeric(series, errors="coerce")
+        bad = coerced.isna().to_numpy() & series.notna().to_numpy()
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise DataError(f"column {column!r} must hold numbers; row {row} holds {series.iloc[row]!r}")
+        out = coerced.to_numpy(dtype=np.float64)
+    if np.isnan(out).any():
+        raise DataError(f"column {column!r} has no value at row {int(np.argmax(np.isnan(out)))}; fill or drop the row")
     return out

@@ -99,7 +99,8 @@ class OnnxModel:
         import numpy as np
 
         check_predict(self.path, loaded=self.session is not None, batch_size=batch_size)
-        rows = list(inputs)
+        matrix_given = isinstance(inputs, np.ndarray) and inputs.ndim == 2  # a gate's feature matrix
+        rows: Any = inputs if matrix_given else list(inputs)
         self._predicted = []
         if self.task == "feature-extraction":
             return self._embed(rows, batch_size)
@@ -112,7 +113,7 @@ class OnnxModel:
             raw = self._run_tabular(rows, batch_size)
         if self.task == "tabular-regression":
             return Outputs(values=self._values(raw))
-        if not rows:
+        if len(rows) == 0:
             return Outputs(labels=np.empty(0, dtype=np.int64), scores=np.zeros((0, len(self.label_names)), np.float32))
         scores = _probabilities(raw)
         if scores.shape[1] != len(self.label_names):
@@ -212,15 +213,18 @@ class OnnxModel:
     def _pooled_rows(self, output: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return _pool(output, mask, self._output, self.path)
 
-    def _run_tabular(self, rows: list[Any], batch_size: int) -> np.ndarray:
+    def _run_tabular(self, rows: Any, batch_size: int) -> np.ndarray:
         import numpy as np
 
         name = self._feeds[0]
         declared = self._inputs[name]
-        if not rows:
+        if len(rows) == 0:
             return np.zeros((0, 0), dtype=np.float32)
         try:
-            matrix = np.stack([np.asarray(r, dtype=np.float32).reshape(-1) for r in rows])
+            if isinstance(rows, np.ndarray) and rows.ndim == 2:
+                matrix = np.asarray(rows, dtype=np.float32)
+            else:
+                matrix = np.stack([np.asarray(r, dtype=np.float32).reshape(-1) for r in rows])
         except (TypeError, ValueError) as exc:
             raise DataError(f"tabular inputs must be numeric rows of equal length ({exc})") from None
         expected = _static(declared.shape, -1) if len(declared.shape) >= 2 else None

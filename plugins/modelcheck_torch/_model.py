@@ -233,6 +233,8 @@ def _stack(inputs: Sequence[Any]) -> np.ndarray:
     """The rows as one C-contiguous float32 matrix; DataError names the first row that does not fit."""
     import numpy as np
 
+    if isinstance(inputs, np.ndarray) and inputs.ndim == 2 and np.issubdtype(inputs.dtype, np.number):
+        return np.ascontiguousarray(inputs, dtype=np.float32)  # a gate's feature matrix: no per-row work
     rows = list(inputs)
     if not rows:
         return np.empty((0, 0), dtype=np.float32)
