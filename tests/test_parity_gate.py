@@ -81,3 +81,28 @@ def test_against_an_absent_device_skips(project: pytest.Pytester) -> None:
     result = project.runpytest("--modelcheck", "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*device 'cuda:7' is not available on this machine*"])
+
+
+def test_parity_checks_against_one_model_run_it_over_the_data_once(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelcheck.gatefile import load_gate
+    from modelcheck.models import predict as predict_module
+    from modelcheck.models.cache import ModelCache
+    from modelcheck.run.gate import run_gate
+
+    text = GATE.format(against="{export: true}") + (
+        "  - {name: onnx_agreement, kind: parity, against: {export: true}, min_agreement: 0.99}\n"
+    )
+    (project.path / "gates" / "sentiment.yaml").write_text(text)
+    calls: list[str | None] = []
+    real = predict_module.predict
+
+    def counting(*args: object, **kwargs: object) -> object:
+        calls.append(kwargs.get("name"))  # type: ignore[arg-type]
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(predict_module, "predict", counting)
+    result = run_gate(load_gate(project.path / "gates" / "sentiment.yaml"), file="g", models=ModelCache(), stage=None)
+    assert [c.status for c in result.checks] == ["passed", "passed"]
+    assert calls == ["sentiment-against"], calls  # the gate's own model runs through run/gate's import

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -45,6 +45,8 @@ class GateRun:
     outputs: Outputs
     #: The sha256 of every artifact file of the model (keys the ONNX export cache).
     artifacts: list[str]
+    #: What one check computed that another of the gate can reuse (a comparison model's outputs).
+    shared: dict[Any, Any] = field(default_factory=dict)
 
 
 def judge(check: CheckSpec, run: GateRun) -> CheckResult:

@@ -21,7 +21,9 @@ _TEXT_TASKS = ("text-classification", "feature-extraction")
 
 def judge(check: CheckSpec, run: GateRun) -> CheckResult:
     """The check kind's entry in :data:`modelcheck.checks.KINDS`."""
-    return judge_parity(check, run.gate, run.model, run.outputs, run.inputs, run.models, artifacts=run.artifacts)
+    return judge_parity(
+        check, run.gate, run.model, run.outputs, run.inputs, run.models, artifacts=run.artifacts, shared=run.shared
+    )
 
 
 def judge_parity(
@@ -33,6 +35,7 @@ def judge_parity(
     models: ModelCache,
     *,
     artifacts: list[str],
+    shared: dict[Any, Any] | None = None,
 ) -> CheckResult:
     """Run the ``against`` model on the same inputs and compare its outputs with the gate model's."""
     from modelcheck.measure.comparison import compare_outputs
@@ -46,8 +49,12 @@ def judge_parity(
         exported = cached_export(model, artifacts)
         tokenizer = str(exported.parent) if gate.model.task in _TEXT_TASKS else None
         other_spec = replace(other_spec, source=str(exported), tokenizer=tokenizer)
-    other = models.get(other_spec)
-    result = compare_outputs(outputs, predict(other, inputs, batch_size=gate.model.batch_size, name=other_spec.id))
+    # Several parity checks against one model (different bounds) run it over the data once.
+    shared = {} if shared is None else shared
+    key = ("parity outputs", models.key(other_spec))
+    if key not in shared:
+        shared[key] = predict(models.get(other_spec), inputs, batch_size=gate.model.batch_size, name=other_spec.id)
+    result = compare_outputs(outputs, shared[key])
 
     measured = {
         "max_abs_diff": result.max_abs_diff,
