@@ -6,6 +6,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -29,20 +30,41 @@ def file_records(root: Path, files: list[Path]) -> list[dict[str, Any]]:
     """``{"path", "sha256", "size"}`` for each file, the path relative to ``root`` in POSIX form.
 
     A file outside ``root`` (or ``root`` being the file itself) is named by its file name. Sorted by
-    path so the same artifacts always give the same list.
+    path so the same artifacts always give the same list. A file in the Hugging Face cache whose blob
+    is named by its sha256 (LFS and Xet files) is not read again: the name is its digest.
     """
-    root = Path(root).resolve()
+    root_given = Path(root).absolute()
+    root_resolved = root_given.resolve()
     records = []
     for file in files:
-        resolved = Path(file).resolve()
-        try:
-            relative = resolved.relative_to(root).as_posix()
-        except ValueError:
-            relative = resolved.name
-        if relative in ("", "."):
-            relative = resolved.name
-        records.append({"path": relative, "sha256": sha256_file(resolved), "size": resolved.stat().st_size})
+        path = Path(file).absolute()
+        resolved = path.resolve()
+        relative = None
+        for candidate, base in ((path, root_given), (resolved, root_resolved)):
+            try:
+                relative = candidate.relative_to(base).as_posix()
+                break
+            except ValueError:
+                continue
+        if relative in (None, "", "."):
+            relative = path.name
+        records.append({"path": relative, "sha256": cached_sha256(resolved), "size": resolved.stat().st_size})
     return sorted(records, key=lambda record: record["path"])
+
+
+_SHA256_NAME = re.compile(r"[0-9a-f]{64}")
+
+
+def cached_sha256(path: Path) -> str:
+    """The sha256 of ``path``: from its name where it is a Hugging Face cache blob named by it, else read."""
+    repo = path.parent.parent.name
+    if (
+        path.parent.name == "blobs"
+        and repo.startswith(("models--", "datasets--"))
+        and _SHA256_NAME.fullmatch(path.name)
+    ):
+        return path.name
+    return sha256_file(path)
 
 
 # -- writing --------------------------------------------------------------------------------------
