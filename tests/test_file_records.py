@@ -11,7 +11,7 @@ from modelcheck.report import files
 
 
 def hub_cache(tmp_path: Path, content: bytes, blob_name: str | None = None) -> Path:
-    """``models--org--name/snapshots/<rev>/model.safetensors`` -> ``../../blobs/<sha256>`` (huggingface_hub's layout)."""
+    """A snapshot file linking to a blob named by its sha256, as huggingface_hub lays out its cache."""
     repo = tmp_path / "hub" / "models--org--name"
     digest = blob_name or hashlib.sha256(content).hexdigest()
     (repo / "blobs").mkdir(parents=True)
