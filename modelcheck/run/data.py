@@ -83,7 +83,7 @@ def numeric_matrix(frame: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
             raise DataError(
                 f"feature column {column!r} has no value at row {int(missing.to_numpy().argmax())}; fill or drop it"
             )
-    return np.asarray(frame[list(columns)].to_numpy(dtype=np.float32))
+    return np.ascontiguousarray(frame[list(columns)].to_numpy(dtype=np.float32))  # row-major: batches are views
 
 
 def images(values: list[Any], *, column: str, base: Path | None) -> list[Any]:
