@@ -7,6 +7,7 @@ Exit statuses (the contract in PRODUCT.md)::
     schema     0 printed
     gate       0 pass   1 fail   3 inconclusive    2 usage (bad report, unknown stage)
     summary    0 written                           2 bad report / cannot write
+    report merge  0 written                        2 refused (duplicate gate, mixed stage/version, missing shard)
     publish    0 published (or already)   1 refused   2 usage   4 the Hub kept failing (a rerun finishes)
 
 Every error modelcheck raises on purpose is printed as ``modelcheck: error: <message>``, never as a
@@ -117,12 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
     onnx.add_argument("--output", "-o", default="onnx", metavar="DIR", help="folder to write (default: onnx)")
     onnx.set_defaults(handler=_cmd_export_onnx)
 
-    from modelcheck.github.cli import add_commands as add_github_commands
-
-    add_github_commands(commands)
     from modelcheck.gatefile.cli import add_commands as add_gatefile_commands
+    from modelcheck.github.cli import add_commands as add_github_commands
+    from modelcheck.report.merge import add_commands as add_report_commands
 
-    add_gatefile_commands(commands)
+    for add_commands in (add_github_commands, add_gatefile_commands, add_report_commands):
+        add_commands(commands)
     return parser
 
 

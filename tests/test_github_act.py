@@ -176,7 +176,7 @@ def test_readme_workflows_pass_the_linters(tmp_path: Path) -> None:
             path = tmp_path / f"readme-{len(files)}-{i}.yml"
             path.write_text(document.replace("OWNER/", "acme/"), encoding="utf-8")
             files.append(str(path))
-    assert len(files) == 3, "README shows the copyable workflow and the two-workflow fork pattern"
+    assert len(files) == 4, "README shows the copyable workflow, the two-workflow fork pattern and the sharded matrix"
     lint = subprocess.run([tool("actionlint"), *files], capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr
     schema = subprocess.run(

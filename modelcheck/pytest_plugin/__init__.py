@@ -52,6 +52,12 @@ def _device_name(value: str) -> str:
     return device
 
 
+def _shard(value: str) -> object:
+    from modelcheck.pytest_plugin.shard import parse_shard
+
+    return parse_shard(value)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("modelcheck", "modelcheck: model quality gates")
     group.addoption(
@@ -80,6 +86,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="run every gate's model on DEVICE (auto, cpu, cuda, cuda:N, mps), whatever its gate file says; "
         "also the modelcheck_device fixture. Checks needing an absent device are skipped.",
+    )
+    group.addoption(
+        "--modelcheck-shard",
+        metavar="I/N",
+        type=_shard,
+        default=None,
+        help="run only shard I of N of the gate files (sorted by path, dealt round-robin), e.g. 1/3 on the first of "
+        "three CI legs; join the legs' reports with modelcheck report merge. Other tests run on every leg.",
     )
     parser.addini(
         "modelcheck_gates",
@@ -123,7 +137,7 @@ def pytest_configure(config: pytest.Config) -> None:
         if not config.pluginmanager.is_registered(module):
             config.pluginmanager.register(module, name)
     if not config.getoption("modelcheck"):
-        for option in ("--modelcheck-stage", "--modelcheck-report"):
+        for option in ("--modelcheck-stage", "--modelcheck-report", "--modelcheck-shard"):
             if config.getoption(option) is not None:
                 raise pytest.UsageError(f"{option} needs --modelcheck (add --modelcheck to the command)")
         return

@@ -23,6 +23,7 @@ from modelcheck.errors import GateFileError
 from modelcheck.gatefile import GateSpec, load_gate
 from modelcheck.pytest_plugin.collect import CheckItem, GateFile
 from modelcheck.pytest_plugin.progress import GateProgress
+from modelcheck.pytest_plugin.shard import Shard, shard_members
 from modelcheck.pytest_plugin.state import gate_scheduling_key, model_cache
 from modelcheck.report.baselines import outputs_dir, prune_outputs, run_outputs_dir
 from modelcheck.report.results import CheckResult, GateResult
@@ -40,6 +41,7 @@ class ModelcheckSession:
         self.config = config
         self.stage: str | None = config.getoption("modelcheck_stage")
         self.device: str | None = config.getoption("modelcheck_device")
+        self.shard: Shard | None = config.getoption("modelcheck_shard")
         report = config.getoption("modelcheck_report")
         self.report_path = _report_path(config.invocation_params.dir, report) if report else None
         #: This run's outputs folder (``out.outputs/run-...``): the report switches to it when it is written.
@@ -62,6 +64,8 @@ class ModelcheckSession:
         self._check_report_path()
         self._add_gate_files_to_args()
         self._check_stage()
+        #: With --modelcheck-shard: the gate files of this run that the shard collects (resolved paths).
+        self.shard_files = self._shard_files()
 
     @property
     def is_worker(self) -> bool:
@@ -132,9 +136,7 @@ class ModelcheckSession:
         """``--modelcheck-stage`` must name a stage of the gate files this run collects: a typo is a usage error."""
         if self.stage is None:
             return
-        args = [p for p in self._arg_paths()] if self.config.args_source == pytest.Config.ArgsSource.ARGS else []
-        files = self.explicit_files | {g for g in self.gate_files if not args or any(a in g.parents for a in args)}
-        for path in sorted(files):
+        for path in sorted(self._run_files()):
             with contextlib.suppress(GateFileError):  # reported where the file is collected
                 self.specs[path] = load_gate(path, display_path=self._display(path))
         if not self.specs or any(not spec.stages for spec in self.specs.values()):
@@ -147,6 +149,17 @@ class ModelcheckSession:
                 f"--modelcheck-stage {self.stage!r}: no gate file of this run defines that stage; {hint}"
                 f"stages in the gate files: {', '.join(known)}"
             )
+
+    def _run_files(self) -> set[Path]:
+        """The gate files this run would collect: the explicit ones, and those under the paths given."""
+        args = [p for p in self._arg_paths()] if self.config.args_source == pytest.Config.ArgsSource.ARGS else []
+        return self.explicit_files | {g for g in self.gate_files if not args or any(a in g.parents for a in args)}
+
+    def _shard_files(self) -> set[Path] | None:
+        if self.shard is None:
+            return None
+        files = {self._display(path): path for path in self._run_files()}
+        return {files[name] for name in shard_members(files, self.shard)}
 
     def _display(self, path: Path) -> str:
         try:
@@ -167,6 +180,8 @@ class ModelcheckSession:
         resolved = file_path.resolve()
         if resolved not in self.gate_files and resolved not in self.explicit_files:
             return None
+        if self.shard_files is not None and resolved not in self.shard_files:
+            return None  # another shard's gate file: not collected, its model never loads
         gate_file: GateFile = GateFile.from_parent(parent, path=file_path, runner=self)
         return gate_file
 
@@ -212,8 +227,9 @@ class ModelcheckSession:
 
         env = environment()
         env.update({k: v for k, v in self.worker_runtime.items() if env.get(k) is None})
+        shard = self.shard.pair if self.shard is not None else None
         try:
-            document = build_report(self.gate_results(), stage=self.stage, env=env)
+            document = build_report(self.gate_results(), stage=self.stage, env=env, shard=shard)
             write_report(self.report_path, document)
         except (OSError, ModelcheckError) as exc:
             self.report_error = f"could not write the report to {self.report_path}: {exc}"
@@ -234,6 +250,8 @@ class ModelcheckSession:
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
         for row in [header, *rows]:
             write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        if self.shard_files is not None:
+            write(f"shard {self.shard}: {len(self.shard_files)} of {len(self._run_files())} gate files")
         if self.stage is not None:
             write(f"stage: {self.stage} (only its checks block; other failures are warnings)")
         for name, check in self.warnings:

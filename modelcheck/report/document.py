@@ -52,9 +52,11 @@ def build_report(
     stage: str | None,
     env: dict[str, Any] | None = None,
     created_at: _dt.datetime | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """The report document for ``gates`` (see ``schemas/report.schema.json``).
 
+    ``shard`` is ``(index, count)`` of a ``--modelcheck-shard`` run, recorded as ``shard: {index, count}``.
     ``env`` defaults to :func:`environment` and ``created_at`` to now (UTC). Values are made
     JSON-plain: numpy scalars become Python numbers, tuples lists, NaN/infinity ``None``.
     """
@@ -70,15 +72,22 @@ def build_report(
         "gates": [gate.to_dict() for gate in gates],
         "totals": totals([]),
     }
+    if shard is not None:
+        doc["shard"] = {"index": shard[0], "count": shard[1]}
     document: dict[str, Any] = plain(doc)
     document["gates"] = [_reportable(gate) for gate in document["gates"]]
-    counts = document["totals"]
-    for gate in document["gates"]:
+    document["totals"] = count_statuses(document["gates"])
+    return document
+
+
+def count_statuses(gates: list[dict[str, Any]]) -> dict[str, int]:
+    """The report's ``totals``: checks by status over ``gates`` (report records), failed-but-not-blocking as warned."""
+    counts: dict[str, int] = totals([])
+    for gate in gates:
         for check in gate["checks"]:
             status = str(check["status"]).replace(" ", "_")
             counts["warned" if status == "failed" and not check["blocking"] else status] += 1
-    document["totals"] = counts
-    return document
+    return counts
 
 
 def _reportable(gate: dict[str, Any]) -> dict[str, Any]:
