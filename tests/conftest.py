@@ -84,3 +84,21 @@ def frameworks_imported_once() -> None:
     import sklearn.metrics  # noqa: F401
     import torch.onnx.utils  # noqa: F401
     import transformers  # noqa: F401
+
+    _export_once()
+
+
+def _export_once() -> None:
+    """One tiny export with the current (dynamo) exporter, so everything it imports is imported now.
+
+    Its first import registers artifacts in process-wide tables (torch's mega-cache); imported again
+    after a pytester run dropped it, it fails with "already registered".
+    """
+    import io
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(torch.nn.Linear(2, 2), (torch.zeros(1, 2),), io.BytesIO(), dynamo=True, verbose=False)

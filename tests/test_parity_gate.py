@@ -86,8 +86,9 @@ def test_against_an_absent_device_skips(project: pytest.Pytester) -> None:
 def test_parity_checks_against_one_model_run_it_over_the_data_once(
     project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import importlib
+
     from modelcheck.gatefile import load_gate
-    from modelcheck.models import predict as predict_module
     from modelcheck.models.cache import ModelCache
     from modelcheck.run.gate import run_gate
 
@@ -96,6 +97,7 @@ def test_parity_checks_against_one_model_run_it_over_the_data_once(
     )
     (project.path / "gates" / "sentiment.yaml").write_text(text)
     calls: list[str | None] = []
+    predict_module = importlib.import_module("modelcheck.models.predict")  # the module checks import from
     real = predict_module.predict
 
     def counting(*args: object, **kwargs: object) -> object:

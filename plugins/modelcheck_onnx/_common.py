@@ -70,9 +70,14 @@ def _import(name: str) -> Any:
     try:
         return importlib.import_module(name)
     except ImportError as exc:
+        if name == "transformers":
+            raise BackendError(
+                f"a tokenizer given as a Hub id, or saved without tokenizer.json, is read by transformers ({exc}): "
+                "pip install 'modelcheck[transformers]', or save the tokenizer with save_pretrained (it writes "
+                "tokenizer.json, which the onnx backend reads with tokenizers alone)"
+            ) from None
         raise BackendError(
             f"the onnx backend needs {name} ({exc}); install it with pip install 'modelcheck[onnx]'"
-            + (" 'modelcheck[transformers]' for text models" if name == "transformers" else "")
         ) from None
 
 

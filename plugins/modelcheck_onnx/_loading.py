@@ -96,7 +96,11 @@ def _load_tokenizer(model: ModelSpec) -> tuple[Any, Path | None]:
         name, _, rev = source.partition("@")
         revision = rev or None
     try:
-        transformers = _import("transformers")
+        if folder is not None and (folder / "tokenizer.json").is_file():
+            from modelcheck_onnx._fast_tokenizer import FastTokenizer  # tokenizers alone, no transformers
+
+            return FastTokenizer(folder), folder
+        transformers = _import("transformers")  # a Hub id, or a folder with only a slow tokenizer's files
         tokenizer = transformers.AutoTokenizer.from_pretrained(name, revision=revision)
     except BackendError:
         raise
