@@ -6,6 +6,9 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn import metrics
 
 from modelcheck.checks.metric import Scorer
 from modelcheck.checks.regression import _compare
@@ -25,9 +28,27 @@ def chunk(n: int, resamples: int = 60) -> np.ndarray:
     return next(_resample_indices(n, resamples, 7))[:resamples]
 
 
+def sklearn_value(scorer: Scorer, targets, outputs: Outputs, rows: np.ndarray | None = None) -> float:  # type: ignore[no-untyped-def]
+    """What scikit-learn says the check's metric is (the reference every numpy path is held to)."""
+    if scorer.metric == "accuracy":
+        return float(metrics.accuracy_score(targets, outputs.labels))
+    if scorer.metric in ("precision", "recall", "f1"):
+        options: dict[str, object] = {"average": scorer.average, "zero_division": 0}
+        if scorer.average == "binary":
+            options.update(pos_label=scorer.pos_label, labels=[0, 1])
+        score = {"precision": metrics.precision_score, "recall": metrics.recall_score, "f1": metrics.f1_score}
+        return float(score[scorer.metric](targets, outputs.labels, **options))
+    regression = {"mae": metrics.mean_absolute_error, "rmse": metrics.root_mean_squared_error, "r2": metrics.r2_score}
+    if scorer.metric in regression:
+        return float(regression[scorer.metric](targets, outputs.values))
+    return scorer.score(targets, outputs, rows)  # cosine, exact_match, contains: a mean of per-row values
+
+
 def assert_equal_to_sklearn(spec: CheckSpec, labels: tuple[str, ...], targets, base: Outputs, cand: Outputs) -> None:  # type: ignore[no-untyped-def]
     n = len(base)
     scorer = Scorer(spec, labels, n_rows=n)
+    for outputs in (base, cand):  # the point estimate on all rows
+        assert scorer.score(targets, outputs, None) == pytest.approx(sklearn_value(scorer, targets, outputs), rel=1e-12)
     batch = batch_scorer(scorer, targets, base, cand)
     assert batch is not None
     rows = chunk(n)
@@ -36,8 +57,8 @@ def assert_equal_to_sklearn(spec: CheckSpec, labels: tuple[str, ...], targets, b
         from modelcheck.checks.metric import take_rows
 
         subset = take_rows(targets, r)
-        assert got_base[i] == pytest.approx(scorer.score(subset, base.take(r), r), rel=1e-12, abs=1e-15)
-        assert got_cand[i] == pytest.approx(scorer.score(subset, cand.take(r), r), rel=1e-12, abs=1e-15)
+        assert got_base[i] == pytest.approx(sklearn_value(scorer, subset, base.take(r), r), rel=1e-12, abs=1e-15)
+        assert got_cand[i] == pytest.approx(sklearn_value(scorer, subset, cand.take(r), r), rel=1e-12, abs=1e-15)
 
 
 def labelled(n: int, classes: int, *, missing_class: bool = False) -> tuple[np.ndarray, Outputs, Outputs]:
@@ -64,6 +85,24 @@ def test_binary_metrics_equal_sklearn(metric: str, pos_label: str | None) -> Non
     # A positive class that never occurs (zero_division=0 everywhere) is still scored like scikit-learn.
     zeros = Outputs(labels=np.zeros(80, dtype=np.int64))
     assert_equal_to_sklearn(check(metric), ("neg", "pos"), np.zeros(80, dtype=np.int64), zeros, cand)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    metric=st.sampled_from(["accuracy", "precision", "recall", "f1"]),
+    average=st.sampled_from(["binary", "macro", "micro", "weighted"]),
+    pairs=st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), min_size=1, max_size=40),
+    positive=st.sampled_from([None, "c0"]),
+)
+def test_point_estimates_equal_sklearn_on_any_labels(metric: str, average: str, pairs, positive) -> None:  # type: ignore[no-untyped-def]
+    """Any targets and predictions (absent classes, one class, nothing right) score as scikit-learn does."""
+    names = ("c0", "c1") if average == "binary" else tuple(f"c{i}" for i in range(5))
+    limit = len(names)
+    targets = np.array([t % limit for t, _ in pairs], dtype=np.int64)
+    outputs = Outputs(labels=np.array([p % limit for _, p in pairs], dtype=np.int64))
+    spec = check(metric, average=average, pos_label=positive if average == "binary" else None)
+    scorer = Scorer(spec, names, n_rows=len(targets))
+    assert scorer.score(targets, outputs, None) == pytest.approx(sklearn_value(scorer, targets, outputs), rel=1e-12)
 
 
 @pytest.mark.parametrize("metric", ["mae", "rmse", "r2"])

@@ -148,19 +148,12 @@ class Scorer:
         raise CheckError(f"check {self.check.name!r}: no implementation for metric {metric!r}")
 
     def _classification(self, targets: np.ndarray, outputs: Outputs) -> float:
-        from sklearn import metrics
+        from modelcheck.checks.counts import counted_metric
 
         predicted = _need(outputs.labels, self.metric, "labels")
-        if self.metric == "accuracy":
-            return float(metrics.accuracy_score(targets, predicted))
         if self.metric == "roc_auc":
             return self._roc_auc(targets, _need(outputs.scores, "roc_auc", "class scores"))
-        scorer = {"precision": metrics.precision_score, "recall": metrics.recall_score, "f1": metrics.f1_score}
-        kwargs: dict[str, Any] = {"average": self.average, "zero_division": 0}
-        if self.average == "binary":
-            kwargs["pos_label"] = self.pos_label
-            kwargs["labels"] = [0, 1]
-        return float(scorer[self.metric](targets, predicted, **kwargs))
+        return counted_metric(self.metric, self.average, self.pos_label, targets, predicted)
 
     def _roc_auc(self, targets: np.ndarray, scores: np.ndarray) -> float:
         from sklearn import metrics

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from modelcheck.checks.counts import per_class_average as _average
+
 if TYPE_CHECKING:
     from modelcheck.checks.metric import Scorer
     from modelcheck.models.backends import Outputs
@@ -131,27 +133,6 @@ def _classification(scorer: Scorer, targets: np.ndarray, predicted: np.ndarray) 
         return _average(metric, average, positive, tp, pred.astype(np.float64), true)
 
     return score
-
-
-def _average(
-    metric: str, average: str | None, positive: int | None, tp: np.ndarray, pred: np.ndarray, true: np.ndarray
-) -> np.ndarray:
-    """scikit-learn's precision / recall / f1 (zero_division=0) from per-class counts, per resample."""
-    if average == "micro":
-        tp, pred, true = tp.sum(axis=1, keepdims=True), pred.sum(axis=1, keepdims=True), true.sum(axis=1, keepdims=True)
-    numerator = {"precision": tp, "recall": tp, "f1": 2.0 * tp}[metric]
-    denominator = {"precision": pred, "recall": true, "f1": pred + true}[metric]
-    per_class = np.divide(numerator, denominator, out=np.zeros_like(numerator), where=denominator > 0)
-    if average == "binary":
-        assert positive is not None
-        return np.asarray(per_class[:, positive])
-    if average == "micro":
-        return np.asarray(per_class[:, 0])
-    if average == "weighted":
-        support = true.sum(axis=1)
-        return np.asarray((per_class * true).sum(axis=1) / np.where(support > 0, support, 1.0))
-    present = (true + pred) > 0  # macro: the classes in this resample's labels or predictions
-    return np.asarray((per_class * present).sum(axis=1) / present.sum(axis=1))
 
 
 def _regression(metric: str, targets: np.ndarray, values: np.ndarray) -> _Column:

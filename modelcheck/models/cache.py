@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections import OrderedDict
@@ -64,6 +65,7 @@ class ModelCache:
             self.evictions += 1
             log.info("closing model %s (at most %d loaded at once)", spec.source, self.max_loaded)
             evicted.close()
+            gc.collect()  # what the closed model held in reference cycles goes before the next one loads
         started = time.perf_counter()
         loaded = get_backend(model.backend).load(model)
         log.info("loaded model %s (%s backend) on %s in %.2f s", model.source, model.backend,

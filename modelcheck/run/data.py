@@ -7,6 +7,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,11 +44,13 @@ def load_data(spec: DataSpec, *, columns: list[str], task: str = "text-classific
     Class-label columns come back as class names, so they map onto the model's labels.
     """
     base = None
+    sha256: str | None = None
     if spec.is_local and Path(spec.source).is_dir():
         frame, files = _frame(_load_image_folder(spec, task), spec.limit)
         base = Path(spec.source)
     elif spec.is_local:
-        frame, files = _load_local(spec)
+        frame, sha256 = _load_local(spec)
+        files = [Path(spec.source)]
         base = Path(spec.source).parent
     else:
         frame, files = _frame(_load_hub(spec), spec.limit)
@@ -61,7 +64,9 @@ def load_data(spec: DataSpec, *, columns: list[str], task: str = "text-classific
     if len(frame) == 0:
         raise DataError(f"{spec.source} has no rows to evaluate (only a header, or an empty selection)")
     log.info("read %d rows from %s", len(frame), spec.source)
-    return LoadedData(frame=frame, sha256=_sha256_files(files) if files else None, files=tuple(files), base=base)
+    if sha256 is None and files:
+        sha256 = _sha256_files(files)
+    return LoadedData(frame=frame, sha256=sha256, files=tuple(files), base=base)
 
 
 def numeric_matrix(frame: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
@@ -83,7 +88,9 @@ def numeric_matrix(frame: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
             raise DataError(
                 f"feature column {column!r} has no value at row {int(missing.to_numpy().argmax())}; fill or drop it"
             )
-    return np.ascontiguousarray(frame[list(columns)].to_numpy(dtype=np.float32))  # row-major: batches are views
+    # Column-major as pandas holds it: a whole-matrix row-major copy would cost more than the model's
+    # forward pass here (fresh pages for every byte); backends copy one chunk of rows at a time instead.
+    return frame[list(columns)].to_numpy(dtype=np.float32)
 
 
 def images(values: list[Any], *, column: str, base: Path | None) -> list[Any]:
@@ -127,8 +134,12 @@ def images(values: list[Any], *, column: str, base: Path | None) -> list[Any]:
     return decoded
 
 
-def _load_local(spec: DataSpec) -> tuple[pd.DataFrame, list[Path]]:
-    """A local file read with pandas/pyarrow (no ``datasets`` import, no Arrow cache written)."""
+def _load_local(spec: DataSpec) -> tuple[pd.DataFrame, str]:
+    """A local file read with pandas/pyarrow (no ``datasets`` import, no Arrow cache written), and its sha256.
+
+    The file is hashed on a second thread while it is read: hashlib and pyarrow both release the GIL,
+    so on two cores the hash costs no wall time.
+    """
     path = Path(spec.source)
     if not path.exists():
         raise DataError(f"data file not found: {path} (data.source); create it or fix the path")
@@ -137,7 +148,10 @@ def _load_local(spec: DataSpec) -> tuple[pd.DataFrame, list[Path]]:
             f"data.source {path} is not a regular file (a folder, FIFO, socket or device); "
             "give a .csv, .json, .jsonl or .parquet file"
         )
-    return read_local(path, limit=spec.limit), [path]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelcheck-sha256") as pool:
+        digest = pool.submit(_sha256_files, [path])
+        frame = read_local(path, limit=spec.limit)
+        return frame, digest.result()
 
 
 def _frame(loaded: tuple[Any, list[Path]], limit: int | None) -> tuple[pd.DataFrame, list[Path]]:

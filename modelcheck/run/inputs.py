@@ -59,6 +59,10 @@ def label_ids(values: Sequence[Any] | pd.Series, label_names: Sequence[str], *, 
     import pandas as pd
 
     series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+    if series.dtype.kind in "iu" and len(series):  # class ids already: nothing to look up
+        ids = series.to_numpy()
+        if ids.min() >= 0 and ids.max() < len(label_names):
+            return ids.astype(np.int64, copy=False)
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     index = {name: i for i, name in enumerate(label_names)}
     lowered = {name.lower(): i for i, name in enumerate(label_names)}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -237,14 +236,12 @@ class OnnxModel:
         matrix = matrix.astype(_dtype(declared.type, name), copy=False)
         if len(declared.shape) == 1 and matrix.shape[1] == 1:
             matrix = matrix[:, 0]
-        results: np.ndarray | None = None
+        results: list[np.ndarray] = []
         for start in range(0, len(matrix), self._batch(batch_size)):
-            chunk = matrix[start : start + self._batch(batch_size)]
+            chunk = np.ascontiguousarray(matrix[start : start + self._batch(batch_size)])
             output = np.asarray(self._run({name: chunk}, len(chunk)), dtype=np.float32)
-            output = output[:, None] if output.ndim == 1 else output.reshape(len(chunk), -1)
-            results = output if results is None else np.concatenate([results, output])
-        assert results is not None
-        return results
+            results.append(output[:, None] if output.ndim == 1 else output.reshape(len(chunk), -1))
+        return np.concatenate(results)
 
     def _values(self, raw: np.ndarray) -> np.ndarray:
         import numpy as np
@@ -380,4 +377,3 @@ class OnnxModel:
         self.session = None
         self._pinned_sessions.clear()
         self._tokenizer = None
-        gc.collect()

@@ -138,10 +138,10 @@ class TorchModel:
     def close(self) -> None:
         """Drop the module and give its memory back."""
         self._network = None
-        gc.collect()
-        if self.device.startswith("cuda"):
+        if self.device.startswith("cuda"):  # CUDA memory comes back only once nothing refers to it
             import torch
 
+            gc.collect()
             torch.cuda.empty_cache()
 
     # -- internals --------------------------------------------------------------------------------

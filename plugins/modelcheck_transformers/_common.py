@@ -152,10 +152,10 @@ class TransformersModel:
         """Drop the model and its preprocessor and give their memory back."""
         self._network = None
         self._preprocessor = None
-        gc.collect()
-        if self.device.startswith("cuda"):
+        if self.device.startswith("cuda"):  # CUDA memory comes back only once nothing refers to it
             import torch
 
+            gc.collect()
             torch.cuda.empty_cache()
 
 
