@@ -8,6 +8,7 @@ from typing import Any
 
 from modelcheck.errors import BackendError
 from modelcheck.models.backends import LoadedModel, Outputs
+from modelcheck.models.threads import evaluation_threads
 
 #: ``progress(done, total)``: called as prediction over a gate's rows advances (see :func:`predict`).
 Progress = Callable[[int, int], None]
@@ -33,23 +34,26 @@ def predict(
     Chunking lets ``progress(done, total)`` report between chunks (called once with ``done=0``
     first, and last with ``done == total``); backends still batch (and sort by length) within a chunk.
     Chunks do not depend on ``progress``, so the outputs are the same with or without it.
+    A torch model whose gate sets no ``threads`` runs on the cores other work leaves free
+    (:func:`modelcheck.models.threads.evaluation_threads`).
     """
     total = len(inputs)
     size = chunk_size(batch_size)
     if progress is not None:
         progress(0, total)
     parts = []
-    for start in range(0, max(total, 1), size):
-        chunk = inputs[start : start + size]
-        outputs = model.predict(chunk, batch_size=batch_size)
-        if len(outputs) != len(chunk):
-            raise BackendError(
-                f"backend of {model!r} returned {len(outputs)} outputs for {len(chunk)} inputs "
-                f"(rows {start} to {start + len(chunk) - 1}); a backend returns one output per input"
-            )
-        parts.append(outputs)
-        if progress is not None:
-            progress(start + len(chunk), total)
+    with evaluation_threads(model):
+        for start in range(0, max(total, 1), size):
+            chunk = inputs[start : start + size]
+            outputs = model.predict(chunk, batch_size=batch_size)
+            if len(outputs) != len(chunk):
+                raise BackendError(
+                    f"backend of {model!r} returned {len(outputs)} outputs for {len(chunk)} inputs "
+                    f"(rows {start} to {start + len(chunk) - 1}); a backend returns one output per input"
+                )
+            parts.append(outputs)
+            if progress is not None:
+                progress(start + len(chunk), total)
     outputs = concat_outputs(parts)
     check_finite(outputs, name or type(model).__name__)
     return outputs

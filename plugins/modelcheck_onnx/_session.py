@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelcheck.errors import DeviceUnavailableError, ModelLoadError
 from modelcheck.models.hardware import DEVICE_PATTERN
+from modelcheck.models.threads import idle_cores
 from modelcheck_onnx._common import _short
 
 if TYPE_CHECKING:
@@ -79,9 +80,9 @@ def select_providers(model: ModelSpec, available: Sequence[str]) -> list[str | t
 def _create_session(ort: Any, path: Path, model: ModelSpec, providers: list[Any]) -> Any:
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only: ORT's warnings (e.g. node placement) would clutter gate runs
-    if model.threads is not None:
-        options.intra_op_num_threads = model.threads
-        options.inter_op_num_threads = 1
+    # Unset: the cores other work leaves free now, not ORT's one spinning thread per core (modelcheck.models.threads).
+    options.intra_op_num_threads = model.threads if model.threads is not None else idle_cores()
+    options.inter_op_num_threads = 1
     if model.graph_optimization is not None:
         level = GRAPH_OPTIMIZATION.get(model.graph_optimization)
         if level is None:
