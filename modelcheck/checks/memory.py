@@ -120,6 +120,11 @@ def measure_memory_check(
 
     spec = check.baseline_model if baseline else gate.model
     assert spec is not None
+    if spec.device_map is not None and _cuda_devices() > 1:
+        raise CheckError(
+            f"memory checks measure one device; model {spec.id!r} is spread by device_map {spec.device_map!r} "
+            f"over {_cuda_devices()} GPUs: check its memory on one device (remove device_map) or leave it out"
+        )
     batch_size = check.batch_size or spec.batch_size
     threads = check.threads or spec.threads
     if check.phase == "load":
@@ -203,3 +208,8 @@ def _same_imports() -> dict[str, str]:
     paths = [p for p in sys.path if p] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     return env
+
+
+def _cuda_devices() -> int:
+    torch = sys.modules.get("torch")
+    return int(torch.cuda.device_count()) if torch is not None and torch.cuda.is_available() else 0

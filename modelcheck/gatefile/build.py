@@ -162,6 +162,13 @@ def _build_model(doc: dict[str, Any], gate_path: Path, base: Path, fail: Any) ->
         value = doc.get(key)
         return None if value is None else resolve_source(value, base, bare_hub_names=False)
 
+    device_map = doc.get("device_map")
+    if device_map is not None and backend != "transformers":
+        raise fail(["model", "device_map"], f"device_map places a transformers model over devices; the {backend} "
+                   "backend loads on one device: remove device_map and set model.device")  # fmt: skip
+    if device_map is not None and doc.get("device", "auto") not in ("auto", "cuda"):
+        raise fail(["model", "device"], f"device {doc['device']!r} and device_map {device_map!r} both say where "
+                   "the model goes: keep device_map and remove device (or set it to auto)")  # fmt: skip
     providers = doc.get("providers")
     return ModelSpec(
         id=doc.get("id", gate_path.stem),
@@ -180,6 +187,7 @@ def _build_model(doc: dict[str, Any], gate_path: Path, base: Path, fail: Any) ->
         graph_optimization=doc.get("graph_optimization"),
         max_new_tokens=doc.get("max_new_tokens", 32),
         labels=tuple(doc["labels"]) if doc.get("labels") else None,
+        device_map=device_map,
     )
 
 
@@ -288,6 +296,8 @@ def _against_model(model: ModelSpec, doc: dict[str, Any], base: Path, index: int
         raise fail(["checks", index, "against"], "against names nothing to compare with: give backend/source, "
                    "a device or dtype, or export: true")  # fmt: skip
     backend = changes.get("backend", model.backend)
+    if backend != "transformers":
+        changes.setdefault("device_map", None)  # another backend loads the comparison model on one device
     if backend not in available_backends():
         raise fail(["checks", index, "against", "backend"],
                    f"unknown backend {backend!r}; installed backends: {', '.join(available_backends())}")  # fmt: skip

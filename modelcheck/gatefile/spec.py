@@ -31,6 +31,8 @@ class ModelSpec:
     graph_optimization: str | None = None
     max_new_tokens: int = 32
     labels: tuple[str, ...] | None = None
+    #: transformers backend: accelerate's placement (``auto``: over every GPU, then CPU) instead of one device.
+    device_map: str | None = None
 
     @property
     def is_local(self) -> bool:

@@ -14,7 +14,9 @@ torch and transformers are imported only when a model is loaded, so importing th
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -29,6 +31,8 @@ from modelcheck_transformers._common import TransformersModel
 
 if TYPE_CHECKING:
     from modelcheck.gatefile import ModelSpec
+
+log = logging.getLogger(__name__)
 
 __all__ = ["SUPPORTED_TASKS", "TransformersBackend", "TransformersModel", "resolve_device"]
 
@@ -95,12 +99,14 @@ class TransformersBackend:
         import transformers
 
         options: dict[str, Any] = {"revision": revision, "trust_remote_code": model.trust_remote_code}
+        placement = _placement(model)
         with _quiet_transformers():
             auto_model = getattr(transformers, kind.auto_model)
             try:
                 network, info = auto_model.from_pretrained(
-                    name, output_loading_info=True, **options, **({"dtype": dtype} if dtype is not None else {})
-                )
+                    name, output_loading_info=True, **options, **placement,
+                    **({"dtype": dtype} if dtype is not None else {}),
+                )  # fmt: skip
             except Exception as exc:  # transformers raises OSError, ValueError, KeyError, ... for bad models
                 raise _load_error(model, name, revision, kind.auto_model, exc) from None
             _check_weights(model, name, kind, info)
@@ -112,7 +118,12 @@ class TransformersBackend:
                 raise _load_error(model, name, revision, kind.preprocessor, exc) from None
         if kind.preprocessor == "AutoTokenizer":
             _check_vocabulary(model, name, preprocessor, network.config)
-        network.to(device)
+        if placement:  # accelerate placed the layers; inputs go where the embeddings are
+            device = str(network.get_input_embeddings().weight.device)
+            placed = getattr(network, "hf_device_map", None) or {"": device}  # one device: transformers keeps no map
+            log.info("model %s placed by device_map %s: %s", model.source, model.device_map, placed)
+        else:
+            network.to(device)
         network.eval()
 
         module_name, _, class_name = kind.loaded.partition(":")
@@ -130,6 +141,18 @@ class TransformersBackend:
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+
+def _placement(model: ModelSpec) -> dict[str, Any]:
+    """``from_pretrained`` options for ``model.device_map`` (accelerate spreads the layers over the devices)."""
+    if model.device_map is None:
+        return {}
+    if importlib.util.find_spec("accelerate") is None:
+        raise ModelLoadError(
+            f"model {model.id!r}: device_map {model.device_map!r} needs accelerate, which is not installed; "
+            "pip install 'modelcheck[transformers]' (or accelerate), or remove device_map to load on one device"
+        )
+    return {"device_map": model.device_map}
 
 
 @contextmanager
