@@ -82,7 +82,7 @@ def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
     return statistics.median(times), result
 
 
-def write_gate(folder: Path, model_path: str, texts: list[str], reference: Any) -> Path:
+def write_gate(folder: Path, model_path: str, texts: list[str], reference: Any, threads: int) -> Path:
     import numpy as np
     import pandas as pd
 
@@ -97,6 +97,7 @@ model:
   task: feature-extraction
   device: cpu
   batch_size: 32
+  threads: {threads}
 data:
   source: texts.csv
   input: text
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     rows.append(("hand-written loop, length-sorted (32)", seconds))
 
     with tempfile.TemporaryDirectory() as tmp:
-        gate = load_gate(write_gate(Path(tmp), model_path, texts, reference))
+        gate = load_gate(write_gate(Path(tmp), model_path, texts, reference, args.threads))
         cache = ModelCache()
         cache.get(gate.model)  # loading is not part of the evaluation figure, as for the loops
         result: Any = None
