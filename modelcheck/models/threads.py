@@ -3,8 +3,8 @@
 torch (and ONNX Runtime) default to one intra-op thread per core, and their threads spin while they
 wait for each other. On a shared runner, where another job or another pytest-xdist worker keeps a
 core busy, that default collapses: measured on 2 shared cores with one core kept busy, all-MiniLM-L6-v2
-ran at 63 examples/s on the default 2 threads and 99 on 1, a tiny BERT gate took 1.77 s against 0.58 s
-(``benchmarks/scale.py --threads --load-core``); on the same machine left quiet, 2 threads ran
+ran at 63 examples/s on the default 2 threads and 99 on 1, a tiny BERT over 10k texts took 2.04 s
+against 0.60 s (``benchmarks/scale.py --threads --load-core``); on the same machine left quiet, 2 threads ran
 MiniLM at 174 examples/s against 102 on 1. So the default is neither: it is the number of usable
 cores (CPU affinity and the cgroup CPU quota) less the cores that *other* processes kept busy since
 the last look, at least 1. Reading that costs nothing: system CPU time minus this process's own
