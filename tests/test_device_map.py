@@ -102,6 +102,6 @@ def test_a_memory_check_of_a_model_spread_over_several_gpus_is_an_error_not_one_
         "checks:\n  - {name: peak, kind: memory, max_mb: 100}\n"
     )
     gate = load_gate(gate_file)
-    monkeypatch.setattr(memory, "_cuda_devices", lambda: 2)  # what a two-GPU machine reports
+    monkeypatch.setattr(memory, "available_devices", lambda: ["cpu", "cuda:0", "cuda:1"])  # a two-GPU machine
     with pytest.raises(CheckError, match=r"measure one device.*device_map 'auto' over 2 GPUs"):
         memory.measure_memory_check(gate, gate.checks[0], baseline=False, process="this process")

@@ -19,7 +19,7 @@ from modelcheck.errors import CheckError
 from modelcheck.measure.memory import MemoryResult, measure_phase
 from modelcheck.measure.timing import Verdict
 from modelcheck.models.backends import BACKEND_FRAMEWORKS, get_backend
-from modelcheck.models.hardware import pinned_threads, resolve_device
+from modelcheck.models.hardware import available_devices, pinned_threads, resolve_device
 from modelcheck.report.results import CheckResult, Status
 
 if TYPE_CHECKING:
@@ -120,10 +120,11 @@ def measure_memory_check(
 
     spec = check.baseline_model if baseline else gate.model
     assert spec is not None
-    if spec.device_map is not None and _cuda_devices() > 1:
+    gpus = sum(device.startswith("cuda") for device in available_devices()) if spec.device_map else 0
+    if gpus > 1:
         raise CheckError(
             f"memory checks measure one device; model {spec.id!r} is spread by device_map {spec.device_map!r} "
-            f"over {_cuda_devices()} GPUs: check its memory on one device (remove device_map) or leave it out"
+            f"over {gpus} GPUs: check its memory on one device (remove device_map) or leave it out"
         )
     batch_size = check.batch_size or spec.batch_size
     threads = check.threads or spec.threads
@@ -208,8 +209,3 @@ def _same_imports() -> dict[str, str]:
     paths = [p for p in sys.path if p] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     return env
-
-
-def _cuda_devices() -> int:
-    torch = sys.modules.get("torch")
-    return int(torch.cuda.device_count()) if torch is not None and torch.cuda.is_available() else 0

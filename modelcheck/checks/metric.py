@@ -1,4 +1,5 @@
-"""Metric checks: scikit-learn / scipy metrics (or a local evaluate module) over a gate's outputs.
+"""Metric checks: a gate's outputs scored by per-class counts (accuracy, precision, recall, F1; see
+:mod:`modelcheck.checks.counts`), scikit-learn / scipy (roc_auc, regression, spearman) or a local evaluate module.
 
 A check is judged on the whole data, or per value of ``slice_by`` with its worst judged slice as
 the value. Targets and outputs come from the runner, one row per data row.

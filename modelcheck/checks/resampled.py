@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelcheck.checks.counts import per_class_average as _average
+from modelcheck.checks.counts import per_class_average
 
 if TYPE_CHECKING:
     from modelcheck.checks.metric import Scorer
@@ -77,7 +77,7 @@ def _confusions(scorer: Scorer, targets: np.ndarray, first: np.ndarray, second: 
         out = []
         for confusion in (joint.sum(axis=3), joint.sum(axis=2)):
             tp = np.diagonal(confusion, axis1=1, axis2=2)
-            out.append(_average(metric, average, positive, tp, confusion.sum(axis=1), confusion.sum(axis=2)))
+            out.append(per_class_average(metric, average, positive, tp, confusion.sum(axis=1), confusion.sum(axis=2)))
         return out[0], out[1]
 
     return score
@@ -130,7 +130,7 @@ def _classification(scorer: Scorer, targets: np.ndarray, predicted: np.ndarray) 
         true = np.bincount(truth, minlength=size).reshape(rows, classes).astype(np.float64)
         pred = np.bincount((predicted[chunk] + offset).ravel(), minlength=size).reshape(rows, classes)
         tp = np.bincount(truth, weights=right[chunk].ravel(), minlength=size).reshape(rows, classes)
-        return _average(metric, average, positive, tp, pred.astype(np.float64), true)
+        return per_class_average(metric, average, positive, tp, pred.astype(np.float64), true)
 
     return score
 

@@ -22,6 +22,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from modelcheck.models.hardware import torch_threads
+
 log = logging.getLogger(__name__)
 
 #: Windows shorter than this are too coarse to read (the kernel counts CPU time in 10 ms ticks).
@@ -64,18 +66,11 @@ class _Window:
         return max(0.0, (busy - own) / wall)
 
 
-_window: _Window | None = None
-
-
-def _start() -> None:
-    global _window
-    try:
-        _window = _Window()
-    except Exception:  # psutil cannot read CPU times here (a sandbox): the default stays the cores
-        _window = None
-
-
-_start()
+_window: _Window | None
+try:
+    _window = _Window()
+except Exception:  # psutil cannot read CPU times here (a sandbox): the default stays the usable cores
+    _window = None
 
 
 def idle_cores() -> int:
@@ -103,8 +98,6 @@ def evaluation_threads(model: object) -> Iterator[int | None]:
     if torch is None or not hasattr(model, "threads") or model.threads is not None:
         yield None
         return
-    from modelcheck.models.hardware import torch_threads
-
     threads = idle_cores()
     log.info("evaluating on %d thread(s): the usable cores other work leaves free (set model.threads to fix it)",
              threads)  # fmt: skip

@@ -120,7 +120,7 @@ class TransformersBackend:
             _check_vocabulary(model, name, preprocessor, network.config)
         if placement:  # accelerate placed the layers; inputs go where the embeddings are
             device = str(network.get_input_embeddings().weight.device)
-            placed = getattr(network, "hf_device_map", None) or {"": device}  # one device: transformers keeps no map
+            placed = getattr(network, "hf_device_map", device)  # transformers keeps no map when all is on one device
             log.info("model %s placed by device_map %s: %s", model.source, model.device_map, placed)
         else:
             network.to(device)
