@@ -1,0 +1,60 @@
+"""Per-row sufficient statistics: one representation for a metric's value, its slices and its bootstrap.
+
+A corpus metric (BLEU, entity F1, WER, ...) is not a mean of per-row scores, but it is a function of
+sums of per-row quantities: n-gram matches and lengths, true/false positives and negatives, edit
+operations and reference lengths. :class:`RowStatistics` holds those quantities, one row of ``stats``
+per data row, and the function from their column sums to the metric. The value on any subset of rows
+is ``finalise(stats[rows].sum(axis=0))``; on a (resamples, n) matrix of bootstrap row indices it is
+``finalise(stats[chunk].sum(axis=1))`` — numpy throughout, with no call to the metric library per
+resample. A mean of per-row scores (ROUGE, SQuAD EM/F1) is the special case ``[score, 1]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Finaliser", "RowStatistics", "mean_of_rows"]
+
+#: Column sums of shape (..., k) -> metric values of shape (...).
+Finaliser = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class RowStatistics:
+    """A metric as per-row sufficient statistics (``stats``, shape (n, k)) and the ``finalise`` of their sums."""
+
+    stats: np.ndarray
+    finalise: Finaliser
+    #: What the report records about how the metric was computed (a library's signature, a mode).
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.stats.ndim != 2:
+            raise ValueError(f"stats must have shape (rows, k), got {self.stats.shape}")
+
+    def __len__(self) -> int:
+        return int(self.stats.shape[0])
+
+    def value(self, rows: np.ndarray | None = None) -> float:
+        """The metric on all rows, or on ``rows`` (indices) only."""
+        chosen = self.stats if rows is None else self.stats[np.asarray(rows, dtype=np.int64)]
+        return float(np.asarray(self.finalise(chosen.sum(axis=0))))
+
+    def resampled(self, chunk: np.ndarray) -> np.ndarray:
+        """The metric on each resample of a (resamples, n) array of row indices: shape (resamples,)."""
+        return np.asarray(self.finalise(self.stats[chunk].sum(axis=1)), dtype=np.float64)
+
+
+def _mean(sums: np.ndarray) -> np.ndarray:
+    total, count = sums[..., 0], sums[..., 1]
+    return np.asarray(np.divide(total, count, out=np.zeros_like(total), where=count > 0))
+
+
+def mean_of_rows(scores: np.ndarray, details: Mapping[str, Any] | None = None) -> RowStatistics:
+    """A metric that is the mean of one score per row (ROUGE F-measure, SQuAD exact match and F1)."""
+    column = np.asarray(scores, dtype=np.float64).reshape(-1, 1)
+    return RowStatistics(np.hstack([column, np.ones_like(column)]), _mean, dict(details or {}))
