@@ -99,7 +99,7 @@ def test_gate_fails_when_a_stage_check_failed(tmp_path: Path, capsys: pytest.Cap
     out = capsys.readouterr().out
     assert "FAILED   gates/a.yaml::f1" in out
     assert "  gates/a.yaml::f1: f1 0.700 < min 0.9 (n=10)" in out
-    assert "stage deploy: FAILED — 1 passed, 1 failed" in out
+    assert "stage deploy: FAILED — 1 passed, 1 failed, 0 error, 0 inconclusive, 0 skipped\n" in out
 
 
 def test_gate_inconclusive_when_a_stage_check_errored(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -118,10 +118,47 @@ def test_gate_failure_wins_over_error(tmp_path: Path) -> None:
     assert main(["gate", "--stage", "deploy", report]) == 1
 
 
-def test_gate_lists_skipped_checks_without_judging(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    report = write(tmp_path, [gate("gates/a.yaml", [result("accuracy", "skipped", value=None)], STAGES)])
+def test_gate_with_a_skipped_stage_check_is_never_a_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    skipped = result("accuracy", "skipped", value=None, message="device 'cuda' is not available on this machine")
+    report = write(tmp_path, [gate("gates/a.yaml", [skipped, result("f1")], STAGES)])
+    assert main(["gate", "--stage", "merge", report]) == 3
+    out = capsys.readouterr().out
+    assert "SKIPPED  gates/a.yaml::accuracy" in out
+    assert "  gates/a.yaml::accuracy: device 'cuda' is not available on this machine" in out
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("stage merge: INCONCLUSIVE — 0 passed, 0 failed, 0 error, 0 inconclusive, 1 skipped")
+    assert "1 check of the stage skipped, so not measured" in last and "gates/a.yaml::accuracy" in last
+    assert main(["gate", "--stage", "merge", "--skipped", "fail", report]) == 1
+    assert "stage merge: FAILED — 0 passed" in capsys.readouterr().out
+    # deploy judges f1 too: one passed, one skipped is still not a pass
+    assert main(["gate", "--stage", "deploy", report]) == 3
+    assert main(["gate", "--stage", "merge", "--skipped", "pass", report]) == 2  # no such choice
+
+
+def test_gate_skipped_outside_the_stage_does_not_matter(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    checks = [result("accuracy"), result("f1", "skipped", value=None)]
+    report = write(tmp_path, [gate("gates/a.yaml", checks, STAGES)])
     assert main(["gate", "--stage", "merge", report]) == 0
-    assert "SKIPPED  gates/a.yaml::accuracy" in capsys.readouterr().out
+    assert "stage merge: PASSED — 1 passed, 0 failed, 0 error, 0 inconclusive, 0 skipped; 1 check outside" in (
+        capsys.readouterr().out
+    )
+
+
+def test_gate_says_why_when_pytest_stopped_before_the_gates_ran(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = build_report([], stage="merge", env=ENV)
+    document["stopped"] = {
+        "reason": "1 error during collection",
+        "exit_status": 2,
+        "errors": [{"nodeid": "tests/test_app.py", "message": "ModuleNotFoundError: No module named 'flask'"}],
+    }
+    path = tmp_path / "report.json"
+    write_report(path, document)
+    assert main(["gate", "--stage", "merge", str(path)]) == 3
+    out = capsys.readouterr().out
+    assert "stage merge: INCONCLUSIVE — pytest stopped early (exit 2): 1 error during collection" in out
+    assert "tests/test_app.py: ModuleNotFoundError: No module named 'flask'" in out
 
 
 def test_gate_without_stages_is_judged_for_every_stage(tmp_path: Path) -> None:
