@@ -23,7 +23,7 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from modelcheck.errors import ModelcheckError, ReportError
 from modelcheck.report.document import modelcheck_version, read_report

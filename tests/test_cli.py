@@ -144,8 +144,42 @@ def test_gate_skipped_outside_the_stage_does_not_matter(tmp_path: Path, capsys: 
     )
 
 
+def test_summary_and_comment_count_only_the_stage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deploy-only check that passed is not counted as a passed check of stage merge."""
+    for name in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_REPOSITORY", "GITHUB_OUTPUT"):
+        monkeypatch.delenv(name, raising=False)
+    report = write(tmp_path, [gate("gates/a.yaml", [result("accuracy"), result("f1")], STAGES)])
+    assert main(["github", "summary", report, "--stage", "merge"]) == 0
+    summary = capsys.readouterr().out
+    assert "❌ 0 failed · ✅ 1 passed (of 1 in the stage; 1 outside it) in 1 gate file" in summary
+    assert main(["github", "comment", report, "--stage", "merge", "--event", str(tmp_path / "none.json")]) in (0, 2)
+    comment = capsys.readouterr().out
+    assert "❌ 0 failed · ✅ 1 passed (of 1 in the stage; 1 outside it)" in comment
+    assert main(["github", "summary", report, "--stage", "deploy"]) == 0
+    assert "❌ 0 failed · ✅ 2 passed (of 2 in the stage)" in capsys.readouterr().out
+
+
+def test_summary_of_a_skipped_stage_says_inconclusive_or_failed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT"):
+        monkeypatch.delenv(name, raising=False)
+    skipped = result("accuracy", "skipped", value=None, message="device 'cuda' is not available on this machine")
+    report = write(tmp_path, [gate("gates/a.yaml", [skipped, result("f1")], STAGES)])
+    assert main(["github", "summary", report, "--stage", "merge"]) == 0
+    summary = capsys.readouterr().out
+    assert summary.startswith("## ❔ modelcheck: inconclusive — stage `merge`")
+    assert "1 check of the stage skipped, so not measured: gates/a.yaml::accuracy (device 'cuda' is not" in summary
+    assert main(["github", "summary", report, "--stage", "merge", "--skipped", "fail"]) == 0
+    assert capsys.readouterr().out.startswith("## ❌ modelcheck: failed — stage `merge`")
+    assert main(["github", "outputs", report, "--stage", "merge"]) == 0
+    assert "status=inconclusive" in capsys.readouterr().out
+
+
 def test_gate_says_why_when_pytest_stopped_before_the_gates_ran(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     document = build_report([], stage="merge", env=ENV)
     document["stopped"] = {
@@ -159,6 +193,11 @@ def test_gate_says_why_when_pytest_stopped_before_the_gates_ran(
     out = capsys.readouterr().out
     assert "stage merge: INCONCLUSIVE — pytest stopped early (exit 2): 1 error during collection" in out
     assert "tests/test_app.py: ModuleNotFoundError: No module named 'flask'" in out
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    assert main(["github", "summary", str(path), "--stage", "merge"]) == 0
+    summary = capsys.readouterr().out
+    assert "**pytest stopped before the gates ran** (exit 2): 1 error during collection" in summary
+    assert "> - `tests/test_app.py`: ModuleNotFoundError: No module named 'flask'" in summary
 
 
 def test_gate_without_stages_is_judged_for_every_stage(tmp_path: Path) -> None:

@@ -59,8 +59,14 @@ class StageResult:
     lacking: tuple[str, ...] = ()
     #: The report's ``stopped`` record: pytest ended before every collected test ran.
     stopped: Mapping[str, Any] | None = None
-    #: Why the stage did not pass, beyond failed checks (the counts say those): one sentence each.
-    reasons: tuple[str, ...] = ()
+    #: Why the stage did not pass, beyond failed checks (the counts say those): ``(kind, sentence)`` pairs,
+    #: kind one of stopped, empty, skipped, lacking, gate_errors, undecided.
+    why: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """The sentences of :attr:`why`."""
+        return tuple(text for _, text in self.why)
 
     def count(self, word: str) -> int:
         """Checks of the stage (judged) with this word."""
@@ -134,25 +140,31 @@ def judge(report: Mapping[str, Any], stage: str, *, skipped: str = "inconclusive
     def ids(word: str) -> list[str]:
         return [row.id for row in judged_rows if row.word == word]
 
-    reasons: list[str] = []
+    reasons: list[tuple[str, str]] = []
     if stopped is not None:
-        reasons.append(stopped_text(stopped))
+        reasons.append(("stopped", stopped_text(stopped)))
     if not report.get("gates"):
-        reasons.append("the report holds no gate results; nothing was judged")
+        reasons.append(("empty", "the report holds no gate results; nothing was judged"))
     if skips := ids("skipped"):
-        reasons.append(
-            f"{_n(len(skips))} of the stage skipped, so not measured (a device this machine lacks, or no slice "
-            f"with min_samples rows): {_list(skips)}"
-        )
+        first = next(row for row in judged_rows if row.word == "skipped").check.get("message")
+        said = " ".join(str(first or "a device this machine lacks, or no slice with min_samples rows").split())
+        text = f"{_n(len(skips))} of the stage skipped, so not measured: {_list(skips)} ({said[:200]})"
+        reasons.append(("skipped", text))
     if lacking:
         reasons.append(
-            f"the report lacks {_n(len(lacking))} of the stage (not run: pytest -k/-m/--deselect/--lf, or missing): "
-            f"{_list(lacking)}; run them all for a verdict"
+            (
+                "lacking",
+                f"the report lacks {_n(len(lacking))} of the stage (not run: pytest -k/-m/--deselect/--lf, "
+                f"or missing): "
+                f"{_list(lacking)}; run them all for a verdict",
+            )
         )
     if gate_errors:
-        reasons.append(f"{len(gate_errors)} gate file(s) could not run: {_list([g['file'] for g in gate_errors])}")
+        reasons.append(
+            ("gate_errors", f"{len(gate_errors)} gate file(s) could not run: {_list([g['file'] for g in gate_errors])}")
+        )
     if undecided := ids("error") + ids("inconclusive"):
-        reasons.append(f"{_n(len(undecided))} could not run or decide: {_list(undecided)}")
+        reasons.append(("undecided", f"{_n(len(undecided))} could not run or decide: {_list(undecided)}"))
 
     if ids("failed") or (skips and skipped == "fail"):
         status = "failed"
@@ -162,7 +174,7 @@ def judge(report: Mapping[str, Any], stage: str, *, skipped: str = "inconclusive
         status = "passed"
     return StageResult(
         stage=stage, status=status, checks=tuple(rows), gate_errors=tuple(gate_errors),
-        lacking=tuple(lacking), stopped=stopped, reasons=tuple(reasons),
+        lacking=tuple(lacking), stopped=stopped, why=tuple(reasons),
     )  # fmt: skip
 
 

@@ -24,8 +24,8 @@ from modelcheck.gatefile import GateSpec, load_gate
 from modelcheck.pytest_plugin.collect import CheckItem, GateFile
 from modelcheck.pytest_plugin.progress import GateProgress
 from modelcheck.pytest_plugin.shard import Shard, shard_members
-from modelcheck.pytest_plugin.stopped import EarlyStop
 from modelcheck.pytest_plugin.state import gate_scheduling_key, model_cache
+from modelcheck.pytest_plugin.stopped import EarlyStop
 from modelcheck.report.baselines import outputs_dir, prune_outputs, run_outputs_dir
 from modelcheck.report.results import CheckResult, GateResult
 from modelcheck.run.gate import Progress, run_gate
@@ -236,9 +236,7 @@ class ModelcheckSession:
         env.update({k: v for k, v in self.worker_runtime.items() if env.get(k) is None})
         shard = self.shard.pair if self.shard is not None else None
         try:
-            document = build_report(
-                self.gate_results(), stage=self.stage, env=env, shard=shard, stopped=self.stopped
-            )
+            document = build_report(self.gate_results(), stage=self.stage, env=env, shard=shard, stopped=self.stopped)
             write_report(self.report_path, document)
         except (OSError, ModelcheckError) as exc:
             self.report_error = f"could not write the report to {self.report_path}: {exc}"
@@ -247,8 +245,8 @@ class ModelcheckSession:
         prune_outputs(self.report_path, document)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        from modelcheck.report.document import build_report
         from modelcheck.github.judge import stopped_text
+        from modelcheck.report.document import build_report
         from modelcheck.report.summary import terminal_rows
 
         if self.stopped is not None:
