@@ -150,7 +150,13 @@ def test_the_untrained_model_fails_with_annotations_summary_and_a_comment(
     assert outputs_line(records) == "gate-outputs status=failed failed=2 report=modelcheck-report.json"
 
     lines = {c.name: c.line for c in load_gate(REPO / "gates" / "sentiment.yaml").checks}
-    errors = {(r["kvPairs"].get("file"), r["kvPairs"].get("line")) for r in records if r.get("command") == "error"}
+    errors = {
+        (r["kvPairs"].get("file"), r["kvPairs"].get("line"))
+        for r in records
+        if r.get("command") == "error" and r["kvPairs"].get("file")
+    }
+    verdicts = [str(r.get("raw")) for r in records if r.get("command") == "error" and not r["kvPairs"].get("file")]
+    assert len(verdicts) == 1 and "stage merge: FAILED — 1 passed, 2 failed" in verdicts[0], verdicts
     assert errors == {
         ("gates/sentiment.yaml", str(lines["accuracy"])),
         ("gates/sentiment.yaml", str(lines["macro_f1"])),
