@@ -179,13 +179,12 @@ def gate_files_hint(config: pytest.Config) -> str | None:
             folders.add(root.joinpath(*parts[:fixed]).resolve())
     for arg in config.args:
         path = Path(config.invocation_params.dir, arg.split("::")[0]).resolve()
-        if path.suffix in (".yaml", ".yml") and path.is_file():
-            named = path
-        elif path.is_dir() and any(path == folder or folder in path.parents for folder in folders):
-            named = next((p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")), None)
-        else:
-            continue
-        if named is not None:
+        gate_file = path.suffix in (".yaml", ".yml") and path.is_file()
+        if gate_file or (
+            path.is_dir()
+            and any(path == folder or folder in path.parents for folder in folders)
+            and any(p.suffix in (".yaml", ".yml") for p in path.rglob("*"))
+        ):
             return (
                 f"modelcheck: {arg} holds gate files, which pytest collects only with --modelcheck; "
                 f"add it to run their checks: pytest --modelcheck {shlex.join(config.invocation_params.args)}"
