@@ -397,7 +397,7 @@ def test_gate_files_without_the_flag_get_a_hint(project: pytest.Pytester) -> Non
     assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
     result.stdout.fnmatch_lines([hint.format("gates") + "pytest --modelcheck gates*"])
     result = project.runpytest("gates/sentiment.yaml", "test_ordinary.py")
-    assert result.ret == pytest.ExitCode.OK
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # pytest's own "not found": nothing collects the file
     result.stdout.fnmatch_lines([hint.format("gates/sentiment.yaml")])
     for args in ((), ("test_ordinary.py",), ("--modelcheck", "gates")):
         project.runpytest(*args).stdout.no_fnmatch_line("*holds gate files*")
