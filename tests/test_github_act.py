@@ -242,6 +242,12 @@ jobs:
       - uses: actions/checkout@v4
       - uses: acme/modelcheck/.github/actions/gate@v1
         with: {stage: merge, install: "false", pytest-args: "tests -p no:cacheprovider"}
+  bad-args:  # pytest refuses its arguments and writes no report: the step's error and the summary say so
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: acme/modelcheck/.github/actions/gate@v1
+        with: {stage: merge, install: "false", pytest-args: "--no-such-option"}
   vendored:  # a copy of the action in the user's repository, with the default install: refused, not misinstalled
     runs-on: ubuntu-latest
     steps:
@@ -282,7 +288,8 @@ def test_in_a_user_repository_a_broken_test_module_and_a_vendored_copy(
     code, records = act(repo_copy, "push", sentiment_model, tmp_path, workflow="gate.yml", cwd=user_repo)
     messages = [str(r.get("msg")) for r in records]
     results = {r.get("jobID") or r.get("job"): r.get("jobResult") for r in records if r.get("jobResult")}
-    assert code == 1 and results == {"gate": "success", "with-tests": "failure", "vendored": "failure"}, (
+    expected = {"gate": "success", "with-tests": "failure", "bad-args": "failure", "vendored": "failure"}
+    assert code == 1 and results == expected, (
         results,
         messages[-60:],
     )
@@ -307,6 +314,12 @@ def test_in_a_user_repository_a_broken_test_module_and_a_vendored_copy(
         "stage merge: INCONCLUSIVE" in e and "tests/test_app.py: ModuleNotFoundError: No module named" in e
         for e in errors
     ), errors
+
+    # No report at all: said as the step's error and in the summary.
+    errors = [str(r.get("raw") or r.get("msg")) for r in of("bad-args", "error")]
+    assert any("pytest exited 4 and wrote no report" in e for e in errors), errors
+    summary = next(r["content"] for r in of("bad-args", "summary") if "modelcheck:" in r["content"])
+    assert summary.startswith("## 💥 modelcheck: error — stage `merge`") and "pytest ended before writing" in summary
 
     # The vendored copy refuses to pip-install the user's project and names the package input.
     errors = [str(r.get("raw") or r.get("msg")) for r in of("vendored", "error")]
