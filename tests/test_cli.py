@@ -195,6 +195,19 @@ def test_gate_says_why_when_pytest_stopped_before_the_gates_ran(
     out = capsys.readouterr().out
     assert "stage merge: INCONCLUSIVE — pytest stopped early (exit 2): 1 error during collection" in out
     assert "tests/test_app.py: ModuleNotFoundError: No module named 'flask'" in out
+    # A report from an artifact is untrusted: a line break in a node id or reason never starts a log line.
+    document["stopped"]["reason"] = "x\n::stop-commands::t"
+    document["stopped"]["errors"].append({"nodeid": "tests/a\r\n::error::forged.py", "message": "m\n::warning::w"})
+    write_report(path, document)
+    assert main(["gate", "--stage", "merge", str(path)]) == 3
+    lines = capsys.readouterr().out.splitlines()
+    assert (
+        not [line for line in lines if line.startswith("::")]
+        and "tests/a ::error::forged.py: m ::warning::w" in lines[-1]
+    )
+    document["stopped"]["reason"] = "1 error during collection"
+    document["stopped"]["errors"].pop()
+    write_report(path, document)
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     assert main(["github", "summary", str(path), "--stage", "merge"]) == 0
     summary = capsys.readouterr().out

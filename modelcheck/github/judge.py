@@ -15,6 +15,7 @@ Checks outside the stage are counted apart (``outside``), never in the stage's c
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -100,9 +101,12 @@ def check_stage(report: Mapping[str, Any], stage: str, *, source: str) -> None:
 def stopped_text(stopped: Mapping[str, Any], limit: int = 3) -> str:
     """``pytest stopped early (exit 2): 1 error during collection — tests/test_x.py: ImportError: ...``."""
     errors = [e for e in stopped.get("errors") or () if isinstance(e, Mapping)]
-    shown = "; ".join(f"{e.get('nodeid') or '?'}: {e.get('message') or '?'}" for e in errors[:limit])
+    shown = "; ".join(
+        f"{one_line(e.get('nodeid') or '?')}: {one_line(e.get('message') or '?')}" for e in errors[:limit]
+    )
     more = f"; and {len(errors) - limit} more" if len(errors) > limit else ""
-    text = f"pytest stopped early (exit {stopped.get('exit_status')}): {stopped.get('reason') or 'interrupted'}"
+    reason = one_line(stopped.get("reason") or "interrupted")
+    text = f"pytest stopped early (exit {one_line(stopped.get('exit_status'))}): {reason}"
     return f"{text} — {shown}{more}" if shown else text
 
 
@@ -147,7 +151,7 @@ def judge(report: Mapping[str, Any], stage: str, *, skipped: str = "inconclusive
         reasons.append(("empty", "the report holds no gate results; nothing was judged"))
     if skips := ids("skipped"):
         first = next(row for row in judged_rows if row.word == "skipped").check.get("message")
-        said = " ".join(str(first or "a device this machine lacks, or no slice with min_samples rows").split())
+        said = one_line(first or "a device this machine lacks, or no slice with min_samples rows")
         text = f"{_n(len(skips))} of the stage skipped, so not measured: {_list(skips)} ({said[:200]})"
         reasons.append(("skipped", text))
     if lacking:
@@ -178,10 +182,22 @@ def judge(report: Mapping[str, Any], stage: str, *, skipped: str = "inconclusive
     )  # fmt: skip
 
 
+def one_line(value: Any) -> str:
+    """``value`` as one line of plain text: control characters (CR, LF, ESC, ...) become spaces, runs of space one.
+
+    Names and messages in a report come from untrusted hands (a pull request's gate files and code); a line
+    break in them must never start a new log line (where ``::`` would be a workflow command).
+    """
+    return " ".join(_CONTROL.sub(" ", str(value)).split())
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def _n(count: int) -> str:
     return f"{count} check{'s' if count != 1 else ''}"
 
 
 def _list(names: list[str], limit: int = 10) -> str:
     more = f" and {len(names) - limit} more" if len(names) > limit else ""
-    return ", ".join(names[:limit]) + more
+    return ", ".join(one_line(name) for name in names[:limit]) + more

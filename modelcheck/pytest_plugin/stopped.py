@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from modelcheck.github.judge import one_line
+
 #: Collection errors kept in the report (the rest are counted in the reason).
 MAX_ERRORS = 20
 #: Characters kept of one error's line.
@@ -27,7 +29,8 @@ class EarlyStop:
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
-            self.errors.append({"nodeid": report.nodeid or ".", "message": first_line(report.longreprtext)})
+            # one line each: a file name or message with a line break must not start a log line of its own
+            self.errors.append({"nodeid": one_line(report.nodeid or "."), "message": first_line(report.longreprtext)})
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         value = excinfo.value
@@ -63,5 +66,5 @@ def first_line(text: str) -> str:
     """The line that says what went wrong: pytest's last ``E   `` line, else the first non-empty one."""
     lines = [line.rstrip() for line in str(text).splitlines() if line.strip()]
     marked = [line[1:].strip() for line in lines if line.startswith("E ")]
-    line = (marked[-1] if marked else lines[0].strip()) if lines else "no message"
+    line = one_line(marked[-1] if marked else lines[0]) if lines else "no message"
     return line if len(line) <= MAX_LINE else line[: MAX_LINE - 1] + "…"
