@@ -178,6 +178,8 @@ def test_summary_of_a_skipped_stage_says_inconclusive_or_failed(
     assert capsys.readouterr().out.startswith("## ❌ modelcheck: failed — stage `merge`")
     assert main(["github", "outputs", report, "--stage", "merge"]) == 0
     assert "status=inconclusive" in capsys.readouterr().out
+    assert main(["summary", report]) == 0  # the report's own summary (README's >> $GITHUB_STEP_SUMMARY)
+    assert capsys.readouterr().out.startswith("## 💥 modelcheck: inconclusive")
 
 
 def test_gate_says_why_when_pytest_stopped_before_the_gates_ran(
@@ -213,6 +215,12 @@ def test_gate_says_why_when_pytest_stopped_before_the_gates_ran(
     summary = capsys.readouterr().out
     assert "**pytest stopped before the gates ran** (exit 2): 1 error during collection" in summary
     assert "> - `tests/test_app.py`: ModuleNotFoundError: No module named 'flask'" in summary
+    assert main(["summary", str(path)]) == 0
+    summary = capsys.readouterr().out
+    assert summary.startswith("## 💥 modelcheck: inconclusive (stage `merge`)")
+    assert "> 💥 pytest stopped early (exit 2): 1 error during collection — tests/test_app.py: ModuleNotFoundError" in (
+        summary
+    )
 
 
 def test_gate_without_stages_is_judged_for_every_stage(tmp_path: Path) -> None:

@@ -15,12 +15,12 @@ Checks outside the stage are counted apart (``outside``), never in the stage's c
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from modelcheck.errors import ReportError
+from modelcheck.report.stopped import one_line, stopped_text
 
 #: Most important first: the order of the summary's rows and of the annotations.
 ORDER = ("failed", "error", "inconclusive", "warned", "passed", "skipped", "not run")
@@ -98,18 +98,6 @@ def check_stage(report: Mapping[str, Any], stage: str, *, source: str) -> None:
         )
 
 
-def stopped_text(stopped: Mapping[str, Any], limit: int = 3) -> str:
-    """``pytest stopped early (exit 2): 1 error during collection — tests/test_x.py: ImportError: ...``."""
-    errors = [e for e in stopped.get("errors") or () if isinstance(e, Mapping)]
-    shown = "; ".join(
-        f"{one_line(e.get('nodeid') or '?')}: {one_line(e.get('message') or '?')}" for e in errors[:limit]
-    )
-    more = f"; and {len(errors) - limit} more" if len(errors) > limit else ""
-    reason = one_line(stopped.get("reason") or "interrupted")
-    text = f"pytest stopped early (exit {one_line(stopped.get('exit_status'))}): {reason}"
-    return f"{text} — {shown}{more}" if shown else text
-
-
 def judge(report: Mapping[str, Any], stage: str, *, skipped: str = "inconclusive") -> StageResult:
     """Judge ``report`` for ``stage`` (call :func:`check_stage` first for a clear unknown-stage error).
 
@@ -180,18 +168,6 @@ def judge(report: Mapping[str, Any], stage: str, *, skipped: str = "inconclusive
         stage=stage, status=status, checks=tuple(rows), gate_errors=tuple(gate_errors),
         lacking=tuple(lacking), stopped=stopped, why=tuple(reasons),
     )  # fmt: skip
-
-
-def one_line(value: Any) -> str:
-    """``value`` as one line of plain text: control characters (CR, LF, ESC, ...) become spaces, runs of space one.
-
-    Names and messages in a report come from untrusted hands (a pull request's gate files and code); a line
-    break in them must never start a new log line (where ``::`` would be a workflow command).
-    """
-    return " ".join(_CONTROL.sub(" ", str(value)).split())
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _n(count: int) -> str:

@@ -245,8 +245,8 @@ class ModelcheckSession:
         prune_outputs(self.report_path, document)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        from modelcheck.github.judge import stopped_text
         from modelcheck.report.document import build_report
+        from modelcheck.report.stopped import stopped_text
         from modelcheck.report.summary import terminal_rows
 
         if self.stopped is not None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from modelcheck.github.judge import one_line
+from modelcheck.report.stopped import one_line
 
 #: Collection errors kept in the report (the rest are counted in the reason).
 MAX_ERRORS = 20
