@@ -494,3 +494,21 @@ def test_pytest_log_options_show_the_modelcheck_logger(tmp_path: Path, caplog: p
     load_gate(REPO / "gates" / "sentiment.yaml", display_path="gates/sentiment.yaml")
     assert [r.name for r in caplog.records] == ["modelcheck.gatefile"]
     assert "loaded gates/sentiment.yaml: model sentiment (transformers, text-classification), 6 checks" in caplog.text
+
+
+def test_report_merge_keeps_a_legs_early_stop(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    first = build_report([gate("gates/a.yaml", [result("accuracy")], STAGES)], stage="merge", env=ENV, shard=(1, 2))
+    second = build_report([], stage="merge", env=ENV, shard=(2, 2))
+    second["stopped"] = {
+        "reason": "1 error during collection",
+        "exit_status": 2,
+        "errors": [{"nodeid": "gates/b.yaml", "message": "gates/b.yaml:3: invalid YAML"}],
+    }
+    write_report(tmp_path / "1.json", first)
+    write_report(tmp_path / "2.json", second)
+    merged = tmp_path / "all.json"
+    assert main(["report", "merge", str(tmp_path / "1.json"), str(tmp_path / "2.json"), "-o", str(merged)]) == 0
+    assert main(["gate", "--stage", "merge", str(merged)]) == 3  # leg 1 passed; leg 2 never ran its gates
+    assert "pytest stopped early (exit 2): 1 error during collection — gates/b.yaml: gates/b.yaml:3" in (
+        capsys.readouterr().out
+    )
