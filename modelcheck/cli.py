@@ -22,9 +22,8 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from modelcheck.errors import ModelcheckError, ReportError
 from modelcheck.report.document import modelcheck_version, read_report
@@ -73,11 +72,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="judge a results report for a stage",
         description=(
             "Judge a results report for a stage: exit 0 if every check of the stage passed, 1 if one "
-            "failed, 3 if none failed but one could not run (inconclusive)."
+            "failed, 3 if none failed but one could not run, was skipped or not run, or pytest stopped early "
+            "(inconclusive)."
         ),
     )
     gate.add_argument("--stage", required=True, help="the stage to judge, e.g. merge or deploy")
     gate.add_argument("report", metavar="REPORT", help="a report written by pytest --modelcheck-report")
+    gate.add_argument(
+        "--skipped",
+        choices=("inconclusive", "fail"),
+        default="inconclusive",
+        help="what a skipped check of the stage (device absent, nothing measured) makes it: inconclusive "
+        "(exit 3, the default) or fail (exit 1); it never passes",
+    )
     gate.set_defaults(handler=_cmd_gate)
 
     summary = commands.add_parser(
@@ -232,38 +239,20 @@ def _exists(path: Path) -> bool:
 # -- gate -----------------------------------------------------------------------------------------
 
 
-def judged_checks(report: Mapping[str, Any], stage: str) -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:
-    """``(gate, check)`` pairs judged for ``stage``.
-
-    A check is judged when its gate's ``stages`` lists it under ``stage`` (or the check names the stage
-    itself); a gate that defines no stages has every check judged for every stage.
-    """
-    judged = []
-    for gate in report.get("gates", []):
-        stages = gate.get("stages") or {}
-        members = set(stages.get(stage, ()))
-        for check in gate.get("checks", []):
-            if not stages or check["name"] in members or stage in (check.get("stages") or ()):
-                judged.append((gate, check))
-    return judged
-
-
 def _cmd_gate(args: argparse.Namespace) -> int:
+    from modelcheck.github.judge import check_stage, judge
+
     stage: str = args.stage
     report = read_report(args.report)
     gates = report["gates"]
+    check_stage(report, stage, source=args.report)
+    result = judge(report, stage, skipped=args.skipped)
     if not gates:
-        print(f"stage {stage}: INCONCLUSIVE — the report {args.report} holds no gate results; nothing to judge")
+        print(f"stage {stage}: INCONCLUSIVE — {'; '.join(result.reasons)} (in {args.report})")
         return EXIT_INCONCLUSIVE
-    if all(gate["stages"] for gate in gates) and not any(stage in gate["stages"] for gate in gates):
-        known = sorted({name for gate in gates for name in gate["stages"]})
-        raise ReportError(
-            f"no gate in report {args.report} defines stage {stage!r}; stages in the report: "
-            f"{', '.join(known)}. Pass one of them to --stage, "
-            f"or add {stage!r} under stages: in the gate files"
-        )
 
-    judged = judged_checks(report, stage)
+    chosen = {id(row.check) for row in result.checks if row.judged}
+    judged = [(gate, check) for gate in gates for check in gate.get("checks", []) if id(check) in chosen]
     errored_gates = [gate for gate in gates if gate.get("error") and (not gate["stages"] or stage in gate["stages"])]
     rows = [(f"{gate['file']}::{check['name']}", check) for gate, check in judged]
     gate_errors = {gate["file"]: gate["error"] for gate in errored_gates}
@@ -274,27 +263,12 @@ def _cmd_gate(args: argparse.Namespace) -> int:
         threshold = format_threshold(check.get("threshold"))
         print(f"{word:<{max(8, widths[0])}} {name:<{widths[1]}}  {value:>{widths[2]}}  {threshold}".rstrip())
 
-    failed = [name for name, check in rows if check["status"] == "failed"]
-    errors = [name for name, check in rows if check["status"] == "error"]
-    undecided = [name for name, check in rows if check["status"] == "inconclusive"]
-    errors += [gate["file"] for gate in errored_gates if not gate.get("checks")]
-    skipped = [name for name, check in rows if check["status"] == "skipped"]
-    # Checks of the stage this report does not hold a verdict for: left out of the run, or absent.
-    lacking = [name for name, check in rows if check["status"] == "not run"]
-    lacking += [
-        f"{gate['file']}::{name}"
-        for gate in gates
-        for name in (gate.get("stages") or {}).get(stage, ())
-        if name not in {check["name"] for check in gate.get("checks", ())} and gate.get("checks")
-    ]
-    passed = [name for name, check in rows if check["status"] == "passed"]
-
     # Why each judged check failed or errored; a gate-wide error once, not once per check.
     messages = [f"  {file}: {error}" for file, error in gate_errors.items()]
     for (gate, check), (name, _) in zip(judged, rows, strict=True):
         message = check.get("message")
         if (
-            check["status"] in ("failed", "error", "inconclusive")
+            check["status"] in ("failed", "error", "inconclusive", "skipped")
             and message
             and message != gate_errors.get(gate["file"])
         ):
@@ -303,31 +277,19 @@ def _cmd_gate(args: argparse.Namespace) -> int:
         print()
         print("\n".join(messages))
 
-    not_judged = sum(len(gate.get("checks", [])) for gate in gates) - len(rows)
-    counts = (
-        f"{len(passed)} passed, {len(failed)} failed, {len(errors)} error, "
-        f"{len(undecided)} inconclusive, {len(skipped)} skipped"
-    )
-    extra = f"; {not_judged} check{'s' if not_judged != 1 else ''} outside the stage not judged" if not_judged else ""
+    counts = result.counts()
+    shown = ", ".join(f"{counts[word]} {word}" for word in ("passed", "failed", "error", "inconclusive", "skipped"))
+    shown += f", {counts['not run']} not run" if counts["not run"] else ""
+    outside = result.outside
+    extra = f"; {outside} check{'s' if outside != 1 else ''} outside the stage not judged" if outside else ""
     print()
-    if failed:
-        print(f"stage {stage}: FAILED — {counts}{extra}")
-        return EXIT_FAILED
-    if lacking:
-        print(
-            f"stage {stage}: INCONCLUSIVE — the report lacks {len(lacking)} check{'s' if len(lacking) != 1 else ''} "
-            f"of the stage (not run: pytest -k/-m/--deselect/--lf, or missing): {', '.join(lacking)}; "
-            f"run them all for a verdict; {counts}{extra}"
-        )
-        return EXIT_INCONCLUSIVE
-    if errors or undecided:
-        print(f"stage {stage}: INCONCLUSIVE — a check could not run or decide; {counts}{extra}")
-        return EXIT_INCONCLUSIVE
-    if not passed and not skipped:
-        print(f"stage {stage}: PASSED — no checks in this stage{extra}")
+    if result.status == "passed":
+        what = shown if result.judged else "no checks in this stage"
+        print(f"stage {stage}: PASSED — {what}{extra}")
         return EXIT_OK
-    print(f"stage {stage}: PASSED — {counts}{extra}")
-    return EXIT_OK
+    why = "".join(f"; {reason}" for reason in result.reasons)
+    print(f"stage {stage}: {result.status.upper()} — {shown}{extra}{why}")
+    return EXIT_FAILED if result.status == "failed" else EXIT_INCONCLUSIVE
 
 
 # -- baseline update / export ------------------------------------------------------------------------

@@ -99,7 +99,7 @@ def test_gate_fails_when_a_stage_check_failed(tmp_path: Path, capsys: pytest.Cap
     out = capsys.readouterr().out
     assert "FAILED   gates/a.yaml::f1" in out
     assert "  gates/a.yaml::f1: f1 0.700 < min 0.9 (n=10)" in out
-    assert "stage deploy: FAILED — 1 passed, 1 failed" in out
+    assert "stage deploy: FAILED — 1 passed, 1 failed, 0 error, 0 inconclusive, 0 skipped\n" in out
 
 
 def test_gate_inconclusive_when_a_stage_check_errored(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -118,10 +118,109 @@ def test_gate_failure_wins_over_error(tmp_path: Path) -> None:
     assert main(["gate", "--stage", "deploy", report]) == 1
 
 
-def test_gate_lists_skipped_checks_without_judging(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    report = write(tmp_path, [gate("gates/a.yaml", [result("accuracy", "skipped", value=None)], STAGES)])
+def test_gate_with_a_skipped_stage_check_is_never_a_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    skipped = result("accuracy", "skipped", value=None, message="device 'cuda' is not available on this machine")
+    report = write(tmp_path, [gate("gates/a.yaml", [skipped, result("f1")], STAGES)])
+    assert main(["gate", "--stage", "merge", report]) == 3
+    out = capsys.readouterr().out
+    assert "SKIPPED  gates/a.yaml::accuracy" in out
+    assert "  gates/a.yaml::accuracy: device 'cuda' is not available on this machine" in out
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("stage merge: INCONCLUSIVE — 0 passed, 0 failed, 0 error, 0 inconclusive, 1 skipped")
+    assert "1 check of the stage skipped, so not measured" in last and "gates/a.yaml::accuracy" in last
+    assert main(["gate", "--stage", "merge", "--skipped", "fail", report]) == 1
+    assert "stage merge: FAILED — 0 passed" in capsys.readouterr().out
+    # deploy judges f1 too: one passed, one skipped is still not a pass
+    assert main(["gate", "--stage", "deploy", report]) == 3
+    assert main(["gate", "--stage", "merge", "--skipped", "pass", report]) == 2  # no such choice
+
+
+def test_gate_skipped_outside_the_stage_does_not_matter(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    checks = [result("accuracy"), result("f1", "skipped", value=None)]
+    report = write(tmp_path, [gate("gates/a.yaml", checks, STAGES)])
     assert main(["gate", "--stage", "merge", report]) == 0
-    assert "SKIPPED  gates/a.yaml::accuracy" in capsys.readouterr().out
+    assert "stage merge: PASSED — 1 passed, 0 failed, 0 error, 0 inconclusive, 0 skipped; 1 check outside" in (
+        capsys.readouterr().out
+    )
+
+
+def test_summary_and_comment_count_only_the_stage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deploy-only check that passed is not counted as a passed check of stage merge."""
+    for name in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_REPOSITORY", "GITHUB_OUTPUT"):
+        monkeypatch.delenv(name, raising=False)
+    report = write(tmp_path, [gate("gates/a.yaml", [result("accuracy"), result("f1")], STAGES)])
+    assert main(["github", "summary", report, "--stage", "merge"]) == 0
+    summary = capsys.readouterr().out
+    assert "❌ 0 failed · ✅ 1 passed (of 1 in the stage; 1 outside it) in 1 gate file" in summary
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"pull_request": {"number": 7, "head": {"sha": "3" * 40, "ref": "fix"}}}))
+    assert main(["github", "comment", report, "--stage", "merge", "--event", str(event)]) == 0
+    comment = capsys.readouterr().out
+    assert "❌ 0 failed · ✅ 1 passed (of 1 in the stage; 1 outside it)" in comment
+    assert main(["github", "summary", report, "--stage", "deploy"]) == 0
+    assert "❌ 0 failed · ✅ 2 passed (of 2 in the stage)" in capsys.readouterr().out
+
+
+def test_summary_of_a_skipped_stage_says_inconclusive_or_failed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT"):
+        monkeypatch.delenv(name, raising=False)
+    skipped = result("accuracy", "skipped", value=None, message="device 'cuda' is not available on this machine")
+    report = write(tmp_path, [gate("gates/a.yaml", [skipped, result("f1")], STAGES)])
+    assert main(["github", "summary", report, "--stage", "merge"]) == 0
+    summary = capsys.readouterr().out
+    assert summary.startswith("## ❔ modelcheck: inconclusive — stage `merge`")
+    assert "1 check of the stage skipped, so not measured: gates/a.yaml::accuracy (device 'cuda' is not" in summary
+    assert main(["github", "summary", report, "--stage", "merge", "--skipped", "fail"]) == 0
+    assert capsys.readouterr().out.startswith("## ❌ modelcheck: failed — stage `merge`")
+    assert main(["github", "outputs", report, "--stage", "merge"]) == 0
+    assert "status=inconclusive" in capsys.readouterr().out
+    assert main(["summary", report]) == 0  # the report's own summary (README's >> $GITHUB_STEP_SUMMARY)
+    assert capsys.readouterr().out.startswith("## 💥 modelcheck: inconclusive")
+
+
+def test_gate_says_why_when_pytest_stopped_before_the_gates_ran(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    document = build_report([], stage="merge", env=ENV)
+    document["stopped"] = {
+        "reason": "1 error during collection",
+        "exit_status": 2,
+        "errors": [{"nodeid": "tests/test_app.py", "message": "ModuleNotFoundError: No module named 'flask'"}],
+    }
+    path = tmp_path / "report.json"
+    write_report(path, document)
+    assert main(["gate", "--stage", "merge", str(path)]) == 3
+    out = capsys.readouterr().out
+    assert "stage merge: INCONCLUSIVE — pytest stopped early (exit 2): 1 error during collection" in out
+    assert "tests/test_app.py: ModuleNotFoundError: No module named 'flask'" in out
+    # A report from an artifact is untrusted: a line break in a node id or reason never starts a log line.
+    document["stopped"]["reason"] = "x\n::stop-commands::t"
+    document["stopped"]["errors"].append({"nodeid": "tests/a\r\n::error::forged.py", "message": "m\n::warning::w"})
+    write_report(path, document)
+    assert main(["gate", "--stage", "merge", str(path)]) == 3
+    lines = capsys.readouterr().out.splitlines()
+    assert (
+        not [line for line in lines if line.startswith("::")]
+        and "tests/a ::error::forged.py: m ::warning::w" in lines[-1]
+    )
+    document["stopped"]["reason"] = "1 error during collection"
+    document["stopped"]["errors"].pop()
+    write_report(path, document)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    assert main(["github", "summary", str(path), "--stage", "merge"]) == 0
+    summary = capsys.readouterr().out
+    assert "**pytest stopped before the gates ran** (exit 2): 1 error during collection" in summary
+    assert "> - `tests/test_app.py`: ModuleNotFoundError: No module named 'flask'" in summary
+    assert main(["summary", str(path)]) == 0
+    summary = capsys.readouterr().out
+    assert summary.startswith("## 💥 modelcheck: inconclusive (stage `merge`)")
+    assert "> 💥 pytest stopped early (exit 2): 1 error during collection — tests/test_app.py: ModuleNotFoundError" in (
+        summary
+    )
 
 
 def test_gate_without_stages_is_judged_for_every_stage(tmp_path: Path) -> None:
@@ -395,3 +494,21 @@ def test_pytest_log_options_show_the_modelcheck_logger(tmp_path: Path, caplog: p
     load_gate(REPO / "gates" / "sentiment.yaml", display_path="gates/sentiment.yaml")
     assert [r.name for r in caplog.records] == ["modelcheck.gatefile"]
     assert "loaded gates/sentiment.yaml: model sentiment (transformers, text-classification), 6 checks" in caplog.text
+
+
+def test_report_merge_keeps_a_legs_early_stop(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    first = build_report([gate("gates/a.yaml", [result("accuracy")], STAGES)], stage="merge", env=ENV, shard=(1, 2))
+    second = build_report([], stage="merge", env=ENV, shard=(2, 2))
+    second["stopped"] = {
+        "reason": "1 error during collection",
+        "exit_status": 2,
+        "errors": [{"nodeid": "gates/b.yaml", "message": "gates/b.yaml:3: invalid YAML"}],
+    }
+    write_report(tmp_path / "1.json", first)
+    write_report(tmp_path / "2.json", second)
+    merged = tmp_path / "all.json"
+    assert main(["report", "merge", str(tmp_path / "1.json"), str(tmp_path / "2.json"), "-o", str(merged)]) == 0
+    assert main(["gate", "--stage", "merge", str(merged)]) == 3  # leg 1 passed; leg 2 never ran its gates
+    assert "pytest stopped early (exit 2): 1 error during collection — gates/b.yaml: gates/b.yaml:3" in (
+        capsys.readouterr().out
+    )

@@ -81,12 +81,14 @@ def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def act(
-    repo: Path, event: str, model: Path, tmp: Path, *extra: str, workflow: str = "gate.yml"
+    repo: Path, event: str, model: Path, tmp: Path, *extra: str, workflow: str = "gate.yml", cwd: Path | None = None
 ) -> tuple[int, list[dict[str, Any]]]:
+    """Run ``workflow`` (under tests/data/act, or the workflows of ``cwd``: a user's repository) under act."""
     home = tmp / "home"  # act's cache (~/.cache/act) of its own, not the user's
     home.mkdir(exist_ok=True)
+    path = f"tests/data/act/{workflow}" if cwd is None else f".github/workflows/{workflow}"
     command = [
-        tool("act"), event, "-W", f"tests/data/act/{workflow}", "-P", "ubuntu-latest=-self-hosted",
+        tool("act"), event, "-W", path, "-P", "ubuntu-latest=-self-hosted",
         "--no-cache-server", "--json",
         "--local-repository", f"acme/modelcheck@v1={repo}",
         "--local-repository", f"actions/setup-python@v5={STUBS / 'setup-python'}",
@@ -98,7 +100,7 @@ def act(
         *extra,
     ]  # fmt: skip
     env = {**os.environ, "HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache")}
-    result = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=240, env=env)
+    result = subprocess.run(command, cwd=cwd or repo, capture_output=True, text=True, timeout=240, env=env)
     records = []
     for line in result.stdout.splitlines():
         if line.startswith("{"):
@@ -148,7 +150,13 @@ def test_the_untrained_model_fails_with_annotations_summary_and_a_comment(
     assert outputs_line(records) == "gate-outputs status=failed failed=2 report=modelcheck-report.json"
 
     lines = {c.name: c.line for c in load_gate(REPO / "gates" / "sentiment.yaml").checks}
-    errors = {(r["kvPairs"].get("file"), r["kvPairs"].get("line")) for r in records if r.get("command") == "error"}
+    errors = {
+        (r["kvPairs"].get("file"), r["kvPairs"].get("line"))
+        for r in records
+        if r.get("command") == "error" and r["kvPairs"].get("file")
+    }
+    verdicts = [str(r.get("raw")) for r in records if r.get("command") == "error" and not r["kvPairs"].get("file")]
+    assert len(verdicts) == 1 and "stage merge: FAILED — 1 passed, 2 failed" in verdicts[0], verdicts
     assert errors == {
         ("gates/sentiment.yaml", str(lines["accuracy"])),
         ("gates/sentiment.yaml", str(lines["macro_f1"])),
@@ -213,3 +221,107 @@ def test_report_mode_posts_on_a_fork_pr_found_from_the_workflow_run_event(repo_c
     assert outputs_line(records) == "gate-outputs status=failed failed=1"
     assert not any("pytest" in str(r.get("msg")) and "session starts" in str(r.get("msg")) for r in records)
     assert len(comments) == 1 and f"sha={head}" in comments[0].body and "❌ modelcheck: failed" in comments[0].body
+
+
+USER_WORKFLOW = """\
+name: user-gate
+on: [push]
+jobs:
+  gate:  # as README shows it: only the gates run, the broken test module beside them is not collected
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - id: gate
+        uses: acme/modelcheck/.github/actions/gate@v1
+        with: {stage: merge, install: "false", pytest-args: "-p no:cacheprovider"}
+      - if: always()
+        run: echo "gate-outputs status=${{ steps.gate.outputs.status }} failed=${{ steps.gate.outputs.failed }}"
+  with-tests:  # the user adds their tests: pytest stops at the collection error, and every output says so
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: acme/modelcheck/.github/actions/gate@v1
+        with: {stage: merge, install: "false", pytest-args: "tests -p no:cacheprovider"}
+  bad-args:  # pytest refuses its arguments and writes no report: the step's error and the summary say so
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: acme/modelcheck/.github/actions/gate@v1
+        with: {stage: merge, install: "false", pytest-args: "--no-such-option"}
+  vendored:  # a copy of the action in the user's repository, with the default install: refused, not misinstalled
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: ./.github/actions/gate
+        with: {stage: merge, cache: "false"}
+"""
+
+
+@pytest.fixture()
+def user_repo(tmp_path: Path) -> Path:
+    """A user's repository: the reference gate and its data, a copy of the action, and a test module the gate
+    job cannot import."""
+    target = tmp_path / "user"
+    (target / "gates").mkdir(parents=True)
+    shutil.copy2(REPO / "gates" / "sentiment.yaml", target / "gates" / "sentiment.yaml")
+    (target / "examples" / "sentiment").mkdir(parents=True)
+    shutil.copy2(REPO / "examples" / "sentiment" / "test.csv", target / "examples" / "sentiment" / "test.csv")
+    (target / "tests").mkdir()
+    (target / "tests" / "test_app.py").write_text("import flask_not_installed\n\n\ndef test_app():\n    pass\n")
+    (target / ".github" / "actions" / "gate").mkdir(parents=True)
+    shutil.copy2(REPO / ".github" / "actions" / "gate" / "action.yml", target / ".github/actions/gate/action.yml")
+    (target / ".github" / "workflows").mkdir()
+    (target / ".github" / "workflows" / "gate.yml").write_text(USER_WORKFLOW)
+    (target / "pyproject.toml").write_text('[project]\nname = "acme-app"\nversion = "1.0"\n')
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=target, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=target, check=True)
+    subprocess.run([*git, "commit", "-qm", "app"], cwd=target, check=True)
+    return target
+
+
+@pytest.mark.act
+@pytest.mark.e2e
+def test_in_a_user_repository_a_broken_test_module_and_a_vendored_copy(
+    repo_copy: Path, user_repo: Path, sentiment_model: Path, tmp_path: Path
+) -> None:
+    code, records = act(repo_copy, "push", sentiment_model, tmp_path, workflow="gate.yml", cwd=user_repo)
+    messages = [str(r.get("msg")) for r in records]
+    results = {r.get("jobID") or r.get("job"): r.get("jobResult") for r in records if r.get("jobResult")}
+    expected = {"gate": "success", "with-tests": "failure", "bad-args": "failure", "vendored": "failure"}
+    assert code == 1 and results == expected, (
+        results,
+        messages[-60:],
+    )
+
+    def of(job: str, command: str) -> list[dict[str, Any]]:
+        return [r for r in records if (r.get("jobID") or r.get("job")) == job and r.get("command") == command]
+
+    # The good model passes; only the stage's 3 checks are counted, the 3 others said to be outside it.
+    assert any("gate-outputs status=passed failed=0" in m for m in messages)
+    summary = next(r["content"] for r in of("gate", "summary") if "modelcheck:" in r["content"])
+    assert summary.startswith("## ✅ modelcheck: passed — stage `merge`")
+    assert "✅ 3 passed (of 3 in the stage; 3 outside it) in 1 gate file" in summary
+    assert not of("gate", "error")
+
+    # The user's tests on the command line: the collection error is in the summary and the step's error.
+    summary = next(r["content"] for r in of("with-tests", "summary") if "modelcheck:" in r["content"])
+    assert summary.startswith("## ❔ modelcheck: inconclusive — stage `merge`")
+    assert "**pytest stopped before the gates ran** (exit 2): 1 error during collection" in summary
+    assert "`tests/test_app.py`: ModuleNotFoundError: No module named 'flask_not_installed'" in summary
+    errors = [str(r.get("raw") or r.get("msg")) for r in of("with-tests", "error")]
+    assert any(
+        "stage merge: INCONCLUSIVE" in e and "tests/test_app.py: ModuleNotFoundError: No module named" in e
+        for e in errors
+    ), errors
+
+    # No report at all: said as the step's error and in the summary.
+    errors = [str(r.get("raw") or r.get("msg")) for r in of("bad-args", "error")]
+    assert any("pytest exited 4 and wrote no report" in e for e in errors), errors
+    summary = next(r["content"] for r in of("bad-args", "summary") if "modelcheck:" in r["content"])
+    assert summary.startswith("## 💥 modelcheck: error — stage `merge`") and "pytest ended before writing" in summary
+
+    # The vendored copy refuses to pip-install the user's project and names the package input.
+    errors = [str(r.get("raw") or r.get("msg")) for r in of("vendored", "error")]
+    assert any("not inside a modelcheck checkout" in e and "package input" in e for e in errors), errors
+    assert not any("Successfully installed" in m or "acme-app" in m for m in messages)

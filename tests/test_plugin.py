@@ -342,6 +342,67 @@ def test_absent_device_skips_the_gate_and_the_option_overrides_it(project: pytes
     assert gate["model"]["device_requested"] == "cpu" and gate["model"]["device"] == "cpu"
 
 
+def test_a_gate_skipped_for_an_absent_device_is_not_a_pass(
+    project: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A runner that lost its GPU: every check skipped, pytest exits 0, but no stage passes."""
+    from modelcheck.cli import main
+
+    add_gate(project, "sentiment")
+    result = project.runpytest("--modelcheck", "--modelcheck-device", "cuda:63", "--modelcheck-report", "out.json")
+    result.assert_outcomes(passed=1, skipped=3)
+    report = str(project.path / "out.json")
+    capsys.readouterr()
+    assert main(["gate", "--stage", "merge", report]) == 3
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("stage merge: INCONCLUSIVE — 0 passed, 0 failed, 0 error, 0 inconclusive, 2 skipped")
+    assert "2 checks of the stage skipped, so not measured" in last
+    assert main(["gate", "--stage", "deploy", "--skipped", "fail", report]) == 1
+    assert "stage deploy: FAILED — 0 passed, 0 failed, 0 error, 0 inconclusive, 3 skipped" in capsys.readouterr().out
+
+
+def test_an_unrelated_broken_test_module_is_recorded_and_gates_alone_still_run(project: pytest.Pytester) -> None:
+    from modelcheck.github.judge import judge
+
+    add_gate(project, "sentiment")
+    project.makepyfile(test_app="import not_installed_in_the_gate_job\n\ndef test_app():\n    pass\n")
+    result = project.runpytest("--modelcheck", "--modelcheck-report", "out.json")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(
+        ["modelcheck: not every gate check ran: pytest stopped early (exit 2): 1 error during collection — "
+         "test_app.py: ModuleNotFoundError: No module named 'not_installed_in_the_gate_job'"]
+    )  # fmt: skip
+    report = read_report(project.path / "out.json")
+    assert report["stopped"] == {
+        "reason": "1 error during collection",
+        "exit_status": 2,
+        "errors": [
+            {"nodeid": "test_app.py", "message": "ModuleNotFoundError: No module named 'not_installed_in_the_gate_job'"}
+        ],
+    }
+    verdict = judge(report, "merge")
+    assert verdict.status == "inconclusive" and "test_app.py" in verdict.reasons[0]
+
+    # Only the gates on the command line: the broken module is not collected, the gate judges the model.
+    result = project.runpytest("--modelcheck", "gates", "--modelcheck-report", "out.json")
+    result.assert_outcomes(passed=3)
+    report = read_report(project.path / "out.json")
+    assert "stopped" not in report and judge(report, "merge").status == "passed"
+
+
+def test_gate_files_without_the_flag_get_a_hint(project: pytest.Pytester) -> None:
+    add_gate(project, "sentiment")
+    hint = "modelcheck: {} holds gate files, which pytest collects only with --modelcheck; add it*"
+    result = project.runpytest("gates")
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    result.stdout.fnmatch_lines([hint.format("gates") + "pytest --modelcheck gates*"])
+    result = project.runpytest("gates/sentiment.yaml", "test_ordinary.py")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # pytest's own "not found": nothing collects the file
+    result.stdout.fnmatch_lines([hint.format("gates/sentiment.yaml")])
+    for args in ((), ("test_ordinary.py",), ("--modelcheck", "gates")):
+        project.runpytest(*args).stdout.no_fnmatch_line("*holds gate files*")
+
+
 def test_device_option_on_cuda(project: pytest.Pytester) -> None:
     """Runs for real on a CUDA machine; skips every check (never fails) elsewhere."""
     from modelcheck.models.hardware import available_devices

@@ -36,6 +36,12 @@ def add_commands(commands: Any) -> None:
     def common(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("report", metavar="REPORT", help="a report written by pytest --modelcheck-report")
         parser.add_argument("--stage", required=True, help="the stage to judge, e.g. merge")
+        parser.add_argument(
+            "--skipped",
+            choices=("inconclusive", "fail"),
+            default="inconclusive",
+            help="a skipped check of the stage makes it inconclusive (default) or failed, as modelcheck gate --skipped",
+        )
 
     summary = actions.add_parser(
         "summary", help="append the job summary to $GITHUB_STEP_SUMMARY (stdout outside Actions)"
@@ -75,7 +81,7 @@ def _load(args: argparse.Namespace) -> Any:
 
     report = read_report(args.report)
     check_stage(report, args.stage, source=args.report)
-    return report, judge(report, args.stage)
+    return report, judge(report, args.stage, skipped=args.skipped)
 
 
 def _outside(what: str) -> None:
@@ -87,7 +93,7 @@ def _summary(args: argparse.Namespace) -> int:
     from modelcheck.github.summary import job_summary
 
     report, _ = _load(args)
-    text = job_summary(report, args.stage)
+    text = job_summary(report, args.stage, skipped=args.skipped)
     context = Context.from_env()
     if args.save:
         _write_file(args.save, text, append=False)

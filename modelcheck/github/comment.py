@@ -28,7 +28,7 @@ from typing import Any
 
 from modelcheck.errors import GitHubError
 from modelcheck.github.judge import StageResult
-from modelcheck.github.summary import EMOJI, HEADLINE, cell, code, status_emoji, table_row
+from modelcheck.github.summary import EMOJI, HEADLINE, cell, code, stage_counts, status_emoji, table_row, why_lines
 from modelcheck.report.summary import NONE
 
 #: GitHub's limit for an issue or pull-request comment body, in characters.
@@ -64,16 +64,15 @@ def parse_marker(body: str) -> Marker | None:
 
 def comment_body(result: StageResult, marker: Marker, *, run_url: str | None, limit: int = COMMENT_LIMIT) -> str:
     """The comment: marker, status line, the checks that did not pass (all, or as many as fit), a link."""
-    counts = result.counts()
-    words = " · ".join(f"{EMOJI[w]} {n} {w}" for w, n in counts.items() if n or w in ("passed", "failed"))
     head = [
         marker.render(),
         f"### {status_emoji(result.status)} modelcheck: {HEADLINE[result.status]} — stage {code(result.stage)}",
         "",
-        f"{words} · tested {code(marker.sha[:12]) if marker.sha else NONE}",
+        f"{stage_counts(result)} · tested {code(marker.sha[:12]) if marker.sha else NONE}",
         "",
     ]
     head += [f"> {EMOJI['error']} {code(g['file'])} could not run: {cell(g.get('error'))}" for g in result.gate_errors]
+    head += ([""] if result.gate_errors else []) + why_lines(result)
     link = f"{_LINK} [the job summary]({run_url})." if run_url else ""
     rows = [table_row(r) for r in result.checks if r.word not in ("passed", "skipped")]
     table = ["| | check | value | threshold | stages | line |", "|---|---|---|---|---|---|"] if rows else []

@@ -48,17 +48,43 @@ def code(value: Any) -> str:
 
 def status_line(result: StageResult, report: Mapping[str, Any]) -> list[str]:
     """``## ❌ modelcheck: failed — stage `merge``` and the counts."""
-    counts = result.counts()
     gates = len(report.get("gates", []))
-    shown = " · ".join(f"{EMOJI[w]} {counts[w]} {w}" for w in ORDER if counts[w] or w in ("passed", "failed"))
     lines = [
         f"## {status_emoji(result.status)} modelcheck: {HEADLINE[result.status]} — stage {code(result.stage)}",
         "",
-        f"{shown} (of {len(result.checks)} checks in {gates} gate file{'s' if gates != 1 else ''})",
+        f"{stage_counts(result)} in {gates} gate file{'s' if gates != 1 else ''}",
         "",
     ]
     for gate in result.gate_errors:
         lines += [f"> {EMOJI['error']} {code(gate['file'])} could not run: {cell(gate.get('error'))}", ""]
+    return lines + why_lines(result)
+
+
+def stage_counts(result: StageResult) -> str:
+    """``✅ 13 passed · ❌ 0 failed (of 13 in the stage; 1 outside it)``: only the stage's checks are counted."""
+    counts = result.counts()
+    shown = " · ".join(f"{EMOJI[w]} {counts[w]} {w}" for w in ORDER if counts[w] or w in ("passed", "failed"))
+    outside = f"; {result.outside} outside it" if result.outside else ""
+    return f"{shown} (of {result.judged} in the stage{outside})"
+
+
+def why_lines(result: StageResult) -> list[str]:
+    """Why the stage did not pass, beyond failed checks: pytest's early stop (with its errors), skips, gaps."""
+    lines: list[str] = []
+    if result.stopped is not None:
+        stop = result.stopped
+        lines.append(
+            f"> {EMOJI['error']} **pytest stopped before the gates ran** (exit {cell(stop.get('exit_status'))}): "
+            f"{cell(stop.get('reason'))}"
+        )
+        errors = [e for e in stop.get("errors") or () if isinstance(e, Mapping)]
+        lines += [f"> - {code(cell(e.get('nodeid'), 200))}: {cell(e.get('message'))}" for e in errors[:10]]
+        if len(errors) > 10:
+            lines.append(f"> - … and {len(errors) - 10} more")
+        lines.append("")
+    for kind, text in result.why:
+        if kind in ("skipped", "lacking", "empty"):
+            lines += [f"> {EMOJI['inconclusive']} {cell(text, 1000)}", ""]
     return lines
 
 
@@ -227,12 +253,15 @@ def _size(parts: Sequence[str]) -> int:
     return sum(len(p.encode("utf-8")) + 1 for p in parts)
 
 
-def job_summary(report: Mapping[str, Any], stage: str, *, limit: int = SUMMARY_LIMIT, note: str = "") -> str:
+def job_summary(
+    report: Mapping[str, Any], stage: str, *, limit: int = SUMMARY_LIMIT, note: str = "", skipped: str = "inconclusive"
+) -> str:
     """The job summary of ``report`` judged for ``stage``, at most ``limit`` bytes of UTF-8.
 
-    ``note`` (e.g. where the report artifact is) is added under the status line.
+    ``note`` (e.g. where the report artifact is) is added under the status line; ``skipped`` is
+    :func:`~modelcheck.github.judge.judge`'s.
     """
-    result = judge(report, stage)
+    result = judge(report, stage, skipped=skipped)
     head = status_line(result, report) + ([note, ""] if note else []) + charts(result)
     tail = environment(report)
     rows = [table_row(row) for row in result.checks]

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import re
+import shlex
 from collections.abc import Generator
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 import pytest
@@ -151,6 +153,43 @@ def pytest_configure(config: pytest.Config) -> None:
     session = ModelcheckSession(config)
     config.stash[session_key] = session
     config.pluginmanager.register(session, "modelcheck-session")
+    config.pluginmanager.register(session.early_stop, "modelcheck-early-stop")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    hint = gate_files_hint(config)
+    if hint:
+        terminalreporter.write_line(hint, yellow=True)
+
+
+def gate_files_hint(config: pytest.Config) -> str | None:
+    """Without ``--modelcheck``: a hint when the command line names gate files, or a folder of gate files.
+
+    A folder counts when it is (or is inside) the folder a ``modelcheck_gates`` pattern starts with (``gates``
+    for ``gates/**/*.yaml``) and holds a ``.yaml``/``.yml`` file. Paths only: nothing is imported or parsed.
+    """
+    if config.getoption("modelcheck") or config.args_source != pytest.Config.ArgsSource.ARGS:
+        return None
+    root = config.rootpath
+    folders = set()
+    for pattern in config.getini("modelcheck_gates"):
+        parts = PurePosixPath(pattern).parts
+        fixed = next((i for i, part in enumerate(parts) if any(c in part for c in "*?[")), len(parts) - 1)
+        if fixed:
+            folders.add(root.joinpath(*parts[:fixed]).resolve())
+    for arg in config.args:
+        path = Path(config.invocation_params.dir, arg.split("::")[0]).resolve()
+        gate_file = path.suffix in (".yaml", ".yml") and path.is_file()
+        if gate_file or (
+            path.is_dir()
+            and any(path == folder or folder in path.parents for folder in folders)
+            and any(p.suffix in (".yaml", ".yml") for p in path.rglob("*"))
+        ):
+            return (
+                f"modelcheck: {arg} holds gate files, which pytest collects only with --modelcheck; "
+                f"add it to run their checks: pytest --modelcheck {shlex.join(config.invocation_params.args)}"
+            )
+    return None
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -158,6 +197,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if session is not None:
         del config.stash[session_key]
         config.pluginmanager.unregister(session)
+        config.pluginmanager.unregister(session.early_stop)
     models = config.stash.get(models_key, None)
     if models is not None:
         del config.stash[models_key]

@@ -25,6 +25,7 @@ from modelcheck.pytest_plugin.collect import CheckItem, GateFile
 from modelcheck.pytest_plugin.progress import GateProgress
 from modelcheck.pytest_plugin.shard import Shard, shard_members
 from modelcheck.pytest_plugin.state import gate_scheduling_key, model_cache
+from modelcheck.pytest_plugin.stopped import EarlyStop
 from modelcheck.report.baselines import outputs_dir, prune_outputs, run_outputs_dir
 from modelcheck.report.results import CheckResult, GateResult
 from modelcheck.run.gate import Progress, run_gate
@@ -53,6 +54,10 @@ class ModelcheckSession:
         #: torch_threads / cuda_runtime reported by xdist workers (the controller imports no framework).
         self.worker_runtime: dict[str, Any] = {}
         self.report_error: str | None = None
+        #: Collection errors and the interrupt of this run (registered as a plugin next to the session).
+        self.early_stop = EarlyStop()
+        #: The report's ``stopped`` record, once the session finished (None: every gate check ran).
+        self.stopped: dict[str, Any] | None = None
         #: Check names per gate file that this run selected (after -k, -m, --deselect, --lf), once collected.
         self.selected: dict[str, set[str]] = {}
         #: Gate files whose every check the run deselected (reported with every check ``not run``).
@@ -220,6 +225,8 @@ class ModelcheckSession:
         if workeroutput is not None:  # an xdist worker: the controller writes the report
             workeroutput[_XDIST_KEY] = self._worker_payload()
             return
+        gates_ran = bool(self.results) and all(file in self.results for file in self.selected)
+        self.stopped = self.early_stop.record(session, gates_ran=gates_ran)
         if self.report_path is None:
             return
         from modelcheck.errors import ModelcheckError
@@ -229,7 +236,7 @@ class ModelcheckSession:
         env.update({k: v for k, v in self.worker_runtime.items() if env.get(k) is None})
         shard = self.shard.pair if self.shard is not None else None
         try:
-            document = build_report(self.gate_results(), stage=self.stage, env=env, shard=shard)
+            document = build_report(self.gate_results(), stage=self.stage, env=env, shard=shard, stopped=self.stopped)
             write_report(self.report_path, document)
         except (OSError, ModelcheckError) as exc:
             self.report_error = f"could not write the report to {self.report_path}: {exc}"
@@ -239,8 +246,11 @@ class ModelcheckSession:
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         from modelcheck.report.document import build_report
+        from modelcheck.report.stopped import stopped_text
         from modelcheck.report.summary import terminal_rows
 
+        if self.stopped is not None:
+            terminalreporter.write_line(f"modelcheck: not every gate check ran: {stopped_text(self.stopped)}", red=True)
         if not self.results:
             return
         rows = terminal_rows(build_report(self.gate_results(), stage=self.stage, env={}))

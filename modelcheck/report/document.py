@@ -53,10 +53,13 @@ def build_report(
     env: dict[str, Any] | None = None,
     created_at: _dt.datetime | None = None,
     shard: tuple[int, int] | None = None,
+    stopped: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The report document for ``gates`` (see ``schemas/report.schema.json``).
 
     ``shard`` is ``(index, count)`` of a ``--modelcheck-shard`` run, recorded as ``shard: {index, count}``.
+    ``stopped`` (``{reason, exit_status, errors: [{nodeid, message}]}``) records that pytest ended before
+    every gate check ran; no stage passes such a report.
     ``env`` defaults to :func:`environment` and ``created_at`` to now (UTC). Values are made
     JSON-plain: numpy scalars become Python numbers, tuples lists, NaN/infinity ``None``.
     """
@@ -74,6 +77,8 @@ def build_report(
     }
     if shard is not None:
         doc["shard"] = {"index": shard[0], "count": shard[1]}
+    if stopped is not None:
+        doc["stopped"] = stopped
     document: dict[str, Any] = plain(doc)
     document["gates"] = [_reportable(gate) for gate in document["gates"]]
     document["totals"] = count_statuses(document["gates"])

@@ -94,6 +94,9 @@ def merge_reports(paths: list[Path], output: Path, *, with_outputs: bool = True)
         "gates": sorted(gates, key=lambda gate: str(gate["file"])),
         "totals": count_statuses(gates),
     }
+    stops = [report["stopped"] for _, report in reports if report.get("stopped")]
+    if stops:  # a leg whose pytest stopped before its gates ran: the merged report says so too
+        document["stopped"] = {**stops[0], "errors": [error for stop in stops for error in stop["errors"]]}
     for copy in copies:
         atomic_copy(copy.source, copy.target)
         if sha256_file(copy.target) != copy.sha256:  # changed while copied

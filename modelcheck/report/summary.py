@@ -133,15 +133,20 @@ def terminal_rows(report: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
 
 
 def verdict(report: Mapping[str, Any]) -> str:
-    """The run as one word: failed (a blocking check failed), error (one could not run) or passed."""
+    """The run as one word: failed (a blocking check failed), error (one could not run or decide, a blocking
+    check was skipped, pytest stopped before the gates ran, or no gate ran) or passed."""
     counts = report.get("totals", {})
+    gates = report.get("gates", [])
     if counts.get("failed", 0):
         return "failed"
     if (
         counts.get("error", 0)
         or counts.get("inconclusive", 0)
         or counts.get("not_run", 0)
-        or any(gate.get("error") for gate in report.get("gates", []))
+        or any(gate.get("error") for gate in gates)
+        or any(c.get("status") == "skipped" and c.get("blocking", True) for g in gates for c in g.get("checks", []))
+        or report.get("stopped")
+        or not gates
     ):
         return "error"
     return "passed"
@@ -184,6 +189,10 @@ def markdown(report: Mapping[str, Any]) -> str:
     order = ("passed", "failed", "warned", "error", "inconclusive", "skipped", "not run")
     lines.append(" · ".join(f"{EMOJI[key]} {counts.get(key.replace(' ', '_'), 0)} {key}" for key in order))
     lines.append("")
+    if report.get("stopped"):  # pytest ended before every gate check ran: say why (one line, escaped)
+        from modelcheck.report.stopped import stopped_text
+
+        lines += [f"> {EMOJI['error']} {_cell(stopped_text(report['stopped'])).replace('<', '&lt;')}", ""]
 
     for gate in report.get("gates", []):
         lines.extend(_gate_section(gate))
