@@ -23,7 +23,12 @@ from modelcheck.hub import retry
 from modelcheck.hub.card import START
 from modelcheck.hub.plan import TRAILER
 
-pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("frameworks_imported_once")]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.usefixtures("frameworks_imported_once"),
+    # huggingface_hub's LFS PUT passes bytes as data= (httpx deprecates it); a CLI run never shows the warning
+    pytest.mark.filterwarnings("ignore:Use 'content=<...>' to upload raw bytes:DeprecationWarning"),
+]
 
 TOKEN = "hf_publish_secret_token_4f1d"
 REPO_ID = "acme/sentiment"
@@ -57,6 +62,8 @@ def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[LocalHub]:
         monkeypatch.setenv("HF_HUB_OFFLINE", "0")
         monkeypatch.setenv("HF_HOME", str(home))
         monkeypatch.setenv("HF_TOKEN", TOKEN)
+        monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")  # LFS files go through the LFS batch API LocalHub speaks
+        monkeypatch.setattr(hf_constants, "HF_HUB_DISABLE_XET", True)
         monkeypatch.setattr(hf_constants, "ENDPOINT", server.endpoint)
         monkeypatch.setattr(
             hf_constants, "HUGGINGFACE_CO_URL_TEMPLATE", server.endpoint + "/{repo_id}/resolve/{revision}/{filename}"

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from modelcheck.errors import PublishRefused, ReportError
+from modelcheck.hub.names import check_ref, repo_path_problem
 from modelcheck.report import published as hubfiles
 
 TRAILER = "Modelcheck-Publish"
@@ -41,7 +42,8 @@ class Options:
 
 @dataclass(frozen=True)
 class Upload:
-    """One file of the commit. ``pinned`` files are covered by the digest (their bytes are the tested ones)."""
+    """One file of the commit. ``pinned`` files (the model's and the extras) are the release: the digest covers them,
+    and a rerun verifies them in the commit it finds; the card, report and baseline are made by each run."""
 
     path: str
     data: bytes | None
@@ -59,6 +61,32 @@ class Upload:
 
     def blob_id(self) -> str:
         return hubfiles.git_blob_id_of(self.data) if self.data is not None else hubfiles.git_blob_id(self.source or "")
+
+    def frozen(self, folder: Path, index: int) -> str:
+        """The file that is sent: a private copy in ``folder``, hashed while it was written.
+
+        huggingface_hub reads (and hashes) this copy for the upload, so the bytes sent are the bytes compared
+        here with the report; a file that changed since planning is refused before anything is sent.
+        """
+        target = folder / f"{index:05d}"
+        digest = hashlib.sha256()
+        with open(target, "wb") as dst:
+            if self.data is not None:
+                digest.update(self.data)
+                dst.write(self.data)
+            else:
+                assert self.source is not None
+                with open(self.source, "rb") as src:
+                    while chunk := src.read(1 << 20):
+                        digest.update(chunk)
+                        dst.write(chunk)
+        if digest.hexdigest() != self.sha256:
+            raise PublishRefused(
+                f"{self.source} changed after the plan was made (sha256 now {digest.hexdigest()}, the report records "
+                f"{self.sha256}): another process is writing to the model's files. Nothing was sent; no commit was "
+                "made. Publish when nothing writes to them, or rerun the stage on the new files"
+            )
+        return str(target)
 
 
 @dataclass
@@ -185,7 +213,7 @@ def local_files(gate_spec: Any, gate: Mapping[str, Any], shown: str) -> list[Upl
         raise PublishRefused(f"report {shown} lists no model files for {gate_spec.path}; nothing tested to publish")
     uploads: dict[str, Upload] = {}
     for record in model_files:
-        uploads[record["path"]] = _verified(root / record["path"], record, "model", shown)
+        uploads[record["path"]] = _verified(_inside(root, str(record["path"]), shown), record, "model", shown)
     if gate_spec.publish is not None:
         recorded = {r["path"]: r for r in gate.get("publish_files") or []}
         if gate.get("publish_files") is None:
@@ -221,6 +249,17 @@ def local_files(gate_spec: Any, gate: Mapping[str, Any], shown: str) -> list[Upl
             f"{reserved[0]} would be overwritten by the card or the baseline modelcheck writes; rename it"
         )
     return [uploads[p] for p in sorted(uploads)]
+
+
+def _inside(root: Path, path: str, shown: str) -> Path:
+    """``root / path`` for a model file the report records; refused when ``path`` could leave the model folder."""
+    problem = repo_path_problem(path)
+    if problem is not None:
+        raise PublishRefused(
+            f"report {shown} records a model file {path!r}: {problem}. Only files under the model folder {root} are "
+            "published; the report was not written by this gate's run: rerun the stage"
+        )
+    return root / path
 
 
 def _verified(file: Path, record: Mapping[str, Any], role: str, shown: str) -> Upload:
@@ -276,19 +315,26 @@ def generated_files(report_path: Path, report: Mapping[str, Any], gate: Mapping[
     return uploads
 
 
-def _generated(path: str, data: bytes, role: str, *, pinned: bool = True) -> Upload:
-    return Upload(path, data, None, hashlib.sha256(data).hexdigest(), len(data), role, pinned)
+def _generated(path: str, data: bytes, role: str) -> Upload:
+    return Upload(path, data, None, hashlib.sha256(data).hexdigest(), len(data), role, pinned=False)
 
 
 def card_upload(text: str) -> Upload:
     """README.md: not pinned (it keeps the repo's prose, which may change)."""
-    return _generated("README.md", text.encode("utf-8"), "card", pinned=False)
+    return _generated("README.md", text.encode("utf-8"), "card")
 
 
-def digest_of(repo_id: str, branch: str, tag: str | None, create_pr: bool, uploads: list[Upload]) -> str:
-    """What identifies this publish: where, the tag, and the pinned files' hashes."""
+def digest_of(
+    repo_id: str, branch: str, tag: str | None, gate: Mapping[str, Any], stage: str, uploads: list[Upload]
+) -> str:
+    """What identifies a release: where (repo, branch, tag), the gate file's sha256, the stage, and the sha256 of
+    the model files and extras. Not the report (its timestamps change on every run of the stage), so a rerun of
+    the same release finds the commit an earlier run made."""
     pinned = sorted((u.path, u.sha256) for u in uploads if u.pinned)
-    payload = {"repo_id": repo_id, "branch": branch, "tag": tag, "create_pr": create_pr, "files": pinned}
+    payload = {
+        "repo_id": repo_id, "branch": branch, "tag": tag, "gate_sha256": gate.get("gate_sha256"), "stage": stage,
+        "files": pinned,
+    }  # fmt: skip
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -317,5 +363,8 @@ def resolve(options: Options, publish: Mapping[str, Any] | None, gate_path: Path
         raise ValueError(f"--repo-id {repo_id!r} is not a Hub repo id; expected ORG/NAME")
     tag = options.tag or section.get("tag")
     branch = options.branch or section.get("branch") or "main"
+    if tag is not None:
+        check_ref(str(tag), "--tag" if options.tag else f"publish.tag of {gate_path}")
+    check_ref(str(branch), "--branch" if options.branch else f"publish.branch of {gate_path}")
     private = options.private if options.private is not None else bool(section.get("private", False))
     return repo_id, tag, branch, private
