@@ -13,8 +13,8 @@ Files are kept in memory. As on the Hub, preupload answers ``uploadMode: "lfs"``
 the Git LFS batch API with Xet disabled (``HF_HUB_DISABLE_XET=1``, or without ``hf_xet``):
 ``POST /{repo}.git/info/lfs/objects/batch`` answers an upload and a verify action for each object the server
 lacks, ``PUT /lfs/{oid}`` stores the bytes (refused unless their sha256 is the oid), ``POST /lfs/verify``
-confirms it, and the commit's ``lfsFile`` lines name stored objects (:attr:`LocalHub.lfs_objects`). Ids are git-like: a file's ETag is git's
-blob sha1, a commit's id the sha1 of its parent, message and tree. Every repo starts, as on the Hub, with
+confirms it, and the commit's ``lfsFile`` lines name stored objects (:attr:`LocalHub.lfs_objects`).
+Ids are git-like: a file's ETag is git's blob sha1, a commit's id the sha1 of its parent, message and tree. Every repo starts, as on the Hub, with
 an initial commit holding ``.gitattributes`` on ``main``.
 
 With ``token=...``, writes and reads of private repos need ``Authorization: Bearer <token>``: without it they
