@@ -14,8 +14,8 @@ the Git LFS batch API with Xet disabled (``HF_HUB_DISABLE_XET=1``, or without ``
 ``POST /{repo}.git/info/lfs/objects/batch`` answers an upload and a verify action for each object the server
 lacks, ``PUT /lfs/{oid}`` stores the bytes (refused unless their sha256 is the oid), ``POST /lfs/verify``
 confirms it, and the commit's ``lfsFile`` lines name stored objects (:attr:`LocalHub.lfs_objects`).
-Ids are git-like: a file's ETag is git's blob sha1, a commit's id the sha1 of its parent, message and tree. Every repo starts, as on the Hub, with
-an initial commit holding ``.gitattributes`` on ``main``.
+Ids are git-like: a file's ETag is git's blob sha1, a commit's id the sha1 of its parent, message and tree.
+Every repo starts, as on the Hub, with an initial commit holding ``.gitattributes`` on ``main``.
 
 With ``token=...``, writes and reads of private repos need ``Authorization: Bearer <token>``: without it they
 get 401 (``X-Error-Code: RepoNotFound`` for reads, as the Hub does not tell a private repo from a missing one),
