@@ -176,7 +176,7 @@ def carry_out(plan: Plan, api: Any, *, log: Callable[[str], None]) -> str:
         if done:
             when = f"after: {'; '.join(done)}"
         elif stored:
-            when = f"({stored}, which no commit references; no commit was made and no tag)"
+            when = f"({stored}; no commit references them: no commit was made)"
         else:
             when = "(nothing was written)"
         raise _refusal(exc, plan, when, written=bool(done or stored)) from None
@@ -187,7 +187,14 @@ def _commit(plan: Plan, api: Any, folder: Path, operations: list[Any], log: Call
     from huggingface_hub import CommitOperationAdd
 
     for index, upload in enumerate(plan.uploads):
-        operations.append(CommitOperationAdd(path_in_repo=upload.path, path_or_fileobj=upload.frozen(folder, index)))
+        try:
+            frozen = upload.frozen(folder, index)
+        except OSError as exc:
+            raise PublishRefused(
+                f"cannot copy {upload.source or upload.path} into the temp folder {folder} to send it "
+                f"({exc.strerror or exc}); nothing was sent. Point TMPDIR at a folder with room for the model"
+            ) from None
+        operations.append(CommitOperationAdd(path_in_repo=upload.path, path_or_fileobj=frozen))
     title = f"modelcheck publish{' ' + plan.tag if plan.tag else ''}: {plan.model_id} passed stage {plan.stage}"
     description = (
         f"Files that passed every check of stage {plan.stage}, with the report and the baseline.\n\n"
@@ -318,6 +325,8 @@ def publish(
     except (ValueError, FileNotFoundError) as exc:
         warn(f"modelcheck: error: {exc}")
         return EXIT_USAGE
+    except Exception as exc:  # an internal error: its text may quote a request header, token included
+        raise RuntimeError(hide(f"{type(exc).__name__}: {exc}")) from None
     already = " (already published: no new commit)" if plan.landed_commit else ""
     tagged = f", tagged {plan.tag}" if plan.tag and not plan.create_pr else ""
     where = f"{plan.endpoint}/{plan.repo_id}/tree/{plan.tag if tagged else commit}"
