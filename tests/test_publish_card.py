@@ -152,3 +152,9 @@ def test_every_spelling_of_the_token_is_scrubbed() -> None:
     for text in texts:
         scrubbed = publishing.scrub(text, raw)
         assert SECRET not in scrubbed and "***" in scrubbed, scrubbed
+
+
+def test_no_output_line_of_publish_can_start_a_workflow_command() -> None:
+    text = publishing.log_safe("plan\n::set-output name=status::passed\r  ::stop-commands::x\r\nok")
+    assert [line for line in text.split("\n") if line.lstrip().startswith("::")] == []
+    assert "> ::set-output" in text and "\r" not in text

@@ -243,6 +243,10 @@ def local_files(gate_spec: Any, gate: Mapping[str, Any], shown: str) -> list[Upl
                 f"{path} was hashed by the run (publish.files of {gate_spec.path}) but no file matches it now; "
                 "restore it or rerun the stage"
             )
+    for path, upload in uploads.items():
+        problem = repo_path_problem(path)
+        if problem is not None:
+            raise PublishRefused(f"{str(upload.source)!a} would be published as {path!a}: {problem}; rename the file")
     reserved = [p for p in uploads if p == "README.md" or p.startswith("modelcheck/")]
     if reserved:
         raise PublishRefused(

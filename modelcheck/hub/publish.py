@@ -298,7 +298,7 @@ def publish(
     def hide(text: str) -> str:
         for secret in secrets:
             text = scrub(text, secret)
-        return text
+        return log_safe(text)
 
     def say(text: str) -> None:
         out(hide(text))
@@ -339,6 +339,12 @@ def publish(
     else:
         say(f"published {plan.repo_id}@{commit}{tagged}{already}: {where}")
     return EXIT_PUBLISHED
+
+
+def log_safe(text: str) -> str:
+    """``text`` whose lines cannot start a GitHub Actions workflow command (``::``): such a line gets ``> `` first."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "\n".join("> " + line if line.lstrip().startswith("::") else line for line in lines)
 
 
 def quiet_hub() -> None:
