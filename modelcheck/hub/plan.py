@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,31 +62,35 @@ class Upload:
     def blob_id(self) -> str:
         return hubfiles.git_blob_id_of(self.data) if self.data is not None else hubfiles.git_blob_id(self.source or "")
 
-    def frozen(self, folder: Path, index: int) -> str:
-        """The file that is sent: a private copy in ``folder``, hashed while it was written.
+    def frozen(self, folder: Path, index: int) -> tuple[str, str]:
+        """The file that is sent, a private copy in ``folder`` hashed while it was written, and its git blob id.
 
         huggingface_hub reads (and hashes) this copy for the upload, so the bytes sent are the bytes compared
         here with the report; a file that changed since planning is refused before anything is sent.
         """
         target = folder / f"{index:05d}"
         digest = hashlib.sha256()
+        blob = hashlib.sha1(b"blob %d\0" % self.size)
         with open(target, "wb") as dst:
-            if self.data is not None:
-                digest.update(self.data)
-                dst.write(self.data)
-            else:
-                assert self.source is not None
-                with open(self.source, "rb") as src:
-                    while chunk := src.read(1 << 20):
-                        digest.update(chunk)
-                        dst.write(chunk)
+            chunks = [self.data] if self.data is not None else _chunks(self.source)
+            for chunk in chunks:
+                digest.update(chunk)
+                blob.update(chunk)
+                dst.write(chunk)
         if digest.hexdigest() != self.sha256:
             raise PublishRefused(
                 f"{self.source} changed after the plan was made (sha256 now {digest.hexdigest()}, the report records "
                 f"{self.sha256}): another process is writing to the model's files. Nothing was sent; no commit was "
                 "made. Publish when nothing writes to them, or rerun the stage on the new files"
             )
-        return str(target)
+        return str(target), blob.hexdigest()
+
+
+def _chunks(path: Path | None) -> Iterator[bytes]:
+    assert path is not None
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            yield chunk
 
 
 @dataclass
@@ -108,6 +112,8 @@ class Plan:
     landed_commit: str | None = None
     tag_target: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: git blob id of each file as sent (what the read-back compares for files stored in git)
+    sent_blobs: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> str:
         """The plan, as ``--dry-run`` prints it."""

@@ -188,7 +188,7 @@ def _commit(plan: Plan, api: Any, folder: Path, operations: list[Any], log: Call
 
     for index, upload in enumerate(plan.uploads):
         try:
-            frozen = upload.frozen(folder, index)
+            frozen, plan.sent_blobs[upload.path] = upload.frozen(folder, index)
         except OSError as exc:
             raise PublishRefused(
                 f"cannot copy {upload.source or upload.path} into the temp folder {folder} to send it "
@@ -239,7 +239,7 @@ def verify(api: Any, plan: Plan, commit: str, log: Callable[[str], None]) -> Non
         if lfs is not None:
             ok, held, want = lfs.sha256 == upload.sha256, f"sha256 {lfs.sha256}", f"sha256 {upload.sha256}"
         else:
-            blob = upload.blob_id()
+            blob = plan.sent_blobs.get(upload.path) or upload.blob_id()
             ok, held, want = info.blob_id == blob, f"git blob {info.blob_id}", f"git blob {blob}"
         if not ok:
             raise PublishRefused(
