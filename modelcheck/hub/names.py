@@ -9,7 +9,6 @@ import re
 
 #: git check-ref-format: characters a ref name may not hold anywhere.
 _FORBIDDEN = {" ": "a space", "~": "'~'", "^": "'^'", ":": "':'", "?": "'?'", "*": "'*'", "[": "'['", "\\": "'\\'"}
-_HUB_PR = re.compile(r"refs/pr/[1-9][0-9]*")
 
 
 def ref_problem(name: str) -> str | None:
@@ -48,11 +47,6 @@ def check_ref(name: str, what: str) -> None:
             f"{what} {shown!r} is not a valid git ref name: {problem} (git check-ref-format); nothing was sent. "
             "Choose a name such as v1.2.0 or release/1.2"
         )
-
-
-def is_hub_pr_ref(name: str) -> bool:
-    """``refs/pr/N``: a Hub pull request's branch."""
-    return bool(_HUB_PR.fullmatch(name))
 
 
 def repo_path_problem(path: str) -> str | None:

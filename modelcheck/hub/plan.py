@@ -297,7 +297,14 @@ def generated_files(report_path: Path, report: Mapping[str, Any], gate: Mapping[
 
     model_id = gate["model"]["id"]
     saved = gate.get("outputs")
-    uploads = [_generated("modelcheck/report.json", report_path.read_bytes(), "report")]
+    sent = report_path.read_bytes()
+    try:
+        same = json.loads(sent) == report
+    except ValueError:
+        same = False
+    if not same:
+        raise PublishRefused(f"report {report_path} changed while publish read it; publish when nothing writes to it")
+    uploads = [_generated("modelcheck/report.json", sent, "report")]
     if not saved:
         raise PublishRefused(
             f"report {report_path} has no per-example outputs for {gate['file']}; the baseline of the next release is "
