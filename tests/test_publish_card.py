@@ -158,3 +158,12 @@ def test_no_output_line_of_publish_can_start_a_workflow_command() -> None:
     text = publishing.log_safe("plan\n::set-output name=status::passed\r  ::stop-commands::x\r\nok")
     assert [line for line in text.split("\n") if line.lstrip().startswith("::")] == []
     assert "> ::set-output" in text and "\r" not in text
+
+
+@pytest.mark.parametrize("repo_id", ["acme/x\n::set-output name=a::b", "acme/a b", "acme/a--b", "acme/a..b", "a/b/c"])
+def test_a_repo_id_the_hub_refuses_is_a_usage_error(repo_id: str) -> None:
+    from modelcheck.hub.plan import Options, resolve
+
+    with pytest.raises(ValueError, match="not a Hub repo id") as caught:
+        resolve(Options(repo_id=repo_id), None, Path("gates/g.yaml"))
+    assert "\n" not in str(caught.value)

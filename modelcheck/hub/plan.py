@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from modelcheck.hub.names import check_ref, repo_path_problem
 from modelcheck.report import published as hubfiles
 
 TRAILER = "Modelcheck-Publish"
+#: A Hub repo id as huggingface_hub's ``validate_repo_id`` accepts it.
+_REPO_ID = re.compile(r"(?!.*(--|\.\.))[\w.-]{1,96}/[\w.-]{1,96}", re.ASCII)
 _BAD_STATUSES = ("failed", "error", "inconclusive", "skipped")
 
 
@@ -376,8 +379,11 @@ def resolve(options: Options, publish: Mapping[str, Any] | None, gate_path: Path
     repo_id = options.repo_id or section.get("repo_id")
     if not repo_id:
         raise ValueError(f"no Hub repo to publish to: pass --repo-id ORG/NAME or add publish: repo_id: to {gate_path}")
-    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
-        raise ValueError(f"--repo-id {repo_id!r} is not a Hub repo id; expected ORG/NAME")
+    if repo_id.count("/") != 1 or not all(repo_id.split("/")) or not _REPO_ID.fullmatch(repo_id):
+        raise ValueError(
+            f"--repo-id {repo_id!r} is not a Hub repo id; expected ORG/NAME of letters, digits, '-', '_' and '.' "
+            "(no '--' or '..', at most 96 characters)"
+        )
     tag = options.tag or section.get("tag")
     branch = options.branch or section.get("branch") or "main"
     if tag is not None:
