@@ -52,7 +52,7 @@ def make_card(
     from huggingface_hub.utils import yaml_dump
 
     options = dict(options or {})
-    card = ModelCard(existing) if existing and existing.strip() else None
+    card = ModelCard(existing, ignore_metadata_errors=True) if existing and existing.strip() else None
     data = card.data.to_dict() if card is not None else {}
     body = card.text if card is not None else _new_body(repo_id, options)
     model = gate["model"]
