@@ -7,10 +7,15 @@ raise its own errors (``RepositoryNotFoundError``, ``RevisionNotFoundError``, ``
 Point a client at it with ``HF_ENDPOINT=hub.endpoint`` (read when huggingface_hub is imported, so: a
 subprocess) or ``HfApi(endpoint=hub.endpoint)``.
 
-Files are kept in memory and travel inline: preupload answers ``uploadMode: "regular"`` for every file, so
-the client sends contents base64 in the commit (no LFS, no Xet). Ids are git-like: a file's ETag is git's
-blob sha1, a commit's id the sha1 of its parent, message and tree. Every repo starts, as on the Hub, with
-an initial commit holding ``.gitattributes`` on ``main``.
+Files are kept in memory. As on the Hub, preupload answers ``uploadMode: "lfs"`` for the files the repo's
+``.gitattributes`` sends to LFS (``*.npz``, ``*.safetensors``; ``LocalHub(lfs=False)`` makes every file
+``regular``) and ``"regular"`` for the others, which travel base64 inside the commit. LFS files go through
+the Git LFS batch API with Xet disabled (``HF_HUB_DISABLE_XET=1``, or without ``hf_xet``):
+``POST /{repo}.git/info/lfs/objects/batch`` answers an upload and a verify action for each object the server
+lacks, ``PUT /lfs/{oid}`` stores the bytes (refused unless their sha256 is the oid), ``POST /lfs/verify``
+confirms it, and the commit's ``lfsFile`` lines name stored objects (:attr:`LocalHub.lfs_objects`).
+Ids are git-like: a file's ETag is git's blob sha1, a commit's id the sha1 of its parent, message and tree.
+Every repo starts, as on the Hub, with an initial commit holding ``.gitattributes`` on ``main``.
 
 With ``token=...``, writes and reads of private repos need ``Authorization: Bearer <token>``: without it they
 get 401 (``X-Error-Code: RepoNotFound`` for reads, as the Hub does not tell a private repo from a missing one),
@@ -137,7 +142,9 @@ class Fault:
 
 
 #: Requests that change something on the Hub (validate-yaml and paths-info are POSTs that only read).
-WRITE_PARTS = ("/preupload/", "/commit/", "/tag/", "/api/repos/create", "/branch/")
+WRITE_PARTS = ("/preupload/", "/commit/", "/tag/", "/api/repos/create", "/branch/", "/info/lfs/", "/lfs/")
+#: Files the Hub keeps in LFS (the initial ``.gitattributes``); paths-info reports their sha256.
+LFS_SUFFIXES = (".npz", ".safetensors")
 
 
 def _error(status: int, message: str, code: str | None = None, **headers: str) -> _Response:
@@ -148,9 +155,11 @@ def _error(status: int, message: str, code: str | None = None, **headers: str) -
 class LocalHub:
     """An in-memory Hub on ``127.0.0.1:<free port>``; a context manager that starts and stops it."""
 
-    def __init__(self, *, token: str | None = None, user: str = "modelcheck-tests") -> None:
+    def __init__(self, *, token: str | None = None, user: str = "modelcheck-tests", lfs: bool = True) -> None:
         self.token = token
         self.user = user
+        self.lfs = lfs
+        self.lfs_objects: dict[str, bytes] = {}
         self.repos: dict[tuple[str, str], Repo] = {}
         self.requests: list[HubRequest] = []
         self.faults: list[Fault] = []
@@ -290,6 +299,10 @@ class LocalHub:
         auth = self._auth(headers)
         if auth == "invalid":
             return _error(401, "Invalid credentials in Authorization header")
+        if method == "POST" and path.endswith(".git/info/lfs/objects/batch"):
+            return self._lfs_batch(auth, json.loads(body))
+        if segments[:1] == ["lfs"]:
+            return self._lfs_object(method, segments[1:], body)
         if segments[:1] == ["api"]:
             if method == "POST" and segments[1:] == ["repos", "create"]:
                 return self._create_repo(auth, json.loads(body))
@@ -402,10 +415,42 @@ class LocalHub:
             if data is None:
                 continue
             info: dict[str, Any] = {"type": "file", "path": path, "size": len(data), "oid": git_blob_id(data)}
-            if path.endswith((".npz", ".safetensors")):
+            if path.endswith(LFS_SUFFIXES):
                 info["lfs"] = {"oid": hashlib.sha256(data).hexdigest(), "size": len(data), "pointerSize": 134}
             answer.append(info)
         return _Response(200, answer)
+
+    def _lfs_batch(self, auth: str, payload: dict[str, Any]) -> _Response:
+        """The Git LFS batch API: an upload + verify action for each object not stored yet, none for the others."""
+        if auth != "ok":
+            return _error(401, "Invalid username or password.")
+        if payload.get("operation") != "upload" or "basic" not in payload.get("transfers", ["basic"]):
+            return _error(400, "LocalHub's LFS batch API takes basic uploads only")
+        objects = []
+        for item in payload["objects"]:
+            oid, size = str(item["oid"]), int(item["size"])
+            answer: dict[str, Any] = {"oid": oid, "size": size, "authenticated": True}
+            if oid not in self.lfs_objects:
+                answer["actions"] = {
+                    "upload": {"href": f"{self.endpoint}/lfs/{oid}", "header": {}},
+                    "verify": {"href": f"{self.endpoint}/lfs/verify", "header": {}},
+                }
+            objects.append(answer)
+        return _Response(200, {"transfer": "basic", "objects": objects})
+
+    def _lfs_object(self, method: str, rest: list[str], body: bytes) -> _Response:
+        if method == "PUT" and len(rest) == 1:
+            if hashlib.sha256(body).hexdigest() != rest[0]:
+                return _error(400, f"the uploaded bytes do not hash to {rest[0]}")
+            self.lfs_objects[rest[0]] = body
+            return _Response(200, b"")
+        if method == "POST" and rest == ["verify"]:
+            item = json.loads(body)
+            stored = self.lfs_objects.get(str(item.get("oid")))
+            if stored is None or len(stored) != item.get("size"):
+                return _error(404, f"LFS object {item.get('oid')} is not stored (or has another size)")
+            return _Response(200, {})
+        return _error(404, f"LocalHub does not serve {method} /lfs/{'/'.join(rest)}")
 
     def _create_repo(self, auth: str, payload: dict[str, Any]) -> _Response:
         if auth != "ok":
@@ -429,7 +474,8 @@ class LocalHub:
         for item in payload["files"]:
             existing = commit.files.get(item["path"])
             oid = git_blob_id(existing) if existing is not None else None
-            answers.append({"path": item["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": oid})
+            mode = "lfs" if self.lfs and item["path"].endswith(LFS_SUFFIXES) else "regular"
+            answers.append({"path": item["path"], "uploadMode": mode, "shouldIgnore": False, "oid": oid})
         return _Response(200, {"files": answers, "commitOid": commit.oid})
 
     def _commit(self, repo: Repo, branch: str, body: bytes, *, create_pr: bool) -> _Response:
@@ -463,13 +509,18 @@ class LocalHub:
             if key == "file":
                 content, base64_encoded = value["content"], value.get("encoding") == "base64"
                 put[value["path"]] = base64.b64decode(content) if base64_encoded else content.encode()
+            elif key == "lfsFile":
+                stored = self.lfs_objects.get(value.get("oid"))
+                if value.get("algo") != "sha256" or stored is None or len(stored) != value.get("size"):
+                    return _error(422, f"LFS object {value.get('oid')} of {value['path']} was never uploaded")
+                put[value["path"]] = stored
             elif key in ("deletedFile", "deletedFolder"):
                 prefix = value["path"].rstrip("/") + "/"
                 if not any(p == value["path"] or (key == "deletedFolder" and p.startswith(prefix)) for p in files):
                     return _error(404, f"A file with this name doesn't exist: {value['path']}", "EntryNotFound")
                 delete.append(value["path"])
-            else:  # lfsFile: never asked for, preupload answers "regular"
-                return _error(400, f"LocalHub stores files inline; it does not take {key!r} lines")
+            else:
+                return _error(400, f"LocalHub does not take {key!r} lines")
         message = "\n\n".join(part for part in (header.get("summary"), header.get("description")) if part)
         commit = repo.commit(branch, message or "Upload files", put, tuple(delete))
         url = f"{self.url(repo)}/commit/{commit.oid}"

@@ -33,7 +33,11 @@ from modelcheck.models.backends import Outputs
 from modelcheck.report.baselines import read_baseline
 from modelcheck.report.results import CheckResult
 
-pytestmark = pytest.mark.usefixtures("frameworks_imported_once", "one_torch_thread")
+pytestmark = [
+    pytest.mark.usefixtures("frameworks_imported_once", "one_torch_thread"),
+    # huggingface_hub's LFS PUT passes bytes as data= (httpx deprecates it)
+    pytest.mark.filterwarnings("ignore:Use 'content=<...>' to upload raw bytes:DeprecationWarning"),
+]
 
 TOKEN = "hf_localhub_test_token"
 LABELS = ("negative", "positive")
@@ -54,6 +58,8 @@ def hub_env(hub: LocalHub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> L
     monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")  # LocalHub speaks the LFS batch API, not Xet
+    monkeypatch.setattr(hf_constants, "HF_HUB_DISABLE_XET", True)
     for name in ("HF_HUB_CACHE", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH"):
         monkeypatch.delenv(name, raising=False)
     # What hf_hub_download / HfApi read from huggingface_hub.constants (set at import) on their way to a request.

@@ -6,24 +6,33 @@ The report comes from a real ``pytest --modelcheck --modelcheck-stage deploy`` r
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hub_server import LocalHub
 from huggingface_hub import ModelCard
 from huggingface_hub import constants as hf_constants
-from publish_kit import build_kit
+from publish_kit import build_kit, run_deploy_stage
 
 from modelcheck.cli import main
+from modelcheck.hub import publish as publishing
 from modelcheck.hub import retry
 from modelcheck.hub.card import START
 from modelcheck.hub.plan import TRAILER
 
-pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("frameworks_imported_once")]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.usefixtures("frameworks_imported_once"),
+    # huggingface_hub's LFS PUT passes bytes as data= (httpx deprecates it); a CLI run never shows the warning
+    pytest.mark.filterwarnings("ignore:Use 'content=<...>' to upload raw bytes:DeprecationWarning"),
+]
 
 TOKEN = "hf_publish_secret_token_4f1d"
 REPO_ID = "acme/sentiment"
@@ -57,6 +66,8 @@ def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[LocalHub]:
         monkeypatch.setenv("HF_HUB_OFFLINE", "0")
         monkeypatch.setenv("HF_HOME", str(home))
         monkeypatch.setenv("HF_TOKEN", TOKEN)
+        monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")  # LFS files go through the LFS batch API LocalHub speaks
+        monkeypatch.setattr(hf_constants, "HF_HUB_DISABLE_XET", True)
         monkeypatch.setattr(hf_constants, "ENDPOINT", server.endpoint)
         monkeypatch.setattr(
             hf_constants, "HUGGINGFACE_CO_URL_TEMPLATE", server.endpoint + "/{repo_id}/resolve/{revision}/{filename}"
@@ -389,3 +400,177 @@ def test_a_commit_that_does_not_hold_the_tested_bytes_is_never_tagged(
     code, _, err = publish(capsys)
     assert code == 1 and f"other bytes for {path}" in err and "no tag was made" in err
     assert hub.repos[("model", REPO_ID)].tags == {}
+
+
+# -- races and reruns: a release is the model files + gate + stage ------------------------------------------------
+
+
+def lfs_requests(hub: LocalHub) -> list[str]:
+    return [f"{r.method} {r.path.rsplit('/', 1)[-1]}" for r in hub.requests if "/lfs" in r.path]
+
+
+def test_lfs_files_go_through_the_batch_api_and_the_hub_holds_the_tested_bytes(
+    hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert publish(capsys)[0] == 0
+    weights = (release / "model" / "model.safetensors").read_bytes()
+    sha = hashlib.sha256(weights).hexdigest()
+    calls = lfs_requests(hub)
+    assert "POST batch" in calls and f"PUT {sha}" in calls and "POST verify" in calls
+    assert hub.lfs_objects[sha] == weights
+    repo = hub.repos[("model", REPO_ID)]
+    assert repo.commits[repo.tags["v1.0.0"]].files["model.safetensors"] == weights
+
+
+def test_a_model_file_written_between_planning_and_upload_is_refused_before_any_commit(
+    hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = publishing.carry_out
+
+    def sync_writes_then_carry_out(*args: Any, **kwargs: Any) -> str:
+        (release / "model" / "model.safetensors").write_bytes(b"untested weights from a checkpoint sync")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(publishing, "carry_out", sync_writes_then_carry_out)
+    code, _, err = publish(capsys)
+    assert code == 1 and "changed after the plan was made" in err and "no commit was made" in err
+    assert publish_commits(hub) == [] and commit_posts(hub) == [] and hub.lfs_objects == {}
+    assert ("model", REPO_ID) not in hub.repos or hub.repos[("model", REPO_ID)].tags == {}
+
+
+def test_a_model_file_written_during_the_upload_does_not_reach_the_commit(
+    hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tested = {name: (release / "model" / name).read_bytes() for name in ("model.safetensors", "config.json")}
+
+    def sync(_: LocalHub) -> None:
+        for name in tested:  # an LFS file and a regular one
+            (release / "model" / name).write_bytes(b"untested")
+
+    hub.before("POST", "/preupload/", sync)
+    code, _, err = publish(capsys)
+    assert code == 0, err  # what is sent is the private copy hashed before: the tested bytes, and verified as such
+    repo = hub.repos[("model", REPO_ID)]
+    for name, data in tested.items():
+        assert repo.commits[repo.tags["v1.0.0"]].files[name] == data
+
+
+def test_rerunning_the_release_job_with_a_new_report_finishes_the_same_release(
+    hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hub.fail("POST", "/tag/", 503, times=4)
+    assert publish(capsys)[0] == 4
+    [commit] = publish_commits(hub)
+    before = (release / "out.json").read_bytes()
+    assert run_deploy_stage(release).returncode == 0  # "Re-run jobs": the stage runs again, a new report
+    assert (release / "out.json").read_bytes() != before
+    code, out, err = publish(capsys)
+    assert code == 0, err
+    assert publish_commits(hub) == [commit] and len(commit_posts(hub)) == 1
+    assert hub.repos[("model", REPO_ID)].tags == {"v1.0.0": commit} and "already published" in out
+    code, out, err = publish(capsys)  # re-running the finished release job
+    assert code == 0 and "already published" in out and len(commit_posts(hub)) == 1
+
+
+# -- housekeeping ----------------------------------------------------------------------------------------------
+
+
+def test_no_temp_folder_is_left_and_no_progress_bar_or_http_boilerplate_is_printed(
+    hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    hub.add_files(REPO_ID, {"README.md": "---\nlicense: mit\n---\n# Ours\n"})
+    hub.fail("POST", "/tag/", 503, times=4)
+    code, out, err = publish(capsys)
+    assert code == 4
+    assert list(temp.iterdir()) == []
+    assert "For more information" not in out + err and "it/s" not in out + err and "%|" not in out + err
+
+
+def test_create_pr_prints_the_command_that_tags_the_verified_commit(
+    hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hub.add_files(REPO_ID, {"notes.md": "x"})
+    code, out, err = publish(capsys, "--create-pr")
+    assert code == 0, err
+    commit = hub.repos[("model", REPO_ID)].branches["refs/pr/1"]
+    assert f"hf repos tag create {REPO_ID} v1.0.0 --revision {commit}" in out
+
+
+def test_a_moved_branch_after_the_lfs_upload_says_what_was_uploaded(
+    hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hub.add_files(REPO_ID, {"notes.md": "first"})
+    hub.before("POST", "/preupload/", lambda h: h.add_files(REPO_ID, {"notes.md": "someone else"}))
+    code, _, err = publish(capsys)
+    assert code == 1 and "moved since planning" in err
+    assert "uploaded to the Hub's LFS storage" in err and "model.safetensors" in err and "no commit was made" in err
+    assert "nothing was written" not in err.lower()
+
+
+# -- hostile reports, refs and tokens --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("recorded", ["../../secret.txt", "ABSOLUTE"])
+def test_a_report_naming_a_file_outside_the_model_is_refused(
+    hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str], recorded: str
+) -> None:
+    secret = release / "secret.txt"
+    secret.write_text("password=hunter2\n")
+    path = str(secret) if recorded == "ABSOLUTE" else recorded
+    (release / "model" / "sub").mkdir()
+    report = json.loads((release / "out.json").read_text())
+    files = report["gates"][0]["model"]["files"]
+    files.append({"path": path, "sha256": hashlib.sha256(secret.read_bytes()).hexdigest(), "size": 16})
+    (release / "out.json").write_text(json.dumps(report))
+    code, _, err = publish(capsys, "--dry-run")
+    assert code == 1 and ("outside the model folder" in err or "absolute" in err)
+    assert "Only files under the model folder" in err and hub.requests == []
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "rule"),
+    [("--tag", "v1 ..2", "space"), ("--tag", "v1\nx", "control character"), ("--branch", "../main", "'..'"),
+     ("--tag", "v1.lock", ".lock")],
+)  # fmt: skip
+def test_ref_names_git_refuses_are_refused_before_anything_is_sent(
+    hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str, rule: str
+) -> None:
+    status = main(["publish", "out.json", "--gate", "gates/release.yaml", flag, value])
+    err = capsys.readouterr().err
+    assert status == 2 and "check-ref-format" in err and rule in err
+    assert hub.requests == []
+
+
+def test_a_token_with_a_trailing_newline_works_and_is_never_shown(
+    hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_TOKEN", TOKEN + "\n")
+    code, out, err = publish(capsys)
+    assert code == 0, err
+    monkeypatch.setenv("HF_TOKEN", TOKEN[:8] + "\n" + TOKEN[8:])
+    code, out, err = publish(capsys)
+    assert code == 1 and "HF_TOKEN holds whitespace or a control character" in err
+    assert TOKEN[:8] not in out + err and TOKEN[8:] not in out + err
+
+
+def test_a_hand_written_model_index_result_survives_publishing(
+    hub: LocalHub, release: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    readme = (
+        "---\nmodel-index:\n- name: sentiment\n  results:\n  - task: {type: text-classification}\n"
+        "    dataset: {name: imdb, type: imdb, split: test}\n"
+        "    metrics: [{type: accuracy, value: 0.875, name: imdb accuracy}]\n---\n# Ours\n"
+    )
+    hub.add_files(REPO_ID, {"README.md": readme})
+    assert publish(capsys)[0] == 0
+    assert publish(capsys, "--tag", "v1.0.1")[0] == 0  # a second release: its own results replaced, not doubled
+    repo = hub.repos[("model", REPO_ID)]
+    (tmp_path / "README.md").write_bytes(repo.commits[repo.branches["main"]].files["README.md"])
+    results = ModelCard.load(tmp_path / "README.md").data.eval_results
+    assert [(r.dataset_name, r.metric_name) for r in results if r.dataset_name == "imdb"] == [("imdb", "imdb accuracy")]
+    assert sorted(r.metric_name for r in results if r.source_name == "modelcheck") == [
+        "accuracy", "accuracy_by_language"
+    ]  # fmt: skip

@@ -17,7 +17,9 @@ def add_publish_parser(commands: Any) -> argparse.ArgumentParser:
             "Publish to the Hugging Face Hub exactly the files that passed every check of the stage in REPORT: the "
             "model's artifact files and the gate's publish.files (re-hashed against the report), README.md (a model "
             "card of the results), modelcheck/report.json and the baseline modelcheck/<id>.json + .npz, in one "
-            "commit; then read back and tag. Flags win over the gate's publish: section. Exit status: 0 published "
+            "commit; then read back and tag. A release is the model files, gate file and stage (not the report): "
+            "rerunning it, also after running the stage again, finishes it without a second commit. "
+            "Flags win over the gate's publish: section. Exit status: 0 published "
             "(or already published), 1 refused (nothing sent, or the message says what), 2 usage, 4 the Hub kept "
             "failing (the message says what is and is not there; rerunning finishes)."
         ),
@@ -25,9 +27,15 @@ def add_publish_parser(commands: Any) -> argparse.ArgumentParser:
     publish.add_argument("report", metavar="REPORT", help="the report of the stage's run (pytest --modelcheck-report)")
     publish.add_argument("--gate", required=True, metavar="GATE", help="the gate file the stage ran")
     publish.add_argument("--repo-id", metavar="ORG/NAME", help="the Hub model repo (default: publish.repo_id)")
-    publish.add_argument("--tag", help="tag the published commit, e.g. the release's tag (default: publish.tag)")
+    publish.add_argument(
+        "--tag", help="tag the published commit, e.g. the release's tag; a valid git ref name (default: publish.tag)"
+    )
     publish.add_argument("--branch", help="branch to commit to (default: publish.branch, else main)")
-    publish.add_argument("--create-pr", action="store_true", help="open a Hub pull request instead of committing")
+    publish.add_argument(
+        "--create-pr",
+        action="store_true",
+        help="open a Hub pull request instead of committing; prints the command that tags it once merged",
+    )
     publish.add_argument("--private", action="store_true", default=None, help="create the repo private if it is new")
     publish.add_argument(
         "--stage", default="deploy", help="the stage whose checks must all have passed (default: deploy)"

@@ -13,16 +13,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from modelcheck.errors import PublishRefused, ReportError
+from modelcheck.hub.names import check_ref, repo_path_problem
 from modelcheck.report import published as hubfiles
 
 TRAILER = "Modelcheck-Publish"
+#: A Hub repo id as huggingface_hub's ``validate_repo_id`` accepts it.
+_REPO_ID = re.compile(r"(?!.*(--|\.\.))[\w.-]{1,96}/[\w.-]{1,96}", re.ASCII)
 _BAD_STATUSES = ("failed", "error", "inconclusive", "skipped")
 
 
@@ -41,7 +45,8 @@ class Options:
 
 @dataclass(frozen=True)
 class Upload:
-    """One file of the commit. ``pinned`` files are covered by the digest (their bytes are the tested ones)."""
+    """One file of the commit. ``pinned`` files (the model's and the extras) are the release: the digest covers them,
+    and a rerun verifies them in the commit it finds; the card, report and baseline are made by each run."""
 
     path: str
     data: bytes | None
@@ -59,6 +64,36 @@ class Upload:
 
     def blob_id(self) -> str:
         return hubfiles.git_blob_id_of(self.data) if self.data is not None else hubfiles.git_blob_id(self.source or "")
+
+    def frozen(self, folder: Path, index: int) -> tuple[str, str]:
+        """The file that is sent, a private copy in ``folder`` hashed while it was written, and its git blob id.
+
+        huggingface_hub reads (and hashes) this copy for the upload, so the bytes sent are the bytes compared
+        here with the report; a file that changed since planning is refused before anything is sent.
+        """
+        target = folder / f"{index:05d}"
+        digest = hashlib.sha256()
+        blob = hashlib.sha1(b"blob %d\0" % self.size)
+        with open(target, "wb") as dst:
+            chunks = [self.data] if self.data is not None else _chunks(self.source)
+            for chunk in chunks:
+                digest.update(chunk)
+                blob.update(chunk)
+                dst.write(chunk)
+        if digest.hexdigest() != self.sha256:
+            raise PublishRefused(
+                f"{self.source} changed after the plan was made (sha256 now {digest.hexdigest()}, the report records "
+                f"{self.sha256}): another process is writing to the model's files. Nothing was sent; no commit was "
+                "made. Publish when nothing writes to them, or rerun the stage on the new files"
+            )
+        return str(target), blob.hexdigest()
+
+
+def _chunks(path: Path | None) -> Iterator[bytes]:
+    assert path is not None
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            yield chunk
 
 
 @dataclass
@@ -80,6 +115,8 @@ class Plan:
     landed_commit: str | None = None
     tag_target: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: git blob id of each file as sent (what the read-back compares for files stored in git)
+    sent_blobs: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> str:
         """The plan, as ``--dry-run`` prints it."""
@@ -185,7 +222,7 @@ def local_files(gate_spec: Any, gate: Mapping[str, Any], shown: str) -> list[Upl
         raise PublishRefused(f"report {shown} lists no model files for {gate_spec.path}; nothing tested to publish")
     uploads: dict[str, Upload] = {}
     for record in model_files:
-        uploads[record["path"]] = _verified(root / record["path"], record, "model", shown)
+        uploads[record["path"]] = _verified(_inside(root, str(record["path"]), shown), record, "model", shown)
     if gate_spec.publish is not None:
         recorded = {r["path"]: r for r in gate.get("publish_files") or []}
         if gate.get("publish_files") is None:
@@ -215,12 +252,27 @@ def local_files(gate_spec: Any, gate: Mapping[str, Any], shown: str) -> list[Upl
                 f"{path} was hashed by the run (publish.files of {gate_spec.path}) but no file matches it now; "
                 "restore it or rerun the stage"
             )
+    for path, upload in uploads.items():
+        problem = repo_path_problem(path)
+        if problem is not None:
+            raise PublishRefused(f"{str(upload.source)!a} would be published as {path!a}: {problem}; rename the file")
     reserved = [p for p in uploads if p == "README.md" or p.startswith("modelcheck/")]
     if reserved:
         raise PublishRefused(
             f"{reserved[0]} would be overwritten by the card or the baseline modelcheck writes; rename it"
         )
     return [uploads[p] for p in sorted(uploads)]
+
+
+def _inside(root: Path, path: str, shown: str) -> Path:
+    """``root / path`` for a model file the report records; refused when ``path`` could leave the model folder."""
+    problem = repo_path_problem(path)
+    if problem is not None:
+        raise PublishRefused(
+            f"report {shown} records a model file {path!r}: {problem}. Only files under the model folder {root} are "
+            "published; the report was not written by this gate's run: rerun the stage"
+        )
+    return root / path
 
 
 def _verified(file: Path, record: Mapping[str, Any], role: str, shown: str) -> Upload:
@@ -248,7 +300,14 @@ def generated_files(report_path: Path, report: Mapping[str, Any], gate: Mapping[
 
     model_id = gate["model"]["id"]
     saved = gate.get("outputs")
-    uploads = [_generated("modelcheck/report.json", report_path.read_bytes(), "report")]
+    sent = report_path.read_bytes()
+    try:
+        same = json.loads(sent) == report
+    except ValueError:
+        same = False
+    if not same:
+        raise PublishRefused(f"report {report_path} changed while publish read it; publish when nothing writes to it")
+    uploads = [_generated("modelcheck/report.json", sent, "report")]
     if not saved:
         raise PublishRefused(
             f"report {report_path} has no per-example outputs for {gate['file']}; the baseline of the next release is "
@@ -276,19 +335,26 @@ def generated_files(report_path: Path, report: Mapping[str, Any], gate: Mapping[
     return uploads
 
 
-def _generated(path: str, data: bytes, role: str, *, pinned: bool = True) -> Upload:
-    return Upload(path, data, None, hashlib.sha256(data).hexdigest(), len(data), role, pinned)
+def _generated(path: str, data: bytes, role: str) -> Upload:
+    return Upload(path, data, None, hashlib.sha256(data).hexdigest(), len(data), role, pinned=False)
 
 
 def card_upload(text: str) -> Upload:
     """README.md: not pinned (it keeps the repo's prose, which may change)."""
-    return _generated("README.md", text.encode("utf-8"), "card", pinned=False)
+    return _generated("README.md", text.encode("utf-8"), "card")
 
 
-def digest_of(repo_id: str, branch: str, tag: str | None, create_pr: bool, uploads: list[Upload]) -> str:
-    """What identifies this publish: where, the tag, and the pinned files' hashes."""
+def digest_of(
+    repo_id: str, branch: str, tag: str | None, gate: Mapping[str, Any], stage: str, uploads: list[Upload]
+) -> str:
+    """What identifies a release: where (repo, branch, tag), the gate file's sha256, the stage, and the sha256 of
+    the model files and extras. Not the report (its timestamps change on every run of the stage), so a rerun of
+    the same release finds the commit an earlier run made."""
     pinned = sorted((u.path, u.sha256) for u in uploads if u.pinned)
-    payload = {"repo_id": repo_id, "branch": branch, "tag": tag, "create_pr": create_pr, "files": pinned}
+    payload = {
+        "repo_id": repo_id, "branch": branch, "tag": tag, "gate_sha256": gate.get("gate_sha256"), "stage": stage,
+        "files": pinned,
+    }  # fmt: skip
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -313,9 +379,15 @@ def resolve(options: Options, publish: Mapping[str, Any] | None, gate_path: Path
     repo_id = options.repo_id or section.get("repo_id")
     if not repo_id:
         raise ValueError(f"no Hub repo to publish to: pass --repo-id ORG/NAME or add publish: repo_id: to {gate_path}")
-    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
-        raise ValueError(f"--repo-id {repo_id!r} is not a Hub repo id; expected ORG/NAME")
+    if repo_id.count("/") != 1 or not all(repo_id.split("/")) or not _REPO_ID.fullmatch(repo_id):
+        raise ValueError(
+            f"--repo-id {repo_id!r} is not a Hub repo id; expected ORG/NAME of letters, digits, '-', '_' and '.' "
+            "(no '--' or '..', at most 96 characters)"
+        )
     tag = options.tag or section.get("tag")
     branch = options.branch or section.get("branch") or "main"
+    if tag is not None:
+        check_ref(str(tag), "--tag" if options.tag else f"publish.tag of {gate_path}")
+    check_ref(str(branch), "--branch" if options.branch else f"publish.branch of {gate_path}")
     private = options.private if options.private is not None else bool(section.get("private", False))
     return repo_id, tag, branch, private

@@ -15,13 +15,14 @@ is set) is never printed: every message passes through :func:`scrub`.
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from modelcheck.errors import HubUnavailable, PublishRefused
+from modelcheck.hub import names, remote, retry
 from modelcheck.hub import plan as planning
-from modelcheck.hub import remote, retry
 from modelcheck.hub.card import make_card
 from modelcheck.hub.plan import TRAILER, Options, Plan
 
@@ -32,24 +33,35 @@ EXIT_HUB_FAILING = 4
 
 
 def get_token() -> str | None:
-    """``HF_TOKEN``, else huggingface_hub's stored login or Trusted Publishers exchange (``HF_OIDC_RESOURCE``)."""
-    token = os.environ.get("HF_TOKEN")
-    if token:
-        return token
+    """``HF_TOKEN`` (surrounding whitespace stripped), else huggingface_hub's stored login or Trusted Publishers
+    exchange (``HF_OIDC_RESOURCE``). A token with whitespace or a control character inside is refused."""
+    raw = os.environ.get("HF_TOKEN")
+    if raw and raw.strip():
+        return _clean(raw, "HF_TOKEN")
     from huggingface_hub import get_token as hub_token
 
     try:
-        return hub_token()
+        stored = hub_token()
     except Exception as exc:  # OIDCError: HF_OIDC_RESOURCE set but no CI id token
         raise PublishRefused(
             f"no Hub token: HF_OIDC_RESOURCE is set but the Trusted Publishers exchange failed ({type(exc).__name__}); "
             "run in CI with id-token: write, or set HF_TOKEN"
         ) from None
+    return _clean(stored, "the stored Hub token (hf auth login)") if stored else None
+
+
+def _clean(raw: str, source: str) -> str:
+    try:
+        return names.clean_token(raw, source)
+    except ValueError as exc:
+        raise PublishRefused(f"{exc}; nothing was sent") from None
 
 
 def scrub(text: str, token: str | None) -> str:
-    """``text`` with the token replaced by ``***``."""
-    return text.replace(token, "***") if token else text
+    """``text`` with every spelling of the token (raw, stripped, escaped; see ``names.token_forms``) as ``***``."""
+    for form in names.token_forms(token):
+        text = text.replace(form, "***")
+    return text
 
 
 def make_plan(
@@ -68,7 +80,7 @@ def make_plan(
     plan = Plan(
         repo_id=repo_id, branch=branch, tag=tag, create_pr=options.create_pr, private=private, stage=options.stage,
         endpoint=endpoint, uploads=uploads, model_id=gate["model"]["id"],
-        digest=planning.digest_of(repo_id, branch, tag, options.create_pr, uploads),
+        digest=planning.digest_of(repo_id, branch, tag, gate, options.stage, uploads),
     )  # fmt: skip
     if token is None:
         if not options.dry_run:
@@ -84,6 +96,7 @@ def make_plan(
         card = make_card(
             report, gate, stage=options.stage, repo_id=repo_id, tag=tag, gate_path=os.fspath(gate_path),
             options=(gate_spec.publish or {}).get("card"), existing=existing,
+            report_url=f"{endpoint}/{repo_id}/blob/{tag or branch}/modelcheck/report.json",
         )  # fmt: skip
         plan.uploads.insert(0, planning.card_upload(card))
         if existing is not None:
@@ -105,30 +118,28 @@ def make_plan(
 
 
 def _existing_readme(api: Any, plan: Plan) -> str | None:
+    import tempfile
+
     from huggingface_hub.errors import EntryNotFoundError
 
     revision = plan.parent_commit
-    try:
-        path = retry.call(
-            "read README.md",
-            lambda: api.hf_hub_download(plan.repo_id, "README.md", revision=revision, cache_dir=_cache_dir()),
-        )
-    except EntryNotFoundError:
-        return None
-    return Path(path).read_text(encoding="utf-8")
-
-
-def _cache_dir() -> str:
-    import tempfile
-
-    return tempfile.mkdtemp(prefix="modelcheck-publish-readme-")
+    with tempfile.TemporaryDirectory(prefix="modelcheck-publish-readme-") as folder:
+        try:
+            path = retry.call(
+                "read README.md",
+                lambda: api.hf_hub_download(plan.repo_id, "README.md", revision=revision, cache_dir=folder),
+            )
+        except EntryNotFoundError:
+            return None
+        return Path(path).read_text(encoding="utf-8")
 
 
 def carry_out(plan: Plan, api: Any, *, log: Callable[[str], None]) -> str:
     """Commit (unless this publish's commit already landed), verify, tag; the commit id. Raises on refusal/failure."""
-    from huggingface_hub import CommitOperationAdd
+    import tempfile
 
     done: list[str] = []
+    operations: list[Any] = []
     try:
         if not plan.repo_exists:
             retry.call(
@@ -140,21 +151,8 @@ def carry_out(plan: Plan, api: Any, *, log: Callable[[str], None]) -> str:
             plan.landed_commit = remote.find_landed(api, plan, None, log)
         commit = plan.landed_commit
         if commit is None:
-            operations = [CommitOperationAdd(path_in_repo=u.path, path_or_fileobj=u.content()) for u in plan.uploads]
-            title = f"modelcheck publish{' ' + plan.tag if plan.tag else ''}: {plan.model_id} passed stage {plan.stage}"
-            description = (
-                f"Files that passed every check of stage {plan.stage}, with the report and the baseline.\n\n"
-                f"{TRAILER}: {plan.digest}"
-            )
-
-            def send() -> str:
-                info = api.create_commit(
-                    plan.repo_id, operations, commit_message=title, commit_description=description,
-                    revision=plan.branch, create_pr=plan.create_pr or None, parent_commit=plan.parent_commit,
-                )  # fmt: skip
-                return str(info.oid)
-
-            commit = retry.call("commit", send, before_retry=lambda: remote.find_landed(api, plan, None, log), log=log)
+            with tempfile.TemporaryDirectory(prefix="modelcheck-publish-") as folder:
+                commit = _commit(plan, api, Path(folder), operations, log)
             done.append(f"commit {commit}" + (" (a pull request)" if plan.create_pr else ""))
         verify(api, plan, commit, log)
         done.append(f"verified the {len(plan.uploads)} files at {commit}")
@@ -163,7 +161,7 @@ def carry_out(plan: Plan, api: Any, *, log: Callable[[str], None]) -> str:
             done.append(f"tag {plan.tag}")
         return commit
     except retry.Transient as exc:
-        there = "; ".join(done) if done else "nothing: no commit was made"
+        there = "; ".join(done) if done else f"{_stored(operations) or 'nothing'}: no commit was made"
         missing = "the verified commit" if not any(d.startswith("verified") for d in done) else ""
         if plan.tag and not plan.create_pr:
             missing = f"{missing} and the tag {plan.tag}" if missing else f"the tag {plan.tag}"
@@ -174,7 +172,52 @@ def carry_out(plan: Plan, api: Any, *, log: Callable[[str], None]) -> str:
     except (PublishRefused, HubUnavailable):
         raise
     except Exception as exc:
-        raise _refusal(exc, plan, f"after: {'; '.join(done)}" if done else "(nothing was written)") from None
+        stored = _stored(operations)
+        if done:
+            when = f"after: {'; '.join(done)}"
+        elif stored:
+            when = f"({stored}; no commit references them: no commit was made)"
+        else:
+            when = "(nothing was written)"
+        raise _refusal(exc, plan, when, written=bool(done or stored)) from None
+
+
+def _commit(plan: Plan, api: Any, folder: Path, operations: list[Any], log: Callable[[str], None]) -> str:
+    """One ``create_commit`` of the plan's files as frozen in ``folder`` (see ``Upload.frozen``); the commit id."""
+    from huggingface_hub import CommitOperationAdd
+
+    for index, upload in enumerate(plan.uploads):
+        try:
+            frozen, plan.sent_blobs[upload.path] = upload.frozen(folder, index)
+        except OSError as exc:
+            raise PublishRefused(
+                f"cannot copy {upload.source or upload.path} into the temp folder {folder} to send it "
+                f"({exc.strerror or exc}); nothing was sent. Point TMPDIR at a folder with room for the model"
+            ) from None
+        operations.append(CommitOperationAdd(path_in_repo=upload.path, path_or_fileobj=frozen))
+    title = f"modelcheck publish{' ' + plan.tag if plan.tag else ''}: {plan.model_id} passed stage {plan.stage}"
+    description = (
+        f"Files that passed every check of stage {plan.stage}, with the report and the baseline.\n\n"
+        f"{TRAILER}: {plan.digest}"
+    )
+
+    def send() -> str:
+        info = api.create_commit(
+            plan.repo_id, operations, commit_message=title, commit_description=description,
+            revision=plan.branch, create_pr=plan.create_pr or None, parent_commit=plan.parent_commit,
+        )  # fmt: skip
+        return str(info.oid)
+
+    return retry.call("commit", send, before_retry=lambda: remote.find_landed(api, plan, None, log), log=log)
+
+
+def _stored(operations: list[Any]) -> str:
+    """What an unfinished commit left in the Hub's LFS storage: objects that no commit references."""
+    sent = [op.path_in_repo for op in operations if getattr(op, "_is_uploaded", False)]
+    if not sent:
+        return ""
+    shown = ", ".join(sent[:5]) + (f" and {len(sent) - 5} more" if len(sent) > 5 else "")
+    return f"{len(sent)} file(s) were uploaded to the Hub's LFS storage ({shown})"
 
 
 def verify(api: Any, plan: Plan, commit: str, log: Callable[[str], None]) -> None:
@@ -196,7 +239,7 @@ def verify(api: Any, plan: Plan, commit: str, log: Callable[[str], None]) -> Non
         if lfs is not None:
             ok, held, want = lfs.sha256 == upload.sha256, f"sha256 {lfs.sha256}", f"sha256 {upload.sha256}"
         else:
-            blob = upload.blob_id()
+            blob = plan.sent_blobs.get(upload.path) or upload.blob_id()
             ok, held, want = info.blob_id == blob, f"git blob {info.blob_id}", f"git blob {blob}"
         if not ok:
             raise PublishRefused(
@@ -225,7 +268,7 @@ def make_tag(api: Any, plan: Plan, commit: str, log: Callable[[str], None]) -> N
             ) from None
 
 
-def _refusal(exc: Exception, plan: Plan, when: str) -> PublishRefused:
+def _refusal(exc: Exception, plan: Plan, when: str, *, written: bool = False) -> PublishRefused:
     """A Hub error as a refusal that says what to do."""
     status = retry.status_of(exc)
     where = f"{plan.endpoint}/{plan.repo_id}"
@@ -236,7 +279,8 @@ def _refusal(exc: Exception, plan: Plan, when: str) -> PublishRefused:
     elif status == 412:
         reason = (
             f"branch {plan.branch} moved since planning (it was at {plan.parent_commit}): someone else committed. "
-            "Nothing was overwritten and no tag was made; rerun to publish on top of the new head"
+            + ("Nothing in the repo was overwritten" if written else "Nothing was overwritten")
+            + " and no tag was made; rerun to publish on top of the new head"
         )
     elif status == 409:
         reason = "the Hub answered 409 Conflict (the repo is busy or the ref exists); rerun shortly"
@@ -249,15 +293,23 @@ def publish(
     report: Path, gate: Path, options: Options, *, out: Callable[[str], None], err: Callable[[str], None]
 ) -> int:
     """The command: plan, then (unless dry run) carry out; the exit status. Output never holds the token."""
-    token = get_token()
+    secrets = [os.environ.get("HF_TOKEN")]
+
+    def hide(text: str) -> str:
+        for secret in secrets:
+            text = scrub(text, secret)
+        return log_safe(text)
 
     def say(text: str) -> None:
-        out(scrub(text, token))
+        out(hide(text))
 
     def warn(text: str) -> None:
-        err(scrub(text, token))
+        err(hide(text))
 
     try:
+        quiet_hub()
+        token = get_token()
+        secrets.append(token)
         plan, api = make_plan(report, gate, options, token=token, log=warn)
         say(plan.describe())
         if options.dry_run:
@@ -273,9 +325,30 @@ def publish(
     except (ValueError, FileNotFoundError) as exc:
         warn(f"modelcheck: error: {exc}")
         return EXIT_USAGE
+    except Exception as exc:  # an internal error: its text may quote a request header, token included
+        raise RuntimeError(hide(f"{type(exc).__name__}: {exc}")) from None
     already = " (already published: no new commit)" if plan.landed_commit else ""
     tagged = f", tagged {plan.tag}" if plan.tag and not plan.create_pr else ""
-    pr = " as a pull request (merge it on the Hub, then tag)" if plan.create_pr else ""
     where = f"{plan.endpoint}/{plan.repo_id}/tree/{plan.tag if tagged else commit}"
-    say(f"published {plan.repo_id}@{commit}{pr}{tagged}{already}: {where}")
+    if plan.create_pr:
+        command = shlex.join(["hf", "repos", "tag", "create", plan.repo_id, plan.tag or "TAG", "--revision", commit])
+        say(
+            f"published {plan.repo_id}@{commit} as a pull request{already}: {where}\n"
+            f"Review and merge it on the Hub, then tag the verified commit with: {command}"
+        )
+    else:
+        say(f"published {plan.repo_id}@{commit}{tagged}{already}: {where}")
     return EXIT_PUBLISHED
+
+
+def log_safe(text: str) -> str:
+    """``text`` whose lines cannot start a GitHub Actions workflow command (``::``): such a line gets ``> `` first."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "\n".join("> " + line if line.lstrip().startswith("::") else line for line in lines)
+
+
+def quiet_hub() -> None:
+    """No progress bars from huggingface_hub: CI logs get modelcheck's lines only."""
+    from huggingface_hub.utils import disable_progress_bars
+
+    disable_progress_bars()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,10 +54,17 @@ def is_transient(exc: BaseException) -> bool:
     )
 
 
+#: What HTTP libraries append to every error (httpx: "For more information check: https://developer.mozilla.org/...").
+_BOILERPLATE = re.compile(r"For more information check: \S+")
+
+
 def describe(exc: BaseException) -> str:
     """One line for a failure: the status and the Hub's message, or the network error's class and text."""
     status = status_of(exc)
-    text = " ".join(str(exc).split())
+    text = " ".join(_BOILERPLATE.sub("", str(exc)).split())
+    cause = exc.__cause__
+    if cause is not None and str(cause) and str(cause) not in text:  # e.g. "Error while uploading X" says no why
+        text += f" ({type(cause).__name__}: {' '.join(_BOILERPLATE.sub('', str(cause)).split())})"
     if status is not None:
         return f"HTTP {status}: {text[:300]}"
     return f"{type(exc).__name__}: {text[:300] or 'no details'}"
