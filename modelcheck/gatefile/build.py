@@ -91,7 +91,8 @@ def _build_gate(document: dict[str, Any], gate_path: Path, shown: str, node: yam
             raise fail(
                 ["checks", index, "test"],
                 f"test mcnemar compares right/wrong per example, so it needs an accuracy-like metric "
-                f"({', '.join(sorted(ACCURACY_LIKE))}), not {metric!r}; use test: paired-bootstrap",
+                f"({', '.join(sorted(ACCURACY_LIKE))}) of a classification or text-generation task, not {metric!r}"
+                f"{f' of {task.name}' if task.family else ''}; use test: paired-bootstrap",
             )
         against = check.get("against")
         checks.append(

@@ -1,0 +1,56 @@
+"""The language tasks' outputs: saved with the report and read back as baselines; compared by parity checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from modelcheck.errors import CheckError
+from modelcheck.measure.comparison import compare_outputs
+from modelcheck.models.backends import Outputs
+from modelcheck.report.baselines import load_outputs, save_outputs
+
+
+def test_tags_multi_labels_and_spans_round_trip(tmp_path: Path) -> None:
+    outputs = Outputs(
+        tags=[["B-PER", "O"], [], ["O", "B-LOC", "I-LOC"]],
+        multi_labels=np.array([[True, False], [False, False], [True, True]]),
+        scores=np.array([[0.9, 0.1], [0.2, 0.3], [0.8, 0.7]], dtype=np.float32),
+        spans=np.array([[0, 5], [-1, -1], [3, 9]]),
+        texts=["Paris", "", "in Rome"],
+    )
+    save_outputs(outputs, tmp_path / "o.npz", data_sha256="ab" * 32)
+    loaded, sha = load_outputs(tmp_path / "o.npz")
+    assert sha == "ab" * 32
+    assert loaded.tags == outputs.tags
+    np.testing.assert_array_equal(loaded.multi_labels, outputs.multi_labels)
+    np.testing.assert_array_equal(loaded.spans, outputs.spans)
+    assert loaded.texts == outputs.texts and len(loaded) == 3
+    part = loaded.take([2, 0])
+    assert part.tags == [["O", "B-LOC", "I-LOC"], ["B-PER", "O"]] and part.spans.tolist() == [[3, 9], [0, 5]]
+
+
+def test_tag_parity_counts_words_and_names_the_worst_sentences() -> None:
+    reference = Outputs(tags=[["B-PER", "O", "O"], ["O"], ["B-LOC", "I-LOC", "O", "O"]])
+    candidate = Outputs(tags=[["B-PER", "O", "O"], ["B-ORG"], ["O", "O", "O", "B-PER"]])
+    result = compare_outputs(reference, candidate)
+    assert result.compared == "tags"
+    assert result.agreement == pytest.approx(4 / 8)
+    assert result.row_agreement == pytest.approx(1 / 3)
+    assert [row["row"] for row in result.worst] == [2, 1]
+    assert result.worst[0]["tags"][0] == [0, "B-LOC", "O"]
+    with pytest.raises(CheckError, match="row 0: the reference tagged 3 words, the candidate 2"):
+        compare_outputs(reference, Outputs(tags=[["O", "O"], ["O"], ["O"] * 4]))
+
+
+def test_multi_label_parity_agrees_on_label_sets() -> None:
+    scores = np.array([[0.9, 0.2], [0.6, 0.7], [0.1, 0.1]])
+    reference = Outputs(scores=scores, multi_labels=scores >= 0.5)
+    moved = scores + np.array([[0.0, 0.0], [-0.2, 0.0], [0.0, 0.0]])
+    result = compare_outputs(reference, Outputs(scores=moved, multi_labels=moved >= 0.5))
+    assert result.compared == "scores"
+    assert result.agreement == pytest.approx(2 / 3)
+    assert result.max_abs_diff == pytest.approx(0.2)
+    assert result.worst[0]["row"] == 1 and result.worst[0]["labels"] == ["0,1", "1"]
