@@ -54,3 +54,17 @@ def test_multi_label_parity_agrees_on_label_sets() -> None:
     assert result.agreement == pytest.approx(2 / 3)
     assert result.max_abs_diff == pytest.approx(0.2)
     assert result.worst[0]["row"] == 1 and result.worst[0]["labels"] == ["0,1", "1"]
+
+
+def test_model_card_names_the_hubs_metric_types() -> None:
+    pytest.importorskip("huggingface_hub")
+    from modelcheck.hub.card import eval_results
+
+    def gate(task: str, metric: str) -> dict[str, object]:
+        check = {"name": "c", "kind": "metric", "metric": metric, "value": 0.9}
+        return {"model": {"task": task}, "data": {"source": "d.jsonl", "split": "test"}, "checks": [check]}
+
+    assert eval_results(gate("token-classification", "f1"))[0].metric_type == "seqeval"
+    assert eval_results(gate("question-answering", "exact_match"))[0].metric_type == "squad"
+    assert eval_results(gate("multi-label-classification", "hamming_loss"))[0].metric_type == "hamming_loss"
+    assert eval_results(gate("text-classification", "f1"))[0].metric_type == "f1"
