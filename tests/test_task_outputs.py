@@ -68,3 +68,34 @@ def test_model_card_names_the_hubs_metric_types() -> None:
     assert eval_results(gate("question-answering", "exact_match"))[0].metric_type == "squad"
     assert eval_results(gate("multi-label-classification", "hamming_loss"))[0].metric_type == "hamming_loss"
     assert eval_results(gate("text-classification", "f1"))[0].metric_type == "f1"
+
+
+@pytest.mark.parametrize(
+    ("config", "rows", "expected"),
+    [
+        ({"architectures": ["BertForTokenClassification"]}, [{"words": ["a"], "tags": ["O"]}],
+         ("token-classification", "words", "tags", ["f1", "token_accuracy"])),
+        ({"architectures": ["BertForQuestionAnswering"]},
+         [{"question": "who", "context": "ann", "answers": ["ann"]}],
+         ("question-answering", ("question", "context"), "answers", ["exact_match", "f1"])),
+        ({"architectures": ["BertForSequenceClassification"], "problem_type": "multi_label_classification"},
+         [{"text": "rain", "labels": ["weather"]}],
+         ("multi-label-classification", "text", "labels", ["f1", "subset_accuracy"])),
+    ],
+)  # fmt: skip
+def test_init_reads_the_language_tasks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config: dict[str, object], rows: list[dict[str, object]],
+    expected: tuple[object, ...],
+) -> None:  # fmt: skip
+    import json
+
+    from modelcheck.gatefile import load_gate
+    from modelcheck.gatefile.scaffold import Answers, write_gate
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    (tmp_path / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    path, _ = write_gate(Answers(model="model", data="data.jsonl"), "gates/m.yaml")
+    gate = load_gate(path)
+    assert (gate.model.task, gate.data.input, gate.data.label, [c.metric for c in gate.checks][:2]) == expected
