@@ -99,3 +99,41 @@ def test_init_reads_the_language_tasks(
     path, _ = write_gate(Answers(model="model", data="data.jsonl"), "gates/m.yaml")
     gate = load_gate(path)
     assert (gate.model.task, gate.data.input, gate.data.label, [c.metric for c in gate.checks][:2]) == expected
+
+
+@pytest.mark.parametrize(
+    ("task", "extra", "message"),
+    [
+        ("token-classification", "threshold: 0.3", "threshold does not apply to task 'token-classification'"),
+        ("multi-label-classification", "scheme: IOB2", "scheme does not apply to task 'multi-label-classification'"),
+        ("multi-label-classification", "average: binary", "averages micro, macro, weighted, samples, not 'binary'"),
+        ("token-classification", "pos_label: PER", "pos_label is for binary classification"),
+        ("text-classification", "average: samples", "average samples is for multi-label-classification"),
+    ],
+)
+def test_validate_refuses_options_of_other_tasks(tmp_path: Path, task: str, extra: str, message: str) -> None:
+    from modelcheck.errors import GateFileError
+    from modelcheck.gatefile import load_gate
+
+    gate = tmp_path / "gate.yaml"
+    gate.write_text(
+        f"version: 1\nmodel: {{source: ./m, task: {task}}}\ndata: {{source: d.jsonl, input: x, label: y}}\n"
+        f"checks:\n  - name: c\n    metric: f1\n    {extra}\n    min: 0.5\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(GateFileError, match=message):
+        load_gate(gate)
+
+
+def test_validate_takes_label_columns_for_multi_label_only(tmp_path: Path) -> None:
+    from modelcheck.errors import GateFileError
+    from modelcheck.gatefile import load_gate
+
+    gate = tmp_path / "gate.yaml"
+    text = "version: 1\nmodel: {{source: ./m, task: {task}}}\ndata: {{source: d.jsonl, input: x, label: [a, b]}}\n"
+    text += "checks:\n  - {{name: c, metric: f1, min: 0.5}}\n"
+    gate.write_text(text.format(task="multi-label-classification"), encoding="utf-8")
+    assert load_gate(gate).data.label == ("a", "b")
+    gate.write_text(text.format(task="text-classification"), encoding="utf-8")
+    with pytest.raises(GateFileError, match="takes one label column"):
+        load_gate(gate)

@@ -332,6 +332,8 @@ def _check_options(task: Task, check: dict[str, Any], index: int, fail: Any) -> 
     if average is not None and task.averages is not None and average not in task.averages:
         raise fail(["checks", index, "average"], f"task {task.name!r} averages {', '.join(task.averages)}, "
                    f"not {average!r}")  # fmt: skip
+    if task.family and "pos_label" in check:
+        raise fail(["checks", index, "pos_label"], f"pos_label is for binary classification, not task {task.name!r}")
     if task.averages is None and average == "samples":
         raise fail(["checks", index, "average"], "average samples is for multi-label-classification")
     return options
