@@ -271,7 +271,7 @@ class Evaluator:
                     f"column {', '.join(map(repr, missing))} not found in the frame; "
                     f"its columns are: {', '.join(map(str, frame.columns))}"
                 )
-            targets = model_targets(task, label, frame, model.label_names)
+            targets = model_targets(task, label, frame, model.label_names, inputs=columns)
             inputs = model_inputs(task, columns, frame, base=None if base is None else Path(base))
             outputs = predict(model, inputs, batch_size=batch, name=spec.id if spec is not None else None)
             evaluation = Evaluation(
@@ -309,7 +309,7 @@ class Evaluation(Tabular):
         """Judge one check (as in a gate file) on these outputs; raises ModelcheckError when it cannot."""
         from modelcheck.checks.metric import evaluate_metric_check
 
-        result = evaluate_metric_check(check, self.targets, self.outputs, self.label_names, self.frame)
+        result = evaluate_metric_check(check, self.targets, self.outputs, self.label_names, self.frame, task=self.task)
         self.results[check.name] = result
         return result
 
@@ -391,20 +391,22 @@ _METRIC_KEYS = ("metric", "name", "average", "pos_label", "slice_by", "min_sampl
 
 def _metric_check(entry: str | Mapping[str, Any], task: str, root: Path) -> CheckSpec:
     from modelcheck.gatefile import CheckSpec
+    from modelcheck.gatefile.tasks import CHECK_OPTIONS  # the language tasks' options (threshold, scheme, ...)
 
     if isinstance(entry, str):
         entry = {"metric": entry}
-    unknown = sorted(set(entry) - set(_METRIC_KEYS))
+    unknown = sorted(set(entry) - {*_METRIC_KEYS, *CHECK_OPTIONS})
     if "metric" not in entry or unknown:
         raise TypeError(
             f"metrics entry {dict(entry)!r}: give a metric name or a mapping with 'metric' and any of "
-            f"{', '.join(_METRIC_KEYS[1:])}"
+            f"{', '.join((*_METRIC_KEYS[1:], *CHECK_OPTIONS))}"
         )
     _check_metric_name(entry["metric"], task)
-    options = {k: v for k, v in entry.items() if k != "name"}
+    options = {k: v for k, v in entry.items() if k != "name" and k not in CHECK_OPTIONS}
     if options.get("reference") is not None:
         options["reference"] = str(root / os.fspath(options["reference"]))  # an absolute one stays as it is
-    return CheckSpec(name=str(entry.get("name") or entry["metric"]), **options)
+    task_options = {k: v for k, v in entry.items() if k in CHECK_OPTIONS}
+    return CheckSpec(name=str(entry.get("name") or entry["metric"]), options=task_options, **options)
 
 
 def _columns(value: str | Sequence[str] | None) -> tuple[str, ...]:

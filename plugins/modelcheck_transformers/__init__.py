@@ -7,7 +7,12 @@ Registered in the ``modelcheck.backends`` entry-point group as ``transformers``.
 - ``feature-extraction``: ``AutoModel`` + ``AutoTokenizer``, mean-pooled and L2-normalised -> embeddings
   (and ``pair_embeddings`` for ``(a, b)`` inputs);
 - ``image-classification``: ``AutoModelForImageClassification`` + ``AutoImageProcessor`` -> labels, scores;
-- ``text-generation``: ``AutoModelForCausalLM`` + ``AutoTokenizer``, greedy -> texts (the continuations).
+- ``text-generation``: ``AutoModelForCausalLM`` + ``AutoTokenizer``, greedy -> texts (the continuations);
+- ``multi-label-classification``: ``AutoModelForSequenceClassification`` (``problem_type``
+  ``multi_label_classification``) -> sigmoid scores and the labels at 0.5 (``_multilabel``);
+- ``token-classification``: ``AutoModelForTokenClassification`` -> one tag per word, read at the word's first
+  subword (``_tokens``);
+- ``question-answering``: ``AutoModelForQuestionAnswering`` -> the best answer span per question (``_qa``).
 
 torch and transformers are imported only when a model is loaded, so importing this module is cheap.
 """
@@ -62,6 +67,13 @@ _TASKS: dict[str, _TaskKind] = {
         classification=True,
     ),
     "text-generation": _TaskKind("AutoModelForCausalLM", "AutoTokenizer", "_generation:GenerationModel"),
+    "multi-label-classification": _TaskKind(
+        "AutoModelForSequenceClassification", "AutoTokenizer", "_multilabel:MultiLabelModel", classification=True
+    ),
+    "token-classification": _TaskKind(
+        "AutoModelForTokenClassification", "AutoTokenizer", "_tokens:TokenClassificationModel", classification=True
+    ),
+    "question-answering": _TaskKind("AutoModelForQuestionAnswering", "AutoTokenizer", "_qa:QuestionAnsweringModel"),
 }
 SUPPORTED_TASKS = tuple(_TASKS)
 _TRUE = {"1", "on", "yes", "true"}
