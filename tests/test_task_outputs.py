@@ -64,10 +64,13 @@ def test_model_card_names_the_hubs_metric_types() -> None:
         check = {"name": "c", "kind": "metric", "metric": metric, "value": 0.9}
         return {"model": {"task": task}, "data": {"source": "d.jsonl", "split": "test"}, "checks": [check]}
 
-    assert eval_results(gate("token-classification", "f1"))[0].metric_type == "seqeval"
-    assert eval_results(gate("question-answering", "exact_match"))[0].metric_type == "squad"
-    assert eval_results(gate("multi-label-classification", "hamming_loss"))[0].metric_type == "hamming_loss"
-    assert eval_results(gate("text-classification", "f1"))[0].metric_type == "f1"
+    def metric_type(task: str, metric: str) -> str:
+        return str(eval_results(gate(task, metric), source_url="https://hub.example/r/report.json")[0].metric_type)
+
+    assert metric_type("token-classification", "f1") == "seqeval"
+    assert metric_type("question-answering", "exact_match") == "squad"
+    assert metric_type("multi-label-classification", "hamming_loss") == "hamming_loss"
+    assert metric_type("text-classification", "f1") == "f1"
 
 
 @pytest.mark.parametrize(
