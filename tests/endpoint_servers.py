@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -57,12 +58,14 @@ def _serve(command: list[str], ready_url: str, folder: Path, env: dict[str, str]
     try:
         _wait_ready(process, ready_url, log)
         yield
-    finally:
-        process.terminate()
+    finally:  # the whole process group: servers start workers of their own
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=15)
 
 
