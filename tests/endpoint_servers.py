@@ -98,7 +98,12 @@ def start_litserve(folder: Path, *, generator: Path, embedder: Path) -> Iterator
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, str(HERE / "litserve_app.py"), str(port), str(generator), str(embedder)]
-    env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env = {
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
     with _serve(command, f"{url}/health", folder, env):
         yield url
 

@@ -13,11 +13,10 @@ import time
 import warnings
 from collections.abc import Iterator
 from importlib.util import find_spec
-from pathlib import Path
 
 import pytest
-
 from endpoint_servers import Fault, FaultProxy, start_mlserver
+
 from modelcheck.cli import main
 from modelcheck.report.document import read_report
 
@@ -252,7 +251,9 @@ def test_gate_file_rules_for_endpoints(project: pytest.Pytester, wine: dict, mon
         load_gate(path)
 
 
-def test_header_secrets_stay_unexpanded_in_the_spec(project: pytest.Pytester, wine: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_header_secrets_stay_unexpanded_in_the_spec(
+    project: pytest.Pytester, wine: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from modelcheck.gatefile import load_gate
 
     write_gate(project, wine, endpoint=True)

@@ -12,11 +12,10 @@ import csv
 import time
 from collections.abc import Iterator
 from importlib.util import find_spec
-from pathlib import Path
 
 import pytest
-
 from endpoint_servers import Fault, FaultProxy, start_litserve
+
 from modelcheck.report.document import read_report
 
 pytestmark = [
@@ -144,8 +143,8 @@ def test_generation_and_embeddings_judged_alike_on_disk_and_served(
 
 def test_embeddings_match_the_local_model_to_float32(served: dict) -> None:
     import numpy as np
-
     import tiny_models
+
     from modelcheck.gatefile import ModelSpec
     from modelcheck.gatefile.spec import EndpointSpec
     from modelcheck.models.backends import get_backend
@@ -167,8 +166,11 @@ def test_embeddings_match_the_local_model_to_float32(served: dict) -> None:
 
 @pytest.mark.parametrize(
     ("fault", "kind"),
-    [(Fault("missing_rows"), "missing_rows"), (Fault("status", status=403), "http_403"),
-     (Fault("status", status=500, times=1), None)],  # fmt: skip
+    [
+        (Fault("missing_rows"), "missing_rows"),
+        (Fault("status", status=403), "http_403"),
+        (Fault("status", status=500, times=1), None),
+    ],
     ids=["missing_rows", "403", "one-500-retried"],
 )
 def test_embedding_faults(

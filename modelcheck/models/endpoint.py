@@ -107,9 +107,12 @@ class Endpoint:
     def invalid(self, kind: str, problem: str) -> EndpointError:
         """Count an answer that arrived but cannot be used (``kind``: missing_rows, invalid_body) and say why."""
         self.failures[kind] += 1
-        counts = ", ".join(f"{k} {n}" for k, n in sorted(self.failures.items()))
-        return EndpointError(f"{self.protocol} endpoint {self.url} (model {self.settings.model!r}): "
-                             f"{self._scrub(problem)} (requests sent: {self.requests}; failures by kind: {counts})")  # fmt: skip
+        where = f"{self.protocol} endpoint {self.url} (model {self.settings.model!r})"
+        return EndpointError(f"{where}: {self._scrub(problem)} {self._counts()}")
+
+    def _counts(self) -> str:
+        counts = ", ".join(f"{kind} {n}" for kind, n in sorted(self.failures.items()))
+        return f"(requests sent: {self.requests}; failures by kind: {counts})"
 
     # -- sending --------------------------------------------------------------------------------
 
@@ -152,22 +155,24 @@ class Endpoint:
         for attempt in range(tries):
             self.requests += 1
             try:
-                return await asyncio.wait_for(self._try(client, call), self.settings.timeout)
+                return await self._attempt(client, call)
             except _Failure as failure:
                 self.failures[failure.kind] += 1
                 if not failure.retry or attempt == tries - 1:
                     raise self._error(call, failure, attempt + 1) from None
                 delay = failure.wait if failure.wait is not None else min(0.2 * 2**attempt, 5.0)
-            except asyncio.TimeoutError:
-                self.failures["timeout"] += 1
-                failure = _Failure("timeout", f"no complete answer within timeout {self.settings.timeout:g} s",
-                                   retry=True)  # fmt: skip
-                if attempt == tries - 1:
-                    raise self._error(call, failure, attempt + 1) from None
-                delay = min(0.2 * 2**attempt, 5.0)
             self.retries += 1
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _attempt(self, client: httpx.AsyncClient, call: Call) -> Any:
+        """One try, bounded by ``timeout`` as a whole (a server that drips its answer included)."""
+        try:
+            return await asyncio.wait_for(self._try(client, call), self.settings.timeout)
+        except asyncio.TimeoutError:
+            raise _Failure(
+                "timeout", f"no complete answer within timeout {self.settings.timeout:g} s", retry=True
+            ) from None
 
     async def _try(self, client: httpx.AsyncClient, call: Call) -> Any:
         import httpx
@@ -184,7 +189,9 @@ class Endpoint:
             raise _Failure("connect", f"cannot connect ({self._scrub(str(exc)) or 'refused'}): is the server "
                            "running and listening there?", retry=True) from None  # fmt: skip
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-            raise _Failure("protocol", f"the connection broke mid-answer ({self._scrub(str(exc))})", retry=True) from None
+            raise _Failure(
+                "protocol", f"the connection broke mid-answer ({self._scrub(str(exc))})", retry=True
+            ) from None
         except httpx.HTTPError as exc:
             raise _Failure("http_error", f"{type(exc).__name__}: {self._scrub(str(exc))}", retry=False) from None
         if not body.strip():
@@ -192,7 +199,9 @@ class Endpoint:
         try:
             return json.loads(body)
         except ValueError as exc:
-            raise _Failure("invalid_json", f"the answer is not valid JSON ({exc}; {len(body)} bytes)", retry=False) from None
+            raise _Failure(
+                "invalid_json", f"the answer is not valid JSON ({exc}; {len(body)} bytes)", retry=False
+            ) from None
 
     def _check_status(self, response: httpx.Response) -> None:
         status = response.status_code
@@ -220,11 +229,9 @@ class Endpoint:
         return f"check the credentials sent in header {named}; their values are not shown"
 
     def _error(self, call: Call, failure: _Failure, tries: int) -> EndpointError:
-        counts = ", ".join(f"{kind} {n}" for kind, n in sorted(self.failures.items()))
         return EndpointError(
             f"{self.protocol} endpoint {self.url}: {call.method} {call.path} failed after {tries} "
-            f"{'try' if tries == 1 else 'tries'}: {self._scrub(str(failure))} "
-            f"(requests sent: {self.requests}; failures by kind: {counts})"
+            f"{'try' if tries == 1 else 'tries'}: {self._scrub(str(failure))} {self._counts()}"
         )
 
     def _scrub(self, text: str) -> str:

@@ -48,7 +48,7 @@ class KServeBackend:
         endpoint = Endpoint(model, self.name)
         settings = endpoint.settings
         path = f"/v2/models/{settings.model}" + (f"/versions/{settings.version}" if settings.version else "")
-        ready, server, metadata = endpoint.send([Call("GET", "/v2/health/ready"), Call("GET", "/v2"), Call("GET", path)])
+        _, server, metadata = endpoint.send([Call("GET", "/v2/health/ready"), Call("GET", "/v2"), Call("GET", path)])
         if isinstance(server, dict):
             for key in ("name", "version"):
                 if isinstance(server.get(key), str):
@@ -94,7 +94,7 @@ class KServeModel:
         check_predict(self.endpoint.url, loaded=self._open, batch_size=batch_size)
         batches = [inputs[i : i + batch_size] for i in range(0, len(inputs), batch_size)]
         answers = self.endpoint.send([Call("POST", f"{self.path}/infer", self._request(b)) for b in batches])
-        parts = [self._outputs(answer, len(batch)) for answer, batch in zip(answers, batches)]
+        parts = [self._outputs(answer, len(batch)) for answer, batch in zip(answers, batches, strict=True)]
         if not parts:
             empty = np.zeros(0, dtype=np.int64 if self.label_names else np.float64)
             return Outputs(labels=empty) if self.label_names else Outputs(values=empty)
@@ -157,7 +157,9 @@ class KServeModel:
         try:
             return np.asarray(data, dtype=dtype).reshape(shape)
         except (TypeError, ValueError) as exc:
-            raise self.endpoint.invalid("invalid_body", f"output {tensor.get('name')!r} is not {dtype}: {exc}") from None
+            raise self.endpoint.invalid(
+                "invalid_body", f"output {tensor.get('name')!r} is not {dtype}: {exc}"
+            ) from None
 
     def _label_ids(self, labels: np.ndarray) -> np.ndarray:
         import numpy as np

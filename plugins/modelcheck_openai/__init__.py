@@ -102,7 +102,7 @@ class OpenAIModel:
         model = self.endpoint.settings.model
         answers = self.endpoint.send([Call("POST", "/v1/embeddings", {"model": model, "input": b}) for b in batches])
         rows: list[list[float]] = []
-        for answer, batch in zip(answers, batches):
+        for answer, batch in zip(answers, batches, strict=True):
             data = answer.get("data") if isinstance(answer, dict) else None
             if not isinstance(data, list):
                 raise self.endpoint.invalid("invalid_body", "an embeddings answer has no data list")
