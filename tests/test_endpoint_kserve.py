@@ -243,6 +243,15 @@ def test_gate_file_rules_for_endpoints(project: pytest.Pytester, wine: dict, mon
         with pytest.raises(GateFileError, match=says) as caught:
             load_gate(path)
         assert "pw" not in str(caught.value)
+    monkeypatch.setenv("WINE_SOURCE", wine["url"])
+    monkeypatch.setenv("WINE_BACKEND", "kserve-v2")
+    path.write_text(
+        path.read_text() + "  - {name: p95, kind: latency, max_ms: 50, max_ratio: 1.2, baseline_model: x.onnx}\n"
+    )
+    with pytest.raises(
+        GateFileError, match=r"checks\[2\].*baseline_model is not supported yet for a model behind a server"
+    ):
+        load_gate(path)
     write_gate(project, wine, endpoint=False)
     path.write_text(path.read_text().replace("  labels:", "  timeout: 3\n  labels:"))
     monkeypatch.setenv("WINE_SOURCE", str(wine["folder"] / "wine.onnx"))
