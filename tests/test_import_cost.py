@@ -7,7 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-HEAVY = ("torch", "transformers", "datasets", "onnxruntime")
+HEAVY = ("torch", "transformers", "datasets", "onnxruntime", "httpx")  # httpx: the endpoint backends, when they send
 
 CHECK_MODULES = f"""
 import sys
@@ -21,7 +21,10 @@ def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_import_modelcheck_and_the_plugin_is_light(tmp_path: Path) -> None:
-    code = "import modelcheck, modelcheck.pytest_plugin, modelcheck.cli, modelcheck_transformers\n" + CHECK_MODULES
+    code = (
+        "import modelcheck, modelcheck.pytest_plugin, modelcheck.cli, modelcheck_transformers, modelcheck_openai, "
+        "modelcheck_kserve\n" + CHECK_MODULES
+    )
     result = run([sys.executable, "-c", code], tmp_path)
     assert result.returncode == 0, result.stderr
 

@@ -131,7 +131,7 @@ def test_unknown_backend_lists_installed_ones(tmp_path: Path) -> None:
     error = bad(tmp_path, VALID.replace("  id: sentiment", "  id: sentiment\n  backend: transfomers"))
     assert error.json_path == "$.model.backend" and error.line == 4
     assert "unknown backend 'transfomers'; did you mean 'transformers'?" in str(error)
-    assert "installed backends: onnx, torch, transformers" in str(error)
+    assert "installed backends: kserve-v2, onnx, openai, torch, transformers" in str(error)
 
 
 def test_unknown_task(tmp_path: Path) -> None:

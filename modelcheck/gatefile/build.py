@@ -13,7 +13,8 @@ from typing import Any
 import yaml
 
 from modelcheck.errors import GateFileError
-from modelcheck.gatefile.paths import SourcePathError, find_value, resolve_source
+from modelcheck.gatefile.endpoint import build_endpoint
+from modelcheck.gatefile.paths import SourcePathError, find_value, public_url, resolve_source
 from modelcheck.gatefile.source import json_path, line_of
 from modelcheck.gatefile.spec import ACCURACY_LIKE, CheckSpec, DataSpec, GateSpec, ModelSpec
 from modelcheck.gatefile.tasks import (
@@ -95,6 +96,10 @@ def _build_gate(document: dict[str, Any], gate_path: Path, shown: str, node: yam
                 f"{f' of {task.name}' if task.family else ''}; use test: paired-bootstrap",
             )
         against = check.get("against")
+        for key in ("against", "baseline_model"):
+            if model.endpoint is not None and key in check:
+                raise fail(["checks", index, key], f"{key} is not supported yet for a model behind a server "
+                           "(README: Endpoints): compare the files instead, or drop this check")  # fmt: skip
         checks.append(
             CheckSpec(
                 name=name,
@@ -180,9 +185,11 @@ def _build_model(doc: dict[str, Any], gate_path: Path, base: Path, fail: Any) ->
         raise fail(["model", "device"], f"device {doc['device']!r} and device_map {device_map!r} both say where "
                    "the model goes: keep device_map and remove device (or set it to auto)")  # fmt: skip
     providers = doc.get("providers")
+    model_id = doc.get("id", gate_path.stem)
+    endpoint = build_endpoint(doc, backend, model_id, base, fail)
     return ModelSpec(
-        id=doc.get("id", gate_path.stem),
-        source=resolve_source(doc["source"], base, bare_hub_names=False),
+        id=model_id,
+        source=public_url(endpoint.url) if endpoint else resolve_source(doc["source"], base, bare_hub_names=False),
         backend=backend,
         task=doc.get("task", "text-classification"),
         device=doc.get("device", "auto"),
@@ -198,6 +205,7 @@ def _build_model(doc: dict[str, Any], gate_path: Path, base: Path, fail: Any) ->
         max_new_tokens=doc.get("max_new_tokens", 32),
         labels=tuple(doc["labels"]) if doc.get("labels") else None,
         device_map=device_map,
+        endpoint=endpoint,
     )
 
 

@@ -41,13 +41,29 @@ def _resolve(raw: str, base: Path, *, bare_hub_names: bool) -> str:
     candidate = Path(raw).expanduser()
     if not candidate.is_absolute():
         candidate = base / candidate
-    if raw.startswith("hub://"):
+    if raw.startswith(("hub://", "http://", "https://")):
         return raw
     if candidate.exists() or raw.startswith((".", "/", "~")) or raw.endswith(_LOCAL_SUFFIXES):
         return str(candidate.resolve())
     if _HUB_ID.match(raw) or (":" in raw and "/" not in raw) or (bare_hub_names and "/" not in raw):
         return raw
     return str(candidate.resolve())
+
+
+def public_url(url: str) -> str:
+    """``url`` as it may be shown: scheme, host, port and path; userinfo, query and fragment left out."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = host if port is None else f"{host}:{port}"
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
 def find_value(value: Any, wanted: str, parts: tuple[str | int, ...] = ()) -> list[str | int] | None:

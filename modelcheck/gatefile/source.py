@@ -162,6 +162,8 @@ def expand_env(value: Any, shown: str, node: yaml.Node | None, parts: tuple[str 
         return [expand_env(v, shown, node, (*parts, i)) for i, v in enumerate(value)]
     if not isinstance(value, str) or "${" not in value:
         return value
+    if len(parts) >= 2 and parts[-2] == "headers":
+        return value  # endpoint headers: expanded when the server is contacted, so secrets never enter the spec
     try:
         expanded, _ = _expand(value, 0, depth=0)
     except _EnvError as exc:

@@ -33,10 +33,29 @@ class ModelSpec:
     labels: tuple[str, ...] | None = None
     #: transformers backend: accelerate's placement (``auto``: over every GPU, then CPU) instead of one device.
     device_map: str | None = None
+    #: Endpoint backends: where the server is (``source`` then holds the URL without secrets) and how to talk to it.
+    endpoint: EndpointSpec | None = None
 
     @property
     def is_local(self) -> bool:
         return Path(self.source).is_absolute()
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    """How an endpoint backend reaches its server. ``headers`` keep ``${VAR}`` unexpanded (read at connect time)."""
+
+    url: str
+    model: str
+    version: str | None = None
+    api: str = "chat"
+    stop: tuple[str, ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    timeout: float = 30.0
+    concurrency: int = 4
+    retries: int = 2
+    #: True, False, or the absolute path of a CA bundle.
+    verify_tls: bool | str = True
 
 
 @dataclass(frozen=True)

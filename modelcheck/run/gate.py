@@ -101,6 +101,8 @@ def run_gate(
     except Exception as exc:  # a framework failure must not take the other gates down
         result.error = f"{type(exc).__name__}: {exc}"
         judged = [_outcome(check, "error", result.error) for check in chosen]
+    if callable(result.model.get("endpoint")):  # a served model: what this gate sent it (see _evaluate)
+        result.model["endpoint"] = result.model["endpoint"]()
     shared_s = time.perf_counter() - started - sum(outcome.duration_s or 0.0 for outcome in judged)
     for outcome in judged:
         outcome.duration_s = (outcome.duration_s or 0.0) + max(shared_s, 0.0) / len(judged)
@@ -129,6 +131,9 @@ def _evaluate(
     # The model first: a device this machine lacks skips the gate before its data is read.
     model = models.get(gate.model)
     result.model["device"] = model.device
+    endpoint_record = getattr(model, "endpoint_record", None)
+    if callable(endpoint_record):  # a served model: no files; run_gate records its endpoint and requests
+        result.model["endpoint"] = endpoint_record
     files = model.artifact_files()
     root = Path(gate.model.source) if gate.model.is_local and Path(gate.model.source).is_dir() else None
     result.model["files"] = file_records(root or _common_root(files), files)

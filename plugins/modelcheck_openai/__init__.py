@@ -1,0 +1,127 @@
+"""The ``openai`` backend: a model behind an OpenAI-compatible server.
+
+vLLM, TGI's Messages API, llama.cpp server, Ollama, SGLang and LitServe's OpenAI spec speak it.
+Nothing is requested at load time (the API has no standard readiness route); requests go out when
+the gate predicts:
+
+- ``text-generation``: one request per prompt, greedy (``temperature: 0``), ``max_tokens`` =
+  ``model.max_new_tokens``, ``stop`` = ``model.stop``; ``model.api: chat`` (default) sends the
+  prompt as one user message to ``/v1/chat/completions``, ``completions`` as ``prompt`` to
+  ``/v1/completions``. The answer's text is the output.
+- ``feature-extraction``: ``/v1/embeddings`` with ``batch_size`` texts as ``input`` per request;
+  answers are put in order by their ``index``; pairs embed both sides.
+
+``model.model`` (default: ``model.id``) is sent as the ``model`` field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelcheck.models.backends import Outputs, check_predict, require_task
+from modelcheck.models.endpoint import Call, Endpoint
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from modelcheck.gatefile import ModelSpec
+
+__all__ = ["SUPPORTED_TASKS", "OpenAIBackend", "OpenAIModel"]
+
+SUPPORTED_TASKS = ("text-generation", "feature-extraction")
+
+
+class OpenAIBackend:
+    """Talks to an OpenAI-compatible server (see the module docstring)."""
+
+    name = "openai"
+
+    def load(self, model: ModelSpec) -> OpenAIModel:
+        """The served model; nothing is sent until it predicts."""
+        require_task(self.name, model, SUPPORTED_TASKS)
+        return OpenAIModel(Endpoint(model, self.name), model)
+
+
+class OpenAIModel:
+    """A served model; see :class:`OpenAIBackend` for the requests ``predict`` sends."""
+
+    device = "remote"
+    label_names: tuple[str, ...] = ()
+
+    def __init__(self, endpoint: Endpoint, spec: ModelSpec) -> None:
+        self.endpoint = endpoint
+        self.task = spec.task
+        self.max_tokens = spec.max_new_tokens
+        self._open = True
+
+    def endpoint_record(self) -> dict[str, Any]:
+        """The report's ``model.endpoint`` (requests since the last call)."""
+        return self.endpoint.record()
+
+    def predict(self, inputs: Sequence[Any], *, batch_size: int) -> Outputs:
+        check_predict(self.endpoint.url, loaded=self._open, batch_size=batch_size)
+        if self.task == "text-generation":
+            return Outputs(texts=self._generate([str(prompt) for prompt in inputs]))
+        if inputs and isinstance(inputs[0], (tuple, list)):
+            first = self._embed([str(pair[0]) for pair in inputs], batch_size)
+            second = self._embed([str(pair[1]) for pair in inputs], batch_size)
+            return Outputs(embeddings=first, pair_embeddings=second)
+        return Outputs(embeddings=self._embed([str(text) for text in inputs], batch_size))
+
+    def _generate(self, prompts: list[str]) -> list[str]:
+        settings = self.endpoint.settings
+        common: dict[str, Any] = {"model": settings.model, "temperature": 0, "max_tokens": self.max_tokens}
+        if settings.stop:
+            common["stop"] = list(settings.stop)
+        if settings.api == "completions":
+            calls = [Call("POST", "/v1/completions", {**common, "prompt": p}) for p in prompts]
+        else:
+            calls = [Call("POST", "/v1/chat/completions", {**common, "messages": [{"role": "user", "content": p}]})
+                     for p in prompts]  # fmt: skip
+        return [self._text(answer) for answer in self.endpoint.send(calls)]
+
+    def _text(self, answer: Any) -> str:
+        choices = answer.get("choices") if isinstance(answer, dict) else None
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise self.endpoint.invalid("invalid_body", "a completion answer has no choices")
+        choice = choices[0]
+        message = choice.get("message")
+        text = message.get("content") if isinstance(message, dict) else choice.get("text")
+        if not isinstance(text, str):
+            if text is None and isinstance(message, dict):
+                return ""  # e.g. a refusal or tool call: no text
+            raise self.endpoint.invalid("invalid_body", "a completion answer's choice holds no text")
+        return text
+
+    def _embed(self, texts: list[str], batch_size: int) -> np.ndarray:
+        import numpy as np
+
+        batches = [texts[i : i + batch_size] for i in range(0, len(texts), batch_size)]
+        model = self.endpoint.settings.model
+        answers = self.endpoint.send([Call("POST", "/v1/embeddings", {"model": model, "input": b}) for b in batches])
+        rows: list[list[float]] = []
+        for answer, batch in zip(answers, batches, strict=True):
+            data = answer.get("data") if isinstance(answer, dict) else None
+            if not isinstance(data, list):
+                raise self.endpoint.invalid("invalid_body", "an embeddings answer has no data list")
+            if len(data) != len(batch):
+                raise self.endpoint.invalid("missing_rows", f"an embeddings answer holds {len(data)} embeddings "
+                                            f"for the {len(batch)} texts sent")  # fmt: skip
+            try:
+                ordered = sorted(data, key=lambda item: int(item.get("index", 0)))
+                rows.extend([list(map(float, item["embedding"])) for item in ordered])
+            except (AttributeError, KeyError, TypeError, ValueError):
+                raise self.endpoint.invalid("invalid_body", "an embeddings answer's data items are not "
+                                            "{index, embedding: [numbers]}") from None  # fmt: skip
+        if len({len(row) for row in rows}) > 1:
+            raise self.endpoint.invalid("invalid_body", "the embeddings have different lengths")
+        return np.asarray(rows, dtype=np.float32).reshape(len(rows), -1)
+
+    def artifact_files(self) -> list[Path]:
+        """None: a served model's files are on the server, not hashed here (the report records the endpoint)."""
+        return []
+
+    def close(self) -> None:
+        self._open = False

@@ -1,0 +1,284 @@
+"""The kserve-v2 backend against a real MLServer on 127.0.0.1, directly and through a fault proxy.
+
+The same gate file judges the scikit-learn model as ONNX on disk and as served by MLServer: the
+metric values agree exactly (classification: the same predicted labels), and the report says which
+it judged (``model.source``/``backend``, and ``model.endpoint`` for the server). The token sent in a
+header appears in no output: report, JUnit XML, summary, pytest's output.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from collections.abc import Iterator
+from importlib.util import find_spec
+
+import pytest
+from endpoint_servers import Fault, FaultProxy, start_mlserver
+
+from modelcheck.cli import main
+from modelcheck.report.document import read_report
+
+# MLServer runs in its own process: importing it here (grpc) is not needed, so only look for it
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.usefixtures("frameworks_imported_once"),  # pytester drops modules first imported under it
+    pytest.mark.skipif(find_spec("mlserver_sklearn") is None, reason="needs mlserver and mlserver-sklearn (dev extra)"),
+]
+
+TOKEN = "tok-9f3c1e7d5b2a4680"
+GATE = """\
+version: 1
+model:
+  id: wine
+  source: ${{WINE_SOURCE}}
+  backend: ${{WINE_BACKEND}}
+  task: tabular-classification
+  labels: ["0", "1", "2"]
+{extra}
+data:
+  source: wine_test.csv
+  input: [{features}]
+  label: target
+checks:
+  - name: accuracy
+    metric: accuracy
+    min: 0.8
+  - name: macro_f1
+    metric: f1
+    average: macro
+    min: 0.8
+"""
+ENDPOINT_KEYS = """\
+  headers:
+    Authorization: "Bearer ${MC_TEST_TOKEN}"
+  timeout: 2
+  retries: 2
+  concurrency: 3
+  batch_size: 8
+"""
+
+
+@pytest.fixture(scope="module")
+def wine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+    """The wine classifier as ONNX on disk and served by MLServer; its test rows as CSV."""
+    from sklearn.datasets import load_wine
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    skl2onnx = pytest.importorskip("skl2onnx")
+    from skl2onnx.common.data_types import FloatTensorType
+
+    folder = tmp_path_factory.mktemp("wine")
+    frame = load_wine(as_frame=True).frame
+    test = frame.index % 3 == 0
+    features = [c for c in frame.columns if c != "target"]
+    pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    pipe.fit(frame.loc[~test, features].to_numpy(dtype="float32"), frame.loc[~test, "target"])
+    frame.loc[test].to_csv(folder / "wine_test.csv", index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        graph = skl2onnx.convert_sklearn(pipe, initial_types=[("X", FloatTensorType([None, len(features)]))],
+                                         options={LogisticRegression: {"zipmap": False}})  # fmt: skip
+    (folder / "wine.onnx").write_bytes(graph.SerializeToString())
+    with start_mlserver(folder / "server", {"wine": pipe}) as url, FaultProxy(url) as proxy:
+        yield {"folder": folder, "url": url, "proxy": proxy, "features": features, "pipe": pipe, "frame": frame}
+
+
+@pytest.fixture()
+def project(pytester: pytest.Pytester, wine: dict, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    (pytester.path / "gates").mkdir()
+    (pytester.path / "gates" / "wine_test.csv").write_bytes((wine["folder"] / "wine_test.csv").read_bytes())
+    monkeypatch.setenv("MC_TEST_TOKEN", TOKEN)
+    monkeypatch.chdir(pytester.path)
+    wine["proxy"].fault = None
+    wine["proxy"].reset_seen()
+    return pytester
+
+
+def write_gate(project: pytest.Pytester, wine: dict, *, endpoint: bool) -> None:
+    text = GATE.format(features=", ".join(wine["features"]), extra=ENDPOINT_KEYS if endpoint else "")
+    (project.path / "gates" / "wine.yaml").write_text(text)
+
+
+def run(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, source: str, backend: str) -> tuple[dict, str]:
+    monkeypatch.setenv("WINE_SOURCE", source)
+    monkeypatch.setenv("WINE_BACKEND", backend)
+    started = time.monotonic()
+    # in a subprocess, as a user runs it (and away from this process's threads and servers)
+    result = project.runpytest_subprocess("--modelcheck", "--modelcheck-report", "out.json", "--junitxml", "junit.xml")
+    assert time.monotonic() - started < 60
+    report = read_report(project.path / "out.json")
+    shown = "\n".join(result.outlines + result.errlines)
+    return report["gates"][0], shown
+
+
+def test_the_same_gate_judges_the_file_and_the_server_alike(
+    project: pytest.Pytester, wine: dict, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_gate(project, wine, endpoint=False)
+    local, _ = run(project, monkeypatch, str(wine["folder"] / "wine.onnx"), "onnx")
+    write_gate(project, wine, endpoint=True)
+    served, shown = run(project, monkeypatch, wine["url"] + "?tenant=acme", "kserve-v2")
+
+    assert local["model"]["backend"] == "onnx" and local["model"]["files"]
+    assert "endpoint" not in local["model"]
+    assert served["model"]["backend"] == "kserve-v2"
+    assert served["model"]["source"] == wine["url"]  # the query is left out of what is shown
+    assert served["model"]["files"] == []
+    endpoint = served["model"]["endpoint"]
+    assert endpoint["url"] == wine["url"] and endpoint["model"] == "wine" and endpoint["protocol"] == "kserve-v2"
+    assert endpoint["server"]["oip_name"] == "mlserver"
+    rows = served["data"]["rows"]
+    assert endpoint["requests"] == 3 + -(-rows // 8)  # ready, server and model metadata, then ceil(rows / 8) infers
+    assert endpoint["failures"] == {}
+    for check in ("accuracy", "macro_f1"):
+        local_check = next(c for c in local["checks"] if c["name"] == check)
+        served_check = next(c for c in served["checks"] if c["name"] == check)
+        assert served_check["status"] == local_check["status"] == "passed"
+        assert served_check["value"] == pytest.approx(local_check["value"], abs=0)  # the same labels
+
+    # against scikit-learn itself: the served model's accuracy is the pipeline's
+    frame = wine["frame"]
+    test = frame[frame.index % 3 == 0]
+    expected = float((wine["pipe"].predict(test[wine["features"]].to_numpy("float32")) == test["target"]).mean())
+    assert next(c for c in served["checks"] if c["name"] == "accuracy")["value"] == pytest.approx(expected)
+
+    assert main(["summary", "out.json"]) == 0
+    outputs = [shown, capsys.readouterr().out, (project.path / "out.json").read_text(),
+               (project.path / "junit.xml").read_text()]  # fmt: skip
+    assert all(TOKEN not in text for text in outputs)
+    assert wine["proxy"].seen == []  # the proxy was not used here (the fixture resets what it saw)
+
+
+FAULTS = [
+    (Fault("status", status=401), "http_401", "header Authorization (from $MC_TEST_TOKEN)"),
+    (Fault("status", status=503, headers={"retry-after": "0.2"}), "http_5xx", "failed after 3 tries: HTTP 503"),
+    (Fault("slow", seconds=5), "timeout", "within timeout 2 s"),
+    (Fault("invalid_json"), "invalid_json", "not valid JSON"),
+    (Fault("missing_rows"), "missing_rows", "rows for the 8 rows sent"),
+    (Fault("redirect", location="http://localhost:9"), "redirect", "redirects are not followed"),
+    (Fault("huge"), "body_too_large", "over the limit"),
+    (Fault("huge_chunked"), "body_too_large", "over the limit"),
+    (Fault("truncated"), "protocol", "the connection broke mid-answer"),
+]
+
+
+@pytest.mark.parametrize(("fault", "kind", "says"), FAULTS, ids=[f[1] + "-" + f[0].kind for f in FAULTS])
+def test_a_failing_server_ends_as_a_check_error_with_counts(
+    project: pytest.Pytester, wine: dict, monkeypatch: pytest.MonkeyPatch, fault: Fault, kind: str, says: str
+) -> None:
+    write_gate(project, wine, endpoint=True)
+    proxy = wine["proxy"]
+    proxy.reset_seen()
+    # faults hit the infer requests: the readiness and metadata requests of loading pass
+    proxy.fault = None
+    monkeypatch.setenv("WINE_SOURCE", proxy.url)
+    monkeypatch.setenv("WINE_BACKEND", "kserve-v2")
+    from modelcheck.gatefile import load_gate
+    from modelcheck.models.cache import ModelCache
+    from modelcheck.run.gate import run_gate
+
+    gate = load_gate(project.path / "gates" / "wine.yaml")
+    models = ModelCache()
+    models.get(gate.model)  # loaded through the proxy before the fault is set
+    proxy.fault = fault
+    started = time.monotonic()
+    result = run_gate(gate, file="gates/wine.yaml", models=models, stage=None)
+    assert time.monotonic() - started < 30
+    models.close()
+    assert {check.status for check in result.checks} == {"error"}
+    message = result.checks[0].message or ""
+    assert says in message and proxy.url in message and kind in message
+    assert TOKEN not in message and TOKEN not in json.dumps(result.model)
+    assert result.model["endpoint"]["failures"][kind] >= 1
+    assert all(h.get("authorization") == f"Bearer {TOKEN}" for h in proxy.seen)  # sent to the server itself
+
+
+def test_a_429_storm_is_waited_out_honouring_retry_after(
+    project: pytest.Pytester, wine: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_gate(project, wine, endpoint=True)
+    proxy = wine["proxy"]
+    proxy.fault = Fault("status", status=429, headers={"retry-after": "1"}, times=2)
+    started = time.monotonic()
+    served, _ = run(project, monkeypatch, proxy.url, "kserve-v2")
+    assert time.monotonic() - started >= 1.0  # it waited as asked
+    assert {c["status"] for c in served["checks"]} == {"passed"}
+    assert served["model"]["endpoint"]["failures"] == {"http_429": 2}
+    assert served["model"]["endpoint"]["retries"] == 2
+
+
+def test_a_server_that_is_not_running_is_a_clear_error_within_the_timeout(
+    project: pytest.Pytester, wine: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from endpoint_servers import free_port
+
+    write_gate(project, wine, endpoint=True)
+    url = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    served, shown = run(project, monkeypatch, url, "kserve-v2")
+    assert time.monotonic() - started < 20
+    assert {c["status"] for c in served["checks"]} == {"error"}
+    assert f"kserve-v2 endpoint {url}: GET /v2/health/ready failed after 3 tries: cannot connect" in served["error"]
+    assert "is the server running" in served["error"]
+    assert "Traceback" not in shown
+
+
+def test_gate_file_rules_for_endpoints(project: pytest.Pytester, wine: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelcheck.errors import GateFileError
+    from modelcheck.gatefile import load_gate
+
+    write_gate(project, wine, endpoint=True)
+    path = project.path / "gates" / "wine.yaml"
+    cases = {
+        ("http://user:pw@127.0.0.1:1", "kserve-v2"): "the URL holds credentials",
+        ("http://127.0.0.1:1", "onnx"): "the onnx backend loads model files",
+    }
+    for (source, backend), says in cases.items():
+        monkeypatch.setenv("WINE_SOURCE", source)
+        monkeypatch.setenv("WINE_BACKEND", backend)
+        with pytest.raises(GateFileError, match=says) as caught:
+            load_gate(path)
+        assert "pw" not in str(caught.value)
+    monkeypatch.setenv("WINE_SOURCE", wine["url"])
+    monkeypatch.setenv("WINE_BACKEND", "kserve-v2")
+    path.write_text(
+        path.read_text() + "  - {name: p95, kind: latency, max_ms: 50, max_ratio: 1.2, baseline_model: x.onnx}\n"
+    )
+    with pytest.raises(
+        GateFileError, match=r"checks\[2\].*baseline_model is not supported yet for a model behind a server"
+    ):
+        load_gate(path)
+    write_gate(project, wine, endpoint=False)
+    path.write_text(path.read_text().replace("  labels:", "  timeout: 3\n  labels:"))
+    monkeypatch.setenv("WINE_SOURCE", str(wine["folder"] / "wine.onnx"))
+    monkeypatch.setenv("WINE_BACKEND", "onnx")
+    with pytest.raises(GateFileError, match="timeout applies to a model behind an inference server"):
+        load_gate(path)
+
+
+def test_header_secrets_stay_unexpanded_in_the_spec(
+    project: pytest.Pytester, wine: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelcheck.gatefile import load_gate
+
+    write_gate(project, wine, endpoint=True)
+    monkeypatch.setenv("WINE_SOURCE", wine["url"])
+    monkeypatch.setenv("WINE_BACKEND", "kserve-v2")
+    gate = load_gate(project.path / "gates" / "wine.yaml")
+    assert gate.model.endpoint is not None
+    assert dict(gate.model.endpoint.headers) == {"Authorization": "Bearer ${MC_TEST_TOKEN}"}
+    assert TOKEN not in repr(gate)
+    monkeypatch.delenv("MC_TEST_TOKEN")
+    from modelcheck.errors import BackendError
+    from modelcheck.models.backends import get_backend
+
+    with pytest.raises(BackendError, match=r"header Authorization reads \$\{MC_TEST_TOKEN\}, which is not set"):
+        get_backend("kserve-v2").load(gate.model)
+    monkeypatch.setenv("MC_TEST_TOKEN", TOKEN[:5] + "\r\nX-Evil: 1")
+    with pytest.raises(BackendError, match=r"from \$MC_TEST_TOKEN\) holds a control character") as caught:
+        get_backend("kserve-v2").load(gate.model)
+    assert "X-Evil" not in str(caught.value)

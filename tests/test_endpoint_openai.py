@@ -1,0 +1,194 @@
+"""The openai backend against a real LitServe server (OpenAI chat completions and embeddings) on 127.0.0.1.
+
+A tiny GPT-2 trained in the session and a tiny BERT embedder are judged by the same gate file once
+as folders (transformers backend) and once behind the server: exact_match and spearman agree
+(generation exactly; embeddings travel as JSON floats, so to 1e-6 per value, and the rank metric
+exactly). Faults go through the fault proxy in front of the server.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Iterator
+from importlib.util import find_spec
+
+import pytest
+from endpoint_servers import Fault, FaultProxy, start_litserve
+
+from modelcheck.report.document import read_report
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.usefixtures("frameworks_imported_once"),  # pytester drops modules first imported under it
+    pytest.mark.skipif(find_spec("litserve") is None, reason="needs litserve (dev extra)"),
+]
+
+TOKEN = "sk-test-5e1d9c03b7aa"
+GATES = {
+    "count": """\
+version: 1
+model:
+  id: counter
+  source: ${{GEN_SOURCE}}
+  backend: ${{GEN_BACKEND}}
+  task: text-generation
+  max_new_tokens: 4
+  batch_size: 1
+{extra}
+data:
+  source: count.csv
+  input: prompt
+  label: answer
+checks:
+  - name: exact
+    metric: exact_match
+    min: 0.5
+""",
+    "pairs": """\
+version: 1
+model:
+  id: embedder
+  source: ${{EMB_SOURCE}}
+  backend: ${{EMB_BACKEND}}
+  task: feature-extraction
+  batch_size: 8
+{extra}
+data:
+  source: pairs.csv
+  input: [a, b]
+  label: score
+checks:
+  - name: rank
+    metric: spearman
+    min: -1.0
+""",
+}
+ENDPOINT = """\
+  headers:
+    Authorization: "Bearer ${MC_TEST_TOKEN}"
+  timeout: 20
+  retries: 1
+"""
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+    import tiny_models
+
+    folder = tmp_path_factory.mktemp("openai")
+    gpt2 = tiny_models.build_gpt2(folder / "gpt2")
+    embedder = tiny_models.build_embedder(folder / "embedder")
+    tiny_models.write_count_data(folder / "count.csv")
+    texts = tiny_models.sentences(40, seed=3)
+    with (folder / "pairs.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["a", "b", "score"])
+        writer.writerows((texts[i], texts[i + 20], i % 5) for i in range(20))
+    with start_litserve(folder / "server", generator=gpt2, embedder=embedder) as url, FaultProxy(url) as proxy:
+        yield {"folder": folder, "gpt2": gpt2, "embedder": embedder, "url": url, "proxy": proxy}
+
+
+@pytest.fixture()
+def project(pytester: pytest.Pytester, served: dict, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    (pytester.path / "gates").mkdir()
+    for name in ("count.csv", "pairs.csv"):
+        (pytester.path / "gates" / name).write_bytes((served["folder"] / name).read_bytes())
+    monkeypatch.setenv("MC_TEST_TOKEN", TOKEN)
+    monkeypatch.chdir(pytester.path)
+    served["proxy"].fault = None
+    return pytester
+
+
+def judge(project: pytest.Pytester, name: str, *, endpoint: bool) -> tuple[dict, str]:
+    for old in (project.path / "gates").glob("*.yaml"):
+        old.unlink()
+    (project.path / "gates" / f"{name}.yaml").write_text(GATES[name].format(extra=ENDPOINT if endpoint else ""))
+    result = project.runpytest_subprocess("--modelcheck", "--modelcheck-report", "out.json", "--junitxml", "j.xml")
+    shown = "\n".join(result.outlines + result.errlines)
+    texts = [shown, (project.path / "out.json").read_text(), (project.path / "j.xml").read_text()]
+    assert all(TOKEN not in text for text in texts)
+    return read_report(project.path / "out.json")["gates"][0], shown
+
+
+def value(gate: dict, check: str) -> float:
+    return next(c for c in gate["checks"] if c["name"] == check)["value"]
+
+
+def test_generation_and_embeddings_judged_alike_on_disk_and_served(
+    project: pytest.Pytester, served: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GEN_SOURCE", str(served["gpt2"]))
+    monkeypatch.setenv("GEN_BACKEND", "transformers")
+    local, _ = judge(project, "count", endpoint=False)
+    monkeypatch.setenv("GEN_SOURCE", str(served["url"]))
+    monkeypatch.setenv("GEN_BACKEND", "openai")
+    remote, _ = judge(project, "count", endpoint=True)
+    assert value(local, "exact") > 0.5  # the trained counter answers
+    assert value(remote, "exact") == value(local, "exact")
+    assert remote["model"]["endpoint"]["protocol"] == "openai"
+    assert remote["model"]["endpoint"]["requests"] == remote["data"]["rows"]  # one chat request per prompt
+    assert remote["model"]["endpoint"]["server"]["server"] == "uvicorn"
+
+    monkeypatch.setenv("EMB_SOURCE", str(served["embedder"]))
+    monkeypatch.setenv("EMB_BACKEND", "transformers")
+    local, _ = judge(project, "pairs", endpoint=False)
+    monkeypatch.setenv("EMB_SOURCE", str(served["url"]))
+    monkeypatch.setenv("EMB_BACKEND", "openai")
+    remote, _ = judge(project, "pairs", endpoint=True)
+    assert value(remote, "rank") == pytest.approx(value(local, "rank"), abs=1e-9)
+    assert remote["model"]["endpoint"]["requests"] == 2 * -(-20 // 8)  # both sides of the pairs, 8 texts a request
+    assert remote["model"]["files"] == [] and local["model"]["files"]
+
+
+def test_embeddings_match_the_local_model_to_float32(served: dict) -> None:
+    import numpy as np
+    import tiny_models
+
+    from modelcheck.gatefile import ModelSpec
+    from modelcheck.gatefile.spec import EndpointSpec
+    from modelcheck.models.backends import get_backend
+
+    texts = tiny_models.sentences(12, seed=5)
+    local = get_backend("transformers").load(
+        ModelSpec(id="e", source=str(served["embedder"]), task="feature-extraction", device="cpu")
+    )
+    spec = ModelSpec(id="e", source=str(served["url"]), backend="openai", task="feature-extraction",
+                     endpoint=EndpointSpec(url=str(served["url"]), model="e"))  # fmt: skip
+    remote = get_backend("openai").load(spec)
+    a = local.predict(texts, batch_size=5).embeddings
+    b = remote.predict(texts, batch_size=5).embeddings
+    assert a is not None and b is not None and a.shape == b.shape
+    np.testing.assert_allclose(b, a, atol=1e-6)
+    record = remote.endpoint_record()
+    assert record["requests"] == 3 and record["failures"] == {}
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind"),
+    [
+        (Fault("missing_rows"), "missing_rows"),
+        (Fault("status", status=403), "http_403"),
+        (Fault("status", status=500, times=1), None),
+    ],
+    ids=["missing_rows", "403", "one-500-retried"],
+)
+def test_embedding_faults(
+    project: pytest.Pytester, served: dict, monkeypatch: pytest.MonkeyPatch, fault: Fault, kind: str | None
+) -> None:
+    proxy = served["proxy"]
+    proxy.fault = fault
+    monkeypatch.setenv("EMB_SOURCE", proxy.url)
+    monkeypatch.setenv("EMB_BACKEND", "openai")
+    started = time.monotonic()
+    remote, shown = judge(project, "pairs", endpoint=True)
+    assert time.monotonic() - started < 60
+    check = remote["checks"][0]
+    endpoint = remote["model"]["endpoint"]
+    if kind is None:
+        assert check["status"] == "passed" and endpoint["failures"] == {"http_5xx": 1} and endpoint["retries"] == 1
+        return
+    assert check["status"] == "error" and endpoint["failures"][kind] >= 1  # requests in flight fail alike
+    assert proxy.url in check["message"] and "Traceback" not in shown
+    if kind == "http_403":
+        assert "header Authorization (from $MC_TEST_TOKEN)" in check["message"]
