@@ -7,7 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-HEAVY = ("torch", "transformers", "datasets", "onnxruntime")
+HEAVY = ("torch", "transformers", "datasets", "onnxruntime", "matplotlib")
 
 CHECK_MODULES = f"""
 import sys
