@@ -20,7 +20,7 @@ from modelcheck.report.samples import SAMPLE_LIMIT, thin
 
 pytest.importorskip("matplotlib", reason="the html extra (matplotlib) is not installed")
 
-from modelcheck.view.page import PLOT_BUDGET, render_html  # noqa: E402
+from modelcheck.view.page import PLOT_BUDGET, render_html
 
 INJECTION = "<script>alert('check')</script>"
 SLICE_INJECTION = "<img src=x onerror=alert('slice')>"
@@ -77,7 +77,7 @@ def every_kind(name: str = "accuracy", *, failing: bool = True) -> list[CheckRes
                     details={"unit": "MiB", "memory": {"peak_mb": 120.5}, "baseline": {"peak_mb": 100.0}}),
         CheckResult(name="onnx_parity", kind="parity", status="passed", message="parity", value=2e-6,
                     threshold={"max_abs_diff": 1e-3}, n=200,
-                    details={"compared": "scores", "max_abs_diff": 2e-6,
+                    details={"compared": "scores", "max_abs_diff": 2e-6, "row_differences": thin(differences.clip(0) + 1e-7),
                              "worst": [{"row": 7, "abs_diff": 2e-6, "labels": ["<b>neg</b>", "pos"],
                                         "input": "x" * 1000 + "<script>alert('row')</script>"},
                                        {"row": 3, "abs_diff": 1e-6}]}),
@@ -231,6 +231,35 @@ def test_a_report_written_before_samples_were_recorded_still_plots(tmp_path: Pat
     page = render_html(json.loads(json.dumps(document)))
     kinds = re.findall(r'data-kind="([a-z]+)">', page)
     assert "latency" in kinds and "regression" in kinds
+
+
+# -- pytest --modelcheck --modelcheck-html ----------------------------------------------------------------
+
+BROKEN_GATE = "version: 1\nmodel: {source: ./missing}\ndata: {source: d.csv, input: text, label: label}\n"
+BROKEN_GATE += "checks: [{name: acc, metric: accuracy, min: 0.9}]\n"
+
+
+def test_the_plugin_writes_the_page_at_the_end_of_the_session(pytester: pytest.Pytester) -> None:
+    (pytester.path / "gates").mkdir()
+    (pytester.path / "gates" / "g.yaml").write_text(BROKEN_GATE)
+    result = pytester.runpytest("--modelcheck", "--modelcheck-html", "out/page.html", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["*HTML report written to *page.html"])
+    page = (pytester.path / "out" / "page.html").read_text(encoding="utf-8")
+    assert 'data-verdict="error"' in page and "could not run" in page
+    assert not [p for p in (pytester.path / "out").iterdir() if p.name != "page.html"], "no temp file left"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--modelcheck-html", "page.html"], "--modelcheck-html needs --modelcheck"),
+        (["--modelcheck", "--modelcheck-html", "."], "--modelcheck-html . is a folder"),
+    ],
+)
+def test_plugin_usage_errors_name_the_option(pytester: pytest.Pytester, args: list[str], expected: str) -> None:
+    result = pytester.runpytest(*args, "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{expected}*"])
 
 
 def _esc(text: str) -> str:

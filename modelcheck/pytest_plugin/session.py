@@ -247,6 +247,7 @@ class ModelcheckSession:
     def _write_html(self, session: pytest.Session, document: dict[str, Any]) -> None:
         from modelcheck.view.page import write_html
 
+        assert self.html_path is not None
         try:
             write_html(document, self.html_path, source=self.report_path.name if self.report_path else "")
         except OSError as exc:

@@ -201,7 +201,9 @@ def _outputs_file(report: Path, name: str, gate: str, saved: dict[str, Any]) -> 
 
 def add_commands(commands: Any) -> Any:
     """Register ``modelcheck report merge`` on the top-level subparsers; return the ``report`` subparsers."""
-    report = commands.add_parser("report", help="work with results reports (merge the reports of shards, write one as an HTML page)")
+    report = commands.add_parser(
+        "report", help="work with results reports (merge the reports of shards, write one as an HTML page)"
+    )
     actions = report.add_subparsers(dest="report_command", metavar="ACTION", required=True)
     merge = actions.add_parser(
         "merge",

@@ -18,12 +18,14 @@ from modelcheck.report.files import atomic_write
 from modelcheck.report.summary import NONE, format_measurement, format_threshold, format_value, status_word
 from modelcheck.view.style import CSS
 
-__all__ = ["MAX_FILES", "MESSAGE_CHARS", "PLOT_BUDGET", "render_html", "write_html"]
+__all__ = ["COLLAPSE_FROM", "MAX_FILES", "MESSAGE_CHARS", "PLOT_BUDGET", "render_html", "write_html"]
 
 #: Most checks of one page that get plots; the others show their numbers in the table only.
 PLOT_BUDGET = 150
 #: Most model files listed per gate.
 MAX_FILES = 20
+#: From this many gates on, gates that passed start collapsed (their plots are one click away).
+COLLAPSE_FROM = 10
 #: Longest message, input or text shown (characters); longer ones end in "…".
 MESSAGE_CHARS = 600
 #: Severity order of a check's status word: blocking failures first.
@@ -64,7 +66,7 @@ def render_html(report: Mapping[str, Any], *, source: str = "") -> str:
         _index(gates),
     ]
     for position, gate in gates:
-        parts.append(_gate(position, gate, plotted, plots_for))
+        parts.append(_gate(position, gate, plotted, plots_for, len(gates)))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
@@ -125,9 +127,13 @@ def _index(gates: Sequence[tuple[int, Mapping[str, Any]]]) -> str:
 # -- one gate -------------------------------------------------------------------------------------
 
 
-def _gate(position: int, gate: Mapping[str, Any], plotted: set[tuple[int, int]], plots_for: Any) -> str:
+def _gate(
+    position: int, gate: Mapping[str, Any], plotted: set[tuple[int, int]], plots_for: Any, gates_shown: int
+) -> str:
     word = _gate_word(gate)
-    checks = sorted(enumerate(gate.get("checks") or []), key=lambda item: (_ORDER.get(status_word(item[1]), 9), item[0]))
+    checks = sorted(
+        enumerate(gate.get("checks") or []), key=lambda item: (_ORDER.get(status_word(item[1]), 9), item[0])
+    )
     model = gate.get("model") or {}
     heading = (
         f'<h2><span class="badge s-{esc(word.replace(" ", "-"))}">{esc(_verdict(word))}</span> '
@@ -146,7 +152,7 @@ def _gate(position: int, gate: Mapping[str, Any], plotted: set[tuple[int, int]],
     if figures:
         body.append(f'<div class="plots">{"".join(figures)}</div>')
     body += [_worst_rows(check) for _, check in checks]
-    is_open = " open" if word not in ("passed", "skipped", "not run") else ""
+    is_open = " open" if word not in ("passed", "skipped", "not run") or gates_shown < COLLAPSE_FROM else ""
     return (
         f'<section class="gate" id="gate-{position}" data-file="{esc(gate.get("file"))}" data-verdict="{esc(word)}">'
         f"<details{is_open}><summary>{heading}</summary>{''.join(body)}</details></section>"
@@ -185,12 +191,12 @@ def _verdict_block(gate: Mapping[str, Any]) -> str:
     other = [c for c in checks if status_word(c) in ("error", "inconclusive", "warned")]
     for title, group in (("blocking failures", blocking), ("errors, inconclusive checks and warnings", other)):
         if group:
-            items = "".join(
-                f"<li><b>{esc(c.get('name'))}</b> <span class=\"badge s-{esc(status_word(c))}\">{esc(status_word(c))}"
+            listed_checks = "".join(
+                f'<li><b>{esc(c.get("name"))}</b> <span class="badge s-{esc(status_word(c))}">{esc(status_word(c))}'
                 f"</span> {esc(cut(c.get('message') or ''))}</li>"
                 for c in group
             )
-            lines.append(f'<div class="why"><h3>{esc(title)}</h3><ul>{items}</ul></div>')
+            lines.append(f'<div class="why"><h3>{esc(title)}</h3><ul>{listed_checks}</ul></div>')
     return "".join(lines)
 
 
@@ -200,23 +206,25 @@ def _checks_table(position: int, checks: Sequence[tuple[int, Mapping[str, Any]]]
     rows = []
     for index, check in checks:
         word = status_word(check)
+        css = f"s-{esc(word.replace(' ', '-'))}"
         value = check.get("value")
         interval = check.get("ci")
         ci_text = f"{format_value(interval[0])} – {format_value(interval[1])}" if interval else NONE
         ci_data = f' data-ci="{esc(_exact(interval[0]))} {esc(_exact(interval[1]))}"' if interval else ""
         stages = ", ".join(check.get("stages") or []) or NONE
         rows.append(
-            f'<tr class="s-{esc(word.replace(" ", "-"))}" id="g{position}c{index}" data-check="{esc(check.get("name"))}">'
+            f'<tr class="{css}" id="g{position}c{index}" data-check="{esc(check.get("name"))}">'
             f"<td>{esc(check.get('name'))}</td><td>{esc(check.get('kind'))}</td>"
-            f'<td class="status"><span class="badge s-{esc(word.replace(" ", "-"))}">{esc(word)}</span></td>'
+            f'<td class="status"><span class="badge {css}">{esc(word)}</span></td>'
             f'<td class="num" data-value="{esc(_exact(value))}">{esc(format_measurement({**check, "ci": None}))}</td>'
             f'<td class="num">{esc(format_threshold(check.get("threshold")))}</td>'
             f'<td class="num"{ci_data}>{esc(ci_text)}</td>'
             f'<td class="num">{esc(check.get("n") if check.get("n") is not None else NONE)}</td>'
-            f"<td>{esc(stages)}{'' if check.get('blocking') else ' <small>(not blocking)</small>'}</td>"
-            f'<td class="msg">{esc(cut(check.get("message") or ""))}</td></tr>'
+            f"<td>{esc(stages)}{'' if check.get('blocking') else ' <small>(not blocking)</small>'}</td></tr>"
         )
-    head = "".join(f"<th>{h}</th>" for h in ("check", "kind", "status", "value", "threshold", "CI", "n", "stages", ""))
+        if check.get("message"):
+            rows.append(f'<tr class="msg {css}"><td colspan="8">{esc(cut(check["message"]))}</td></tr>')
+    head = "".join(f"<th>{h}</th>" for h in ("check", "kind", "status", "value", "threshold", "CI", "n", "stages"))
     return f'<table class="checks"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
@@ -264,7 +272,9 @@ def _identity(gate: Mapping[str, Any]) -> str:
 def _worst_rows(check: Mapping[str, Any]) -> str:
     """A parity check's worst rows: row, difference, labels, texts and inputs (cut and escaped)."""
     details = check.get("details") or {}
-    worst = [row for row in details.get("worst") or [] if isinstance(row, Mapping)] if check.get("kind") == "parity" else []
+    worst = (
+        [row for row in details.get("worst") or [] if isinstance(row, Mapping)] if check.get("kind") == "parity" else []
+    )
     if not worst:
         return ""
     columns = [c for c in ("row", "abs_diff", "cosine", "labels", "texts", "input") if any(c in r for r in worst)]

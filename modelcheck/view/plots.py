@@ -284,8 +284,9 @@ def _parity(check: Mapping[str, Any]) -> list[tuple[str, Any]]:
     threshold = _numbers(check.get("threshold"))
     differences = thin(details.get("row_differences") or [])
     worst = [row for row in details.get("worst") or [] if isinstance(row, Mapping)]
-    worst_diffs = [(f"row {row.get('row')}", _number(row.get("abs_diff"))) for row in worst]
-    worst_diffs = [(name, value) for name, value in worst_diffs if value is not None]
+    worst_diffs = [
+        (f"row {row.get('row')}", value) for row in worst if (value := _number(row.get("abs_diff"))) is not None
+    ]
     if not differences and not worst_diffs:
         return []
     fig = figure(6.4 if differences and worst_diffs else 4.4, 1.9)

@@ -19,7 +19,7 @@ GRID = "#040506"
 #: Longest text (slice names, labels) drawn inside a plot; longer ones end in "…".
 LABEL_CHARS = 24
 
-_RC = {
+_RC: dict[str, Any] = {
     "svg.fonttype": "none",
     "text.parse_math": False,
     "text.usetex": False,
@@ -60,11 +60,11 @@ def figure(width: float, height: float) -> Any:
 def to_svg(fig: Any, prefix: str) -> str:
     """``fig`` as an inline ``<svg>`` element: ids prefixed with ``prefix``, sentinel colours themed."""
     import matplotlib
-
     from matplotlib.backends.backend_svg import FigureCanvasSVG
 
     buffer = io.StringIO()
-    with matplotlib.rc_context({**_RC, "svg.hashsalt": prefix}):
+    settings: Any = {**_RC, "svg.hashsalt": prefix}
+    with matplotlib.rc_context(settings):
         FigureCanvasSVG(fig).print_svg(buffer, metadata={"Date": None, "Creator": None})
     text = _DROP.sub("", buffer.getvalue())
     text = _LINES.sub(" ", _SPACE.sub("><", text.strip())).replace("<defs></defs>", "")
@@ -79,7 +79,8 @@ def rc() -> Any:
     """The rc settings every figure is drawn under (a context manager)."""
     import matplotlib
 
-    return matplotlib.rc_context(_RC)
+    settings: Any = _RC
+    return matplotlib.rc_context(settings)
 
 
 def short(text: Any, limit: int = LABEL_CHARS) -> str:
