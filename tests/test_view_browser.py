@@ -21,13 +21,10 @@ import pytest
 
 from modelcheck.cli import main
 from modelcheck.report.document import read_report, write_report
+from modelcheck.report.samples import SAMPLE_LIMIT
 
 CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(not CHROMIUM.is_file(), reason="no /usr/bin/chromium (apt-get install chromium)"),
-]
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the dev extra)")
+pytestmark = pytest.mark.e2e
 pytest.importorskip("matplotlib", reason="the html extra (matplotlib) is not installed")
 
 REPO = Path(__file__).resolve().parents[1]
@@ -107,6 +104,10 @@ def project(tmp_path_factory: pytest.TempPathFactory, sentiment_model: Path, unt
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Debian's chromium under Playwright (never ``playwright install``, which downloads a browser)."""
+    if not CHROMIUM.is_file():
+        pytest.skip("no /usr/bin/chromium: apt-get install chromium (.ci/run does)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the dev extra)")
     with sync_api.sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM))
         yield launched
@@ -123,6 +124,26 @@ def _open(browser: Any, page_file: Path, scheme: str = "light") -> tuple[Any, li
     page.goto(page_file.as_uri())
     page.wait_for_load_state("load")
     return page, errors, dialogs
+
+
+def test_the_checks_record_what_the_plots_draw(project: Path) -> None:
+    checks = {check["name"]: check for check in read_report(project / "out.json")["gates"][0]["checks"]}
+    comparison = checks["latency_p95"]["details"]["comparison"]
+    for side in ("candidate", "baseline"):
+        timings = comparison[side]["timings_ms"]
+        assert len(timings) == min(comparison[side]["n"], SAMPLE_LIMIT) and timings == sorted(timings)
+        assert timings[0] == pytest.approx(comparison[side]["min_ms"], rel=1e-5)
+        assert timings[-1] == pytest.approx(comparison[side]["max_ms"], rel=1e-5)
+    regression = checks["no_regression"]["details"]
+    differences = regression["bootstrap_differences"]
+    assert len(differences) == SAMPLE_LIMIT, "2000 resamples thinned to the bound"
+    low, high = regression["ci"]
+    assert differences[0] <= low <= high <= differences[-1]
+    parity = checks["onnx_parity"]["details"]
+    assert len(parity["row_differences"]) == min(403, SAMPLE_LIMIT)
+    assert max(parity["row_differences"]) == pytest.approx(parity["max_abs_diff"], rel=1e-5)
+    texts = (REPO / "examples" / "sentiment" / "test.csv").read_text(encoding="utf-8")
+    assert all(row["input"] in texts for row in parity["worst"]), "the worst rows carry their inputs"
 
 
 def test_the_page_of_a_real_gate_run_draws_every_plot_with_the_reports_numbers(
@@ -156,6 +177,8 @@ def test_the_page_of_a_real_gate_run_draws_every_plot_with_the_reports_numbers(
         if checks[name]["ci"]:
             low, high = (float(v) for v in row.locator("td[data-ci]").get_attribute("data-ci").split())
             assert [low, high] == checks[name]["ci"]
+    first_input = checks["onnx_parity"]["details"]["worst"][0]["input"]
+    assert page.locator(".worst td", has_text=first_input).count() == 1, "the worst rows show their inputs"
     sha = gate["model"]["files"][0]["sha256"]
     assert page.get_by_text(sha).count() == 1
 

@@ -53,7 +53,8 @@ def _metric(check: Mapping[str, Any]) -> list[tuple[str, Any]]:
         out.append(("value per slice against the bound; hatched slices are under min_samples (reported, not judged)",
                     _slices(slices, threshold)))  # fmt: skip
     elif _number(check.get("value")) is not None:
-        out.append(("value with its confidence interval against the bound",
+        caption = "value with its confidence interval" if _interval(check.get("ci")) else "value"
+        out.append((caption + " against the bound",
                     _value_line(_number(check.get("value")), check.get("ci"), threshold)))  # fmt: skip
     matrix = _mapping(details.get("confusion_matrix"))
     if matrix.get("counts") and matrix.get("labels"):
@@ -210,7 +211,12 @@ def _latency(check: Mapping[str, Any]) -> list[tuple[str, Any]]:
         ax.axvline(threshold["max_ms"], color=FAIL, linestyle="--", label=f"max_ms {threshold['max_ms']:g}")
     percentile = _number(candidate.get("percentile"))
     if percentile is not None:
-        ax.axhline(percentile / 100, color=BOUND, linestyle=":", linewidth=1, label=f"p{percentile:g}")
+        ax.axhline(percentile / 100, color=BOUND, linestyle=":", linewidth=1)
+        value, interval = _number(candidate.get("value_ms")), _interval(candidate.get("ci_ms"))
+        if value is not None:
+            errors = [[value - interval[0]], [interval[1] - value]] if interval else None
+            ax.errorbar([value], [percentile / 100], xerr=errors, fmt="o", color=BOUND, capsize=3, markersize=4,
+                        label=f"p{percentile:g} {value:.3g} ms" + (" with CI" if interval else ""))  # fmt: skip
     ax.set_xlabel("ms per call")
     ax.set_ylabel("share of calls")
     ax.grid(True)
@@ -362,11 +368,11 @@ def _span(points: Sequence[float]) -> tuple[float, float]:
 
 def _log_axis(axis: Any, set_scale: Callable[..., Any]) -> None:
     """A log scale whose tick labels are plain text (``1e-06``), not mathtext."""
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+    from matplotlib.ticker import FuncFormatter, NullLocator
 
     set_scale("log")
     axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-    axis.set_minor_formatter(NullFormatter())
+    axis.set_minor_locator(NullLocator())
 
 
 def _bound_lines(ax: Any, threshold: Mapping[str, float], *, vertical: bool) -> None:
