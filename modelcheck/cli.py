@@ -121,12 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     from modelcheck.gatefile.cli import add_commands as add_gatefile_commands
     from modelcheck.github.cli import add_commands as add_github_commands
-    from modelcheck.report.merge import add_commands as add_report_commands
-    from modelcheck.view.cli import add_html_command
+    from modelcheck.view.cli import add_report_commands  # report merge, report html
 
-    for add_commands in (add_github_commands, add_gatefile_commands):
+    for add_commands in (add_github_commands, add_gatefile_commands, add_report_commands):
         add_commands(commands)
-    add_html_command(add_report_commands(commands))  # modelcheck report merge, modelcheck report html
     return parser
 
 

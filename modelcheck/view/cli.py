@@ -15,7 +15,14 @@ from modelcheck.errors import ReportError
 from modelcheck.report.document import read_report
 from modelcheck.view import require_html
 
-__all__ = ["add_html_command"]
+__all__ = ["add_html_command", "add_report_commands"]
+
+
+def add_report_commands(commands: Any) -> None:
+    """Register ``modelcheck report merge`` and ``modelcheck report html`` on the top-level subparsers."""
+    from modelcheck.report.merge import add_commands
+
+    add_html_command(add_commands(commands))
 
 
 def add_html_command(actions: Any) -> None:
