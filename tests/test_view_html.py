@@ -199,6 +199,29 @@ def test_bad_reports_are_one_clear_error(
     assert not (tmp_path / "page.html").exists()
 
 
+def test_a_report_over_the_size_limit_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelcheck.report import document
+
+    path = write(tmp_path, report())
+    monkeypatch.setattr(document, "MAX_REPORT_BYTES", 1000)
+    assert main(["report", "html", str(path), "-o", str(tmp_path / "page.html")]) == 2
+    assert "is larger than" in capsys.readouterr().err and not (tmp_path / "page.html").exists()
+
+
+@pytest.mark.parametrize("garbage", [None, "x", 3, [1, "a"], {"a": {"b": None}}, [[None]], {"labels": 5}])
+def test_details_no_check_writes_still_give_a_page(garbage: Any) -> None:
+    """A hand-edited report: every details field the plots read holds the wrong type; the page is still drawn."""
+    document = report()
+    keys = ("slices", "confusion_matrix", "per_class", "bootstrap_differences", "ci", "baseline", "candidate",
+            "max_drop", "comparison", "latency", "memory", "worst", "row_differences")  # fmt: skip
+    for check in document["gates"][0]["checks"]:
+        check["details"] = dict.fromkeys(keys, garbage)
+    page = render_html(document)
+    assert page.count('<tr class="s-') >= 6 and page.rstrip().endswith("</html>")
+
+
 def test_an_output_folder_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write(tmp_path, report())
     assert main(["report", "html", str(path), "-o", str(tmp_path)]) == 2

@@ -253,6 +253,9 @@ class ModelcheckSession:
         except OSError as exc:
             self.report_error = f"could not write the HTML report to {self.html_path}: {exc.strerror or exc}"
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+        except Exception as exc:  # a bug drawing the page must not cost the run's report and summary
+            self.report_error = f"could not draw the HTML report ({type(exc).__name__}: {exc}); please report this"
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         from modelcheck.report.document import build_report

@@ -24,7 +24,7 @@ def thin(values: Iterable[Any], limit: int = SAMPLE_LIMIT) -> list[float]:
     and its empirical distribution matches the whole sample's to within ``1 / limit``."""
     import numpy as np
 
-    array = np.sort(np.asarray(list(values) if not hasattr(values, "__array__") else values, dtype=np.float64))
+    array = np.sort(np.asarray(values if hasattr(values, "__array__") else list(values), dtype=np.float64))
     array = array[np.isfinite(array)]
     if array.size > limit:
         ranks = np.round(np.linspace(0, array.size - 1, limit)).astype(np.int64)

@@ -16,6 +16,7 @@ from typing import Any
 
 from modelcheck.report.files import atomic_write
 from modelcheck.report.summary import NONE, format_measurement, format_threshold, format_value, status_word
+from modelcheck.view.plots import plots_for, records
 from modelcheck.view.style import CSS
 
 __all__ = ["COLLAPSE_FROM", "MAX_FILES", "MESSAGE_CHARS", "PLOT_BUDGET", "render_html", "write_html"]
@@ -45,8 +46,6 @@ def cut(value: Any, limit: int = MESSAGE_CHARS) -> str:
 
 def render_html(report: Mapping[str, Any], *, source: str = "") -> str:
     """The page for ``report`` (a document as :func:`modelcheck.report.document.read_report` returns it)."""
-    from modelcheck.view.plots import plots_for  # matplotlib: only when a page is drawn
-
     gates = sorted(
         enumerate(report.get("gates") or []),
         key=lambda item: (_ORDER.get(_gate_word(item[1]), 9), item[0]),
@@ -66,7 +65,7 @@ def render_html(report: Mapping[str, Any], *, source: str = "") -> str:
         _index(gates),
     ]
     for position, gate in gates:
-        parts.append(_gate(position, gate, plotted, plots_for, len(gates)))
+        parts.append(_gate(position, gate, plotted, len(gates)))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
@@ -127,9 +126,7 @@ def _index(gates: Sequence[tuple[int, Mapping[str, Any]]]) -> str:
 # -- one gate -------------------------------------------------------------------------------------
 
 
-def _gate(
-    position: int, gate: Mapping[str, Any], plotted: set[tuple[int, int]], plots_for: Any, gates_shown: int
-) -> str:
+def _gate(position: int, gate: Mapping[str, Any], plotted: set[tuple[int, int]], gates_shown: int) -> str:
     word = _gate_word(gate)
     checks = sorted(
         enumerate(gate.get("checks") or []), key=lambda item: (_ORDER.get(status_word(item[1]), 9), item[0])
@@ -144,7 +141,15 @@ def _gate(
     for index, check in checks:
         if (position, index) not in plotted:
             continue
-        for caption, svg in plots_for(check, f"g{position}c{index}"):
+        try:
+            drawn = plots_for(check, f"g{position}c{index}")
+        except (TypeError, ValueError, KeyError, IndexError, OverflowError) as exc:  # a record no check writes
+            reason = f"{type(exc).__name__}: {cut(exc, 200)}"
+            figures.append(
+                f'<p class="no-plot">{esc(check.get("name"))}: no plot, its details do not read ({esc(reason)})</p>'
+            )
+            continue
+        for caption, svg in drawn:
             figures.append(
                 f'<figure class="plot" data-check="{esc(check.get("name"))}" data-kind="{esc(check.get("kind"))}">'
                 f"<figcaption><b>{esc(check.get('name'))}</b> — {esc(caption)}</figcaption>{svg}</figure>"
@@ -272,9 +277,7 @@ def _identity(gate: Mapping[str, Any]) -> str:
 def _worst_rows(check: Mapping[str, Any]) -> str:
     """A parity check's worst rows: row, difference, labels, texts and inputs (cut and escaped)."""
     details = check.get("details") or {}
-    worst = (
-        [row for row in details.get("worst") or [] if isinstance(row, Mapping)] if check.get("kind") == "parity" else []
-    )
+    worst = records(details.get("worst")) if check.get("kind") == "parity" else []
     if not worst:
         return ""
     columns = [c for c in ("row", "abs_diff", "cosine", "labels", "texts", "input") if any(c in r for r in worst)]

@@ -15,7 +15,7 @@ from typing import Any
 from modelcheck.report.samples import thin
 from modelcheck.view.svg import figure, rc, short, to_svg
 
-__all__ = ["MAX_SLICES", "plots_for"]
+__all__ = ["MAX_SLICES", "plots_for", "records", "samples"]
 
 #: Most slices (and confusion-matrix classes) drawn; the worst come first.
 MAX_SLICES = 30
@@ -48,7 +48,7 @@ def _metric(check: Mapping[str, Any]) -> list[tuple[str, Any]]:
     details = _mapping(check.get("details"))
     threshold = _numbers(check.get("threshold"))
     out: list[tuple[str, Any]] = []
-    slices = [s for s in details.get("slices") or [] if isinstance(s, Mapping) and _number(s.get("value")) is not None]
+    slices = [s for s in records(details.get("slices")) if _number(s.get("value")) is not None]
     if slices:
         out.append(("value per slice against the bound; hatched slices are under min_samples (reported, not judged)",
                     _slices(slices, threshold)))  # fmt: skip
@@ -156,7 +156,7 @@ def _regression(check: Mapping[str, Any]) -> list[tuple[str, Any]]:
         return []
     higher = details.get("higher_is_better", True) is not False
     limit = -margin if higher else margin
-    differences = thin(details.get("bootstrap_differences") or [])
+    differences = samples(details.get("bootstrap_differences"))
     interval = _interval(details.get("ci"))
     fig = figure(6.4, 1.9)
     left, right = fig.subplots(1, 2, width_ratios=[3, 1])
@@ -239,7 +239,7 @@ def _latency(check: Mapping[str, Any]) -> list[tuple[str, Any]]:
 
 def _ecdf(record: Mapping[str, Any]) -> tuple[list[float], list[float]]:
     """The recorded timings' ECDF, or (in reports without them) the recorded percentiles as its points."""
-    timings = thin(record.get("timings_ms") or [])
+    timings = samples(record.get("timings_ms"))
     if timings:
         return timings, [(i + 1) / len(timings) for i in range(len(timings))]
     points = sorted(
@@ -288,8 +288,8 @@ def _memory(check: Mapping[str, Any]) -> list[tuple[str, Any]]:
 def _parity(check: Mapping[str, Any]) -> list[tuple[str, Any]]:
     details = _mapping(check.get("details"))
     threshold = _numbers(check.get("threshold"))
-    differences = thin(details.get("row_differences") or [])
-    worst = [row for row in details.get("worst") or [] if isinstance(row, Mapping)]
+    differences = samples(details.get("row_differences"))
+    worst = records(details.get("worst"))
     worst_diffs = [
         (f"row {row.get('row')}", value) for row in worst if (value := _number(row.get("abs_diff"))) is not None
     ]
@@ -336,6 +336,16 @@ _KINDS: dict[str, Callable[[Mapping[str, Any]], list[tuple[str, Any]]]] = {
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+
+def records(value: Any) -> list[Mapping[str, Any]]:
+    """The mappings in ``value`` where it is a list (a report's ``slices``, ``worst``), else none."""
+    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
+
+
+def samples(value: Any) -> list[float]:
+    """The finite numbers in ``value`` where it is a list, thinned (:func:`modelcheck.report.samples.thin`)."""
+    return thin(v for v in value if _number(v) is not None) if isinstance(value, list) else []
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
