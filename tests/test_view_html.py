@@ -130,6 +130,19 @@ def test_blocking_failures_come_first_with_their_messages() -> None:
     assert names[:2] == ["by_language", "no_regression"], "the failed checks head the table"
 
 
+def test_a_failure_outside_the_blocking_stage_is_a_warning_but_fails_its_own_stage() -> None:
+    document = report()
+    gate = document["gates"][0]
+    check = next(c for c in gate["checks"] if c["name"] == "no_regression")
+    check.update(blocking=False, stages=["deploy"])
+    gate["stages"] = {"merge": [c["name"] for c in gate["checks"] if c is not check], "deploy": ["no_regression"]}
+    page = render_html(document)
+    blocking = re.search(r"<h3>blocking failures</h3><ul>(.*?)</ul>", page).group(1)  # type: ignore[union-attr]
+    warnings = re.search(r"<h3>errors, inconclusive checks and warnings</h3><ul>(.*?)</ul>", page).group(1)  # type: ignore[union-attr]
+    assert "by_language" in blocking and "no_regression" not in blocking and "no_regression" in warnings
+    assert '<span class="badge s-failed">deploy</span> 1 check: no_regression' in page
+
+
 def test_everything_from_the_report_is_escaped() -> None:
     page = render_html(report(name=INJECTION))
     assert "<script" not in page.lower() and "<img" not in page.lower()

@@ -186,11 +186,13 @@ def _verdict_block(gate: Mapping[str, Any]) -> str:
         by_name = {c.get("name"): c for c in checks}
         items = []
         for stage, names in stages.items():
-            words = [status_word(by_name[n]) if n in by_name else "not run" for n in names]
+            words = [str(by_name[n].get("status")) if n in by_name else "not run" for n in names]  # warned: failed
             failed = [n for n, w in zip(names, words, strict=True) if w in ("failed", "error", "inconclusive")]
             worst = "failed" if failed else "passed"
             listed = f": {esc(', '.join(failed))}" if failed else ""
-            items.append(f'<li><span class="badge s-{worst}">{esc(stage)}</span> {len(names)} checks{listed}</li>')
+            items.append(
+                f'<li><span class="badge s-{worst}">{esc(stage)}</span> {len(names)} check{"s" if len(names) != 1 else ""}{listed}</li>'
+            )
         lines.append(f'<ul class="stages">{"".join(items)}</ul>')
     blocking = [c for c in checks if c.get("status") == "failed" and c.get("blocking")]
     other = [c for c in checks if status_word(c) in ("error", "inconclusive", "warned")]
