@@ -190,9 +190,8 @@ def _verdict_block(gate: Mapping[str, Any]) -> str:
             failed = [n for n, w in zip(names, words, strict=True) if w in ("failed", "error", "inconclusive")]
             worst = "failed" if failed else "passed"
             listed = f": {esc(', '.join(failed))}" if failed else ""
-            items.append(
-                f'<li><span class="badge s-{worst}">{esc(stage)}</span> {len(names)} check{"s" if len(names) != 1 else ""}{listed}</li>'
-            )
+            count = f"{len(names)} check{'s' if len(names) != 1 else ''}"
+            items.append(f'<li><span class="badge s-{worst}">{esc(stage)}</span> {count}{listed}</li>')
         lines.append(f'<ul class="stages">{"".join(items)}</ul>')
     blocking = [c for c in checks if c.get("status") == "failed" and c.get("blocking")]
     other = [c for c in checks if status_word(c) in ("error", "inconclusive", "warned")]
