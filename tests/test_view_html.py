@@ -276,6 +276,13 @@ BROKEN_GATE = "version: 1\nmodel: {source: ./missing}\ndata: {source: d.csv, inp
 BROKEN_GATE += "checks: [{name: acc, metric: accuracy, min: 0.9}]\n"
 
 
+@pytest.fixture()
+def in_process(frameworks_imported_once: None) -> None:
+    """pytester's in-process runs drop the modules first imported inside them: import what they use first."""
+    render_html(report())  # matplotlib and its SVG backend
+
+
+@pytest.mark.usefixtures("in_process")
 def test_the_plugin_writes_the_page_at_the_end_of_the_session(pytester: pytest.Pytester) -> None:
     (pytester.path / "gates").mkdir()
     (pytester.path / "gates" / "g.yaml").write_text(BROKEN_GATE)
@@ -293,6 +300,7 @@ def test_the_plugin_writes_the_page_at_the_end_of_the_session(pytester: pytest.P
         (["--modelcheck", "--modelcheck-html", "."], "--modelcheck-html . is a folder"),
     ],
 )
+@pytest.mark.usefixtures("in_process")
 def test_plugin_usage_errors_name_the_option(pytester: pytest.Pytester, args: list[str], expected: str) -> None:
     result = pytester.runpytest(*args, "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
