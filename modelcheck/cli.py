@@ -8,6 +8,7 @@ Exit statuses (the contract in PRODUCT.md)::
     gate       0 pass   1 fail   3 inconclusive    2 usage (bad report, unknown stage)
     summary    0 written                           2 bad report / cannot write
     report merge  0 written                        2 refused (duplicate gate, mixed stage/version, missing shard)
+    report html   0 written                        2 usage (bad report, cannot write, the html extra missing)
     publish    0 published (or already)   1 refused   2 usage   4 the Hub kept failing (a rerun finishes)
 
 Every error modelcheck raises on purpose is printed as ``modelcheck: error: <message>``, never as a
@@ -127,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from modelcheck.gatefile.cli import add_commands as add_gatefile_commands
     from modelcheck.github.cli import add_commands as add_github_commands
-    from modelcheck.report.merge import add_commands as add_report_commands
+    from modelcheck.view.cli import add_report_commands  # report merge, report html
 
     for add_commands in (add_github_commands, add_gatefile_commands, add_report_commands):
         add_commands(commands)

@@ -7,7 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-HEAVY = ("torch", "transformers", "datasets", "onnxruntime", "httpx")  # httpx: the endpoint backends, when they send
+HEAVY = ("torch", "transformers", "datasets", "onnxruntime", "httpx", "matplotlib")  # httpx: the endpoint backends, when they send
 
 CHECK_MODULES = f"""
 import sys

@@ -26,6 +26,7 @@ from modelcheck.measure.timing import (
 )
 from modelcheck.models.hardware import pinned_threads
 from modelcheck.report.results import CheckResult, Status
+from modelcheck.report.samples import thin
 
 if TYPE_CHECKING:
     from modelcheck.checks import GateRun
@@ -53,8 +54,11 @@ def judge_latency(
     overall, message = latency_verdict(check, result, comparison)
     judged_ratio = comparison is not None and check.max_ms is None
     details: dict[str, Any] = {"unit": "x" if judged_ratio else "ms", "latency": result.to_dict()}
+    details["latency"]["timings_ms"] = thin(result.timings_ms)  # for the HTML report's plot, thinned
     if comparison is not None:
         details["comparison"] = comparison.to_dict()
+        for side in ("candidate", "baseline"):
+            details["comparison"][side]["timings_ms"] = thin(getattr(comparison, side).timings_ms)
     return CheckResult(
         name=check.name,
         kind=check.kind,

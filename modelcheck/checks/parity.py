@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING, Any
 from modelcheck.errors import CheckError
 from modelcheck.report.numbers import bound_text, value_text
 from modelcheck.report.results import CheckResult
+from modelcheck.report.samples import thin
 
 if TYPE_CHECKING:
     from modelcheck.checks import GateRun
     from modelcheck.gatefile import CheckSpec, GateSpec
+    from modelcheck.measure.comparison import ParityResult
     from modelcheck.models.backends import LoadedModel, Outputs
     from modelcheck.models.cache import ModelCache
 
@@ -90,8 +92,28 @@ def judge_parity(
         value=verdicts[0][1],
         threshold=check.threshold,
         n=result.n,
-        details={**result.to_dict(), "against": _against_record(other_spec, check)},
+        details={**result.to_dict(), "against": _against_record(other_spec, check), **_for_plots(result, inputs)},
     )
+
+
+#: Characters of a worst row's input the report keeps.
+INPUT_CHARS = 200
+
+
+def _for_plots(result: ParityResult, inputs: Sequence[Any]) -> dict[str, Any]:
+    """What the HTML report shows: the worst rows with their text inputs (cut) and the per-row differences
+    (thinned, :mod:`modelcheck.report.samples`)."""
+    worst = []
+    for row in result.to_dict()["worst"]:
+        given = inputs[row["row"]] if row["row"] < len(inputs) else None
+        if isinstance(given, str) or (isinstance(given, (list, tuple)) and all(isinstance(g, str) for g in given)):
+            text = given if isinstance(given, str) else " | ".join(given)
+            row["input"] = text if len(text) <= INPUT_CHARS else text[: INPUT_CHARS - 1] + "…"
+        worst.append(row)
+    extra: dict[str, Any] = {"worst": worst}
+    if result.row_differences is not None:
+        extra["row_differences"] = thin(result.row_differences)
+    return extra
 
 
 def _describe(spec: Any, check: CheckSpec) -> str:

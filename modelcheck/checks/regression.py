@@ -13,6 +13,7 @@ from modelcheck.gatefile import ACCURACY_LIKE
 from modelcheck.gatefile.tasks import LOWER_IS_BETTER
 from modelcheck.report.baselines import BaselineUnavailable, read_baseline
 from modelcheck.report.results import CheckResult, Status
+from modelcheck.report.samples import thin
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -66,6 +67,8 @@ def judge_regression(
 
     comparison = _compare(check, targets, baseline.outputs, outputs, label_names, task)
     details = {**comparison.to_dict(), "baseline_file": baseline.path, "baseline_created_at": baseline.created_at}
+    if comparison.differences is not None:  # for the HTML report's plot, thinned (modelcheck.report.samples)
+        details["bootstrap_differences"] = thin(comparison.differences)
     return CheckResult(
         name=check.name,
         kind=check.kind,

@@ -46,10 +46,14 @@ class ParityResult:
     compared: str
     worst: list[dict[str, Any]] = field(default_factory=list)
     row_agreement: float | None = None
+    #: Each row's largest absolute difference (float outputs); not in :meth:`to_dict`.
+    row_differences: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of the fields."""
-        return asdict(self)
+        """A JSON-ready dict of the fields (without the per-row differences)."""
+        out = asdict(self)
+        del out["row_differences"]
+        return out
 
 
 def compare_outputs(reference: Outputs, candidate: Outputs, *, worst: int = 5) -> ParityResult:
@@ -140,6 +144,7 @@ def compare_outputs(reference: Outputs, candidate: Outputs, *, worst: int = 5) -
         agreement=float((labels[0] == labels[1]).mean()) if labels is not None and n else None,
         compared=compared,
         worst=rows,
+        row_differences=row_diff,
     )
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -59,6 +59,8 @@ class PairedComparison:
     regressed: int | None
     verdict: str
     higher_is_better: bool = True
+    #: The bootstrap's resampled differences (candidate - baseline); not in :meth:`to_dict`.
+    differences: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def passed(self) -> bool:
@@ -67,6 +69,7 @@ class PairedComparison:
     def to_dict(self) -> dict[str, Any]:
         """JSON-plain fields (Python floats and ints, ``ci`` as a list or None)."""
         out = asdict(self)
+        del out["differences"]
         out["ci"] = None if self.ci is None else [float(self.ci[0]), float(self.ci[1])]
         return out
 
@@ -239,7 +242,7 @@ def _bootstrap_result(
     return PairedComparison(
         test=test, n=n, baseline=baseline, candidate=candidate, difference=difference, max_drop=float(max_drop),
         confidence=float(confidence), ci=(low, high), p_value=None, improved=None, regressed=None,
-        verdict="passed" if passed else "failed", higher_is_better=higher_is_better,
+        verdict="passed" if passed else "failed", higher_is_better=higher_is_better, differences=differences,
     )  # fmt: skip
 
 

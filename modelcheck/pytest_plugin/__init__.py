@@ -82,6 +82,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write the results report (JSON) to PATH, atomically.",
     )
     group.addoption(
+        "--modelcheck-html",
+        metavar="PATH",
+        default=None,
+        help="write the results as one self-contained HTML page with plots to PATH, atomically "
+        "(needs the html extra: matplotlib).",
+    )
+    group.addoption(
         "--modelcheck-device",
         metavar="DEVICE",
         type=_device_name,
@@ -139,7 +146,7 @@ def pytest_configure(config: pytest.Config) -> None:
         if not config.pluginmanager.is_registered(module):
             config.pluginmanager.register(module, name)
     if not config.getoption("modelcheck"):
-        for option in ("--modelcheck-stage", "--modelcheck-report", "--modelcheck-shard"):
+        for option in ("--modelcheck-stage", "--modelcheck-report", "--modelcheck-shard", "--modelcheck-html"):
             if config.getoption(option) is not None:
                 raise pytest.UsageError(f"{option} needs --modelcheck (add --modelcheck to the command)")
         return

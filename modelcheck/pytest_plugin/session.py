@@ -47,6 +47,9 @@ class ModelcheckSession:
         self.report_path = _report_path(config.invocation_params.dir, report) if report else None
         #: This run's outputs folder (``out.outputs/run-...``): the report switches to it when it is written.
         self.run_outputs = run_outputs_dir(self.report_path) if self.report_path is not None else None
+        html = config.getoption("modelcheck_html")
+        #: --modelcheck-html: the page written at the end of the session (modelcheck.view).
+        self.html_path = _html_path(config.invocation_params.dir, html) if html else None
         self.models = model_cache(config)
         #: Gate results by gate file (as the report names it).
         self.results: dict[str, GateResult] = {}
@@ -227,7 +230,7 @@ class ModelcheckSession:
             return
         gates_ran = bool(self.results) and all(file in self.results for file in self.selected)
         self.stopped = self.early_stop.record(session, gates_ran=gates_ran)
-        if self.report_path is None:
+        if self.report_path is None and self.html_path is None:
             return
         from modelcheck.errors import ModelcheckError
         from modelcheck.report.document import build_report, environment, write_report
@@ -237,12 +240,29 @@ class ModelcheckSession:
         shard = self.shard.pair if self.shard is not None else None
         try:
             document = build_report(self.gate_results(), stage=self.stage, env=env, shard=shard, stopped=self.stopped)
-            write_report(self.report_path, document)
+            if self.report_path is not None:
+                write_report(self.report_path, document)
         except (OSError, ModelcheckError) as exc:
             self.report_error = f"could not write the report to {self.report_path}: {exc}"
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
             return
-        prune_outputs(self.report_path, document)
+        if self.report_path is not None:
+            prune_outputs(self.report_path, document)
+        if self.html_path is not None:
+            self._write_html(session, document)
+
+    def _write_html(self, session: pytest.Session, document: dict[str, Any]) -> None:
+        from modelcheck.view.page import write_html
+
+        assert self.html_path is not None
+        try:
+            write_html(document, self.html_path, source=self.report_path.name if self.report_path else "")
+        except OSError as exc:
+            self.report_error = f"could not write the HTML report to {self.html_path}: {exc.strerror or exc}"
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+        except Exception as exc:  # a bug drawing the page must not cost the run's report and summary
+            self.report_error = f"could not draw the HTML report ({type(exc).__name__}: {exc}); please report this"
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         from modelcheck.report.document import build_report
@@ -270,6 +290,8 @@ class ModelcheckSession:
             terminalreporter.write_line(f"ERROR {self.report_error}", red=True)
         elif self.report_path is not None:
             write(f"report written to {self.report_path}")
+        if self.html_path is not None and not self.report_error:
+            write(f"HTML report written to {self.html_path}")
 
     # -- pytest-xdist (optional hooks: called only where xdist is installed) --------------------
 
@@ -378,13 +400,30 @@ class ModelcheckSession:
         return GateProgress(reporter, file, live=live, verbose=verbose, suspended=suspended, resume=resume)
 
 
-def _report_path(base: Path, given: str) -> Path:
+def _report_path(base: Path, given: str, option: str = "--modelcheck-report") -> Path:
     try:
         if "\0" in given:
             raise ValueError("the path holds a NUL byte")
         return Path(base, given).resolve()
     except (OSError, RuntimeError, ValueError) as exc:
-        raise pytest.UsageError(f"--modelcheck-report {given!r}: not a usable path ({exc})") from None
+        raise pytest.UsageError(f"{option} {given!r}: not a usable path ({exc})") from None
+
+
+def _html_path(base: Path, given: str) -> Path:
+    """--modelcheck-html's path, checked before any gate runs: a file in a folder, and matplotlib installed."""
+    from modelcheck.view import HtmlUnavailableError, require_html
+
+    try:
+        require_html("--modelcheck-html")
+    except HtmlUnavailableError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    path = _report_path(base, given, "--modelcheck-html")
+    if path.is_dir():
+        raise pytest.UsageError(f"--modelcheck-html {given} is a folder; give a file path, e.g. report.html")
+    existing = next((p for p in (path.parent, *path.parent.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir():
+        raise pytest.UsageError(f"--modelcheck-html {given}: {existing} is not a folder")
+    return path
 
 
 def _gate_result(record: dict[str, Any]) -> GateResult:

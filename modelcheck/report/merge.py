@@ -202,9 +202,11 @@ def _outputs_file(report: Path, name: str, gate: str, saved: dict[str, Any]) -> 
 # -- the command ----------------------------------------------------------------------------------
 
 
-def add_commands(commands: Any) -> None:
-    """Register ``modelcheck report merge`` on the top-level subparsers."""
-    report = commands.add_parser("report", help="work with results reports (merge the reports of shards)")
+def add_commands(commands: Any) -> Any:
+    """Register ``modelcheck report merge`` on the top-level subparsers; return the ``report`` subparsers."""
+    report = commands.add_parser(
+        "report", help="work with results reports (merge the reports of shards, write one as an HTML page)"
+    )
     actions = report.add_subparsers(dest="report_command", metavar="ACTION", required=True)
     merge = actions.add_parser(
         "merge",
@@ -222,6 +224,7 @@ def add_commands(commands: Any) -> None:
         help="drop the per-example outputs instead of copying them (enough for gate and summary)",
     )
     merge.set_defaults(handler=_cmd_merge)
+    return actions
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:
