@@ -7,7 +7,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-HEAVY = ("torch", "transformers", "datasets", "onnxruntime", "httpx", "matplotlib")  # httpx: the endpoint backends, when they send
+# httpx: the endpoint backends, when they send; matplotlib: the HTML report, when it draws.
+HEAVY = ("torch", "transformers", "datasets", "onnxruntime", "httpx", "matplotlib")
 
 CHECK_MODULES = f"""
 import sys
