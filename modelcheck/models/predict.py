@@ -7,7 +7,7 @@ from dataclasses import fields
 from typing import Any
 
 from modelcheck.errors import BackendError
-from modelcheck.models.backends import LoadedModel, Outputs
+from modelcheck.models.backends import InputRowError, LoadedModel, Outputs, data_row
 from modelcheck.models.threads import evaluation_threads
 
 #: ``progress(done, total)``: called as prediction over a gate's rows advances (see :func:`predict`).
@@ -45,7 +45,10 @@ def predict(
     with evaluation_threads(model):
         for start in range(0, max(total, 1), size):
             chunk = inputs[start : start + size]
-            outputs = model.predict(chunk, batch_size=batch_size)
+            try:
+                outputs = model.predict(chunk, batch_size=batch_size)
+            except InputRowError as exc:  # numbered within the chunk: name the data row
+                raise exc.shifted(start) from None
             if len(outputs) != len(chunk):
                 raise BackendError(
                     f"backend of {model!r} returned {len(outputs)} outputs for {len(chunk)} inputs "
@@ -104,6 +107,6 @@ def check_finite(outputs: Outputs, name: str) -> None:
             bad = np.flatnonzero(rows)
             raise BackendError(
                 f"model {name} produced non-finite outputs (NaN or inf) in {output_field} for {bad.size} of "
-                f"{len(array)} rows (first: row {int(bad[0])}); a broken model cannot be judged: check its "
+                f"{len(array)} rows (first: {data_row(int(bad[0]))}); a broken model cannot be judged: check its "
                 "weights, dtype and inputs"
             )

@@ -140,7 +140,8 @@ def _evaluate(
     result.data["rows"] = len(data.frame)
     result.data["sha256"] = data.sha256
 
-    targets = model_targets(gate.model.task, spec.label, data.frame, model.label_names)
+    classes = getattr(model, "classes", None)  # a converted classifier's own class values, where known
+    targets = model_targets(gate.model.task, spec.label, data.frame, model.label_names, classes=classes)
     inputs = model_inputs(gate.model.task, spec.input_columns, data.frame, base=data.base)
     outputs = predict(model, inputs, batch_size=gate.model.batch_size, progress=progress, name=gate.model.id)
     if saving is not None:

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING
 from modelcheck.errors import DeviceUnavailableError, ModelLoadError
 from modelcheck.models.backends import require_task
 from modelcheck_onnx._common import SUPPORTED_TASKS, TEXT_TASKS, _import
-from modelcheck_onnx._loading import _check_model_file, _external_data_files, _load_tokenizer
+from modelcheck_onnx._loading import (
+    _check_model_file,
+    _external_data_files,
+    _graph_classes,
+    _load_tokenizer,
+    _read_graph,
+)
 from modelcheck_onnx._model import OnnxModel
 from modelcheck_onnx._session import GRAPH_OPTIMIZATION, _create_session, _device_of, select_providers
 
@@ -42,7 +48,10 @@ class OnnxBackend:
                 f"model {model.id!r} ({path.name}) is a {model.task} model: set model.tokenizer to the folder "
                 "(or Hub id) of the tokenizer that makes its inputs, e.g. the folder the model was exported from"
             )
-        external = _external_data_files(path)
+        graph = _read_graph(path)
+        external = _external_data_files(path, graph)
+        classes = _graph_classes(graph) if model.task == "tabular-classification" else None
+        del graph
         providers = select_providers(model, ort.get_available_providers())
         session = _create_session(ort, path, model, providers)
         device = _device_of(session)
@@ -61,6 +70,7 @@ class OnnxBackend:
             tokenizer=tokenizer,
             tokenizer_folder=folder,
             labels=model.labels,
+            graph_classes=classes,
             external_files=external,
             tokenizer_name=model.tokenizer,
             session_factory=lambda threads: _create_session(ort, path, replace(model, threads=threads), providers),

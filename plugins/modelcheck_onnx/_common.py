@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from modelcheck.errors import BackendError
+from modelcheck.models.backends import InputRowError
 
 if TYPE_CHECKING:
     pass
@@ -81,10 +82,12 @@ def _import(name: str) -> Any:
         ) from None
 
 
-def _bad_text(row: int, value: object, task: str) -> str:
+def _bad_text(row: int, value: object, task: str) -> InputRowError:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         what = "missing (None/NaN)"
     else:
         what = f"of type {type(value).__name__} ({value!r:.40})"
     expected = "strings, or pairs of strings" if task == "feature-extraction" else "strings"
-    return f"input at row {row} is {what}; {task} inputs must be {expected}. Drop or fill them in the data"
+    return InputRowError(
+        row, "the input at ", f" is {what}; {task} inputs must be {expected}. Drop or fill them in the data"
+    )
