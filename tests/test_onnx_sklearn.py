@@ -19,6 +19,7 @@ import pytest
 from sklearn import metrics
 
 from modelcheck.gatefile import load_gate
+from modelcheck.models.backends import get_backend
 from modelcheck.models.cache import ModelCache
 from modelcheck.models.labels import _Tables
 from modelcheck.run.gate import run_gate
@@ -92,8 +93,9 @@ def breast_cancer() -> tuple[pd.DataFrame, list[str]]:
     return frame, [c for c in frame.columns if c != "target"]
 
 
+@pytest.mark.parametrize("zipmap", [False, True], ids=["probability-tensor", "zipmap-default"])
 def test_logistic_regression_with_integer_labels_named_by_model_labels(
-    tmp_path: Path, breast_cancer: tuple[pd.DataFrame, list[str]]
+    tmp_path: Path, breast_cancer: tuple[pd.DataFrame, list[str]], zipmap: bool
 ) -> None:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -102,7 +104,7 @@ def test_logistic_regression_with_integer_labels_named_by_model_labels(
     frame, features = breast_cancer
     train, test = split(frame)
     clf = make_pipeline(StandardScaler(), LogisticRegression()).fit(train[features].to_numpy(np.float32), train.target)
-    model = convert(clf, len(features), tmp_path / "lr.onnx")
+    model = convert(clf, len(features), tmp_path / "lr.onnx", zipmap=zipmap)
     predicted = clf.predict(test[features].to_numpy(np.float32))
     benign_f1 = {"name": "benign_f1", "metric": "f1", "pos_label": "benign", "min": 0.5}
     values = judged(
@@ -117,6 +119,10 @@ def test_logistic_regression_with_integer_labels_named_by_model_labels(
         "accuracy": values["accuracy"],
         "macro_f1": values["macro_f1"],
     }
+    loaded = get_backend("onnx").load(load_gate(tmp_path / "gate.yaml").model)
+    outputs = loaded.predict(test[features].to_numpy(np.float32), batch_size=64)
+    probabilities = clf.predict_proba(test[features].to_numpy(np.float32))
+    assert outputs.scores is not None and np.allclose(outputs.scores, probabilities, atol=1e-5)
 
 
 def test_random_forest_on_string_targets_needs_no_labels(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ and fed to the graph's inputs by name), ``tabular-classification`` and ``tabular
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modelcheck.errors import DeviceUnavailableError, ModelLoadError
@@ -23,6 +24,7 @@ from modelcheck_onnx._loading import (
     _graph_classes,
     _load_tokenizer,
     _read_graph,
+    _unzipped,
 )
 from modelcheck_onnx._model import OnnxModel
 from modelcheck_onnx._session import GRAPH_OPTIMIZATION, _create_session, _device_of, select_providers
@@ -30,7 +32,12 @@ from modelcheck_onnx._session import GRAPH_OPTIMIZATION, _create_session, _devic
 if TYPE_CHECKING:
     from modelcheck.gatefile import ModelSpec
 
-__all__ = ["GRAPH_OPTIMIZATION", "SUPPORTED_TASKS", "OnnxBackend", "OnnxModel", "select_providers"]
+__all__ = ["GRAPH_OPTIMIZATION", "SUPPORTED_TASKS", "OnnxBackend", "OnnxModel", "graph_classes", "select_providers"]
+
+
+def graph_classes(path: Path) -> tuple[int | str, ...] | None:
+    """The class labels a converted classifier (skl2onnx's ``classlabels_*``) carries in the graph at ``path``."""
+    return _graph_classes(_read_graph(path))
 
 
 class OnnxBackend:
@@ -51,9 +58,10 @@ class OnnxBackend:
         graph = _read_graph(path)
         external = _external_data_files(path, graph)
         classes = _graph_classes(graph) if model.task == "tabular-classification" else None
+        rewritten = _unzipped(graph, classes) if model.task == "tabular-classification" and not external else None
         del graph
         providers = select_providers(model, ort.get_available_providers())
-        session = _create_session(ort, path, model, providers)
+        session = _create_session(ort, path, model, providers, graph_bytes=rewritten)
         device = _device_of(session)
         if model.device.strip().lower().startswith("cuda") and not device.startswith("cuda"):
             raise DeviceUnavailableError(
@@ -73,5 +81,7 @@ class OnnxBackend:
             graph_classes=classes,
             external_files=external,
             tokenizer_name=model.tokenizer,
-            session_factory=lambda threads: _create_session(ort, path, replace(model, threads=threads), providers),
+            session_factory=lambda threads: _create_session(
+                ort, path, replace(model, threads=threads), providers, graph_bytes=rewritten
+            ),
         )

@@ -75,6 +75,23 @@ def _graph_classes(proto: Any) -> tuple[int | str, ...] | None:
     return distinct.pop() if len(distinct) == 1 else None
 
 
+def _unzipped(proto: Any, classes: tuple[int | str, ...] | None) -> bytes | None:
+    """``proto`` with the float input of its ZipMap node as a graph output too, serialised; None without one.
+
+    skl2onnx's default (``zipmap: True``) gives probabilities only as a sequence of maps, one Python
+    dict per row; the tensor the ZipMap node reads holds the same probabilities in one array.
+    """
+    from onnx import TensorProto, helper
+
+    outputs = {output.name for output in proto.graph.output}
+    for node in proto.graph.node:
+        if node.op_type == "ZipMap" and node.output[0] in outputs and node.input[0] not in outputs:
+            width = len(classes) if classes else None
+            proto.graph.output.append(helper.make_tensor_value_info(node.input[0], TensorProto.FLOAT, [None, width]))
+            return bytes(proto.SerializeToString())
+    return None
+
+
 def _external_data_files(path: Path, proto: Any) -> list[Path]:
     """The external data files the graph's tensors name (and ``<model>.onnx.data`` beside it), checked to exist."""
     from onnx.external_data_helper import ExternalDataInfo, uses_external_data
