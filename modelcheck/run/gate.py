@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modelcheck.checks import GateRun, judge
-from modelcheck.errors import CheckError, DeviceUnavailableError, ModelcheckError
+from modelcheck.errors import CheckError, DeviceUnavailableError, ModelcheckError, ModelLoadError
 from modelcheck.models.cache import ModelCache
 from modelcheck.models.predict import Progress, predict
 from modelcheck.report.results import CheckResult, GateResult
@@ -20,6 +20,7 @@ from modelcheck.run.inputs import model_inputs, model_targets
 
 if TYPE_CHECKING:
     from modelcheck.gatefile import CheckSpec, GateSpec
+    from modelcheck.models.backends import LoadedModel
     from modelcheck.report.results import Status
 
 __all__ = ["NOT_SELECTED", "ModelCache", "Progress", "is_blocking", "run_gate"]
@@ -127,7 +128,7 @@ def _evaluate(
     from modelcheck.run.data import load_data
 
     # The model first: a device this machine lacks skips the gate before its data is read.
-    model = models.get(gate.model)
+    model = _load_model(gate, models)
     result.model["device"] = model.device
     files = model.artifact_files()
     root = Path(gate.model.source) if gate.model.is_local and Path(gate.model.source).is_dir() else None
@@ -171,6 +172,23 @@ def _evaluate(
             outcomes.append(_outcome(check, "error", str(exc)))
         outcomes[-1].duration_s = time.perf_counter() - began
     return outcomes
+
+
+def _load_model(gate: GateSpec, models: ModelCache) -> LoadedModel:
+    """The gate's model from the cache; a Hub id that failed and reads like a path says both readings."""
+    raw = gate.model.source
+    try:
+        return models.get(gate.model)
+    except DeviceUnavailableError:
+        raise
+    except ModelLoadError as exc:
+        if gate.model.is_local or "/" not in raw or raw.startswith("hub://"):
+            raise
+        local = gate.path.parent / raw.partition("@")[0]
+        raise ModelLoadError(
+            f"model.source {raw!r} is no local path ({local} does not exist; relative paths resolve against the "
+            f"gate file's folder), so it was read as a Hub id: {exc}"
+        ) from None
 
 
 def _outcome(check: CheckSpec, status: Status, message: str) -> CheckResult:
