@@ -189,3 +189,31 @@ def test_an_unknown_label_names_plain_values_and_the_data_row() -> None:
     message = str(caught.value)
     assert "5 (first at data row 3 (counting from 1, header not counted))" in message
     assert "np." not in message
+
+
+def test_a_slice_by_column_that_does_not_exist_is_one_error_naming_file_check_key_and_columns(
+    tmp_path: Path, breast_cancer: tuple[pd.DataFrame, list[str]]
+) -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    frame, features = breast_cancer
+    train, test = split(frame)
+    test = test[[*features[:3], "target"]].assign(group=np.arange(len(test)) % 2)
+    clf = make_pipeline(StandardScaler(), LogisticRegression()).fit(
+        train[features[:3]].to_numpy(np.float32), train.target
+    )
+    model = convert(clf, 3, tmp_path / "lr.onnx")
+    sliced = [
+        {"name": "by_group", "metric": "accuracy", "slice_by": "group", "min": 0.5},
+        {"name": "by_site", "metric": "accuracy", "slice_by": "site", "min": 0.5},
+    ]
+    path = gate_file(tmp_path, model, test, features[:3], "target", checks=sliced)
+    result = run_gate(load_gate(path), file="gates/clf.yaml", models=ModelCache(), stage=None)
+    statuses = {check.name: check.status for check in result.checks}
+    assert statuses == {"accuracy": "passed", "macro_f1": "passed", "by_group": "passed", "by_site": "error"}
+    (broken,) = [check for check in result.checks if check.status == "error"]
+    assert broken.message.startswith("gates/clf.yaml, line 1: check 'by_site' has slice_by 'site', which is not")
+    assert f"its columns are: {', '.join(test.columns)}. Set slice_by to one of them" in broken.message
+    assert result.error is None

@@ -6,7 +6,7 @@ import contextlib
 import hashlib
 import os
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -136,8 +136,8 @@ def _evaluate(
 
     spec = gate.data
     label = [spec.label] if spec.label else []
-    columns = [*spec.input_columns, *label, *(c.slice_by for c in gate.checks if c.slice_by)]
-    data = load_data(spec, columns=columns, task=gate.model.task)
+    data = load_data(spec, columns=[*spec.input_columns, *label], task=gate.model.task)
+    unsliceable = _missing_slice_columns(gate, result.file, data.frame.columns)
     result.data["rows"] = len(data.frame)
     result.data["sha256"] = data.sha256
 
@@ -163,6 +163,9 @@ def _evaluate(
     )  # fmt: skip
     outcomes = []
     for check in gate.checks:
+        if check.name in unsliceable:
+            outcomes.append(_outcome(check, "error", unsliceable[check.name]))
+            continue
         began = time.perf_counter()
         try:
             outcomes.append(judge(check, run))
@@ -172,6 +175,21 @@ def _evaluate(
             outcomes.append(_outcome(check, "error", str(exc)))
         outcomes[-1].duration_s = time.perf_counter() - began
     return outcomes
+
+
+def _missing_slice_columns(gate: GateSpec, file: str, columns: Iterable[object]) -> dict[str, str]:
+    """The message for each check whose ``slice_by`` names no column of the data (checked before predicting)."""
+    known = [str(c) for c in columns]
+    where = ", ".join(known) or "none"
+    return {
+        check.name: (
+            f"{file}" + (f", line {check.line}" if check.line else "") + f": check {check.name!r} has slice_by "
+            f"{check.slice_by!r}, which is not a column of {gate.data.source}; its columns are: {where}. "
+            "Set slice_by to one of them"
+        )
+        for check in gate.checks
+        if check.slice_by and check.slice_by not in known
+    }
 
 
 def _load_model(gate: GateSpec, models: ModelCache) -> LoadedModel:
