@@ -217,3 +217,33 @@ def test_a_slice_by_column_that_does_not_exist_is_one_error_naming_file_check_ke
     assert broken.message.startswith("gates/clf.yaml, line 1: check 'by_site' has slice_by 'site', which is not")
     assert f"its columns are: {', '.join(test.columns)}. Set slice_by to one of them" in broken.message
     assert result.error is None
+
+
+@pytest.mark.parametrize("threads", [None, 1])
+def test_the_report_records_the_threads_the_evaluation_ran_on(
+    tmp_path: Path, breast_cancer: tuple[pd.DataFrame, list[str]], threads: int | None
+) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from modelcheck.models.threads import usable_cores
+    from modelcheck.report.document import build_report
+
+    frame, features = breast_cancer
+    train, test = split(frame[[*features[:3], "target"]])
+    clf = LogisticRegression().fit(train[features[:3]].to_numpy(np.float32), train.target)
+    model = convert(clf, 3, tmp_path / "lr.onnx")
+    extra = {} if threads is None else {"threads": threads}
+    path = gate_file(tmp_path, model, test, features[:3], "target", **extra)
+    result = run_gate(load_gate(path), file="gates/clf.yaml", models=ModelCache(), stage=None)
+    used = result.model["threads"]
+    assert used == threads if threads is not None else 1 <= used <= usable_cores()
+    (gate,) = build_report([result], stage=None, env={})["gates"]
+    assert gate.get("error") is None and gate["model"]["threads"] == used
+
+
+def test_torch_to_onnx_takes_no_option_that_does_nothing() -> None:
+    import inspect
+
+    from modelcheck.models.export import torch_to_onnx
+
+    assert "strict_trace" not in inspect.signature(torch_to_onnx).parameters

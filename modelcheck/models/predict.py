@@ -8,7 +8,7 @@ from typing import Any
 
 from modelcheck.errors import BackendError
 from modelcheck.models.backends import InputRowError, LoadedModel, Outputs, data_row
-from modelcheck.models.threads import evaluation_threads
+from modelcheck.models.threads import evaluation_threads, threads_used
 
 #: ``progress(done, total)``: called as prediction over a gate's rows advances (see :func:`predict`).
 Progress = Callable[[int, int], None]
@@ -26,6 +26,7 @@ def predict(
     batch_size: int,
     progress: Progress | None = None,
     name: str | None = None,
+    on_threads: Callable[[int | None], None] | None = None,
 ) -> Outputs:
     """``model.predict`` over ``inputs`` in chunks of :func:`chunk_size` rows, outputs in input order.
 
@@ -35,14 +36,17 @@ def predict(
     first, and last with ``done == total``); backends still batch (and sort by length) within a chunk.
     Chunks do not depend on ``progress``, so the outputs are the same with or without it.
     A torch model whose gate sets no ``threads`` runs on the cores other work leaves free
-    (:func:`modelcheck.models.threads.evaluation_threads`).
+    (:func:`modelcheck.models.threads.evaluation_threads`); ``on_threads`` is told the thread count
+    the evaluation ran on (:func:`modelcheck.models.threads.threads_used`; None where unknown).
     """
     total = len(inputs)
     size = chunk_size(batch_size)
     if progress is not None:
         progress(0, total)
     parts = []
-    with evaluation_threads(model):
+    with evaluation_threads(model) as chosen:
+        if on_threads is not None:
+            on_threads(threads_used(model, chosen))
         for start in range(0, max(total, 1), size):
             chunk = inputs[start : start + size]
             try:

@@ -74,6 +74,7 @@ def run_gate(
             "task": gate.model.task,
             "device_requested": gate.model.device,
             "device": None,
+            "threads": None,
             "files": [],
         },
         data={
@@ -144,7 +145,10 @@ def _evaluate(
     classes = getattr(model, "classes", None)  # a converted classifier's own class values, where known
     targets = model_targets(gate.model.task, spec.label, data.frame, model.label_names, classes=classes)
     inputs = model_inputs(gate.model.task, spec.input_columns, data.frame, base=data.base)
-    outputs = predict(model, inputs, batch_size=gate.model.batch_size, progress=progress, name=gate.model.id)
+    outputs = predict(
+        model, inputs, batch_size=gate.model.batch_size, progress=progress, name=gate.model.id,
+        on_threads=lambda threads: result.model.__setitem__("threads", threads),
+    )  # fmt: skip
     if saving is not None:
         from modelcheck.report.baselines import save_outputs
 

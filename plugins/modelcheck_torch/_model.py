@@ -132,7 +132,6 @@ class TorchModel:
             outputs=[output],
             dynamic_axes={"input": {0: "batch"}, output: {0: "batch"}},
             what=f"the {self.task} model {self.source}",
-            strict_trace=True,
         )
 
     def close(self) -> None:
