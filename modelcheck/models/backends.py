@@ -35,6 +35,17 @@ BACKEND_FRAMEWORKS: dict[str, tuple[str, ...]] = {
 }
 
 
+def import_frameworks(backend: str) -> None:
+    """Import the frameworks a bundled backend's models need (so a measured load does not count their import)."""
+    import importlib
+
+    for framework in BACKEND_FRAMEWORKS.get(backend, ()):
+        try:
+            importlib.import_module(framework)
+        except ImportError:
+            return  # the backend's load says what is missing
+
+
 @dataclass(frozen=True)
 class Outputs:
     """What a model produced for its inputs, in input order. Which fields are set depends on the task.

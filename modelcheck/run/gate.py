@@ -6,14 +6,15 @@ import contextlib
 import hashlib
 import os
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from modelcheck.checks import GateRun, judge
 from modelcheck.errors import CheckError, DeviceUnavailableError, ModelcheckError, ModelLoadError
-from modelcheck.models.cache import ModelCache
+from modelcheck.models.backends import import_frameworks
+from modelcheck.models.cache import Measure, ModelCache
 from modelcheck.models.predict import Progress, predict
 from modelcheck.report.results import CheckResult, GateResult
 from modelcheck.run.inputs import model_inputs, model_targets
@@ -164,6 +165,7 @@ def _evaluate(
     run = GateRun(
         gate=gate, model=model, models=models, frame=data.frame, data_sha256=data.sha256, inputs=inputs,
         targets=targets, outputs=outputs, artifacts=[record["sha256"] for record in result.model["files"]],
+        load_memory=models.load_note(gate.model),
     )  # fmt: skip
     outcomes = []
     for check in gate.checks:
@@ -196,11 +198,23 @@ def _missing_slice_columns(gate: GateSpec, file: str, columns: Iterable[object])
     }
 
 
+def _measured_load(backend: str) -> Measure:
+    """A load that also records the resident memory it kept (the load footprint memory checks report)."""
+
+    def measure(load: Callable[[], LoadedModel]) -> tuple[LoadedModel, Any]:
+        from modelcheck.measure.memory import rss_growth
+
+        import_frameworks(backend)  # their import is not the model's footprint
+        return rss_growth(load)
+
+    return measure
+
+
 def _load_model(gate: GateSpec, models: ModelCache) -> LoadedModel:
     """The gate's model from the cache; a Hub id that failed and reads like a path says both readings."""
     raw = gate.model.source
     try:
-        return models.get(gate.model)
+        return models.get(gate.model, measure=_measured_load(gate.model.backend))
     except DeviceUnavailableError:
         raise
     except ModelLoadError as exc:
