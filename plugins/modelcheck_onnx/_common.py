@@ -62,6 +62,7 @@ def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if text.startswith("[ONNXRuntimeError]"):
         text = text.split(" : ", 3)[-1]
+    text = text.rstrip(". ")  # callers end the sentence: no ".." after a reason that ends in a full stop
     return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 3] + "..."
 
 
