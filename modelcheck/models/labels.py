@@ -40,7 +40,12 @@ def class_ids(
     import pandas as pd
 
     names = tuple(label_names)
-    series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values, dtype=object), dtype=object)
+    if isinstance(values, pd.Series):
+        series = values
+    elif isinstance(values, np.ndarray) and values.dtype.kind in "iu":
+        series = pd.Series(values)  # a model's integer labels: the fast path below, no object copy
+    else:
+        series = pd.Series(np.asarray(values, dtype=object), dtype=object)
     if series.dtype.kind in "iu" and len(series) and _ids_are_positions(names, classes):
         ids = series.to_numpy()
         if ids.min() >= 0 and ids.max() < len(names):  # class ids already: nothing to look up
