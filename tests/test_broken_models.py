@@ -100,14 +100,14 @@ def test_non_finite_outputs_are_an_error_naming_model_rows_and_first_row(
     (check,) = result.checks
     assert check.status == "error", check
     assert "model broken produced non-finite outputs" in check.message
-    assert f"for {rows} of 100 rows (first: row {first})" in check.message
+    assert f"for {rows} of 100 rows (first: data row {first + 1} (counting from 1" in check.message
     assert "Input contains NaN" not in check.message
 
 
 def test_check_finite_accepts_finite_outputs_and_names_the_field() -> None:
     check_finite(Outputs(labels=np.array([0, 1]), scores=np.array([[0.2, 0.8], [0.9, 0.1]])), "m")
     check_finite(Outputs(texts=["a", "b"]), "m")
-    with pytest.raises(BackendError, match=r"in embeddings for 1 of 2 rows \(first: row 1\)"):
+    with pytest.raises(BackendError, match=r"in embeddings for 1 of 2 rows \(first: data row 2 \(counting from 1"):
         check_finite(Outputs(embeddings=np.array([[0.0, 1.0], [np.nan, 0.0]])), "m")
 
 

@@ -452,7 +452,7 @@ def test_gate_table_columns_fit_their_content(tmp_path: Path, capsys: pytest.Cap
     assert main(["gate", "--stage", "merge", report]) == 3
     table = capsys.readouterr().out.split("\n\n")[0].splitlines()
     assert len(table) == 3
-    assert "41.25 ms (CI 38.5–44.75)" in table[1]
+    assert "41.25 ms (CI 38.50–44.75)" in table[1]
     thresholds = {line.index(">= 0.9") for line in table}
     ends = {line.index(">= 0.9") - 2 for line in table}  # values are right-aligned against the threshold column
     assert len(thresholds) == 1 and len(ends) == 1, table

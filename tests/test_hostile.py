@@ -381,9 +381,9 @@ def test_fifo_as_data_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_row_without_a_label_is_named() -> None:
-    with pytest.raises(DataError, match=r"row 6 has no label"):
+    with pytest.raises(DataError, match=r"data row 7 \(counting from 1.*?\) has no label"):
         label_ids([0.0, 1.0, 1.0, 0.0, 1.0, 0.0, float("nan"), 1.0], ("negative", "positive"), column="label")
-    with pytest.raises(DataError, match=r"row 1 has no label"):
+    with pytest.raises(DataError, match=r"data row 2 \(counting from 1.*?\) has no label"):
         label_ids(["positive", "  ", "negative"], ("negative", "positive"), column="label")
     assert label_ids([0.0, 1.0], ("negative", "positive"), column="label").tolist() == [0, 1]
 

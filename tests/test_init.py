@@ -125,3 +125,51 @@ def test_tasks_are_read_from_the_model_and_the_data(project: Path) -> None:
     with pytest.raises(ScaffoldError, match=r"model folder empty has no config\.json"):
         (project / "empty").mkdir()
         write_gate(Answers(model="empty", data="data/houses.csv"), "gates/x.yaml")
+
+
+def test_scaffolded_gate_runs_a_converted_scikit_learn_classifier_on_string_labels(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """skl2onnx's defaults (ZipMap probabilities) and a CSV of class names: init finds the label column in
+    the graph's own class labels, writes no ``labels:``, and the gate agrees with scikit-learn."""
+    pytest.importorskip("onnxruntime")
+    skl2onnx = pytest.importorskip("skl2onnx")
+    import warnings
+
+    import numpy as np
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.metrics import accuracy_score
+
+    from modelcheck.models.cache import ModelCache
+    from modelcheck.run.gate import run_gate
+
+    data = load_iris(as_frame=True)
+    frame = data.frame.set_axis(["f1", "f2", "f3", "f4", "kind"], axis=1)
+    frame["kind"] = np.asarray(data.target_names)[frame["kind"]]
+    x = frame[["f1", "f2", "f3", "f4"]].to_numpy(np.float32)
+    forest = RandomForestClassifier(n_estimators=3, max_depth=2, random_state=0).fit(x[::2], frame["kind"][::2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        graph = skl2onnx.convert_sklearn(forest, initial_types=[("X", FloatTensorType([None, 4]))])
+    (project / "iris.onnx").write_bytes(graph.SerializeToString())
+    frame.to_csv(project / "data" / "iris.csv", index=False)
+
+    assert main(["init", "--model", "iris.onnx", "--data", "data/iris.csv"]) == 0, capsys.readouterr().err
+    path = project / "gates" / "iris.yaml"
+    document = yaml.safe_load(path.read_text("utf-8"))
+    assert document["data"] == {"source": "../data/iris.csv", "input": ["f1", "f2", "f3", "f4"], "label": "kind"}
+    assert "labels" not in document["model"]
+    assert main(["validate", str(path)]) == 0
+    cache = ModelCache()
+    try:
+        result = run_gate(load_gate(path), file="gates/iris.yaml", models=cache, stage=None)
+    finally:
+        cache.close()
+    statuses = {check.name: check.status for check in result.checks}
+    assert statuses == dict.fromkeys(["accuracy", "macro_f1", "latency_p95", "peak_memory"], "passed"), [
+        check.message for check in result.checks
+    ]
+    accuracy = next(check.value for check in result.checks if check.name == "accuracy")
+    assert accuracy == pytest.approx(accuracy_score(frame["kind"], forest.predict(x)), abs=1e-12)

@@ -263,9 +263,9 @@ def test_describe_is_the_judged_percentile_with_its_sample() -> None:
     ("percentile", "value", "ci", "confidence", "text"),
     [
         (95.0, 48.2, (46.94, 49.81), 0.95, "p95 latency 48.2 ms (n=200, 95% CI 46.9–49.8)"),
-        (50.0, 1.0, (0.99951, 1.0049), 0.9, "p50 latency 1.00 ms (n=200, 90% CI 1.00–1.00)"),
+        (50.0, 1.0, (0.99951, 1.0049), 0.9, "p50 latency 1.00 ms (n=200, 90% CI 1.000–1.005)"),
         (99.9, 0.01234, (0.0121, 0.0125), 0.99, "p99.9 latency 0.0123 ms (n=200, 99% CI 0.0121–0.0125)"),
-        (95.0, 123.4, (98.76, 150.2), 0.95, "p95 latency 123 ms (n=200, 95% CI 98.8–150)"),
+        (95.0, 123.4, (98.76, 150.2), 0.95, "p95 latency 123 ms (n=200, 95% CI 99–150)"),
     ],
 )
 def test_describe_shows_three_significant_figures(

@@ -100,9 +100,10 @@ def test_cpu_figures_are_consistent() -> None:
 
 def test_result_describe_and_to_dict() -> None:
     _, figures = measure_phase(allocating(120, hold_s=0.02))
-    result = MemoryResult(device="cpu", phase="inference", process="this process", **figures)
+    result = MemoryResult(device="cpu", phase="inference", process="this process", rows=8, **figures)
     match = re.fullmatch(
-        r"peak memory (\d+) MiB \(CPU peak RSS above the phase's start, inference phase, this process\)",
+        r"peak memory (\d+) MiB during one predict of 8 rows "
+        r"\(CPU peak RSS above the phase's start, inference phase, this process\)",
         result.describe(),
     )
     assert match, result.describe()
@@ -110,7 +111,7 @@ def test_result_describe_and_to_dict() -> None:
     assert result.to_dict()["peak_mb"] == result.peak_mb and result.to_dict()["cpu"] == figures["cpu"]
     assert MemoryResult(**result.to_dict()) == result  # what the isolated process prints reads back
     small = MemoryResult(device="cpu", phase="load", process="fresh process", **{**figures, "peak_mb": 42.37})
-    assert small.describe().startswith("peak memory 42.4 MiB (")  # one decimal under 100 MB
+    assert small.describe().startswith("peak memory 42.4 MiB while loading the model (")  # one decimal under 100 MB
     assert small.describe().endswith(", load phase, fresh process)")
 
 
@@ -200,3 +201,49 @@ def test_pinned_threads_restores_after_an_error() -> None:
         assert torch.get_num_threads() == n
         raise RuntimeError("inside")
     assert torch.get_num_threads() == before
+
+
+def test_rss_growth_is_what_a_call_kept_and_leaves_the_high_water_mark_alone() -> None:
+    from modelcheck.measure.memory import rss_growth
+
+    kept: list[bytearray] = []
+    _, figures = rss_growth(lambda: kept.append(bytearray(64 * 1024 * 1024)))
+    assert figures["retained_mb"] == pytest.approx(64, abs=8)
+    assert figures["rss_after"] - figures["rss_before"] == figures["retained_mb"]
+    _, nothing = rss_growth(lambda: None)
+    assert abs(nothing["retained_mb"]) < 4
+
+
+def test_an_inference_check_names_its_rows_and_reports_the_load_footprint(tmp_path: Path) -> None:
+    """The gate's own load of the model is measured once (what it kept); the inference check reports it beside
+    its figure, named, so a small per-call figure is not read as the model's size."""
+    from modelcheck.gatefile import load_gate
+    from modelcheck.models.cache import ModelCache
+    from modelcheck.run.gate import run_gate
+
+    pytest.importorskip("torch")
+    data = tmp_path / "rows.csv"
+    data.write_text("a,b,c,d,y\n" + "".join(f"{i},{i % 3},1,2,{i % 2}\n" for i in range(40)), encoding="utf-8")
+    gate = tmp_path / "g.yaml"
+    gate.write_text(
+        f"""version: 1
+model: {{id: m, source: "planted_models:fast", backend: torch, task: tabular-classification, device: cpu}}
+data: {{source: {data}, input: [a, b, c, d], label: y}}
+checks:
+  - {{name: mem, kind: memory, batch_size: 4, max_mb: 400}}
+""",
+        encoding="utf-8",
+    )
+    models = ModelCache()
+    try:
+        result = run_gate(load_gate(gate), file="g.yaml", models=models, stage=None)
+        (check,) = result.checks
+        assert check.status == "passed", check.message
+        assert " during one predict of 4 rows <= 400 MiB (" in check.message
+        footprint = check.details["load_footprint"]
+        assert isinstance(footprint["retained_mb"], float)
+        assert f"; load footprint {footprint['retained_mb']:.1f} MiB (resident memory" in check.message
+        again = run_gate(load_gate(gate), file="g.yaml", models=models, stage=None)  # the model from the cache
+        assert again.checks[0].details["load_footprint"]["retained_mb"] == footprint["retained_mb"]
+    finally:
+        models.close()

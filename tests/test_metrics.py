@@ -129,8 +129,8 @@ def test_a_metric_the_backend_cannot_feed_is_a_clear_error() -> None:
 
 def test_label_and_number_columns() -> None:
     assert label_ids(["Positive", 0, "negative"], LABELS, column="label").tolist() == [1, 0, 0]
-    with pytest.raises(DataError, match=r"'neutral' \(first at row 1\); the model's labels are 0=negative"):
+    with pytest.raises(DataError, match=r"'neutral' \(first at data row 2 .*?\)\); the model's labels are 0=negative"):
         label_ids(["positive", "neutral"], LABELS, column="label")
     assert numbers(["1.5", 2, 3.0], column="y").tolist() == [1.5, 2.0, 3.0]
-    with pytest.raises(DataError, match="column 'y' must hold numbers; row 1 holds 'high'"):
+    with pytest.raises(DataError, match=r"column 'y' must hold numbers; data row 2 \(.*?\) holds 'high'"):
         numbers([1, "high"], column="y")

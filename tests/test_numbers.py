@@ -44,3 +44,13 @@ def test_report_cells_and_messages_tell_value_from_bound() -> None:
     result = evaluate_metric_check(spec, np.zeros(10000, dtype=np.int64), Outputs(labels=labels), ("a", "b"), None)
     assert result.status == "failed"
     assert result.message == "accuracy 0.9999 < min 0.99999 (n=10000)"
+
+
+def test_intervals_format_both_ends_alike() -> None:
+    from modelcheck.report.numbers import interval_text
+
+    assert interval_text(2.81, 3.302) == "2.810–3.302"
+    assert interval_text(0.0, 0.0) == "0.000–0.000"
+    assert interval_text(-0.0375, -0.023) == "-0.03750 to -0.02300"
+    assert interval_text(0.99991, 0.99994) == "0.99991–0.99994"  # places until the ends differ
+    assert interval_text(98.7, 102.3) == "98.7–102.3"

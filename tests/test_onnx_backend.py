@@ -480,7 +480,7 @@ def test_text_outputs_come_back_in_input_order(bert: OnnxModel, rows: list[dict[
     np.testing.assert_allclose(reversed_scores[::-1], one_by_one, atol=1e-5)
     long = bert.predict([" ".join(["wonderful"] * 500)], batch_size=1)  # truncated to the 64 positions
     assert long.labels is not None and bert.label_names[int(long.labels[0])] == "positive"
-    with pytest.raises(DataError, match=r"input at row 1 is missing \(None/NaN\)"):
+    with pytest.raises(DataError, match=r"input at data row 2 \(counting from 1.*?\) is missing \(None/NaN\)"):
         bert.predict(["good", None], batch_size=2)
 
 

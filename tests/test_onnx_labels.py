@@ -20,8 +20,8 @@ def spec(path: Path, **kwargs: object) -> ModelSpec:
     return ModelSpec(id="svc", source=str(path), backend="onnx", task="tabular-classification", device="cpu", **kwargs)
 
 
-def planted_graph(folder: Path) -> Path:
-    """Scores say class 0 for every row; the graph's own label says class 2: the label must win."""
+def planted_graph(folder: Path, predicted: int = 2) -> Path:
+    """Scores say class 0 for every row; the graph's own label says class ``predicted``: the label must win."""
     from onnx import TensorProto, helper
 
     x = helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 4])
@@ -39,12 +39,12 @@ def planted_graph(folder: Path) -> Path:
         helper.make_tensor("axes", TensorProto.INT64, [1], [1]),
         helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0]),
         helper.make_tensor("one_hot0", TensorProto.FLOAT, [3], [1.0, 0.0, 0.0]),
-        helper.make_tensor("two", TensorProto.INT64, [], [2]),
+        helper.make_tensor("two", TensorProto.INT64, [], [predicted]),
     ]
     graph = helper.make_graph(nodes, "planted", [x], [label, scores], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    path = folder / "planted.onnx"
+    path = folder / f"planted{predicted}.onnx"
     onnx.save(model, str(path))
     return path
 
@@ -56,10 +56,20 @@ def test_the_graphs_label_output_wins_over_the_argmax_of_its_scores(tmp_path: Pa
     assert outputs.scores is not None and outputs.scores.argmax(axis=1).tolist() == [0] * 5
 
 
-def test_a_label_the_model_does_not_know_is_an_error(tmp_path: Path) -> None:
+def test_an_integer_label_in_range_is_a_class_id_named_by_model_labels(tmp_path: Path) -> None:
     model = get_backend("onnx").load(spec(planted_graph(tmp_path), labels=("a", "b", "c")))
-    with pytest.raises(BackendError, match=r"predicts label .*2.* not one of the model's labels \(a, b, c\)"):
+    outputs = model.predict([np.ones(4, dtype=np.float32)] * 3, batch_size=2)
+    assert outputs.labels is not None and outputs.labels.tolist() == [2] * 3
+    assert model.label_names == ("a", "b", "c")
+
+
+def test_a_label_the_model_does_not_know_is_an_error_printing_the_plain_value(tmp_path: Path) -> None:
+    model = get_backend("onnx").load(spec(planted_graph(tmp_path, predicted=7), labels=("a", "b", "c")))
+    with pytest.raises(BackendError) as caught:
         model.predict([np.ones(4, dtype=np.float32)], batch_size=1)
+    message = str(caught.value)
+    assert "predicts label 7, which is none of the class ids 0 to 2 and the model's labels (a, b, c)" in message
+    assert "np." not in message
 
 
 def test_a_converted_scikit_learn_svc_agrees_with_the_svc(tmp_path: Path) -> None:

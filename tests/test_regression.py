@@ -74,8 +74,18 @@ def test_flipping_three_percent_of_correct_predictions_is_flagged(tmp_path: Path
     result = judge(regression(baseline=str(baseline), test=test), targets, Outputs(labels=candidate))
     assert result.status == "failed"
     assert result.details["regressed"] == 60 and result.details["improved"] == 0
-    assert result.details["baseline"] == pytest.approx(0.92) and result.value == pytest.approx(0.89)
+    assert result.details["baseline"] == pytest.approx(0.92) and result.details["candidate"] == pytest.approx(0.89)
+    assert result.value == pytest.approx(-0.03)  # the difference, which the interval is of
     assert "accuracy 0.89 vs baseline 0.92: drop +0.0300 beyond max_drop 0.01" in result.message
+    assert ".." not in result.message
+    from modelcheck.report.summary import format_measurement
+
+    row = format_measurement(result.to_dict())
+    if test == "paired-bootstrap":
+        assert result.ci is not None and result.ci[0] <= -0.03 <= result.ci[1]
+        assert row.startswith("-0.03") and " vs baseline (CI -0.0" in row and " to -0.0" in row, row
+    else:
+        assert row.startswith("-0.03") and row.endswith(" vs baseline"), row
 
 
 @pytest.mark.parametrize("test", ["paired-bootstrap", "mcnemar", "none"])

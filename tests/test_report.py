@@ -485,7 +485,7 @@ def test_terminal_rows() -> None:
     broken = GateResult(file="gates/bad.yaml", model={}, data={}, stages={}, checks=[], error="invalid YAML")
     doc["gates"].append(broken.to_dict())
     assert terminal_rows(doc) == [
-        ("gates/sentiment.yaml::accuracy", "0.9125 (CI 0.88–0.94)", ">= 0.9", "passed"),
+        ("gates/sentiment.yaml::accuracy", "0.9125 (CI 0.8800–0.9400)", ">= 0.9", "passed"),
         ("gates/sentiment.yaml::macro_f1", "0.8", ">= 0.88", "warned"),
         ("gates/sentiment.yaml::recall", "—", ">= 0.9", "error"),
         ("gates/sentiment.yaml::precision", "—", ">= 0.9", "skipped"),
@@ -502,7 +502,7 @@ def test_markdown_tables_statuses_and_messages() -> None:
     assert lines[0] == "## ❌ modelcheck: failed (stage `merge`)"
     assert "✅ 1 passed · ❌ 1 failed · ⚠️ 1 warned · 💥 1 error · ❔ 0 inconclusive · ⏭️ 1 skipped" in text
     assert "| check | stages | value | threshold | status |" in lines
-    assert "| accuracy | merge, deploy | 0.9125 (CI 0.88–0.94) | >= 0.9 | ✅ passed |" in lines
+    assert "| accuracy | merge, deploy | 0.9125 (CI 0.8800–0.9400) | >= 0.9 | ✅ passed |" in lines
     assert "| macro_f1 | deploy | 0.8 | >= 0.88 | ⚠️ warned |" in lines
     assert "| recall | merge, deploy | — | >= 0.9 | 💥 error |" in lines
     assert "| precision | — | — | >= 0.9 | ⏭️ skipped |" in lines

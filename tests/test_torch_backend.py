@@ -317,9 +317,9 @@ def test_class_count_without_a_readable_input_width(user_module: Callable[[str, 
 
 def test_inputs_that_do_not_fit() -> None:
     model = load("tabular_models:build_wine")
-    with pytest.raises(DataError, match=r"row 1 has 12 features, row 0 has 13"):
+    with pytest.raises(DataError, match=r"data row 2 \(counting from 1.*?\) has 12 features, the first row has 13"):
         model.predict([np.zeros(13, np.float32), np.zeros(12, np.float32)], batch_size=4)
-    with pytest.raises(DataError, match=r"input at row 0 is a str .*1-D numeric arrays"):
+    with pytest.raises(DataError, match=r"input at data row 1 \(counting from 1.*?\) is a str .*1-D numeric arrays"):
         model.predict(["text"], batch_size=4)
     with pytest.raises(BackendError, match=r"failed on a batch of shape \(2, 5\).*data.input lists the features"):
         model.predict(rows(np.zeros((2, 5))), batch_size=4)

@@ -139,7 +139,7 @@ def test_predict_accepts_any_sequence_and_truncates_long_texts(trained: LoadedMo
 
 @pytest.mark.parametrize("bad", [None, float("nan"), 3])
 def test_non_text_input_names_the_row(untrained: LoadedModel, bad: object) -> None:
-    with pytest.raises(DataError, match=r"row 2 .*must be strings"):
+    with pytest.raises(DataError, match=r"data row 3 .*must be strings"):
         untrained.predict(["good", "bad", bad], batch_size=2)
 
 

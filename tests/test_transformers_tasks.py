@@ -119,7 +119,7 @@ def test_pairs_embed_both_sides(embedder: LoadedModel) -> None:
 
 @pytest.mark.parametrize("bad", [("only one",), ("a", None), "not a pair"])
 def test_malformed_pairs_name_the_row(embedder: LoadedModel, bad: object) -> None:
-    with pytest.raises(DataError, match=r"row 1 .*feature-extraction inputs must be"):
+    with pytest.raises(DataError, match=r"data row 2 .*feature-extraction inputs must be"):
         embedder.predict([("a cat", "a dog"), bad], batch_size=2)
 
 
@@ -279,7 +279,7 @@ def test_image_predictions_do_not_depend_on_batching(vit: LoadedModel) -> None:
 
 
 def test_image_inputs_must_be_images(vit: LoadedModel) -> None:
-    with pytest.raises(DataError, match=r"row 0 .*image-classification inputs must be images"):
+    with pytest.raises(DataError, match=r"data row 1 .*image-classification inputs must be images"):
         vit.predict(["red.png"], batch_size=1)
 
 
@@ -371,7 +371,7 @@ def test_max_new_tokens_bounds_the_continuation() -> None:
 
 def test_generation_inputs_must_be_texts() -> None:
     loaded = load(tiny_models.shared("gpt2-untrained"), "text-generation", max_new_tokens=2)
-    with pytest.raises(DataError, match=r"row 1 .*text-generation inputs must be strings"):
+    with pytest.raises(DataError, match=r"data row 2 .*text-generation inputs must be strings"):
         loaded.predict(["count 1 2 ->", None], batch_size=2)
 
 

@@ -45,6 +45,8 @@ class GateRun:
     outputs: Outputs
     #: The sha256 of every artifact file of the model (keys the ONNX export cache).
     artifacts: list[str]
+    #: The memory figures of loading the gate's model in this process (None: loaded earlier without them).
+    load_memory: dict[str, Any] | None = None
     #: What one check computed that another of the gate can reuse (a comparison model's outputs).
     shared: dict[Any, Any] = field(default_factory=dict)
 

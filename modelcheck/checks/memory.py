@@ -6,7 +6,6 @@ load or first call, not the steady state of this process.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
@@ -18,7 +17,7 @@ from modelcheck.checks.bounds import baseline_model, model_name, overall_status,
 from modelcheck.errors import CheckError
 from modelcheck.measure.memory import MemoryResult, measure_phase
 from modelcheck.measure.timing import Verdict
-from modelcheck.models.backends import BACKEND_FRAMEWORKS, get_backend
+from modelcheck.models.backends import get_backend, import_frameworks
 from modelcheck.models.hardware import available_devices, pinned_threads, resolve_device
 from modelcheck.report.results import CheckResult, Status
 
@@ -34,13 +33,23 @@ ISOLATE_TIMEOUT = 900
 
 def judge(check: CheckSpec, run: GateRun) -> CheckResult:
     """The check kind's entry in :data:`modelcheck.checks.KINDS`."""
-    return judge_memory(check, run.gate, run.model, run.inputs, run.models)
+    return judge_memory(check, run.gate, run.model, run.inputs, run.models, load_memory=run.load_memory)
 
 
 def judge_memory(
-    check: CheckSpec, gate: GateSpec, model: LoadedModel, inputs: Sequence[Any], models: ModelCache
+    check: CheckSpec,
+    gate: GateSpec,
+    model: LoadedModel,
+    inputs: Sequence[Any],
+    models: ModelCache,
+    *,
+    load_memory: dict[str, Any] | None = None,
 ) -> CheckResult:
-    """Measure the phase for the gate's model (and its baseline_model) and judge max_mb / max_ratio."""
+    """Measure the phase for the gate's model (and its baseline_model) and judge max_mb / max_ratio.
+
+    ``load_memory``: the figures of the gate's own load of the model in this process, reported beside an
+    inference figure as the model's load footprint (what it holds once loaded, and the peak while loading).
+    """
     measured = _memory(check, gate, model, inputs, models, baseline=False)
     base = None
     if check.baseline_model is not None and check.max_ratio is not None:
@@ -52,6 +61,9 @@ def judge_memory(
     details: dict[str, Any] = {"unit": "x" if judged_ratio else "MiB", "memory": measured.to_dict()}
     if base is not None:
         details.update(baseline=base.to_dict(), ratio=ratio)
+    if check.phase == "inference" and not check.isolate:
+        details["load_footprint"] = footprint = load_footprint(load_memory)
+        message += f"; {footprint['text']}"
     return CheckResult(
         name=check.name,
         kind=check.kind,
@@ -62,6 +74,27 @@ def judge_memory(
         n=1,
         details=details,
     )
+
+
+def load_footprint(figures: dict[str, Any] | None) -> dict[str, Any]:
+    """The model's load footprint (resident memory its load in this process kept), with a text saying so."""
+    if not figures:
+        return {
+            "retained_mb": None,
+            "text": "load footprint not measured (the model was loaded before this gate, by another one)",
+        }
+    retained = figures["retained_mb"]
+    return {
+        "retained_mb": retained,
+        "rss_before": figures["rss_before"],
+        "rss_after": figures["rss_after"],
+        "text": f"load footprint {_mb(retained)} MiB (resident memory the gate's load of the model kept in this "
+        "process: its weights, and framework modules first imported by it)",
+    }
+
+
+def _mb(value: float) -> str:
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.1f}"
 
 
 def memory_verdict(
@@ -160,8 +193,7 @@ def measure_memory(
 
     if phase == "load":
         assert spec is not None
-        for framework in BACKEND_FRAMEWORKS.get(spec.backend, ()):
-            importlib.import_module(framework)
+        import_frameworks(spec.backend)
         backend = get_backend(spec.backend)
         with pinned_threads(threads or 1):
             device = resolve_device(spec.device)
@@ -175,7 +207,7 @@ def measure_memory(
     onnx = spec is not None and spec.backend == "onnx"
     with pinned_threads(threads or 1, model):
         _, figures = measure_phase(lambda: model.predict(batch, batch_size=batch_size), device=model.device, onnx=onnx)
-    return MemoryResult(device=model.device, phase=phase, process=process, **figures)
+    return MemoryResult(device=model.device, phase=phase, process=process, rows=len(batch), **figures)
 
 
 def _isolated(gate: GateSpec, check: CheckSpec, *, baseline: bool) -> MemoryResult:

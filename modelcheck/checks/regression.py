@@ -12,6 +12,7 @@ from modelcheck.errors import CheckError
 from modelcheck.gatefile import ACCURACY_LIKE
 from modelcheck.gatefile.tasks import LOWER_IS_BETTER
 from modelcheck.report.baselines import BaselineUnavailable, read_baseline
+from modelcheck.report.numbers import interval_text
 from modelcheck.report.results import CheckResult, Status
 from modelcheck.report.samples import thin
 
@@ -69,13 +70,15 @@ def judge_regression(
     details = {**comparison.to_dict(), "baseline_file": baseline.path, "baseline_created_at": baseline.created_at}
     if comparison.differences is not None:  # for the HTML report's plot, thinned (modelcheck.report.samples)
         details["bootstrap_differences"] = thin(comparison.differences)
+    details["unit"] = "vs baseline"  # tables read "-0.0300 vs baseline (CI -0.0375 to -0.0230)"
     return CheckResult(
         name=check.name,
         kind=check.kind,
         metric=check.metric,
         status="passed" if comparison.verdict == "passed" else "failed",
         message=_message(check, comparison),
-        value=comparison.candidate,
+        # The judged quantity: the difference (candidate - baseline), which the interval is of; both values in details.
+        value=comparison.difference,
         threshold=check.threshold,
         n=comparison.n,
         ci=list(comparison.ci) if comparison.ci is not None else None,
@@ -148,7 +151,7 @@ def _message(check: CheckSpec, c: PairedComparison) -> str:
         verdict = f"not shown at {c.confidence:.0%} confidence to be within"
     evidence = []
     if c.ci is not None:
-        evidence.append(f"{int(c.confidence * 100)}% CI of the difference {c.ci[0]:+.4f}..{c.ci[1]:+.4f}")
+        evidence.append(f"{int(c.confidence * 100)}% CI of the difference {interval_text(c.ci[0], c.ci[1])}")
     if c.p_value is not None:
         evidence.append(f"p={c.p_value:.3g}")
     if c.regressed is not None and c.improved is not None:

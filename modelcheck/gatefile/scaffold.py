@@ -81,7 +81,7 @@ def write_gate(answers: Answers, path: str | os.PathLike[str] | None, *, ask: As
     model = _inspect_model(model_raw, answers.backend)
     frame = _read_columns(data_raw)
     columns = [] if frame is None else [str(c) for c in frame.columns]
-    label = answers.label or _guess(columns, LABEL_COLUMNS)
+    label = answers.label or _guess(columns, LABEL_COLUMNS) or _class_column(model, frame)
     if ask is not None and frame is not None:
         label = ask(f"Label column ({', '.join(columns)})", label) or label
     if label is not None and frame is not None and label not in columns:
@@ -188,6 +188,20 @@ def _read_columns(raw: str) -> pd.DataFrame | None:
 def _guess(columns: list[str], names: tuple[str, ...]) -> str | None:
     lowered = {c.lower(): c for c in columns}
     return next((lowered[name] for name in names if name in lowered), None)
+
+
+def _class_column(model: _Model, frame: pd.DataFrame | None) -> str | None:
+    """The one column holding only the class labels a converted ONNX classifier carries (skl2onnx), if any."""
+    if model.backend != "onnx" or model.tokenizer or frame is None:
+        return None
+    try:
+        from modelcheck_onnx import graph_classes
+
+        classes = {str(c) for c in graph_classes(Path(model.source)) or ()}
+    except (ImportError, ModelcheckError):
+        return None
+    found = [c for c in frame.columns if classes and set(frame[c].dropna().astype(str)) <= classes]
+    return str(found[0]) if len(found) == 1 else None
 
 
 def _task_from_data(model: _Model, frame: pd.DataFrame | None, label: str | None) -> str | None:

@@ -81,7 +81,7 @@ class LatencyResult:
 
     def sample(self) -> str:
         """``n=200, 95% CI 46.9–49.8``: the size of the sample and the interval of the judged percentile."""
-        return f"n={self.n}, {percent_text(self.confidence)}% CI {ms_text(self.ci[0])}–{ms_text(self.ci[1])}"
+        return f"n={self.n}, {percent_text(self.confidence)}% CI {ms_interval(*self.ci)}"
 
     def to_dict(self) -> dict[str, Any]:
         """The figures for the report (no raw timings)."""
@@ -155,6 +155,18 @@ def percentile_name(percentile: float) -> str:
 
 def percent_text(confidence: float) -> str:
     return f"{confidence * 100:g}"
+
+
+def ms_interval(low: float, high: float) -> str:
+    """``46.9–49.8``, ``98–150``: both ends to the same decimal places (three significant figures of the larger),
+    and more places where fewer would print two different ends alike (``1.000–1.005``, not ``1.00–1.00``)."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return f"{ms_text(low)}–{ms_text(high)}"
+    largest = max(abs(low), abs(high))
+    places = max(0, 2 - math.floor(math.log10(largest))) if largest > 0 else 2
+    while places < 9 and low != high and f"{low:.{places}f}" == f"{high:.{places}f}":
+        places += 1
+    return f"{low:.{places}f}–{high:.{places}f}"
 
 
 def ms_text(value: float) -> str:

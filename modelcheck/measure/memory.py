@@ -45,10 +45,17 @@ class MemoryResult:
     cpu: dict[str, float]
     #: CUDA figures in MB (None on CPU): peak_allocated, peak_reserved or in_use_increase.
     cuda: dict[str, float] | None = None
+    #: Inference phase: the rows of the one predict call measured.
+    rows: int | None = None
 
     def describe(self) -> str:
-        """``peak memory 212 MiB (CPU peak RSS above the phase's start, inference phase, this process)``."""
-        return f"peak memory {_mb(self.peak_mb)} MiB ({self.figure}, {self.phase} phase, {self.process})"
+        """``peak memory 212 MiB during one predict of 32 rows (CPU peak RSS above the phase's start, inference
+        phase, this process)``: what ran while the figure was taken, which figure, where."""
+        if self.phase == "inference" and self.rows is not None:
+            scope = f" during one predict of {self.rows} row{'s' * (self.rows != 1)}"
+        else:
+            scope = " while loading the model" if self.phase == "load" else ""
+        return f"peak memory {_mb(self.peak_mb)} MiB{scope} ({self.figure}, {self.phase} phase, {self.process})"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,6 +87,27 @@ def measure_phase(run: Callable[[], T], *, device: str = "cpu", onnx: bool = Fal
             method="torch.cuda.max_memory_allocated",
         )
     return result, figures
+
+
+def rss_growth(run: Callable[[], T]) -> tuple[T, dict[str, Any]]:
+    """Run ``run()`` and return its result and how much resident memory it left behind (``retained_mb``).
+
+    Unlike :func:`measure_phase` this leaves the process's high-water mark alone (so an outer measurement
+    of the whole run still sees its peak): it is the footprint, not the peak, of what ``run`` did.
+    """
+    gc.collect()
+    _malloc_trim()
+    before = _current_mb()
+    result = run()
+    after = _current_mb()
+    return result, {"rss_before": before, "rss_after": after, "retained_mb": after - before}
+
+
+def _current_mb() -> float:
+    try:
+        return _status_mb("VmRSS")
+    except (OSError, KeyError, ValueError):
+        return _rss_mb()
 
 
 # -- CPU ------------------------------------------------------------------------------------------

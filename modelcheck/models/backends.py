@@ -17,7 +17,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from modelcheck.errors import BackendError
+from modelcheck.errors import BackendError, DataError
 from modelcheck.gatefile.build import BACKENDS_GROUP, available_backends
 
 if TYPE_CHECKING:
@@ -33,6 +33,17 @@ BACKEND_FRAMEWORKS: dict[str, tuple[str, ...]] = {
     "torch": ("torch",),
     "onnx": ("onnxruntime",),
 }
+
+
+def import_frameworks(backend: str) -> None:
+    """Import the frameworks a bundled backend's models need (so a measured load does not count their import)."""
+    import importlib
+
+    for framework in BACKEND_FRAMEWORKS.get(backend, ()):
+        try:
+            importlib.import_module(framework)
+        except ImportError:
+            return  # the backend's load says what is missing
 
 
 @dataclass(frozen=True)
@@ -97,7 +108,9 @@ class LoadedModel(Protocol):
     Optionally a model also has ``pinned_threads(n)``: a context manager under which its predict
     calls use ``n`` CPU threads (yielding the settings for the report), for frameworks whose thread
     pools modelcheck cannot pin from outside (ONNX Runtime's live in the session). Latency and memory
-    checks use it; torch's and BLAS's pools are pinned for every model.
+    checks use it; torch's and BLAS's pools are pinned for every model. A classifier may also have
+    ``classes``: the class values it was trained on, by class id (e.g. ``(3, 7, 9)`` or the names a
+    converted scikit-learn model carries), which a label column may hold instead of ids or names.
     """
 
     #: The device the model actually runs on (``cpu``, ``cuda:0``, ...).
@@ -147,6 +160,27 @@ def check_predict(source: object, *, loaded: bool, batch_size: int) -> None:
         raise BackendError(f"model {source} was closed; load it again to predict")
     if batch_size < 1:
         raise BackendError(f"batch_size must be at least 1, got {batch_size}")
+
+
+def data_row(index: int) -> str:
+    """How messages name the data row at 0-based position ``index``: counted from 1, the header not counted."""
+    return f"data row {index + 1} (counting from 1, header not counted)"
+
+
+class InputRowError(DataError):
+    """A DataError about one input of a ``predict`` call: ``before`` + the row's name + ``after``.
+
+    Backends number ``row`` within the inputs they were given (from 0); :func:`modelcheck.models.predict.predict`
+    renumbers it from the chunk to the whole data (:meth:`shifted`), so the message names the data row.
+    """
+
+    def __init__(self, row: int, before: str, after: str) -> None:
+        self.row, self.before, self.after = row, before, after
+        super().__init__(f"{before}{data_row(row)}{after}")
+
+    def shifted(self, offset: int) -> InputRowError:
+        """The same error for the input ``offset`` rows further on."""
+        return InputRowError(self.row + offset, self.before, self.after)
 
 
 def get_backend(name: str) -> Backend:

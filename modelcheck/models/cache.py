@@ -6,7 +6,7 @@ import gc
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from modelcheck.gatefile import ModelSpec
 
 log = logging.getLogger(__name__)
+
+#: ``measure(load)``: run ``load()`` and return the model with a note about the load (see ModelCache.get).
+Measure = Callable[[Callable[[], LoadedModel]], tuple[LoadedModel, Any]]
 
 
 #: ModelSpec fields that do not change the loaded model (how it is named or run, not what is loaded).
@@ -40,6 +43,7 @@ class ModelCache:
         self.loads = 0
         #: How many models were closed to stay within ``max_loaded``.
         self.evictions = 0
+        self._notes: dict[tuple[Any, ...], Any] = {}
 
     @staticmethod
     def key(model: ModelSpec) -> tuple[Any, ...]:
@@ -54,8 +58,12 @@ class ModelCache:
             key.append((spec_field.name, _hashable(value)))
         return tuple(key)
 
-    def get(self, model: ModelSpec) -> LoadedModel:
-        """The loaded model for ``model``: from the cache, or loaded now (closing the least recently used)."""
+    def get(self, model: ModelSpec, *, measure: Measure | None = None) -> LoadedModel:
+        """The loaded model for ``model``: from the cache, or loaded now (closing the least recently used).
+
+        ``measure(load)`` runs a real load (not a cache hit) and returns the model and a note about the
+        load (e.g. its memory figures), which :meth:`load_note` gives back while the model stays loaded.
+        """
         key = self.key(model)
         if key in self._models:
             self._models.move_to_end(key)
@@ -67,12 +75,23 @@ class ModelCache:
             evicted.close()
             gc.collect()  # what the closed model held in reference cycles goes before the next one loads
         started = time.perf_counter()
-        loaded = get_backend(model.backend).load(model)
+        backend = get_backend(model.backend)
+        note = None
+        if measure is None:
+            loaded = backend.load(model)
+        else:
+            loaded, note = measure(lambda: backend.load(model))
+        self._notes[key] = note
         log.info("loaded model %s (%s backend) on %s in %.2f s", model.source, model.backend,
                  getattr(loaded, "device", "?"), time.perf_counter() - started)  # fmt: skip
         self.loads += 1
         self._models[key] = (model, loaded)
         return loaded
+
+    def load_note(self, model: ModelSpec) -> Any:
+        """The note ``measure`` returned when ``model`` was loaded (None: loaded without one, or not loaded)."""
+        key = self.key(model)
+        return self._notes.get(key) if key in self._models else None
 
     def spec_of(self, loaded: object) -> ModelSpec | None:
         """The spec a cached model was loaded from (None for a model this cache did not load)."""

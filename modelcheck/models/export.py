@@ -97,7 +97,6 @@ def torch_to_onnx(
     outputs: list[str],
     dynamic_axes: dict[str, dict[int, str]],
     what: str,
-    strict_trace: bool = False,
 ) -> Path:
     """``torch.onnx.export`` with the current (``torch.export``-based) exporter of an ``.eval()`` module to ``path``.
 
@@ -105,9 +104,8 @@ def torch_to_onnx(
     inputs. Weights stay inside the one file unless the model is too large for a single protobuf (then
     ``model.onnx.data`` beside it). Warnings reach the caller's filters, except the exporter's own progress
     chatter, which goes to the ``modelcheck`` logger at debug level. A forward that depends on tensor values
-    in Python (a branch, ``.item()``, numpy) cannot be captured and raises BackendError saying so (always:
-    ``strict_trace`` is kept for callers and changes nothing). Other failures raise BackendError with the
-    exporter's reason.
+    in Python (a branch, ``.item()``, numpy) cannot be captured and raises BackendError saying so. Other
+    failures raise BackendError with the exporter's reason.
     """
     import torch
 

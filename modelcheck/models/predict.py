@@ -7,8 +7,8 @@ from dataclasses import fields
 from typing import Any
 
 from modelcheck.errors import BackendError
-from modelcheck.models.backends import LoadedModel, Outputs
-from modelcheck.models.threads import evaluation_threads
+from modelcheck.models.backends import InputRowError, LoadedModel, Outputs, data_row
+from modelcheck.models.threads import evaluation_threads, threads_used
 
 #: ``progress(done, total)``: called as prediction over a gate's rows advances (see :func:`predict`).
 Progress = Callable[[int, int], None]
@@ -26,6 +26,7 @@ def predict(
     batch_size: int,
     progress: Progress | None = None,
     name: str | None = None,
+    on_threads: Callable[[int | None], None] | None = None,
 ) -> Outputs:
     """``model.predict`` over ``inputs`` in chunks of :func:`chunk_size` rows, outputs in input order.
 
@@ -35,17 +36,23 @@ def predict(
     first, and last with ``done == total``); backends still batch (and sort by length) within a chunk.
     Chunks do not depend on ``progress``, so the outputs are the same with or without it.
     A torch model whose gate sets no ``threads`` runs on the cores other work leaves free
-    (:func:`modelcheck.models.threads.evaluation_threads`).
+    (:func:`modelcheck.models.threads.evaluation_threads`); ``on_threads`` is told the thread count
+    the evaluation ran on (:func:`modelcheck.models.threads.threads_used`; None where unknown).
     """
     total = len(inputs)
     size = chunk_size(batch_size)
     if progress is not None:
         progress(0, total)
     parts = []
-    with evaluation_threads(model):
+    with evaluation_threads(model) as chosen:
+        if on_threads is not None:
+            on_threads(threads_used(model, chosen))
         for start in range(0, max(total, 1), size):
             chunk = inputs[start : start + size]
-            outputs = model.predict(chunk, batch_size=batch_size)
+            try:
+                outputs = model.predict(chunk, batch_size=batch_size)
+            except InputRowError as exc:  # numbered within the chunk: name the data row
+                raise exc.shifted(start) from None
             if len(outputs) != len(chunk):
                 raise BackendError(
                     f"backend of {model!r} returned {len(outputs)} outputs for {len(chunk)} inputs "
@@ -104,6 +111,6 @@ def check_finite(outputs: Outputs, name: str) -> None:
             bad = np.flatnonzero(rows)
             raise BackendError(
                 f"model {name} produced non-finite outputs (NaN or inf) in {output_field} for {bad.size} of "
-                f"{len(array)} rows (first: row {int(bad[0])}); a broken model cannot be judged: check its "
+                f"{len(array)} rows (first: {data_row(int(bad[0]))}); a broken model cannot be judged: check its "
                 "weights, dtype and inputs"
             )

@@ -103,3 +103,18 @@ def evaluation_threads(model: object) -> Iterator[int | None]:
              threads)  # fmt: skip
     with torch_threads(threads):
         yield threads
+
+
+def threads_used(model: object, chosen: int | None) -> int | None:
+    """The CPU threads ``model`` evaluates on: ``chosen`` by :func:`evaluation_threads`, else the gate's
+    ``model.threads``, else an ONNX Runtime session's intra-op threads (fixed when it was created); None if unknown."""
+    if chosen is not None:
+        return chosen
+    threads = getattr(model, "threads", None)
+    if isinstance(threads, int) and not isinstance(threads, bool):
+        return threads
+    with contextlib.suppress(Exception):  # any object with a ``session``: only ONNX Runtime's answers
+        count = model.session.get_session_options().intra_op_num_threads  # type: ignore[attr-defined]
+        if isinstance(count, int) and count > 0:
+            return count
+    return None

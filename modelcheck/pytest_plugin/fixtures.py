@@ -271,7 +271,9 @@ class Evaluator:
                     f"column {', '.join(map(repr, missing))} not found in the frame; "
                     f"its columns are: {', '.join(map(str, frame.columns))}"
                 )
-            targets = model_targets(task, label, frame, model.label_names, inputs=columns)
+            targets = model_targets(
+                task, label, frame, model.label_names, inputs=columns, classes=getattr(model, "classes", None)
+            )
             inputs = model_inputs(task, columns, frame, base=None if base is None else Path(base))
             outputs = predict(model, inputs, batch_size=batch, name=spec.id if spec is not None else None)
             evaluation = Evaluation(

@@ -41,3 +41,19 @@ def _same_side(shown: float, value: float, bound: float) -> bool:
     if value == bound:
         return shown == bound
     return (shown < bound) == (value < bound) and shown != bound
+
+
+def interval_text(low: float, high: float, *, digits: int = MIN_DIGITS) -> str:
+    """``low–high`` with both ends to the same decimal places (``2.810–3.302``, never ``2.81–3.302``).
+
+    The places give the larger end ``digits`` significant digits, and more where fewer would print two
+    different ends alike. An interval with a negative end reads ``-0.0375 to -0.0230``.
+    """
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return f"{value_text(low)}–{value_text(high)}"
+    largest = max(abs(low), abs(high))
+    places = max(0, digits - 1 - math.floor(math.log10(largest))) if largest > 0 else digits - 1
+    while places < 15 and low != high and f"{low:.{places}f}" == f"{high:.{places}f}":
+        places += 1
+    separator = " to " if min(low, high) < 0 else "–"
+    return f"{low + 0.0:.{places}f}{separator}{high + 0.0:.{places}f}"

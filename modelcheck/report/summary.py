@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from modelcheck.report.numbers import bound_text, value_text
+from modelcheck.report.numbers import bound_text, interval_text, value_text
 
 EMOJI = {
     "passed": "✅",
@@ -106,7 +106,9 @@ def format_measurement(check: Mapping[str, Any]) -> str:
         text += "x" if unit == "x" else f" {unit}"
     ci = check.get("ci")
     if check.get("value") is not None and isinstance(ci, (list, tuple)) and len(ci) == 2:
-        text += f" (CI {format_value(ci[0])}–{format_value(ci[1])})"
+        numeric = all(isinstance(end, (int, float)) and not isinstance(end, bool) for end in ci)
+        shown = interval_text(float(ci[0]), float(ci[1])) if numeric else f"{format_value(ci[0])}–{format_value(ci[1])}"
+        text += f" (CI {shown})"
     return text
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelcheck.errors import DataError
+from modelcheck.models.backends import data_row
 from modelcheck.run.local_files import read_local
 
 if TYPE_CHECKING:
@@ -86,7 +87,8 @@ def numeric_matrix(frame: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
         missing = frame[column].isna()
         if missing.any():
             raise DataError(
-                f"feature column {column!r} has no value at row {int(missing.to_numpy().argmax())}; fill or drop it"
+                f"feature column {column!r} has no value at {data_row(int(missing.to_numpy().argmax()))}; "
+                "fill or drop it"
             )
     # Column-major as pandas holds it: a whole-matrix row-major copy would cost more than the model's
     # forward pass here (fresh pages for every byte); backends copy one chunk of rows at a time instead.
@@ -107,7 +109,7 @@ def images(values: list[Any], *, column: str, base: Path | None) -> list[Any]:
 
     decoded = []
     for row, value in enumerate(values):
-        name = f"row {row} of column {column!r}"
+        name = f"{data_row(row)} of column {column!r}"
         try:
             if isinstance(value, Image.Image):
                 image = value

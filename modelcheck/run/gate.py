@@ -6,20 +6,22 @@ import contextlib
 import hashlib
 import os
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from modelcheck.checks import GateRun, judge
-from modelcheck.errors import CheckError, DeviceUnavailableError, ModelcheckError
-from modelcheck.models.cache import ModelCache
+from modelcheck.errors import CheckError, DeviceUnavailableError, ModelcheckError, ModelLoadError
+from modelcheck.models.backends import import_frameworks
+from modelcheck.models.cache import Measure, ModelCache
 from modelcheck.models.predict import Progress, predict
 from modelcheck.report.results import CheckResult, GateResult
 from modelcheck.run.inputs import model_inputs, model_targets
 
 if TYPE_CHECKING:
     from modelcheck.gatefile import CheckSpec, GateSpec
+    from modelcheck.models.backends import LoadedModel
     from modelcheck.report.results import Status
 
 __all__ = ["NOT_SELECTED", "ModelCache", "Progress", "is_blocking", "run_gate"]
@@ -73,6 +75,7 @@ def run_gate(
             "task": gate.model.task,
             "device_requested": gate.model.device,
             "device": None,
+            "threads": None,
             "files": [],
         },
         data={
@@ -129,7 +132,7 @@ def _evaluate(
     from modelcheck.run.data import load_data
 
     # The model first: a device this machine lacks skips the gate before its data is read.
-    model = models.get(gate.model)
+    model = _load_model(gate, models)
     result.model["device"] = model.device
     endpoint_record = getattr(model, "endpoint_record", None)
     if callable(endpoint_record):  # a served model: no files; run_gate records its endpoint and requests
@@ -140,16 +143,21 @@ def _evaluate(
 
     spec = gate.data
     label = list(spec.label_columns)
-    columns = [*spec.input_columns, *label, *(c.slice_by for c in gate.checks if c.slice_by)]
-    data = load_data(spec, columns=columns, task=gate.model.task)
+    data = load_data(spec, columns=[*spec.input_columns, *label], task=gate.model.task)
+    unsliceable = _missing_slice_columns(gate, result.file, data.frame.columns)
     result.data["rows"] = len(data.frame)
     result.data["sha256"] = data.sha256
 
+    classes = getattr(model, "classes", None)  # a converted classifier's own class values, where known
     targets = model_targets(
-        gate.model.task, spec.label, data.frame, model.label_names, inputs=spec.input_columns, source=spec.source
-    )
+        gate.model.task, spec.label, data.frame, model.label_names,
+        inputs=spec.input_columns, source=spec.source, classes=classes,
+    )  # fmt: skip
     inputs = model_inputs(gate.model.task, spec.input_columns, data.frame, base=data.base, source=spec.source)
-    outputs = predict(model, inputs, batch_size=gate.model.batch_size, progress=progress, name=gate.model.id)
+    outputs = predict(
+        model, inputs, batch_size=gate.model.batch_size, progress=progress, name=gate.model.id,
+        on_threads=lambda threads: result.model.__setitem__("threads", threads),
+    )  # fmt: skip
     if saving is not None:
         from modelcheck.report.baselines import save_outputs
 
@@ -165,9 +173,13 @@ def _evaluate(
     run = GateRun(
         gate=gate, model=model, models=models, frame=data.frame, data_sha256=data.sha256, inputs=inputs,
         targets=targets, outputs=outputs, artifacts=[record["sha256"] for record in result.model["files"]],
+        load_memory=models.load_note(gate.model),
     )  # fmt: skip
     outcomes = []
     for check in gate.checks:
+        if check.name in unsliceable:
+            outcomes.append(_outcome(check, "error", unsliceable[check.name]))
+            continue
         began = time.perf_counter()
         try:
             outcomes.append(judge(check, run))
@@ -177,6 +189,50 @@ def _evaluate(
             outcomes.append(_outcome(check, "error", str(exc)))
         outcomes[-1].duration_s = time.perf_counter() - began
     return outcomes
+
+
+def _missing_slice_columns(gate: GateSpec, file: str, columns: Iterable[object]) -> dict[str, str]:
+    """The message for each check whose ``slice_by`` names no column of the data (checked before predicting)."""
+    known = [str(c) for c in columns]
+    where = ", ".join(known) or "none"
+    return {
+        check.name: (
+            f"{file}" + (f", line {check.line}" if check.line else "") + f": check {check.name!r} has slice_by "
+            f"{check.slice_by!r}, which is not a column of {gate.data.source}; its columns are: {where}. "
+            "Set slice_by to one of them"
+        )
+        for check in gate.checks
+        if check.slice_by and check.slice_by not in known
+    }
+
+
+def _measured_load(backend: str) -> Measure:
+    """A load that also records the resident memory it kept (the load footprint memory checks report)."""
+
+    def measure(load: Callable[[], LoadedModel]) -> tuple[LoadedModel, Any]:
+        from modelcheck.measure.memory import rss_growth
+
+        import_frameworks(backend)  # their import is not the model's footprint
+        return rss_growth(load)
+
+    return measure
+
+
+def _load_model(gate: GateSpec, models: ModelCache) -> LoadedModel:
+    """The gate's model from the cache; a Hub id that failed and reads like a path says both readings."""
+    raw = gate.model.source
+    try:
+        return models.get(gate.model, measure=_measured_load(gate.model.backend))
+    except DeviceUnavailableError:
+        raise
+    except ModelLoadError as exc:
+        if gate.model.is_local or "/" not in raw or raw.startswith("hub://"):
+            raise
+        local = gate.path.parent / raw.partition("@")[0]
+        raise ModelLoadError(
+            f"model.source {raw!r} is no local path ({local} does not exist; relative paths resolve against the "
+            f"gate file's folder), so it was read as a Hub id: {exc}"
+        ) from None
 
 
 def _outcome(check: CheckSpec, status: Status, message: str) -> CheckResult:

@@ -10,6 +10,8 @@ import numpy as np
 
 from modelcheck.errors import DataError
 from modelcheck.gatefile.tasks import TASKS
+from modelcheck.models.backends import data_row
+from modelcheck.models.labels import NO_LABEL, UNKNOWN, class_ids, first_rows, plain
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,12 +52,14 @@ def model_targets(
     *,
     inputs: Sequence[str] = (),
     source: str = "the data",
+    classes: Sequence[int | str] | None = None,
 ) -> Any:
     """What the outputs are compared against, one per row (None without a ``label`` column).
 
     Class ids for classification tasks (labels given as names or ids), texts for text generation,
     numbers otherwise; a family task's family reads its own (:mod:`modelcheck.tasks`), given the input
     columns and the data's name for its messages.
+    ``classes``: the model's own class values, where it has them (``LoadedModel.classes``).
     """
     from modelcheck.tasks import family
 
@@ -66,70 +70,39 @@ def model_targets(
         return served.targets(task, label, frame, label_names, inputs=tuple(inputs), source=source)
     assert isinstance(label, str)
     if TASKS[task].classification:
-        return label_ids(frame[label], tuple(label_names), column=label)
+        return label_ids(frame[label], tuple(label_names), column=label, classes=classes)
     if task == "text-generation":
         return ["" if v is None else str(v) for v in frame[label].tolist()]
     return numbers(frame[label], column=label)
 
 
-def label_ids(values: Sequence[Any] | pd.Series, label_names: Sequence[str], *, column: str) -> np.ndarray:
-    """Map a label column (class names or class ids) to the model's class ids.
+def label_ids(
+    values: Sequence[Any] | pd.Series,
+    label_names: Sequence[str],
+    *,
+    column: str,
+    classes: Sequence[int | str] | None = None,
+) -> np.ndarray:
+    """Map a label column (class names, class ids or the model's own class values) to the model's class ids.
 
-    Each distinct value is looked up once (``pandas.factorize``), so a million rows cost no Python loop.
+    The rule is :mod:`modelcheck.models.labels`'s (``classes``: the class values a converted classifier
+    carries); each distinct value is looked up once, so a million rows cost no Python loop.
     Raises DataError naming a row without a label, or the labels the model does not know and the ones it does.
     """
-    import pandas as pd
-
-    series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
-    if series.dtype.kind in "iu" and len(series):  # class ids already: nothing to look up
-        ids = series.to_numpy()
-        if ids.min() >= 0 and ids.max() < len(label_names):
-            return ids.astype(np.int64, copy=False)
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    index = {name: i for i, name in enumerate(label_names)}
-    lowered = {name.lower(): i for i, name in enumerate(label_names)}
-    lookup = np.empty(len(uniques) + 1, dtype=np.int64)  # the last slot: code -1, no label
-    lookup[-1] = _NO_LABEL
-    for code, value in enumerate(uniques):
-        lookup[code] = _class_id(value, index, lowered, len(label_names))
-    out = lookup[codes]
-    if (out == _NO_LABEL).any():
-        row = int(np.argmax(out == _NO_LABEL))
+    out = class_ids(values, label_names, classes=classes)
+    if (out == NO_LABEL).any():
         raise DataError(
-            f"label column {column!r}: row {row} has no label (rows count from 0, after any header); "
+            f"label column {column!r}: {data_row(int(np.argmax(out == NO_LABEL)))} has no label; "
             "fill it in or drop the row"
         )
-    if (out == _UNKNOWN).any():
-        unknown = {repr(uniques[code]): int(np.argmax(codes == code)) for code in np.unique(codes[out == _UNKNOWN])}
-        ordered = sorted(unknown.items(), key=lambda item: item[1])
-        shown = ", ".join(f"{v} (first at row {r})" for v, r in ordered[:5])
+    if (out == UNKNOWN).any():
+        shown = ", ".join(f"{value!r} (first at {data_row(row)})" for value, row in first_rows(values, out))
         known = ", ".join(f"{i}={name}" for i, name in enumerate(label_names))
         raise DataError(
             f"label column {column!r} holds values the model does not know: {shown}; "
             f"the model's labels are {known} (use these names or ids)"
         )
     return out
-
-
-_NO_LABEL = -1
-_UNKNOWN = -2
-
-
-def _class_id(value: Any, index: dict[str, int], lowered: dict[str, int], classes: int) -> int:
-    """One distinct label value as a class id, or _NO_LABEL / _UNKNOWN."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return _NO_LABEL
-    if isinstance(value, (float, np.floating)):
-        if np.isnan(value):
-            return _NO_LABEL
-        if float(value).is_integer():
-            value = int(value)  # an id column with a gap is read as floats (1.0)
-    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
-        return int(value) if 0 <= int(value) < classes else _UNKNOWN
-    if isinstance(value, str):
-        found = index.get(value, lowered.get(value.lower()))
-        return _UNKNOWN if found is None else found
-    return _UNKNOWN
 
 
 def numbers(values: Sequence[Any] | pd.Series, *, column: str) -> np.ndarray:
@@ -144,8 +117,10 @@ def numbers(values: Sequence[Any] | pd.Series, *, column: str) -> np.ndarray:
         bad = coerced.isna().to_numpy() & series.notna().to_numpy()
         if bad.any():
             row = int(np.argmax(bad))
-            raise DataError(f"column {column!r} must hold numbers; row {row} holds {series.iloc[row]!r}")
+            raise DataError(f"column {column!r} must hold numbers; {data_row(row)} holds {plain(series.iloc[row])!r}")
         out = coerced.to_numpy(dtype=np.float64)
     if np.isnan(out).any():
-        raise DataError(f"column {column!r} has no value at row {int(np.argmax(np.isnan(out)))}; fill or drop the row")
+        raise DataError(
+            f"column {column!r} has no value at {data_row(int(np.argmax(np.isnan(out))))}; fill or drop the row"
+        )
     return out

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from modelcheck.errors import BackendError
+from modelcheck.models.backends import InputRowError
 
 if TYPE_CHECKING:
     pass
@@ -61,6 +62,7 @@ def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if text.startswith("[ONNXRuntimeError]"):
         text = text.split(" : ", 3)[-1]
+    text = text.rstrip(". ")  # callers end the sentence: no ".." after a reason that ends in a full stop
     return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 3] + "..."
 
 
@@ -81,10 +83,12 @@ def _import(name: str) -> Any:
         ) from None
 
 
-def _bad_text(row: int, value: object, task: str) -> str:
+def _bad_text(row: int, value: object, task: str) -> InputRowError:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         what = "missing (None/NaN)"
     else:
         what = f"of type {type(value).__name__} ({value!r:.40})"
     expected = "strings, or pairs of strings" if task == "feature-extraction" else "strings"
-    return f"input at row {row} is {what}; {task} inputs must be {expected}. Drop or fill them in the data"
+    return InputRowError(
+        row, "the input at ", f" is {what}; {task} inputs must be {expected}. Drop or fill them in the data"
+    )

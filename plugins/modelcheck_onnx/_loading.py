@@ -36,18 +36,66 @@ def _check_model_file(model: ModelSpec) -> Path:
     return path
 
 
-def _external_data_files(path: Path) -> list[Path]:
-    """The external data files the graph's tensors name (and ``<model>.onnx.data`` beside it), checked to exist."""
+def _read_graph(path: Path) -> Any:
+    """The ``onnx.ModelProto`` of ``path`` without its external data; ModelLoadError when it is not ONNX."""
     onnx = _import("onnx")
-    from onnx.external_data_helper import ExternalDataInfo, uses_external_data
-
     try:
-        proto = onnx.load(str(path), load_external_data=False)
+        return onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf DecodeError and friends
         raise ModelLoadError(
             f"{path} (model.source) is not an ONNX model: {_short(exc)}. model.source must be an .onnx file, "
             "e.g. written by torch.onnx.export"
         ) from None
+
+
+#: Node attributes converters (skl2onnx, onnxmltools) store a classifier's classes in, by class id.
+_CLASS_ATTRIBUTES = ("classlabels_ints", "classlabels_int64s", "classlabels_strings")
+
+
+def _graph_classes(proto: Any) -> tuple[int | str, ...] | None:
+    """The class labels a converted classifier carries in its graph, in score-column order, else None.
+
+    Read from the ``ZipMap`` node where there is one (it names the probability columns), else from the
+    classifier node (``LinearClassifier``, ``TreeEnsembleClassifier``, ``SVMClassifier``, ...); graphs
+    whose classifier nodes disagree (ensembles of differently labelled models) give None.
+    """
+    found: list[tuple[bool, tuple[int | str, ...]]] = []
+    for node in proto.graph.node:
+        for attribute in node.attribute:
+            if attribute.name not in _CLASS_ATTRIBUTES:
+                continue
+            if attribute.name == "classlabels_strings":
+                labels: tuple[int | str, ...] = tuple(v.decode("utf-8", "replace") for v in attribute.strings)
+            else:
+                labels = tuple(int(v) for v in attribute.ints)
+            if labels:
+                found.append((node.op_type == "ZipMap", labels))
+    zipmaps = {labels for is_zipmap, labels in found if is_zipmap}
+    distinct = zipmaps or {labels for _, labels in found}
+    return distinct.pop() if len(distinct) == 1 else None
+
+
+def _unzipped(proto: Any, classes: tuple[int | str, ...] | None) -> bytes | None:
+    """``proto`` with the float input of its ZipMap node as a graph output too, serialised; None without one.
+
+    skl2onnx's default (``zipmap: True``) gives probabilities only as a sequence of maps, one Python
+    dict per row; the tensor the ZipMap node reads holds the same probabilities in one array.
+    """
+    from onnx import TensorProto, helper
+
+    outputs = {output.name for output in proto.graph.output}
+    for node in proto.graph.node:
+        if node.op_type == "ZipMap" and node.output[0] in outputs and node.input[0] not in outputs:
+            width = len(classes) if classes else None
+            proto.graph.output.append(helper.make_tensor_value_info(node.input[0], TensorProto.FLOAT, [None, width]))
+            return bytes(proto.SerializeToString())
+    return None
+
+
+def _external_data_files(path: Path, proto: Any) -> list[Path]:
+    """The external data files the graph's tensors name (and ``<model>.onnx.data`` beside it), checked to exist."""
+    from onnx.external_data_helper import ExternalDataInfo, uses_external_data
+
     locations = dict.fromkeys(
         ExternalDataInfo(tensor).location for tensor in _tensors(proto.graph) if uses_external_data(tensor)
     )

@@ -42,6 +42,7 @@ class OnnxModel:
         tokenizer_folder: Path | None = None,
         tokenizer_name: str | None = None,
         labels: Sequence[str] | None = None,
+        graph_classes: Sequence[int | str] | None = None,
         external_files: Sequence[Path] = (),
         session_factory: Callable[[int], Any] | None = None,
     ) -> None:
@@ -68,8 +69,12 @@ class OnnxModel:
             self._feeds = self._check_tabular_inputs()
             self._max_length = 0
         self.label_names: tuple[str, ...] = ()
+        #: The class values a converted classifier carries in its graph (skl2onnx's ``classlabels_*``), by class id.
+        self.classes: tuple[int | str, ...] | None = None
         if task in ("text-classification", "tabular-classification"):
-            self.label_names = self._label_names(labels, config)
+            width = self._width()
+            self.classes = self._graph_classes(graph_classes, width)
+            self.label_names = self._label_names(labels, config, width)
 
     def __repr__(self) -> str:
         return f"OnnxModel({str(self.path)!r}, task={self.task!r}, device={self.device!r})"
@@ -106,7 +111,7 @@ class OnnxModel:
         if self.task == "text-classification":
             for row, text in enumerate(rows):
                 if not isinstance(text, str):
-                    raise DataError(_bad_text(row, text, self.task))
+                    raise _bad_text(row, text, self.task)
             raw = self._run_texts(rows, batch_size, self._classification_rows)
         else:
             raw = self._run_tabular(rows, batch_size)
@@ -123,24 +128,18 @@ class OnnxModel:
         return Outputs(labels=scores.argmax(axis=1).astype(np.int64), scores=scores)
 
     def _label_ids(self, predicted: np.ndarray) -> np.ndarray:
-        """The graph's predicted labels (class ids, or class names) as ids into ``label_names``."""
-        import numpy as np
+        """The graph's predicted labels (its class values, class ids or class names) as ids into ``label_names``."""
+        from modelcheck.models.labels import UNKNOWN, class_ids, first_rows
 
-        names = self.label_names
-        if predicted.dtype.kind in "iu" and names == tuple(str(i) for i in range(len(names))):
-            ids = predicted.astype(np.int64)
-            bad = (ids < 0) | (ids >= len(names))
-        else:
-            index = {name: i for i, name in enumerate(names)}
-            text = [v.decode() if isinstance(v, bytes) else str(v) for v in predicted.tolist()]
-            ids = np.array([index.get(v, -1) for v in text], dtype=np.int64)
-            bad = ids < 0
-        if bad.any():
-            first = int(np.flatnonzero(bad)[0])
+        ids = class_ids(predicted, self.label_names, classes=self.classes)
+        if (ids < 0).any():
+            bad = ids == UNKNOWN
+            shown = ", ".join(repr(value) for value, _ in first_rows(predicted, ids)) if bad.any() else "no label"
+            classes = f"the graph's classes ({', '.join(map(str, self.classes))}), " if self.classes else ""
             raise BackendError(
-                f"graph output {self._label_output!r} of {self.path.name} predicts label {predicted[first]!r} (row "
-                f"{first}), which is not one of the model's labels ({', '.join(names)}); set model.labels to the "
-                "classifier's classes_, in order"
+                f"graph output {self._label_output!r} of {self.path.name} predicts label {shown}, which is none of "
+                f"{classes}the class ids 0 to {len(self.label_names) - 1} and the model's labels "
+                f"({', '.join(self.label_names)}); set model.labels to the classifier's classes_, in order"
             )
         return ids
 
@@ -160,7 +159,7 @@ class OnnxModel:
             elif not pairs and isinstance(value, str):
                 firsts.append(value)
             else:
-                raise DataError(_bad_text(row, value, self.task))
+                raise _bad_text(row, value, self.task)
         embeddings = _normalise(self._run_texts(firsts, batch_size, self._pooled_rows))
         if not pairs:
             return Outputs(embeddings=embeddings)
@@ -312,10 +311,17 @@ class OnnxModel:
     def _batch(self, batch_size: int) -> int:
         return self._static_dim(0) or batch_size
 
-    def _label_names(self, labels: Sequence[str] | None, config: dict[str, Any]) -> tuple[str, ...]:
-        width = self._width()
+    def _graph_classes(self, classes: Sequence[int | str] | None, width: int) -> tuple[int | str, ...] | None:
+        """The graph's class values when they name the score columns (one per column), else None."""
+        if not classes or self._label_output is None:
+            return None
+        return tuple(classes) if len(classes) == max(width, 2) else None
+
+    def _label_names(self, labels: Sequence[str] | None, config: dict[str, Any], width: int) -> tuple[str, ...]:
         if labels:
             names, where = tuple(labels), "model.labels"
+        elif self.classes:
+            names, where = tuple(str(c) for c in self.classes), f"the class labels in {self.path.name}"
         elif config.get("id2label"):
             id2label = {int(k): str(v) for k, v in config["id2label"].items()}
             names, where = (

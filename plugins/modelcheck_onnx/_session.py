@@ -77,7 +77,10 @@ def select_providers(model: ModelSpec, available: Sequence[str]) -> list[str | t
     return [(name, {"device_id": device_id}) if name in _GPU_PROVIDERS else name for name in names]
 
 
-def _create_session(ort: Any, path: Path, model: ModelSpec, providers: list[Any]) -> Any:
+def _create_session(
+    ort: Any, path: Path, model: ModelSpec, providers: list[Any], *, graph_bytes: bytes | None = None
+) -> Any:
+    """An InferenceSession of ``path`` (or of ``graph_bytes``, the same graph rewritten, where given)."""
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only: ORT's warnings (e.g. node placement) would clutter gate runs
     # Unset: the cores other work leaves free now, not ORT's one spinning thread per core (modelcheck.models.threads).
@@ -94,7 +97,8 @@ def _create_session(ort: Any, path: Path, model: ModelSpec, providers: list[Any]
     try:
         with warnings.catch_warnings():  # a provider ORT cannot start: it falls back, which _device_of reports
             warnings.filterwarnings("ignore", message="Specified provider", category=UserWarning)
-            return ort.InferenceSession(str(path), sess_options=options, providers=providers)
+            source = graph_bytes if graph_bytes is not None else str(path)
+            return ort.InferenceSession(source, sess_options=options, providers=providers)
     except Exception as exc:  # InvalidProtobuf, Fail, NoSuchFile, ... all derive from Exception only
         raise ModelLoadError(
             f"cannot load {path} (model.source) with ONNX Runtime: {_short(exc)}. model.source must be an ONNX "

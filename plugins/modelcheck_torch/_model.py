@@ -8,8 +8,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelcheck.errors import BackendError, DataError
-from modelcheck.models.backends import Outputs, check_predict
+from modelcheck.errors import BackendError
+from modelcheck.models.backends import InputRowError, Outputs, check_predict
 from modelcheck.models.hardware import per_call_threads, torch_threads
 from modelcheck_torch._common import _describe, _detail
 from modelcheck_torch._network import _input_width, _labels_of, _tensor_of
@@ -132,7 +132,6 @@ class TorchModel:
             outputs=[output],
             dynamic_axes={"input": {0: "batch"}, output: {0: "batch"}},
             what=f"the {self.task} model {self.source}",
-            strict_trace=True,
         )
 
     def close(self) -> None:
@@ -242,14 +241,16 @@ def _stack(inputs: Sequence[Any]) -> np.ndarray:
     for index, row in enumerate(rows):
         array = np.asarray(row)
         if array.ndim != 1 or not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
-            raise DataError(
-                f"input at row {index} is {_describe(row)}; tabular inputs must be 1-D numeric arrays "
-                "(one value per feature column in data.input)"
+            raise InputRowError(
+                index,
+                "the input at ",
+                f" is {_describe(row)}; tabular inputs must be 1-D numeric arrays "
+                "(one value per feature column in data.input)",
             )
         if width is None:
             width = array.shape[0]
         elif array.shape[0] != width:
-            raise DataError(f"input at row {index} has {array.shape[0]} features, row 0 has {width}")
+            raise InputRowError(index, "the input at ", f" has {array.shape[0]} features, the first row has {width}")
     return np.ascontiguousarray(np.stack(rows).astype(np.float32, copy=False))
 
 

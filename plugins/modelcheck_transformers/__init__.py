@@ -103,6 +103,7 @@ class TransformersBackend:
         else:
             name, _, rev = model.source.partition("@")
             revision = rev or None
+            _check_cached_when_offline(model, name, revision)
         device = resolve_device(model.device)
         dtype = torch_dtype(model.dtype, device)
 
@@ -267,13 +268,31 @@ def _is_offline() -> bool:
     return env or bool(constants.HF_HUB_OFFLINE)
 
 
+def _check_cached_when_offline(model: ModelSpec, name: str, revision: str | None) -> None:
+    """With HF_HUB_OFFLINE set, a Hub id missing from the local cache fails now, not after transformers' retries."""
+    if not _is_offline():
+        return
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        cached = try_to_load_from_cache(name, "config.json", revision=revision)
+    except Exception:  # a malformed id: transformers says what is wrong with it
+        return
+    if not isinstance(cached, str):
+        rev = f" --revision {revision}" if revision else ""
+        raise ModelLoadError(
+            f"model {model.source} (model.source) is not in the local Hugging Face cache and downloads are "
+            f"disabled (HF_HUB_OFFLINE=1). Download it first with `hf download {name}{rev}`, or unset HF_HUB_OFFLINE"
+        )
+
+
 _CLASS_REPR = re.compile(r"<class '(?:[\w.]+\.)?(\w+)'>")
 
 
 def _first_line(exc: Exception) -> str:
     text = _CLASS_REPR.sub(r"\1", str(exc).strip())
     line = text.splitlines()[0] if text else repr(exc)
-    return f"{type(exc).__name__}: {line[:300]}"
+    return f"{type(exc).__name__}: {line[:300].rstrip('. ')}"  # the caller ends the sentence
 
 
 def _refuse_custom_code(folder: Path) -> None:

@@ -10,8 +10,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelcheck.errors import BackendError, DataError, ModelLoadError
-from modelcheck.models.backends import check_predict
+from modelcheck.errors import BackendError, ModelLoadError
+from modelcheck.models.backends import InputRowError, check_predict
 from modelcheck.models.hardware import per_call_threads, torch_threads
 
 if TYPE_CHECKING:
@@ -185,18 +185,19 @@ def check_texts(texts: list[Any], task: str) -> None:
     if all(isinstance(text, str) for text in texts):
         return
     row = next(i for i, text in enumerate(texts) if not isinstance(text, str))
-    raise DataError(bad_input(row, texts[row], task, "strings"))
+    raise bad_input(row, texts[row], task, "strings")
 
 
-def bad_input(row: int, value: object, task: str, expected: str) -> str:
+def bad_input(row: int, value: object, task: str, expected: str) -> InputRowError:
     """The message for an input of the wrong type."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         what = "missing (None/NaN)"
     else:
         what = f"of type {type(value).__name__} ({value!r:.40})"
-    return (
-        f"input at row {row} is {what}; {task} inputs must be {expected}. "
-        "Drop or fill the missing values in the data's input column"
+    return InputRowError(
+        row,
+        "the input at ",
+        f" is {what}; {task} inputs must be {expected}. Drop or fill the missing values in the data's input column",
     )
 
 

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from modelcheck.errors import DataError, ModelLoadError
+from modelcheck.errors import ModelLoadError
 from modelcheck.models.backends import Outputs
 from modelcheck_transformers._common import (
     TransformersModel,
@@ -49,7 +49,7 @@ class EmbeddingModel(TransformersModel):
             for row, pair in enumerate(inputs):
                 if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and all(isinstance(t, str) for t in pair)):
                     expected = "pairs of strings (data.input: [a, b])"
-                    raise DataError(bad_input(row, pair, f"paired {self.task}", expected))
+                    raise bad_input(row, pair, f"paired {self.task}", expected)
             texts = [pair[0] for pair in inputs] + [pair[1] for pair in inputs]
             both = self._embed(texts, batch_size)
             return Outputs(embeddings=both[: len(inputs)], pair_embeddings=both[len(inputs) :])

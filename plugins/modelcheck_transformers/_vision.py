@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelcheck.errors import DataError
 from modelcheck.models.backends import Outputs
 from modelcheck_transformers._common import TransformersModel, bad_input
 
@@ -24,7 +23,7 @@ class ImageClassificationModel(TransformersModel):
 
         for row, image in enumerate(inputs):
             if not isinstance(image, Image.Image):
-                raise DataError(bad_input(row, image, self.task, "images (PIL.Image)"))
+                raise bad_input(row, image, self.task, "images (PIL.Image)")
         scores = np.zeros((len(inputs), len(self.label_names)), dtype=np.float32)
         for start in range(0, len(inputs), batch_size):
             batch = [
