@@ -29,6 +29,7 @@ from typing import Any, TextIO
 from modelcheck.errors import ModelcheckError, ReportError
 from modelcheck.report.document import modelcheck_version, read_report
 from modelcheck.report.summary import format_measurement, format_threshold, markdown
+from modelcheck.report.text import COLUMN_CHARS, MESSAGE_CHARS, guarded_output, plain
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -134,11 +135,17 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # usage errors (2), --help and --version (0)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_USAGE)
-    _configure_logging(args.log_level or LOG_LEVELS[min(args.verbose, 2)])
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    # Reports, gate files and data come from untrusted hands: no line printed is a workflow command.
+    with guarded_output():
+        _configure_logging(args.log_level or LOG_LEVELS[min(args.verbose, 2)])
+        return _run(handler, args)
+
+
+def _run(handler: Any, args: argparse.Namespace) -> int:
     debug = args.debug or os.environ.get("MODELCHECK_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
     try:
         status: int = handler(args)
@@ -267,11 +274,15 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     errored_gates = [gate for gate in gates if gate.get("error") and (not gate["stages"] or stage in gate["stages"])]
     rows = [(f"{gate['file']}::{check['name']}", check) for gate, check in judged]
     gate_errors = {gate["file"]: gate["error"] for gate in errored_gates}
-    # Columns sized to their content, so a value with its interval keeps the table in line.
-    cells = [(check["status"].upper(), name, format_measurement(check)) for name, check in rows]
+    # Columns sized to their content (at most COLUMN_CHARS wide), so a value with its interval keeps the
+    # table in line; every cell is plain text: a report is untrusted (no control characters, one line).
+    cells = [
+        (plain(check["status"], 20).upper(), plain(name, COLUMN_CHARS), plain(format_measurement(check), 40))
+        for name, check in rows
+    ]
     widths = [max((len(cell[column]) for cell in cells), default=0) for column in range(3)]
     for (word, name, value), (_, check) in zip(cells, rows, strict=True):
-        threshold = format_threshold(check.get("threshold"))
+        threshold = plain(format_threshold(check.get("threshold")), COLUMN_CHARS)
         print(f"{word:<{max(8, widths[0])}} {name:<{widths[1]}}  {value:>{widths[2]}}  {threshold}".rstrip())
 
     failed = [name for name, check in rows if check["status"] == "failed"]
@@ -290,7 +301,7 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     passed = [name for name, check in rows if check["status"] == "passed"]
 
     # Why each judged check failed or errored; a gate-wide error once, not once per check.
-    messages = [f"  {file}: {error}" for file, error in gate_errors.items()]
+    messages = [f"  {plain(file, COLUMN_CHARS)}: {plain(error, MESSAGE_CHARS)}" for file, error in gate_errors.items()]
     for (gate, check), (name, _) in zip(judged, rows, strict=True):
         message = check.get("message")
         if (
@@ -298,7 +309,7 @@ def _cmd_gate(args: argparse.Namespace) -> int:
             and message
             and message != gate_errors.get(gate["file"])
         ):
-            messages.append(f"  {name}: {' '.join(str(message).split())}")
+            messages.append(f"  {plain(name, COLUMN_CHARS)}: {plain(message, MESSAGE_CHARS)}")
     if messages:
         print()
         print("\n".join(messages))
@@ -316,7 +327,8 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     if lacking:
         print(
             f"stage {stage}: INCONCLUSIVE — the report lacks {len(lacking)} check{'s' if len(lacking) != 1 else ''} "
-            f"of the stage (not run: pytest -k/-m/--deselect/--lf, or missing): {', '.join(lacking)}; "
+            f"of the stage (not run: pytest -k/-m/--deselect/--lf, or missing): "
+            f"{', '.join(plain(name, COLUMN_CHARS) for name in lacking)}; "
             f"run them all for a verdict; {counts}{extra}"
         )
         return EXIT_INCONCLUSIVE
