@@ -29,7 +29,7 @@ from typing import Any, TextIO
 from modelcheck.errors import ModelcheckError, ReportError
 from modelcheck.report.document import modelcheck_version, read_report
 from modelcheck.report.summary import format_measurement, format_threshold, markdown
-from modelcheck.report.text import COLUMN_CHARS, MESSAGE_CHARS, guarded_output, plain
+from modelcheck.report.text import COLUMN_CHARS, MESSAGE_CHARS, guarded_output, plain, write_text_file
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -408,11 +408,12 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     if args.output is None:
         _write(sys.stdout, text)
         return EXIT_OK
-    try:
-        with open(args.output, "a", encoding="utf-8") as handle:
-            _write(handle, text)
+    try:  # a regular file only: a FIFO or device would block (or take) the write
+        write_text_file(args.output, text if text.endswith("\n") else text + "\n", append=True)
     except OSError as exc:
-        raise ReportError(f"cannot append the summary to {args.output} ({exc}); check the path") from None
+        raise ReportError(
+            f"cannot append the summary to {args.output} ({exc.strerror or exc}); give the path of a regular file"
+        ) from None
     print(f"summary of {args.report} appended to {args.output}")
     return EXIT_OK
 

@@ -117,7 +117,8 @@ def pull_request(event: Mapping[str, Any], fallback_sha: str = "") -> PullReques
         )  # fmt: skip
     if "workflow_run" in event and event["workflow_run"] is not None:
         run = _object(event, "workflow_run", "")
-        prs = run.get("pull_requests") or []
+        prs = run.get("pull_requests")
+        prs = [] if prs is None else prs
         if not isinstance(prs, list):
             raise _wrong("workflow_run.pull_requests", prs, "a list")
         first = _object({"0": prs[0]}, "0", "workflow_run.pull_requests.") if prs else {}
@@ -178,7 +179,7 @@ def _number(parent: Mapping[str, Any], where: str) -> int | None:
         return None
     if _int(value) is None:
         raise _wrong(where + "number", value, "a pull request number")
-    return value  # type: ignore[no-any-return]
+    return int(value)
 
 
 def _int(value: Any) -> int | None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from modelcheck.github.judge import ORDER, Judged, StageResult, judge
 from modelcheck.report.summary import EMOJI, NONE, format_measurement, format_threshold, format_value
-from modelcheck.report.text import md_code, md_text, plain
+from modelcheck.report.text import md_code, md_paragraph, md_text, plain
 
 #: GitHub's limit per step: 1 MiB of Markdown (bytes of UTF-8).
 SUMMARY_LIMIT = 1024 * 1024
@@ -154,7 +154,7 @@ def details_block(row: Judged) -> str:
     check = row.check
     lines = [f"<details><summary>{EMOJI.get(row.word, '')} {cell(row.id)} — {cell(row.word)}</summary>", ""]
     if check.get("message"):
-        lines += [cell(check["message"], DETAIL_CHARS), ""]
+        lines += [md_paragraph(check["message"], DETAIL_CHARS), ""]
     details = dict(check.get("details") or {})
     slices = details.pop("slices", None)
     if isinstance(slices, list) and slices:
@@ -162,8 +162,8 @@ def details_block(row: Judged) -> str:
         for item in slices[:200]:
             if isinstance(item, Mapping):
                 lines.append(
-                    f"| {cell(item.get('slice'))} | {cell(item.get('n', NONE))} | {cell(format_value(item.get('value')))} | "
-                    f"{cell(item.get('status', NONE))} |"
+                    f"| {cell(item.get('slice'))} | {cell(item.get('n', NONE))} | "
+                    f"{cell(format_value(item.get('value')))} | {cell(item.get('status', NONE))} |"
                 )
         if len(slices) > 200:
             lines.append(f"| … {len(slices) - 200} more slices in the report | | | |")
@@ -177,7 +177,9 @@ def details_block(row: Judged) -> str:
         text = json.dumps(details, indent=1, sort_keys=True, default=str)
         if len(text) > DETAIL_CHARS:
             text = text[:DETAIL_CHARS] + "\n… (cut; the report holds all of it)"
-        lines += ["```json", text.replace("```", "'''"), "```", ""]
+        # JSON escapes (still valid JSON): no fence ends early and no copied marker or HTML comment opens
+        text = text.replace("```", "\\u0060\\u0060\\u0060").replace("<!--", "<\\u0021--")
+        lines += ["```json", text, "```", ""]
     lines += ["</details>", ""]
     return "\n".join(lines)
 

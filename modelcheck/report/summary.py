@@ -220,7 +220,8 @@ def _gate_section(gate: Mapping[str, Any]) -> list[str]:
     for check in problems:
         word = status_word(check)
         lines.append(
-            f"- {EMOJI.get(word, '')} **{_cell(check['name'])}** ({_cell(word)}): {_cell(check['message'], MESSAGE_CHARS)}"
+            f"- {EMOJI.get(word, '')} **{_cell(check['name'])}** ({_cell(word)}): "
+            f"{_cell(check['message'], MESSAGE_CHARS)}"
         )
     if problems:
         lines.append("")

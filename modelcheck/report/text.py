@@ -29,6 +29,8 @@ from collections.abc import Iterator
 from typing import Any, TextIO
 
 __all__ = [
+    "COLUMN_CHARS",
+    "MESSAGE_CHARS",
     "GuardedStream",
     "cut",
     "emit_command",
@@ -36,6 +38,7 @@ __all__ = [
     "log_line",
     "log_text",
     "md_code",
+    "md_paragraph",
     "md_text",
     "plain",
     "redact",
@@ -43,8 +46,6 @@ __all__ = [
     "secret",
     "text_table",
     "write_text_file",
-    "COLUMN_CHARS",
-    "MESSAGE_CHARS",
 ]
 
 #: The widest a column of a printed table gets; longer cells are cut with ``…``.
@@ -60,7 +61,7 @@ _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u
 _LINE_END = re.compile(r"(\r\n|\r|\n)")
 _LEGACY = "##["
 #: A Markdown character that could start markup, escaped with a backslash in :func:`md_text`.
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]#!|~])")
+_MD_SPECIAL = re.compile(r"([\\`*\[\]#!|~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
 #: A run of backticks, to size a code span's fence.
 _TICKS = re.compile(r"`+")
 
@@ -103,16 +104,25 @@ def log_text(text: str) -> str:
 
 def md_text(value: Any, limit: int | None = None) -> str:
     """``value`` as inline Markdown text, also safe inside HTML (``<summary>``) and a table cell: one line,
-    Markdown syntax backslash-escaped, ``&<>`` as entities, ``@`` joined (U+200D) so it mentions no one."""
+    Markdown syntax backslash-escaped, ``&`` and ``<`` as entities, ``@`` joined (U+200D) so it mentions no one."""
     text = plain(value, limit)
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _MD_SPECIAL.sub(r"\\\1", text).replace("@", "@\u200d")
+    text = _MD_SPECIAL.sub(r"\\\1", text.replace("&", "&amp;").replace("<", "&lt;"))
+    return text.replace("@", "@\u200d")
+
+
+def md_paragraph(value: Any, limit: int | None = None) -> str:
+    """:func:`md_text` that starts a line: also no block quote, list item or heading underline."""
+    text = md_text(value, limit)
+    if text.startswith((">", "+", "-", "=")):
+        text = "\\" + text
+    return re.sub(r"^(\d+)([.)])", r"\1\\\2", text)
 
 
 def md_code(value: Any, limit: int | None = None, *, in_table: bool = False) -> str:
     """``value`` as an inline code span: one line, a fence longer than any run of backticks in it, and
     (``in_table``) ``|`` escaped for a GFM table. Mentions and HTML are not live inside code."""
-    text = plain(value, limit)
+    # an HTML comment's opener or closer (a copied marker) is broken with a word joiner (U+2060)
+    text = plain(value, limit).replace("<!--", "<!-\u2060-").replace("-->", "-\u2060->")
     longest = max((len(run) for run in _TICKS.findall(text)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""
@@ -129,7 +139,11 @@ def text_table(rows: list[tuple[str, ...]], *, right: tuple[int, ...] = (), limi
     lines = []
     for row in cells:
         shown = [
-            cell if c == len(row) - 1 and c not in right else cell.rjust(widths[c]) if c in right else cell.ljust(widths[c])
+            cell
+            if c == len(row) - 1 and c not in right
+            else cell.rjust(widths[c])
+            if c in right
+            else cell.ljust(widths[c])
             for c, cell in enumerate(row)
         ]
         lines.append("  ".join(shown).rstrip())
@@ -173,7 +187,7 @@ def secret(value: str, name: str) -> str:
     bad = next((c for c in token if c.isspace() or not c.isprintable()), None)
     if bad is not None:
         raise ValueError(
-            f"{name} holds {'white space' if bad.isspace() else 'a control character'} ({ascii(bad)}) inside the "
+            f"{name} holds {'white space' if bad.isspace() else 'a control character'} ({bad!a}) inside the "
             f"token; set {name} to the token alone (check the secret for a line break or a second line)"
         )
     return token
