@@ -609,3 +609,34 @@ def test_init_probe_never_follows_a_planted_symlink(init_dir: Path) -> None:
     assert victim.read_text() == "precious"
     leftovers = sorted(p.name for p in (init_dir / "gates").iterdir())
     assert leftovers == sorted([".g.yaml.modelcheck-tmp", ".g.yaml.tmp", "g.yaml.modelcheck-tmp", "g.yaml"])
+
+
+# -- the pytest plugin: failure texts and the terminal summary carry values from the data -------------
+
+
+@pytest.mark.e2e
+@pytest.mark.usefixtures("frameworks_imported_once")
+def test_slice_values_from_the_data_reach_no_command_through_pytest(
+    pytester: pytest.Pytester, untrained_model: Path
+) -> None:
+    import shutil
+
+    import pandas as pd
+
+    shutil.copytree(untrained_model, pytester.path / "models" / "untrained")
+    data = pd.read_csv(Path(__file__).resolve().parents[1] / "examples" / "sentiment" / "test.csv")
+    hostile = {"en": "en\n::set-output name=status::passed", "de": "de ##[error]forged\x1b[2K"}
+    data["language"] = data["language"].map(lambda value: hostile.get(value, value))
+    (pytester.path / "data").mkdir()
+    data.to_csv(pytester.path / "data" / "test.csv", index=False)
+    (pytester.path / "gates").mkdir()
+    (pytester.path / "gates" / "g.yaml").write_text(
+        "version: 1\nmodel:\n  id: g\n  source: ../models/untrained\ndata:\n  source: ../data/test.csv\n"
+        "  input: text\n  label: label\nchecks:\n  - name: by_language\n    metric: accuracy\n"
+        "    slice_by: language\n    min: 0.99\n    min_samples: 5\n",
+        encoding="utf-8",
+    )
+    result = pytester.runpytest("--modelcheck", "-rA", "gates")
+    output = "\n".join(result.outlines + result.errlines)
+    assert "by_language" in output and "set-output" in output  # the values are shown, as text
+    assert _commands(output) == [] and _controls(output) == []
