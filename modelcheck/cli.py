@@ -128,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@guarded_output()  # reports, gate files and data are untrusted: no line printed may be a workflow command
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = build_parser()
@@ -135,17 +136,11 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # usage errors (2), --help and --version (0)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_USAGE)
+    _configure_logging(args.log_level or LOG_LEVELS[min(args.verbose, 2)])
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    # Reports, gate files and data come from untrusted hands: no line printed is a workflow command.
-    with guarded_output():
-        _configure_logging(args.log_level or LOG_LEVELS[min(args.verbose, 2)])
-        return _run(handler, args)
-
-
-def _run(handler: Any, args: argparse.Namespace) -> int:
     debug = args.debug or os.environ.get("MODELCHECK_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
     try:
         status: int = handler(args)
@@ -272,14 +267,10 @@ def _cmd_gate(args: argparse.Namespace) -> int:
 
     judged = judged_checks(report, stage)
     errored_gates = [gate for gate in gates if gate.get("error") and (not gate["stages"] or stage in gate["stages"])]
-    rows = [(f"{gate['file']}::{check['name']}", check) for gate, check in judged]
+    rows = [(plain(f"{gate['file']}::{check['name']}", COLUMN_CHARS), check) for gate, check in judged]
     gate_errors = {gate["file"]: gate["error"] for gate in errored_gates}
-    # Columns sized to their content (at most COLUMN_CHARS wide), so a value with its interval keeps the
-    # table in line; every cell is plain text: a report is untrusted (no control characters, one line).
-    cells = [
-        (plain(check["status"], 20).upper(), plain(name, COLUMN_CHARS), plain(format_measurement(check), 40))
-        for name, check in rows
-    ]
+    # Columns sized to their content (at most COLUMN_CHARS wide), so a value with its interval keeps the table in line.
+    cells = [(plain(check["status"], 20).upper(), name, plain(format_measurement(check), 40)) for name, check in rows]
     widths = [max((len(cell[column]) for cell in cells), default=0) for column in range(3)]
     for (word, name, value), (_, check) in zip(cells, rows, strict=True):
         threshold = plain(format_threshold(check.get("threshold")), COLUMN_CHARS)
@@ -293,7 +284,7 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     # Checks of the stage this report does not hold a verdict for: left out of the run, or absent.
     lacking = [name for name, check in rows if check["status"] == "not run"]
     lacking += [
-        f"{gate['file']}::{name}"
+        plain(f"{gate['file']}::{name}", COLUMN_CHARS)
         for gate in gates
         for name in (gate.get("stages") or {}).get(stage, ())
         if name not in {check["name"] for check in gate.get("checks", ())} and gate.get("checks")
@@ -309,7 +300,7 @@ def _cmd_gate(args: argparse.Namespace) -> int:
             and message
             and message != gate_errors.get(gate["file"])
         ):
-            messages.append(f"  {plain(name, COLUMN_CHARS)}: {plain(message, MESSAGE_CHARS)}")
+            messages.append(f"  {name}: {plain(message, MESSAGE_CHARS)}")
     if messages:
         print()
         print("\n".join(messages))
@@ -327,8 +318,7 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     if lacking:
         print(
             f"stage {stage}: INCONCLUSIVE — the report lacks {len(lacking)} check{'s' if len(lacking) != 1 else ''} "
-            f"of the stage (not run: pytest -k/-m/--deselect/--lf, or missing): "
-            f"{', '.join(plain(name, COLUMN_CHARS) for name in lacking)}; "
+            f"of the stage (not run: pytest -k/-m/--deselect/--lf, or missing): {', '.join(lacking)}; "
             f"run them all for a verdict; {counts}{extra}"
         )
         return EXIT_INCONCLUSIVE
@@ -409,11 +399,9 @@ def _cmd_summary(args: argparse.Namespace) -> int:
         _write(sys.stdout, text)
         return EXIT_OK
     try:  # a regular file only: a FIFO or device would block (or take) the write
-        write_text_file(args.output, text if text.endswith("\n") else text + "\n", append=True)
+        write_text_file(args.output, text, append=True)
     except OSError as exc:
-        raise ReportError(
-            f"cannot append the summary to {args.output} ({exc.strerror or exc}); give the path of a regular file"
-        ) from None
+        raise ReportError(f"cannot append the summary to {args.output} ({exc.strerror or exc}); give a file") from None
     print(f"summary of {args.report} appended to {args.output}")
     return EXIT_OK
 
