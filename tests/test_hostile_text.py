@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -450,15 +449,18 @@ def test_summary_output_to_a_fifo_is_refused_without_blocking(
     report = tmp_path / "r.json"
     write_report(report, build_report([gate([check("a")])], stage="merge", env=ENV))
     fifo = _fifo(tmp_path / "out")
-    if reader:  # a reader holds the FIFO open: opening for writing would succeed, and is still refused
-        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
-        threading.Timer(10, os.close, [fd]).start()
+    # a reader holding the FIFO open: opening it for writing would succeed, and is still refused
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK) if reader else None
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     started = time.monotonic()
-    assert main(["summary", str(report), "-o", str(fifo)]) == 2
-    assert main(["github", "summary", str(report), "--stage", "merge", "--save", str(fifo)]) == 2
-    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(fifo))
-    assert main(["github", "summary", str(report), "--stage", "merge"]) == 2
+    try:
+        assert main(["summary", str(report), "-o", str(fifo)]) == 2
+        assert main(["github", "summary", str(report), "--stage", "merge", "--save", str(fifo)]) == 2
+        monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(fifo))
+        assert main(["github", "summary", str(report), "--stage", "merge"]) == 2
+    finally:
+        if fd is not None:
+            os.close(fd)
     assert time.monotonic() - started < 5
     assert capsys.readouterr().err.count("not a regular file") == 3
 

@@ -3,7 +3,9 @@
 Exit statuses::
 
     0  done (also: a comment skipped by its mode, by a newer run, or because the token cannot write — a fork)
-    2  usage: no report / not a report, unknown stage, bad option, a comment without a token in Actions
+    2  usage: no report / not a report, unknown stage, bad option, a comment without a token in Actions, a token
+       with white space or a control character inside, an event payload that is not a regular file holding
+       a GitHub event (a FIFO, too deep, a field of the wrong type), an output file that is not a regular file
     4  the GitHub API failed (unreachable, or an error other than 403 on the comment)
 
 Outside GitHub Actions (the ``GITHUB_*`` variables absent) each command prints to stdout and says so on stderr.
