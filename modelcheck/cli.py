@@ -29,6 +29,7 @@ from typing import TextIO
 from modelcheck.errors import ModelcheckError, ReportError
 from modelcheck.report.document import modelcheck_version, read_report
 from modelcheck.report.summary import format_measurement, format_threshold, markdown
+from modelcheck.report.text import COLUMN_CHARS, MESSAGE_CHARS, guarded_output, plain, write_text_file
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -135,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@guarded_output()  # reports, gate files and data are untrusted: no line printed may be a workflow command
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = build_parser()
@@ -255,17 +257,17 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     chosen = {id(row.check) for row in result.checks if row.judged}
     judged = [(gate, check) for gate in gates for check in gate.get("checks", []) if id(check) in chosen]
     errored_gates = [gate for gate in gates if gate.get("error") and (not gate["stages"] or stage in gate["stages"])]
-    rows = [(f"{gate['file']}::{check['name']}", check) for gate, check in judged]
+    rows = [(plain(f"{gate['file']}::{check['name']}", COLUMN_CHARS), check) for gate, check in judged]
     gate_errors = {gate["file"]: gate["error"] for gate in errored_gates}
-    # Columns sized to their content, so a value with its interval keeps the table in line.
-    cells = [(check["status"].upper(), name, format_measurement(check)) for name, check in rows]
+    # Columns sized to their content (at most COLUMN_CHARS wide), so a value with its interval keeps the table in line.
+    cells = [(plain(check["status"], 20).upper(), name, plain(format_measurement(check), 40)) for name, check in rows]
     widths = [max((len(cell[column]) for cell in cells), default=0) for column in range(3)]
     for (word, name, value), (_, check) in zip(cells, rows, strict=True):
-        threshold = format_threshold(check.get("threshold"))
+        threshold = plain(format_threshold(check.get("threshold")), COLUMN_CHARS)
         print(f"{word:<{max(8, widths[0])}} {name:<{widths[1]}}  {value:>{widths[2]}}  {threshold}".rstrip())
 
     # Why each judged check failed or errored; a gate-wide error once, not once per check.
-    messages = [f"  {file}: {error}" for file, error in gate_errors.items()]
+    messages = [f"  {plain(file, COLUMN_CHARS)}: {plain(error, MESSAGE_CHARS)}" for file, error in gate_errors.items()]
     for (gate, check), (name, _) in zip(judged, rows, strict=True):
         message = check.get("message")
         if (
@@ -273,7 +275,7 @@ def _cmd_gate(args: argparse.Namespace) -> int:
             and message
             and message != gate_errors.get(gate["file"])
         ):
-            messages.append(f"  {name}: {' '.join(str(message).split())}")
+            messages.append(f"  {name}: {plain(message, MESSAGE_CHARS)}")
     if messages:
         print()
         print("\n".join(messages))
@@ -359,11 +361,10 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     if args.output is None:
         _write(sys.stdout, text)
         return EXIT_OK
-    try:
-        with open(args.output, "a", encoding="utf-8") as handle:
-            _write(handle, text)
+    try:  # a regular file only: a FIFO or device would block (or take) the write
+        write_text_file(args.output, text, append=True)
     except OSError as exc:
-        raise ReportError(f"cannot append the summary to {args.output} ({exc}); check the path") from None
+        raise ReportError(f"cannot append the summary to {args.output} ({exc.strerror or exc}); give a file") from None
     print(f"summary of {args.report} appended to {args.output}")
     return EXIT_OK
 

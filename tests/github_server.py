@@ -5,6 +5,8 @@
 - ``GET /repos/{owner}/{repo}/pulls/{n}`` and ``GET /repos/{owner}/{repo}/pulls?state=open&head=owner:branch``
 - ``GET /repos/{owner}/{repo}/issues/{n}/comments?per_page=&page=`` paged with a ``Link`` header, as GitHub does
 - ``POST`` the same path (create), ``GET/PATCH/DELETE /repos/{owner}/{repo}/issues/comments/{id}``
+- ``GET /user``: the token's account, or (``integration = True``, the default, as GitHub Actions' GITHUB_TOKEN)
+  GitHub's 403 "Resource not accessible by integration"
 
 With ``token=...`` every request needs ``Authorization: token|Bearer <token>`` (else 401 "Bad credentials").
 ``read_only = True`` answers writes with GitHub's 403 "Resource not accessible by integration" (a fork's token).
@@ -60,6 +62,8 @@ class LocalGitHub:
     def __init__(self, *, token: str | None = None, user: str = "github-actions[bot]") -> None:
         self.token = token
         self.user = user
+        #: An app installation token (GITHUB_TOKEN): GET /user answers 403, as GitHub does.
+        self.integration = True
         self.read_only = False
         self.repos: dict[str, Repo] = {}
         self.requests: list[tuple[str, str]] = []
@@ -144,6 +148,10 @@ class LocalGitHub:
             if given not in (f"token {self.token}", f"Bearer {self.token}"):
                 return 401, {"message": "Bad credentials"}, {}
         parts = url.path.strip("/").split("/")
+        if parts == ["user"] and method == "GET":
+            if self.integration:
+                return 403, {"message": "Resource not accessible by integration"}, {}
+            return 200, {"login": self.user, "id": 1, "type": "User"}, {}
         if len(parts) < 4 or parts[0] != "repos":
             return 404, {"message": "Not Found"}, {}
         name = f"{parts[1]}/{parts[2]}"

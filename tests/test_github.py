@@ -92,7 +92,7 @@ def test_summary_has_status_rows_chart_details_and_environment() -> None:
     assert [r.split("|")[2].strip() for r in rows] == [
         f"gates/sentiment.yaml::{n}" for n in ("f1", "recall", "regress", "slices", "accuracy")
     ]
-    assert "| ❌ failed | gates/sentiment.yaml::f1 | 0.5 | &gt;= 0.88 | merge | 20 |" in rows
+    assert "| ❌ failed | gates/sentiment.yaml::f1 | 0.5 | >= 0.88 | merge | 20 |" in rows
     assert "```mermaid\nxychart-beta" in text and 'x-axis ["f1", "slices", "accuracy"]' in text
     assert "bar [0.5, 0.6, 0.9125]" in text and "line [0.88, 0.9, 0.9]" in text
     assert "<details><summary>❌ gates/sentiment.yaml::f1 — failed</summary>" in text

@@ -507,9 +507,9 @@ def test_markdown_tables_statuses_and_messages() -> None:
     assert "| recall | merge, deploy | — | >= 0.9 | 💥 error |" in lines
     assert "| precision | — | — | >= 0.9 | ⏭️ skipped |" in lines
     assert "| odd\\|name | — | 0.5 | >= 0.9 | ❌ failed |" in lines
-    assert "- ⚠️ **macro_f1** (warned): f1 0.800 < min 0.88 (n=400)" in lines
+    assert "- ⚠️ **macro_f1** (warned): f1 0.800 &lt; min 0.88 (n=400)" in lines
     assert "- 💥 **recall** (error): no positive labels" in lines
-    assert "- ❌ **odd\\|name** (failed): line one line | two" in lines
+    assert "- ❌ **odd\\|name** (failed): line one line \\| two" in lines
     assert not any("**accuracy**" in line or "**precision**" in line for line in lines)
     # provenance, collapsed
     assert "<details><summary>Models, data and environment</summary>" in lines

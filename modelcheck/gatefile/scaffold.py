@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
+import tempfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -86,6 +88,11 @@ def write_gate(answers: Answers, path: str | os.PathLike[str] | None, *, ask: As
         label = ask(f"Label column ({', '.join(columns)})", label) or label
     if label is not None and frame is not None and label not in columns:
         raise ScaffoldError(f"label column {label!r} is not in {data_raw}; its columns: {', '.join(columns)}")
+    if label is not None and frame is not None and len(frame) and _empty(frame[label]):
+        raise ScaffoldError(
+            f"label column {label!r} of {data_raw} is empty in its first {len(frame)} rows; fill in the expected "
+            "outputs, or pass --label with the column that holds them"
+        )
     task = answers.task or model.task or _task_from_data(model, frame, label)
     if task is None and ask is not None:
         task = ask(f"Task ({', '.join(TASKS)})", None)
@@ -140,11 +147,21 @@ def _config_task(folder: Path) -> str | None:
     """The task of a transformers folder, from ``config.json``'s architectures (or sentence-transformers files)."""
     if (folder / "modules.json").is_file():
         return "feature-extraction"
+    path = folder / "config.json"
+    _require_regular(path, "model config")
     try:
-        config = json.loads((folder / "config.json").read_text("utf-8"))
-    except (OSError, ValueError):
+        config = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError, RecursionError):
         return None
-    for architecture in config.get("architectures") or ():
+    architectures = config.get("architectures") if isinstance(config, dict) else None
+    if not isinstance(config, dict) or not (
+        architectures is None or (isinstance(architectures, list) and all(isinstance(a, str) for a in architectures))
+    ):
+        shape = "its architectures are not a list of names" if isinstance(config, dict) else "it is not a JSON object"
+        raise ScaffoldError(
+            f"{path}: {shape}, so it is not a transformers config; pass the model's folder, or --task and --backend"
+        )
+    for architecture in architectures or ():
         if architecture.endswith("ForSequenceClassification"):
             multi = config.get("problem_type") == "multi_label_classification"
             return "multi-label-classification" if multi else "text-classification"
@@ -172,6 +189,7 @@ def _read_columns(raw: str) -> pd.DataFrame | None:
         if raw.startswith((".", "/", "~")) or path.suffix:
             raise ScaffoldError(f"data file {raw} does not exist; pass a .csv, .json, .jsonl or .parquet file")
         return None
+    _require_regular(path, "data file")
     try:
         if path.suffix == ".csv":
             return pd.read_csv(path, nrows=500)
@@ -183,6 +201,22 @@ def _read_columns(raw: str) -> pd.DataFrame | None:
     except (OSError, ValueError, ImportError) as exc:
         raise ScaffoldError(f"cannot read {raw} ({exc}); pass a readable data file") from None
     raise ScaffoldError(f"data file {raw}: unsupported type {path.suffix!r}; use .csv, .json, .jsonl or .parquet")
+
+
+def _require_regular(path: Path, what: str) -> None:
+    """ScaffoldError unless ``path`` is a regular file (a FIFO would block the read that follows)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return  # missing or unreadable: the read that follows says so
+    if not stat.S_ISREG(mode):
+        raise ScaffoldError(f"{what} {path} is not a regular file (a FIFO, socket or device); pass a file")
+
+
+def _empty(column: pd.Series) -> bool:
+    """Whether every value of ``column`` is missing or blank text."""
+    values = column.dropna()
+    return bool(values.map(lambda v: isinstance(v, str) and not v.strip()).all())
 
 
 def _guess(columns: list[str], names: tuple[str, ...]) -> str | None:
@@ -266,8 +300,20 @@ def _relative(raw: str | None, folder: Path) -> str | None:
 
 
 def _scalar(value: Any) -> str:
-    """A YAML scalar or flow sequence."""
-    return json.dumps(value) if not isinstance(value, str) or not re.fullmatch(r"[\w./@:-]+", value) else value
+    """A YAML scalar or flow sequence that reads back as ``value``: a string is written bare only when YAML
+    reads it back as that same string (not ``null``, ``true``, ``1``, ``@x``, ``#c``), else double-quoted."""
+    if isinstance(value, str) and re.fullmatch(r"[A-Za-z_.][\w./:-]*", value) and _reads_back(value):
+        return value
+    return json.dumps(value)
+
+
+def _reads_back(text: str) -> bool:
+    import yaml
+
+    try:
+        return bool(yaml.safe_load(text) == text)
+    except yaml.YAMLError:
+        return False
 
 
 def _quality_checks(task: str, inputs: list[str], label: str | None, reference: str | None) -> list[list[str]]:
@@ -308,8 +354,9 @@ def _compose(
 ) -> tuple[str, list[str]]:  # fmt: skip
     schema = answers.schema or gate_schema()["$id"]
     lines = [f"# yaml-language-server: $schema={schema}", "# Written by modelcheck init: adjust the thresholds.",
-             "version: 1", "model:", f"  id: {model_id}", f"  source: {_scalar(_relative(model.source, folder))}",
-             f"  backend: {model.backend}", f"  task: {task}"]  # fmt: skip
+             "version: 1", "model:", f"  id: {_scalar(model_id)}",
+             f"  source: {_scalar(_relative(model.source, folder))}",
+             f"  backend: {_scalar(model.backend)}", f"  task: {_scalar(task)}"]  # fmt: skip
     if model.tokenizer:
         lines.append(f"  tokenizer: {_scalar(_relative(model.tokenizer, folder))}")
     lines += ["data:", f"  source: {_scalar(_relative(data, folder))}"]
@@ -338,9 +385,12 @@ def _validated_write(target: Path, text: str) -> None:
     from modelcheck.gatefile import load_gate
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    probe = target.with_name(f".{target.name}.modelcheck-tmp")
+    # A fresh name, created exclusively (mkstemp: O_CREAT|O_EXCL, so never through a symlink planted there).
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".modelcheck-tmp")
+    probe = Path(name)
     try:
-        probe.write_text(text, encoding="utf-8")
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            stream.write(text)
         load_gate(probe, display_path=str(target))
     except ModelcheckError as exc:
         fix = "pass --task, --input or --label"

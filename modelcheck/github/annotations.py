@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from modelcheck.github.judge import StageResult
+from modelcheck.report.text import scrub
 
 #: GitHub shows this many annotations of each level per step.
 PER_LEVEL = 10
@@ -21,8 +22,9 @@ MESSAGE_CHARS = 1000
 
 
 def escape_data(text: str) -> str:
-    """Escape a message: ``%`` -> ``%25``, CR -> ``%0D``, LF -> ``%0A``."""
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    """Escape a message: ANSI escapes and control characters other than CR/LF removed
+    (:func:`modelcheck.report.text.scrub`), then ``%`` -> ``%25``, CR -> ``%0D``, LF -> ``%0A``."""
+    return scrub(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def escape_property(text: str) -> str:

@@ -3,7 +3,9 @@
 Exit statuses::
 
     0  done (also: a comment skipped by its mode, by a newer run, or because the token cannot write — a fork)
-    2  usage: no report / not a report, unknown stage, bad option, a comment without a token in Actions
+    2  usage: no report / not a report, unknown stage, bad option, a comment without a token in Actions, a token
+       with white space or a control character inside, an event payload that is not a regular file holding
+       a GitHub event (a FIFO, too deep, a field of the wrong type), an output file that is not a regular file
     4  the GitHub API failed (unreachable, or an error other than 403 on the comment)
 
 Outside GitHub Actions (the ``GITHUB_*`` variables absent) each command prints to stdout and says so on stderr.
@@ -18,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from modelcheck.errors import GitHubError, ReportError
+from modelcheck.github.comment import ACTIONS_BOT
+from modelcheck.report.text import emit_command, redact, secret, write_text_file
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -67,6 +71,12 @@ def add_commands(commands: Any) -> None:
     comment.add_argument("--key", default="", help="names the comment (default: <workflow>/<stage>)")
     comment.add_argument("--pr", type=int, help="the pull request number (default: from the event)")
     comment.add_argument("--event", metavar="PATH", help="the event payload (default: $GITHUB_EVENT_PATH)")
+    comment.add_argument(
+        "--author",
+        metavar="LOGIN",
+        help="whose comments are ours when the token cannot say (an app token: <app-slug>[bot]; "
+        f"default: the token's GET /user login, else {ACTIONS_BOT})",
+    )
     comment.set_defaults(handler=_guard(_comment))
 
     outputs = actions.add_parser("outputs", help="write status, report, failed and summary to $GITHUB_OUTPUT")
@@ -114,11 +124,12 @@ def _annotate(args: argparse.Namespace) -> int:
     if not Context.from_env().actions:
         _outside("GITHUB_ACTIONS is not set: these workflow commands become annotations only inside GitHub Actions")
     for line in annotation_lines(result):
-        print(line)
+        emit_command(line)
     return EXIT_OK
 
 
 def _comment(args: argparse.Namespace) -> int:
+    from modelcheck.github.annotations import command
     from modelcheck.github.comment import Marker, comment_body, find_pull_request, upsert_comment
     from modelcheck.github.context import Context, UsageError, pull_request
 
@@ -138,37 +149,47 @@ def _comment(args: argparse.Namespace) -> int:
     if args.pr is None and pr.number is None and not (pr.head_owner and pr.head_branch):
         print(f"comment skipped: the {context.event_name or 'current'} event names no pull request")
         return EXIT_OK
-    token = os.environ.get("GITHUB_TOKEN", "")
+    try:
+        token = secret(os.environ.get("GITHUB_TOKEN", ""), "GITHUB_TOKEN")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     if not token:
         raise UsageError(
             "a comment needs a token: set GITHUB_TOKEN (the gate action passes its github-token input, default "
             "${{ github.token }}, with permissions: pull-requests: write), or use comment: off / --mode off"
         )
     number = args.pr or pr.number
-    if number is None and pr.head_owner and pr.head_branch and pr.head_sha:
-        number = find_pull_request(
+    try:
+        if number is None and pr.head_owner and pr.head_branch and pr.head_sha:
+            number = find_pull_request(
+                api_url=context.api_url,
+                token=token,
+                repository=context.repository,
+                owner=pr.head_owner,
+                branch=pr.head_branch,
+                sha=pr.head_sha,
+            )
+        if number is None:
+            print(f"comment skipped: the {context.event_name or 'current'} event names no pull request")
+            return EXIT_OK
+        outcome = upsert_comment(
             api_url=context.api_url,
             token=token,
             repository=context.repository,
-            owner=pr.head_owner,
-            branch=pr.head_branch,
-            sha=pr.head_sha,
+            number=number,
+            body=body,
+            marker=marker,
+            mode=args.mode,
+            passed=result.status == "passed",
+            author=args.author,
         )
-    if number is None:
-        print(f"comment skipped: the {context.event_name or 'current'} event names no pull request")
-        return EXIT_OK
-    outcome = upsert_comment(
-        api_url=context.api_url,
-        token=token,
-        repository=context.repository,
-        number=number,
-        body=body,
-        marker=marker,
-        mode=args.mode,
-        passed=result.status == "passed",
-    )
+    except GitHubError as exc:
+        raise GitHubError(redact(str(exc), token, os.environ.get("GITHUB_TOKEN", ""))) from None
+    except Exception as exc:  # whatever the HTTP library raised: its text may quote the token
+        text = redact(f"{type(exc).__name__}: {exc}", token, os.environ.get("GITHUB_TOKEN", ""))
+        raise GitHubError(f"the GitHub API call failed ({text})") from None
     if outcome.action == "forbidden" and context.actions:
-        print(f"::warning title=modelcheck comment::{outcome.message}")
+        emit_command(command("warning", outcome.message, title="modelcheck comment"))
     print(outcome.message)
     return EXIT_OK
 
@@ -205,10 +226,9 @@ def _set_outputs(context: Any, values: dict[str, str]) -> None:
 def _write_file(path: str, text: str, *, append: bool) -> None:
     try:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a" if append else "w", encoding="utf-8") as handle:
-            handle.write(text)
+        write_text_file(path, text, append=append)
     except OSError as exc:
-        raise ReportError(f"cannot write {path} ({exc}); check the path") from None
+        raise ReportError(f"cannot write {path} ({exc.strerror or exc}); give the path of a regular file") from None
 
 
 def _guard(handler: Any) -> Any:

@@ -30,14 +30,18 @@ from modelcheck.errors import GitHubError
 from modelcheck.github.judge import StageResult
 from modelcheck.github.summary import EMOJI, HEADLINE, cell, code, stage_counts, status_emoji, table_row, why_lines
 from modelcheck.report.summary import NONE
+from modelcheck.report.text import plain, redact
 
 #: GitHub's limit for an issue or pull-request comment body, in characters.
 COMMENT_LIMIT = 65536
 MODES = ("always", "on-change", "on-failure", "off")
 FORBIDDEN = "comment skipped: this token cannot write to the pull request (a fork?); the job summary has the results"
 _MARKER = re.compile(
-    r'<!-- modelcheck-gate key="(?P<key>[^"]*)" sha=(?P<sha>[0-9A-Za-z]*) run=(?P<run>\d*) attempt=(?P<attempt>\d*) -->'
+    r'<!-- modelcheck-gate key="(?P<key>[^"\n]{0,500})" sha=(?P<sha>[0-9A-Za-z]{0,64}) run=(?P<run>\d{0,19}) '
+    r"attempt=(?P<attempt>\d{0,9}) -->"
 )
+#: Whose comments are ours when the token cannot say (GitHub Actions' GITHUB_TOKEN: GET /user answers 403).
+ACTIONS_BOT = "github-actions[bot]"
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,7 @@ class Marker:
     attempt: int
 
     def render(self) -> str:
-        key = self.key.replace('"', "'").replace("--", "-")
+        key = re.sub("-{2,}", "-", plain(self.key, 200).replace('"', "'"))
         return f'<!-- modelcheck-gate key="{key}" sha={self.sha} run={self.run} attempt={self.attempt} -->'
 
     def newer_than(self, other: Marker) -> bool:
@@ -127,8 +131,14 @@ def upsert_comment(
     marker: Marker,
     mode: str,
     passed: bool,
+    author: str | None = None,
 ) -> Outcome:
-    """Create or update the sticky comment on pull request ``number`` of ``repository`` (see the module doc)."""
+    """Create or update the sticky comment on pull request ``number`` of ``repository`` (see the module doc).
+
+    Only comments written by the token's own account are taken as ours: its login (GET /user), else
+    ``author`` (an app's ``<slug>[bot]``), else :data:`ACTIONS_BOT`. A copy of the marker in anyone else's
+    comment is ignored: it is neither updated, deleted nor read for its run number.
+    """
     if mode not in MODES:
         raise GitHubError(f"comment mode {mode!r} is not one of {', '.join(MODES)}")
     if mode == "off":
@@ -149,8 +159,16 @@ def upsert_comment(
         repo = client.get_repo(repository)
         issue = repo.get_issue(number)
         head = repo.get_pull(number).head.sha
+        me = _identity(client, author).lower()
         ours = sorted(
-            (c for c in issue.get_comments() if (m := parse_marker(c.body or "")) is not None and m.key == marker.key),
+            (
+                c
+                for c in issue.get_comments()
+                if c.user is not None
+                and str(c.user.login).lower() == me
+                and (m := parse_marker(c.body or "")) is not None
+                and m.key == marker.key
+            ),
             key=lambda c: c.id,
         )
         if not ours:
@@ -179,11 +197,29 @@ def upsert_comment(
                 f"{api_url} answered 404 for pull request #{number} of {repository}: check the repository, the "
                 "pull request number and that the token can read them"
             ) from None
-        raise GitHubError(f"the GitHub API at {api_url} answered {exc.status}: {_reason(exc.data)}") from None
+        raise GitHubError(
+            redact(f"the GitHub API at {api_url} answered {exc.status}: {_reason(exc.data)}", token)
+        ) from None
     except (OSError, ValueError) as exc:  # connection refused, DNS, TLS, a broken answer
-        raise GitHubError(f"cannot reach the GitHub API at {api_url} ({type(exc).__name__}: {exc})") from None
+        raise GitHubError(
+            redact(f"cannot reach the GitHub API at {api_url} ({type(exc).__name__}: {exc})", token)
+        ) from None
     finally:
         client.close()
+
+
+def _identity(client: Any, author: str | None) -> str:
+    """The login whose comments are ours: ``author`` if given, else GET /user's, else (403) :data:`ACTIONS_BOT`."""
+    if author:
+        return author
+    from github import GithubException
+
+    try:
+        return str(client.get_user().login)
+    except GithubException as exc:
+        if exc.status == 403:  # an app installation token (GITHUB_TOKEN): /user is not for integrations
+            return ACTIONS_BOT
+        raise
 
 
 def _stale(theirs: Marker, ours: Marker, head: str) -> str | None:
@@ -213,8 +249,12 @@ def find_pull_request(*, api_url: str, token: str, repository: str, owner: str, 
         return None
     except GithubException as exc:
         reason = _reason(exc.data)
-        raise GitHubError(f"cannot list the pull requests of {repository} ({exc.status}: {reason})") from None
+        raise GitHubError(
+            redact(f"cannot list the pull requests of {repository} ({exc.status}: {reason})", token)
+        ) from None
     except (OSError, ValueError) as exc:
-        raise GitHubError(f"cannot reach the GitHub API at {api_url} ({type(exc).__name__}: {exc})") from None
+        raise GitHubError(
+            redact(f"cannot reach the GitHub API at {api_url} ({type(exc).__name__}: {exc})", token)
+        ) from None
     finally:
         client.close()

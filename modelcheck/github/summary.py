@@ -16,6 +16,7 @@ from typing import Any
 
 from modelcheck.github.judge import ORDER, Judged, StageResult, judge
 from modelcheck.report.summary import EMOJI, NONE, format_measurement, format_threshold, format_value
+from modelcheck.report.text import md_code, md_paragraph, md_text, plain
 
 #: GitHub's limit per step: 1 MiB of Markdown (bytes of UTF-8).
 SUMMARY_LIMIT = 1024 * 1024
@@ -35,15 +36,14 @@ def status_emoji(status: str) -> str:
 
 
 def cell(value: Any, limit: int = CELL_CHARS) -> str:
-    """Table-cell-safe text: one line, pipes and HTML brackets escaped, cut to ``limit`` characters."""
-    text = " ".join(str(value).split())
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    """Untrusted text as a table cell, inline text or ``<summary>`` content: one line, no live Markdown, HTML
+    or mention, cut to ``limit`` characters (:func:`modelcheck.report.text.md_text`)."""
+    return md_text(value, limit)
 
 
-def code(value: Any) -> str:
-    return "`" + str(value).replace("`", "'") + "`"
+def code(value: Any, *, in_table: bool = False) -> str:
+    """Untrusted text as an inline code span (:func:`modelcheck.report.text.md_code`)."""
+    return md_code(value, CELL_CHARS, in_table=in_table)
 
 
 def status_line(result: StageResult, report: Mapping[str, Any]) -> list[str]:
@@ -95,7 +95,7 @@ def table_head() -> list[str]:
 def table_row(row: Judged) -> str:
     stages = ", ".join(row.check.get("stages") or []) or NONE
     return (
-        f"| {EMOJI.get(row.word, '')} {row.word} | {cell(row.id)} | {cell(format_measurement(row.check))} | "
+        f"| {EMOJI.get(row.word, '')} {cell(row.word)} | {cell(row.id)} | {cell(format_measurement(row.check))} | "
         f"{cell(format_threshold(row.check.get('threshold')))} | {cell(stages)} | {row.line or NONE} |"
     )
 
@@ -103,8 +103,12 @@ def table_row(row: Judged) -> str:
 # -- charts ---------------------------------------------------------------------------------------
 
 
-def _label(text: str, limit: int = 40) -> str:
-    return '"' + text.replace('"', "'").replace("\n", " ")[:limit] + '"'
+def _label(text: Any, limit: int = 40) -> str:
+    """A Mermaid label: plain text in double quotes, no quote, bracket or backtick that could end it."""
+    shown = plain(text, limit)
+    for old, new in (('"', "'"), ("<", "‹"), (">", "›"), ("`", "'"), ("[", "("), ("]", ")"), (";", ",")):
+        shown = shown.replace(old, new)
+    return f'"{shown}"'
 
 
 def _number(value: float) -> str:
@@ -174,9 +178,9 @@ def charts(result: StageResult) -> list[str]:
 def details_block(row: Judged) -> str:
     """One check's message and details folded in ``<details>`` (slices and percentiles as tables)."""
     check = row.check
-    lines = [f"<details><summary>{EMOJI.get(row.word, '')} {cell(row.id)} — {row.word}</summary>", ""]
+    lines = [f"<details><summary>{EMOJI.get(row.word, '')} {cell(row.id)} — {cell(row.word)}</summary>", ""]
     if check.get("message"):
-        lines += [cell(check["message"], DETAIL_CHARS), ""]
+        lines += [md_paragraph(check["message"], DETAIL_CHARS), ""]
     details = dict(check.get("details") or {})
     slices = details.pop("slices", None)
     if isinstance(slices, list) and slices:
@@ -184,8 +188,8 @@ def details_block(row: Judged) -> str:
         for item in slices[:200]:
             if isinstance(item, Mapping):
                 lines.append(
-                    f"| {cell(item.get('slice'))} | {item.get('n', NONE)} | {format_value(item.get('value'))} | "
-                    f"{cell(item.get('status', NONE))} |"
+                    f"| {cell(item.get('slice'))} | {cell(item.get('n', NONE))} | "
+                    f"{cell(format_value(item.get('value')))} | {cell(item.get('status', NONE))} |"
                 )
         if len(slices) > 200:
             lines.append(f"| … {len(slices) - 200} more slices in the report | | | |")
@@ -193,13 +197,15 @@ def details_block(row: Judged) -> str:
     latency = details.get("latency")
     if isinstance(latency, Mapping) and isinstance(latency.get("percentiles_ms"), Mapping):
         lines += ["| percentile | ms |", "|---|---|"]
-        lines += [f"| {cell(k)} | {format_value(v)} |" for k, v in latency["percentiles_ms"].items()]
+        lines += [f"| {cell(k)} | {cell(format_value(v))} |" for k, v in latency["percentiles_ms"].items()]
         lines.append("")
     if details:
         text = json.dumps(details, indent=1, sort_keys=True, default=str)
         if len(text) > DETAIL_CHARS:
             text = text[:DETAIL_CHARS] + "\n… (cut; the report holds all of it)"
-        lines += ["```json", text.replace("```", "'''"), "```", ""]
+        # JSON escapes (still valid JSON): no fence ends early and no copied marker or HTML comment opens
+        text = text.replace("```", "\\u0060\\u0060\\u0060").replace("<!--", "<\\u0021--")
+        lines += ["```json", text, "```", ""]
     lines += ["</details>", ""]
     return "\n".join(lines)
 
@@ -216,9 +222,9 @@ def environment(report: Mapping[str, Any]) -> list[str]:
     env = report.get("environment") or {}
     git = env.get("git") or {}
     commit = git.get("commit")
-    git_text = code(commit) if commit else NONE
+    git_text = code(commit, in_table=True) if commit else NONE
     if commit and git.get("branch"):
-        git_text += f" on {code(git['branch'])}"
+        git_text += f" on {code(git['branch'], in_table=True)}"
     if git.get("dirty"):
         git_text += " (uncommitted changes)"
     packages = ", ".join(f"{k} {v}" for k, v in (env.get("packages") or {}).items() if v)
@@ -240,7 +246,7 @@ def environment(report: Mapping[str, Any]) -> list[str]:
         model = gate.get("model") or {}
         digest = gate.get("gate_sha256")
         lines.append(
-            f"| {cell(gate['file'])} | gate sha256 {code(digest[:12]) if digest else NONE}; model "
+            f"| {cell(gate['file'])} | gate sha256 {code(digest[:12], in_table=True) if digest else NONE}; model "
             f"{cell(model.get('id', NONE))} on {cell(model.get('device') or NONE)} |"
         )
     return [*lines, "", "</details>", ""]

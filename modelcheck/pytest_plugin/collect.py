@@ -12,6 +12,7 @@ import pytest
 
 from modelcheck.errors import GateFileError
 from modelcheck.gatefile import GateSpec
+from modelcheck.report.text import log_text
 
 if TYPE_CHECKING:
     from modelcheck.report.results import CheckResult, GateResult
@@ -47,7 +48,7 @@ class GateFile(pytest.File):
             self.spec = self.session_state.load(self.path, self.display_path)
         except GateFileError as exc:
             self.session_state.record_invalid(self.display_path, str(exc))
-            raise self.CollectError(str(exc)) from None
+            raise self.CollectError(log_text(str(exc))) from None
         # pytest-xdist without --dist: the session schedules each gate file whole. These marks (the marker
         # exists where xdist is installed) do the same for users who pass --dist loadgroup themselves.
         xdist = any(str(line).startswith("xdist_group") for line in self.config.getini("markers"))
@@ -80,18 +81,20 @@ class CheckItem(pytest.Item):
             [("status", check.status), ("value", check.value), ("threshold", json.dumps(check.threshold)),
              ("n", check.n), ("kind", check.kind)]
         )  # fmt: skip
+        # Messages carry values from the data (slice values, labels): text for a log, not commands.
+        message = log_text(check.message)
         if check.status == "skipped":
-            pytest.skip(check.message)
+            pytest.skip(message)
         if check.status == "inconclusive":
             # Neither pass nor fail by luck: visible as a skip here, exit 3 from `modelcheck gate`.
-            pytest.skip(f"inconclusive: {check.message}")
+            pytest.skip(f"inconclusive: {message}")
         if check.status == "passed":
             return
         if not check.blocking:
             gate_file.session_state.warn(f"{gate_file.display_path}::{self.name}", check)
             return
         prefix = "" if check.status == "failed" else "error: "
-        pytest.fail(prefix + check.message, pytrace=False)
+        pytest.fail(prefix + message, pytrace=False)
 
     @property
     def line_index(self) -> int | None:

@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from modelcheck.report.text import COLUMN_CHARS, plain
+
 
 class GateProgress:
     """Shows how far a gate's prediction got.
@@ -32,7 +34,7 @@ class GateProgress:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.reporter = reporter
-        self.name = name
+        self.name = plain(name, COLUMN_CHARS)  # a gate file's name: the pull request's text
         self.live = live
         self.verbose = verbose
         self.suspended = suspended

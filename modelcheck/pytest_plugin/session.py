@@ -28,6 +28,7 @@ from modelcheck.pytest_plugin.state import gate_scheduling_key, model_cache
 from modelcheck.pytest_plugin.stopped import EarlyStop
 from modelcheck.report.baselines import outputs_dir, prune_outputs, run_outputs_dir
 from modelcheck.report.results import CheckResult, GateResult
+from modelcheck.report.text import COLUMN_CHARS, MESSAGE_CHARS, plain, text_table
 from modelcheck.run.gate import Progress, run_gate
 
 _GATE_SUFFIXES = (".yaml", ".yml")
@@ -276,18 +277,21 @@ class ModelcheckSession:
         rows = terminal_rows(build_report(self.gate_results(), stage=self.stage, env={}))
         write = terminalreporter.write_line
         terminalreporter.section("modelcheck")
-        header = ("check", "value", "threshold", "status")
-        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
-        for row in [header, *rows]:
-            write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        # Gate-file names, check names and values come from the pull request: plain text, bounded columns.
+        for line in text_table([("check", "value", "threshold", "status"), *rows]):
+            write(line)
         if self.shard_files is not None:
             write(f"shard {self.shard}: {len(self.shard_files)} of {len(self._run_files())} gate files")
         if self.stage is not None:
             write(f"stage: {self.stage} (only its checks block; other failures are warnings)")
         for name, check in self.warnings:
-            terminalreporter.write_line(f"WARNING {name}: {check.message} (not in the blocking stage)", yellow=True)
+            terminalreporter.write_line(
+                f"WARNING {plain(name, COLUMN_CHARS)}: {plain(check.message, MESSAGE_CHARS)} "
+                "(not in the blocking stage)",
+                yellow=True,
+            )
         if self.report_error:
-            terminalreporter.write_line(f"ERROR {self.report_error}", red=True)
+            terminalreporter.write_line(f"ERROR {plain(self.report_error, MESSAGE_CHARS)}", red=True)
         elif self.report_path is not None:
             write(f"report written to {self.report_path}")
         if self.html_path is not None and not self.report_error:

@@ -5,10 +5,11 @@ the merged report is what ``gate``, ``summary``, ``baseline update``, ``publish`
 read, as they read the report of one run. It keeps every leg's environment under ``shards`` and copies
 each gate's per-example outputs (checked against their sha256) into its own ``.outputs`` folder.
 
-Refused (ReportError, exit 2), before anything is written: a report given twice, two results for one
-gate file, mixed stages, mixed modelcheck versions, reports of another report version, a shard set
-with a missing or duplicate index or mixed counts, sharded and unsharded reports together, and
-outputs that are missing or changed since their run.
+Refused (ReportError, exit 2), before anything is written: a report given twice, ``-o`` naming one of
+the reports (also through a symlink or another spelling of the path), two results for one gate file,
+mixed stages, mixed modelcheck versions, reports of another report version, a shard set with a missing
+or duplicate index or mixed counts, a shard count above :data:`MAX_SHARDS`, sharded and unsharded
+reports together, and outputs that are missing or changed since their run.
 """
 
 from __future__ import annotations
@@ -25,7 +26,12 @@ from modelcheck.report.baselines import outputs_dir, prune_outputs, run_outputs_
 from modelcheck.report.document import REPORT_VERSION, count_statuses, read_report, write_report
 from modelcheck.report.files import atomic_copy, sha256_file
 
-__all__ = ["add_commands", "merge_reports"]
+__all__ = ["MAX_SHARDS", "add_commands", "merge_reports"]
+
+#: The most legs a sharded run may record: a report recording more (10**12, say) is refused, not allocated.
+MAX_SHARDS = 10_000  # as --modelcheck-shard allows
+#: Missing shards listed by name in the refusal; the rest are counted.
+_LISTED = 10
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,11 @@ def merge_reports(paths: list[Path], output: Path, *, with_outputs: bool = True)
         if key in seen:
             raise ReportError(f"report {path} is given twice ({seen[key]} and {path}); give each leg's report once")
         seen[key] = str(path)
+        if _same_file(path, output):
+            raise ReportError(
+                f"-o {output} is the report {path} itself: the merge would overwrite that leg (and prune its "
+                "outputs); write the merged report to a new path, e.g. -o all.json"
+            )
     reports = [(str(path), read_report(path)) for path in paths]
     _same(reports, "modelcheck_version", "modelcheck versions", "run every leg with the same modelcheck version")
     _same(reports, "report_version", "report versions", f"regenerate them with a modelcheck writing {REPORT_VERSION}")
@@ -106,6 +117,16 @@ def merge_reports(paths: list[Path], output: Path, *, with_outputs: bool = True)
     return document
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name one file (through symlinks, ``..`` or hard links)."""
+    try:
+        if a.resolve() == b.resolve():
+            return True
+        return b.exists() and os.path.samefile(a, b)
+    except (OSError, RuntimeError, ValueError):
+        return False
+
+
 def _check_output(output: Path) -> None:
     if output.is_dir():
         raise ReportError(f"-o {output} is a folder; give the path of the merged report file, e.g. -o all.json")
@@ -147,6 +168,13 @@ def _shards(reports: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
             "merge the reports of one sharded run (every leg with --modelcheck-shard I/N)"
         )
     counts = {shard["count"] for _, shard in recorded}
+    absurd = [(name, shard) for name, shard in recorded if not 1 <= shard["count"] <= MAX_SHARDS]
+    if absurd:
+        name, shard = absurd[0]
+        raise ReportError(
+            f"{name} records shard {shard['index']}/{shard['count']}: modelcheck merges at most {MAX_SHARDS:,} "
+            "shards; is this report from a sharded run (--modelcheck-shard I/N)?"
+        )
     if len(counts) > 1:
         listed = ", ".join(f"{name} is {shard['index']}/{shard['count']}" for name, shard in recorded)
         raise ReportError(f"cannot merge shards of different counts: {listed}; every leg must use the same N")
@@ -161,10 +189,13 @@ def _shards(reports: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
                 f"shard {index}/{count} is in both {by_index[index]} and {name}; give each leg's report once"
             )
         by_index[index] = name
-    missing = [f"{index}/{count}" for index in range(1, count + 1) if index not in by_index]
-    if missing:
+    if len(by_index) < count:
+        missing = [f"{index}/{count}" for index in range(1, count + 1) if index not in by_index][:_LISTED]
+        more = count - len(by_index) - len(missing)
         raise ReportError(
-            f"the reports hold {len(by_index)} of {count} shards; missing: {', '.join(missing)}; "
+            f"the reports hold {len(by_index)} of {count} shards; missing: {', '.join(missing)}"
+            + (f" and {more} more" if more else "")
+            + "; "
             "give the report of every leg (a leg that failed before writing its report must run again)"
         )
     return [entry for _, entry in sorted(entries, key=lambda item: int(item[1]["shard"]["index"]))]

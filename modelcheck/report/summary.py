@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from modelcheck.report.numbers import bound_text, interval_text, value_text
+from modelcheck.report.text import md_code, md_text
 
 EMOJI = {
     "passed": "✅",
@@ -154,19 +155,22 @@ def verdict(report: Mapping[str, Any]) -> str:
     return "passed"
 
 
-def _cell(value: Any) -> str:
-    """Table-cell-safe text: pipes escaped, newlines folded."""
-    text = str(value).replace("|", "\\|")
-    return " ".join(text.split()) if "\n" in text or "\r" in text else text
+#: A cell or a message of the Markdown summary longer than this is cut (the report holds all of it).
+CELL_CHARS = 300
+MESSAGE_CHARS = 2000
 
 
-def _code(value: Any) -> str:
-    text = str(value).replace("`", "'")
-    return f"`{text}`"
+def _cell(value: Any, limit: int = CELL_CHARS) -> str:
+    """Untrusted text as a Markdown table cell or inline text: one line, no live markup (see report.text)."""
+    return md_text(value, limit)
+
+
+def _code(value: Any, *, in_table: bool = False) -> str:
+    return md_code(value, CELL_CHARS, in_table=in_table)
 
 
 def _short_hash(digest: Any) -> str:
-    return _code(str(digest)[:12]) if digest else NONE
+    return _code(str(digest)[:12], in_table=True) if digest else NONE
 
 
 def _size(size: Any) -> str:
@@ -187,7 +191,7 @@ def markdown(report: Mapping[str, Any]) -> str:
     headline = {"failed": "failed", "error": "inconclusive", "passed": "passed"}[outcome]
     emoji = EMOJI["passed" if outcome == "passed" else outcome]
     stage = report.get("stage")
-    lines = [f"## {emoji} modelcheck: {headline}" + (f" (stage `{stage}`)" if stage else ""), ""]
+    lines = [f"## {emoji} modelcheck: {headline}" + (f" (stage {_code(stage)})" if stage else ""), ""]
     order = ("passed", "failed", "warned", "error", "inconclusive", "skipped", "not run")
     lines.append(" · ".join(f"{EMOJI[key]} {counts.get(key.replace(' ', '_'), 0)} {key}" for key in order))
     lines.append("")
@@ -207,7 +211,7 @@ def _gate_section(gate: Mapping[str, Any]) -> list[str]:
     model = gate.get("model", {})
     lines = [f"### {_code(gate['file'])}" + (f" — model {_code(model['id'])}" if model.get("id") else ""), ""]
     if gate.get("error"):
-        lines += [f"> {EMOJI['error']} **the gate could not run:** {_cell(gate['error'])}", ""]
+        lines += [f"> {EMOJI['error']} **the gate could not run:** {_cell(gate['error'], MESSAGE_CHARS)}", ""]
     checks = gate.get("checks", [])
     if checks:
         lines.append("| check | stages | value | threshold | status |")
@@ -216,7 +220,7 @@ def _gate_section(gate: Mapping[str, Any]) -> list[str]:
             stages = ", ".join(check.get("stages") or []) or NONE
             lines.append(
                 f"| {_cell(check['name'])} | {_cell(stages)} | {_cell(format_measurement(check))} | "
-                f"{_cell(format_threshold(check.get('threshold')))} | {format_status(status_word(check))} |"
+                f"{_cell(format_threshold(check.get('threshold')))} | {_cell(format_status(status_word(check)))} |"
             )
         lines.append("")
     problems = [
@@ -226,8 +230,10 @@ def _gate_section(gate: Mapping[str, Any]) -> list[str]:
     ]
     for check in problems:
         word = status_word(check)
-        message = " ".join(str(check["message"]).split())
-        lines.append(f"- {EMOJI[word]} **{_cell(check['name'])}** ({word}): {message}")
+        lines.append(
+            f"- {EMOJI.get(word, '')} **{_cell(check['name'])}** ({_cell(word)}): "
+            f"{_cell(check['message'], MESSAGE_CHARS)}"
+        )
     if problems:
         lines.append("")
     return lines
@@ -245,18 +251,18 @@ def _provenance(report: Mapping[str, Any]) -> list[str]:
         device = model.get("device") or NONE
         lines.append(
             f"- model {_code(model.get('id', NONE))}: {_code(model.get('source', NONE))} "
-            f"({model.get('backend', NONE)}, {model.get('task', NONE)}, device {device}, "
-            f"requested {model.get('device_requested', NONE)})"
+            f"({_cell(model.get('backend', NONE))}, {_cell(model.get('task', NONE))}, device {_cell(device)}, "
+            f"requested {_cell(model.get('device_requested', NONE))})"
         )
         for record in model.get("files", []):
             digest, size = _short_hash(record.get("sha256")), _size(record.get("size"))
-            lines.append(f"  - {_code(record['path'])} sha256 {digest}, {size}")
+            lines.append(f"  - {_code(record.get('path'))} sha256 {digest}, {size}")
         rows = data.get("rows")
         lines.append(
-            f"- data {_code(data.get('source', NONE))} (split {data.get('split') or NONE}, "
+            f"- data {_code(data.get('source', NONE))} (split {_cell(data.get('split') or NONE)}, "
             f"input {_code(data.get('input', NONE))}, label {_code(data.get('label', NONE))}, "
-            f"{rows if rows is not None else NONE} rows"
-            + (f", limit {data['limit']}" if data.get("limit") is not None else "")
+            f"{_cell(rows if rows is not None else NONE)} rows"
+            + (f", limit {_cell(data['limit'])}" if data.get("limit") is not None else "")
             + f"): sha256 {_short_hash(data.get('sha256'))}"
         )
         lines.append("")
@@ -265,9 +271,9 @@ def _provenance(report: Mapping[str, Any]) -> list[str]:
     commit = git.get("commit")
     git_text = NONE
     if commit:
-        git_text = _code(commit[:12])
+        git_text = _code(str(commit)[:12], in_table=True)
         if git.get("branch"):
-            git_text += f" on {_code(git['branch'])}"
+            git_text += f" on {_code(git['branch'], in_table=True)}"
         if git.get("dirty"):
             git_text += " (uncommitted changes)"
     packages = env.get("packages") or {}
@@ -284,8 +290,8 @@ def _provenance(report: Mapping[str, Any]) -> list[str]:
     if env.get("gpus"):
         lines.append(f"| gpu | {_cell(', '.join(env['gpus']))} |")
     lines += [
-        f"| git | {_cell(git_text)} |",
-        f"| packages | {_cell(installed or NONE)} |",
+        f"| git | {git_text} |",
+        f"| packages | {_cell(installed or NONE, MESSAGE_CHARS)} |",
         "",
         "</details>",
     ]
