@@ -186,6 +186,7 @@ def _build_model(doc: dict[str, Any], gate_path: Path, base: Path, fail: Any) ->
         threads=doc.get("threads"),
         graph_optimization=doc.get("graph_optimization"),
         max_new_tokens=doc.get("max_new_tokens", 32),
+        stop=tuple(doc.get("stop") or ()),
         labels=tuple(doc["labels"]) if doc.get("labels") else None,
         device_map=device_map,
     )

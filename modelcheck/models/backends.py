@@ -11,7 +11,7 @@ The core never imports a framework itself: a backend imports its framework when 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -44,7 +44,11 @@ class Outputs:
     - ``tabular-regression``: ``values`` (shape (n,));
     - ``feature-extraction``: ``embeddings`` (shape (n, d)), or with paired inputs also
       ``pair_embeddings`` for the second input of each pair;
-    - ``text-generation``: ``texts`` (the generated continuation of each prompt).
+    - ``text-generation``: ``texts`` (the generated continuation of each prompt) and, for
+      ``(prompt, reference)`` inputs, ``token_logprobs`` (shape (n, 2): the sum of the reference tokens'
+      log-probabilities given the prompt, and their count); ``generation``: the decoding settings
+      (greedy, max_new_tokens, stop strings, seed) for the report;
+    - text2text tasks: ``texts`` and ``generation``.
     """
 
     labels: np.ndarray | None = None
@@ -53,6 +57,8 @@ class Outputs:
     embeddings: np.ndarray | None = None
     pair_embeddings: np.ndarray | None = None
     texts: list[str] | None = None
+    token_logprobs: np.ndarray | None = None
+    generation: Mapping[str, Any] | None = None
 
     def __len__(self) -> int:
         for field in (self.labels, self.values, self.embeddings, self.texts):
@@ -76,6 +82,8 @@ class Outputs:
             embeddings=pick(self.embeddings),
             pair_embeddings=pick(self.pair_embeddings),
             texts=None if self.texts is None else [self.texts[i] for i in index],
+            token_logprobs=pick(self.token_logprobs),
+            generation=self.generation,
         )
 
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from modelcheck.models.backends import Outputs
 
 BASELINE_VERSION = 1
-_FIELDS = ("labels", "scores", "values", "embeddings", "pair_embeddings", "texts")
+_FIELDS = ("labels", "scores", "values", "embeddings", "pair_embeddings", "texts", "token_logprobs")
 
 
 class BaselineUnavailable(ModelcheckError):

@@ -7,7 +7,10 @@ Registered in the ``modelcheck.backends`` entry-point group as ``transformers``.
 - ``feature-extraction``: ``AutoModel`` + ``AutoTokenizer``, mean-pooled and L2-normalised -> embeddings
   (and ``pair_embeddings`` for ``(a, b)`` inputs);
 - ``image-classification``: ``AutoModelForImageClassification`` + ``AutoImageProcessor`` -> labels, scores;
-- ``text-generation``: ``AutoModelForCausalLM`` + ``AutoTokenizer``, greedy -> texts (the continuations).
+- ``text-generation``: ``AutoModelForCausalLM`` + ``AutoTokenizer``, greedy -> texts (the continuations;
+  chats through the chat template) and, for ``(prompt, reference)`` inputs, the references' log-likelihoods;
+- ``text2text-generation``, ``summarization``, ``translation``: ``AutoModelForSeq2SeqLM`` + ``AutoTokenizer``,
+  greedy -> texts.
 
 torch and transformers are imported only when a model is loaded, so importing this module is cheap.
 """
@@ -62,6 +65,10 @@ _TASKS: dict[str, _TaskKind] = {
         classification=True,
     ),
     "text-generation": _TaskKind("AutoModelForCausalLM", "AutoTokenizer", "_generation:GenerationModel"),
+    **{
+        task: _TaskKind("AutoModelForSeq2SeqLM", "AutoTokenizer", "_text2text:Text2TextModel")
+        for task in ("text2text-generation", "summarization", "translation")
+    },
 }
 SUPPORTED_TASKS = tuple(_TASKS)
 _TRUE = {"1", "on", "yes", "true"}

@@ -1,0 +1,159 @@
+"""text-generation (LLMs): prompts or chat messages in, generated continuations judged.
+
+- ``exact_match``: the output equals a reference after the check's ``normalize`` steps (ends always
+  stripped; see :func:`modelcheck.tasks.text2text.normalise`); ``contains``: a normalised reference
+  occurs in the normalised output; ``regex``: the check's ``pattern`` is found in the output
+  (``re.search``; anchor it with ``^...$`` for the whole text). Each a mean of per-row 0/1.
+- ``rouge1`` ... ``rougeLsum``, ``bleu``, ``chrf``, ``chrf++``, ``ter``: as for text2text (same code).
+- ``perplexity``: ``exp(-sum log p / tokens)`` over the reference continuations' tokens, from the model's
+  own log-likelihoods (``Outputs.token_logprobs``: per row the sum of the reference tokens' log-probs
+  given the prompt, and their count); pooled over rows, so slices and resamples sum both first.
+
+A prompt is a string, or a chat: a list of ``{"role": ..., "content": ...}`` messages (in CSV, a JSON
+list), to which the backend applies the model's chat template with a generation prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from modelcheck.errors import CheckError, DataError
+from modelcheck.tasks import text2text
+from modelcheck.tasks.base import RowStatistics, mean_of_rows
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from modelcheck.gatefile import CheckSpec
+    from modelcheck.models.backends import Outputs
+
+__all__ = ["METRICS", "TASKS", "prompts", "row_statistics", "scoring_inputs", "targets"]
+
+TASKS = ("text-generation",)
+METRICS: dict[str, str] = {
+    **text2text.METRICS,
+    "contains": "contains",
+    "regex": "regex",
+    "perplexity": "perplexity",
+}
+#: Metrics that read no reference.
+LABEL_FREE = frozenset({"regex"})
+
+
+def targets(task: str, label: str | None, frame: pd.DataFrame, label_names: Sequence[str], *, source: str = "") -> Any:
+    """The references of each row, as for text2text (a string, or a list of them)."""
+    return text2text.targets(task, label, frame, label_names, source=source)
+
+
+def prompts(values: Sequence[Any], *, column: str) -> list[str | list[dict[str, str]]]:
+    """Each row's prompt: a string, or a chat (a list of role/content messages, or its JSON text).
+
+    DataError names the row and column of a missing prompt or a malformed chat.
+    """
+    out: list[str | list[dict[str, str]]] = []
+    for row, value in enumerate(values):
+        if isinstance(value, str):
+            chat = _json_chat(value)
+            out.append(value if chat is None else _messages(chat, row, column))
+        elif isinstance(value, (list, tuple, np.ndarray)):
+            out.append(_messages(list(value), row, column))
+        else:
+            raise DataError(
+                f"input column {column!r}: row {row} holds {text2text._shown(value)}; a text-generation prompt is a "
+                'string or a chat: a list of {"role": ..., "content": ...} messages (in CSV, that list as JSON)'
+            )
+    return out
+
+
+def _json_chat(value: str) -> list[Any] | None:
+    """``value`` read as a chat where it is a JSON list of objects (a prompt that happens to start with '[' stays text)."""
+    if not value.lstrip().startswith("[{"):
+        return None
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, list) and parsed and all(isinstance(m, dict) for m in parsed) else None
+
+
+def _messages(chat: list[Any], row: int, column: str) -> list[dict[str, str]]:
+    messages = []
+    for i, message in enumerate(chat):
+        if hasattr(message, "items"):
+            message = dict(message.items())
+        role = message.get("role") if isinstance(message, dict) else None
+        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(role, str) or not isinstance(content, str):
+            raise DataError(
+                f"input column {column!r}: row {row}, message {i} is {text2text._shown(message)}; every chat "
+                'message needs a string "role" (system, user, assistant) and a string "content"'
+            )
+        messages.append({"role": role, "content": content})
+    if not messages:
+        raise DataError(f"input column {column!r}: row {row} is an empty chat; give at least one message")
+    return messages
+
+
+def scoring_inputs(inputs: Sequence[Any], refs: Sequence[Sequence[str]] | None, *, column: str) -> list[Any]:
+    """``(prompt, first reference)`` per row: what the backend scores for ``perplexity``."""
+    if refs is None:
+        raise DataError(f"perplexity scores the reference continuations: set data.label (input column {column!r})")
+    return [(prompt, row[0]) for prompt, row in zip(inputs, refs, strict=True)]
+
+
+def row_statistics(check: CheckSpec, targets: Any, outputs: Outputs, label_names: Sequence[str]) -> RowStatistics:
+    """``check``'s metric over the generated continuations (and references, or the model's log-likelihoods)."""
+    metric = str(check.metric)
+    if metric == "perplexity":
+        return _perplexity(check, outputs)
+    texts = outputs.texts
+    if texts is None:
+        raise CheckError(f"metric {metric} needs the model's generated texts, which this backend did not produce")
+    if metric == "regex":
+        return _regex(check, texts)
+    if targets is None:
+        raise CheckError(f"check {check.name!r}: metric {metric} needs references: set data.label")
+    if metric == "contains":
+        norm = text2text.normaliser(check)
+        hits = [any(norm(ref) in norm(text) for ref in row) for text, row in zip(texts, targets, strict=True)]
+        return mean_of_rows(np.asarray(hits, dtype=np.float64), {"normalize": list(_steps(check))})
+    return text2text.text_statistics(check, texts, targets)
+
+
+def _steps(check: CheckSpec) -> tuple[str, ...]:
+    return text2text._steps(check)
+
+
+def _regex(check: CheckSpec, texts: Sequence[str]) -> RowStatistics:
+    pattern = text2text.option(check, "pattern", None)
+    if not isinstance(pattern, str):
+        raise CheckError(f"check {check.name!r}: metric regex needs a pattern (a regular expression) in the check")
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise CheckError(f"check {check.name!r}: pattern {pattern!r} is not a regular expression: {exc}") from None
+    hits = np.fromiter((compiled.search(text) is not None for text in texts), dtype=np.float64, count=len(texts))
+    return mean_of_rows(hits, {"pattern": pattern, "match": "re.search"})
+
+
+def _perplexity(check: CheckSpec, outputs: Outputs) -> RowStatistics:
+    scored = getattr(outputs, "token_logprobs", None)
+    if scored is None:
+        raise CheckError(
+            f"check {check.name!r}: perplexity needs the model's log-likelihoods of the references "
+            "(token_logprobs), which this backend did not produce"
+        )
+    scored = np.asarray(scored, dtype=np.float64).reshape(-1, 2)
+    stats = np.column_stack([-scored[:, 0], scored[:, 1]])
+    return RowStatistics(stats, _exp_mean_nll, {"score": "exp(total negative log-likelihood / reference tokens)"})
+
+
+def _exp_mean_nll(sums: np.ndarray) -> np.ndarray:
+    nll, tokens = sums[..., 0], sums[..., 1]
+    mean = np.divide(nll, tokens, out=np.full_like(nll, np.inf), where=tokens > 0)
+    return np.asarray(np.exp(mean))
