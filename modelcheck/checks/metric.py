@@ -23,13 +23,16 @@ if TYPE_CHECKING:
     from modelcheck.gatefile import CheckSpec
     from modelcheck.models.backends import Outputs
     from modelcheck.report.results import Status
+    from modelcheck.tasks.base import RowStatistics
 
 _MISSING_SLICE = "<missing>"
 
 
 def judge(check: CheckSpec, run: GateRun) -> CheckResult:
     """The check kind's entry in :data:`modelcheck.checks.KINDS`."""
-    return evaluate_metric_check(check, run.targets, run.outputs, run.model.label_names, run.frame)
+    return evaluate_metric_check(
+        check, run.targets, run.outputs, run.model.label_names, run.frame, task=run.gate.model.task
+    )
 
 
 def evaluate_metric_check(
@@ -38,18 +41,21 @@ def evaluate_metric_check(
     outputs: Outputs,
     label_names: Sequence[str],
     frame: pd.DataFrame,
+    *,
+    task: str | None = None,
 ) -> CheckResult:
     """Judge one metric check on the whole data, or per value of ``slice_by``.
 
     ``targets`` is what the outputs are compared against, one per row: class ids, numbers, texts,
-    or None for metrics that need no label (cosine_similarity reads ``check.reference``).
+    or None for metrics that need no label (cosine_similarity reads ``check.reference``). A family
+    task's metric (:mod:`modelcheck.tasks`) comes from its per-row statistics, slices included.
     """
-    scorer = Scorer(check, label_names, n_rows=len(outputs))
-    label = scorer.label
+    scorer = Scorer(check, label_names, n_rows=len(outputs), task=task)
     n_total = len(outputs)
 
     if check.slice_by is None:
         value = scorer.score(targets, outputs, None)
+        label = scorer.label
         verdict, message = _judge(label, value, check, n_total)
         return CheckResult(
             name=check.name, kind=check.kind, metric=check.metric, status=verdict, message=message,
@@ -58,9 +64,14 @@ def evaluate_metric_check(
 
     groups = frame[check.slice_by].astype(object).where(frame[check.slice_by].notna(), _MISSING_SLICE)
     slices: list[dict[str, Any]] = []
+    statistics = None if scorer.family is None else scorer.statistics(targets, outputs)
+    label = scorer.label
     for key, rows in groups.groupby(groups, sort=True).indices.items():
         n = len(rows)
-        value = scorer.score(take_rows(targets, rows), outputs.take(rows), rows)
+        if statistics is not None:
+            value = statistics.value(rows)
+        else:
+            value = scorer.score(take_rows(targets, rows), outputs.take(rows), rows)
         large_enough = n >= check.min_samples
         verdict = _judge(label, value, check, n)[0] if large_enough else "skipped"
         slices.append({"slice": str(key), "n": n, "value": value, "judged": large_enough, "status": verdict})
@@ -102,9 +113,15 @@ def evaluate_metric_check(
 
 
 class Scorer:
-    """Computes one check's metric on all rows or a subset; set up (and validated) once per check."""
+    """Computes one check's metric on all rows or a subset; set up (and validated) once per check.
 
-    def __init__(self, check: CheckSpec, label_names: Sequence[str], *, n_rows: int) -> None:
+    With ``task`` a family task (:func:`modelcheck.tasks.serves`), the metric comes from the family's
+    per-row statistics (:meth:`statistics`), computed once per outputs object.
+    """
+
+    def __init__(self, check: CheckSpec, label_names: Sequence[str], *, n_rows: int, task: str | None = None) -> None:
+        from modelcheck.tasks import serves
+
         self.check = check
         if check.metric is None:
             raise CheckError(f"check {check.name!r} has no metric")
@@ -114,6 +131,12 @@ class Scorer:
         self.pos_label: int | None = None
         self.reference: np.ndarray | None = None
         self.module: Any = None
+        self.label_names = tuple(label_names)
+        self.family = None if task is None or check.evaluate is not None else serves(task, check.metric)
+        self._statistics: list[tuple[Outputs, RowStatistics]] = []
+        if self.family is not None:
+            self.label = self.metric
+            return
         if self.metric in ("precision", "recall", "f1", "roc_auc"):
             self.average, self.pos_label = _averaging(check, label_names)
             self.details["average"] = self.average
@@ -128,7 +151,22 @@ class Scorer:
             self.details["evaluate"] = str(check.evaluate["path"])
         self.label = self.metric if self.average is None else f"{self.metric} ({self.average})"
 
+    def statistics(self, targets: Any, outputs: Outputs) -> RowStatistics:
+        """A family metric's per-row statistics for ``outputs`` (computed once per outputs object)."""
+        assert self.family is not None
+        for seen, statistics in self._statistics:
+            if seen is outputs:
+                return statistics
+        statistics = self.family.row_statistics(self.check, targets, outputs, self.label_names)
+        self._statistics.append((outputs, statistics))
+        self.details.update(statistics.details)
+        average = self.details.get("average")
+        self.label = self.metric if average is None else f"{self.metric} ({average})"
+        return statistics
+
     def score(self, targets: Any, outputs: Outputs, rows: np.ndarray | None) -> float:
+        if self.family is not None:
+            return self.statistics(targets, outputs).value()
         if self.module is not None:
             from modelcheck.checks.evaluate_module import compute
 

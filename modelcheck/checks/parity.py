@@ -113,4 +113,7 @@ def _row(row: dict[str, Any]) -> str:
         bits.append(f"cosine {row['cosine']:.4f}")
     if "labels" in row and row["labels"] is not None:
         bits.append(f"labels {row['labels'][0]}/{row['labels'][1]}")
+    if row.get("tags"):
+        shown = ", ".join(f"word {i} {a}/{b}" for i, a, b in row["tags"][:3])
+        bits.append(f"{len(row['tags'])} tag(s) differ: {shown}")
     return " ".join(bits)

@@ -10,6 +10,7 @@ import numpy as np
 from modelcheck.checks.metric import Scorer, take_rows
 from modelcheck.errors import CheckError
 from modelcheck.gatefile import ACCURACY_LIKE
+from modelcheck.gatefile.tasks import LOWER_IS_BETTER
 from modelcheck.report.baselines import BaselineUnavailable, read_baseline
 from modelcheck.report.results import CheckResult, Status
 
@@ -21,15 +22,12 @@ if TYPE_CHECKING:
     from modelcheck.measure.stats import PairedComparison
     from modelcheck.models.backends import Outputs
 
-#: Metrics where a smaller value is better (a "drop" is a rise).
-LOWER_IS_BETTER = frozenset({"mae", "rmse"})
-
 
 def judge(check: CheckSpec, run: GateRun) -> CheckResult:
     """The check kind's entry in :data:`modelcheck.checks.KINDS`."""
     return judge_regression(
         check, run.targets, run.outputs, run.model.label_names, run.frame,
-        model_id=run.gate.model.id, data_sha256=run.data_sha256,
+        model_id=run.gate.model.id, data_sha256=run.data_sha256, task=run.gate.model.task,
     )  # fmt: skip
 
 
@@ -42,6 +40,7 @@ def judge_regression(
     *,
     model_id: str,
     data_sha256: str | None,
+    task: str | None = None,
 ) -> CheckResult:
     """Compare ``outputs`` with the check's baseline row by row and judge non-inferiority."""
     assert check.baseline is not None and check.max_drop is not None and check.metric is not None
@@ -65,7 +64,7 @@ def judge_regression(
             policy="inconclusive",
         )
 
-    comparison = _compare(check, targets, baseline.outputs, outputs, label_names)
+    comparison = _compare(check, targets, baseline.outputs, outputs, label_names, task)
     details = {**comparison.to_dict(), "baseline_file": baseline.path, "baseline_created_at": baseline.created_at}
     return CheckResult(
         name=check.name,
@@ -82,14 +81,19 @@ def judge_regression(
 
 
 def _compare(
-    check: CheckSpec, targets: Any, baseline: Outputs, candidate: Outputs, label_names: Sequence[str]
+    check: CheckSpec,
+    targets: Any,
+    baseline: Outputs,
+    candidate: Outputs,
+    label_names: Sequence[str],
+    task: str | None = None,
 ) -> PairedComparison:
     from modelcheck.measure import stats
 
     assert check.max_drop is not None and check.metric is not None
     n = len(candidate)
-    if check.metric in ACCURACY_LIKE and check.test in ("paired-bootstrap", "mcnemar"):
-        scorer = Scorer(check, label_names, n_rows=n)
+    scorer = Scorer(check, label_names, n_rows=n, task=task)
+    if scorer.family is None and check.metric in ACCURACY_LIKE and check.test in ("paired-bootstrap", "mcnemar"):
         base_right, cand_right = _correct(scorer, targets, baseline), _correct(scorer, targets, candidate)
         if check.test == "mcnemar":
             return stats.mcnemar(base_right, cand_right, max_drop=check.max_drop, confidence=check.confidence)
@@ -97,7 +101,6 @@ def _compare(
             base_right, cand_right, max_drop=check.max_drop, resamples=check.resamples,
             confidence=check.confidence, seed=check.seed,
         )  # fmt: skip
-    scorer = Scorer(check, label_names, n_rows=n)
     higher_is_better = check.metric not in LOWER_IS_BETTER
     if check.test == "none":
         base_value = scorer.score(targets, baseline, None)

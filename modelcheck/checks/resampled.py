@@ -9,7 +9,8 @@ Every metric here is a function of per-example quantities that a resample only r
   (``zero_division=0``; ``macro`` averages the classes present in the resample's labels or
   predictions, as scikit-learn does; ``weighted`` by support; ``micro`` pools the counts);
 - mae, rmse, r2: sums of per-example terms (r2 centred per resample, as scikit-learn computes it);
-- cosine_similarity, exact_match, contains: means of a per-example value.
+- cosine_similarity, exact_match, contains: means of a per-example value;
+- the metrics of family tasks (:mod:`modelcheck.tasks`): their per-row sufficient statistics summed per resample.
 
 :func:`batch_scorer` returns ``None`` for the metrics that are not sums of per-example terms
 (roc_auc, spearman, evaluate modules): those keep the per-resample path. Results equal
@@ -45,6 +46,9 @@ def batch_scorer(scorer: Scorer, targets: Any, baseline: Outputs, candidate: Out
     """The vectorised resample scorer for ``scorer``'s metric, or None where there is none."""
     from modelcheck.checks.metric import _need
 
+    if scorer.family is not None:  # a family task's metric: its per-row statistics, summed per resample
+        first_rows, second_rows = scorer.statistics(targets, baseline), scorer.statistics(targets, candidate)
+        return lambda chunk: (first_rows.resampled(chunk), second_rows.resampled(chunk))
     if scorer.module is not None:
         return None
     if scorer.metric in _CLASSIFICATION and scorer.metric != "accuracy":

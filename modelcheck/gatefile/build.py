@@ -16,7 +16,14 @@ from modelcheck.errors import GateFileError
 from modelcheck.gatefile.paths import SourcePathError, find_value, resolve_source
 from modelcheck.gatefile.source import json_path, line_of
 from modelcheck.gatefile.spec import ACCURACY_LIKE, CheckSpec, DataSpec, GateSpec, ModelSpec
-from modelcheck.gatefile.tasks import LABEL_FREE_METRICS, SIGNED_UNIT_INTERVAL, TASKS, UNIT_INTERVAL, Task
+from modelcheck.gatefile.tasks import (
+    CHECK_OPTIONS,
+    LABEL_FREE_METRICS,
+    SIGNED_UNIT_INTERVAL,
+    TASKS,
+    UNIT_INTERVAL,
+    Task,
+)
 
 #: The entry-point group backends register in (``modelcheck.models`` loads them from it).
 BACKENDS_GROUP = "modelcheck.backends"
@@ -55,7 +62,7 @@ def _build_gate(document: dict[str, Any], gate_path: Path, shown: str, node: yam
     data = DataSpec(
         source=resolve_source(data_doc["source"], base, bare_hub_names=True),
         input=data_doc["input"] if isinstance(data_doc["input"], str) else tuple(data_doc["input"]),
-        label=data_doc.get("label"),
+        label=data_doc.get("label") if isinstance(data_doc.get("label"), (str, type(None))) else tuple(data_doc["label"]),
         split=data_doc.get("split", "test"),
         limit=data_doc.get("limit"),
     )
@@ -79,7 +86,8 @@ def _build_gate(document: dict[str, Any], gate_path: Path, shown: str, node: yam
             metric = f"evaluate:{Path(metric['evaluate']).stem}"
         if metric is not None:
             _check_metric(task, check, index, data, fail)
-        if kind == "regression" and check.get("test") == "mcnemar" and metric not in ACCURACY_LIKE:
+        options = _check_options(task, check, index, fail)
+        if kind == "regression" and check.get("test") == "mcnemar" and (metric not in ACCURACY_LIKE or task.family):
             raise fail(
                 ["checks", index, "test"],
                 f"test mcnemar compares right/wrong per example, so it needs an accuracy-like metric "
@@ -109,6 +117,7 @@ def _build_gate(document: dict[str, Any], gate_path: Path, shown: str, node: yam
                 reference=path_of(check.get("reference")),
                 average=check.get("average"),
                 pos_label=check.get("pos_label"),
+                options=options,
                 min=check.get("min"),
                 max=check.get("max"),
                 slice_by=check.get("slice_by"),
@@ -193,9 +202,10 @@ def _build_model(doc: dict[str, Any], gate_path: Path, base: Path, fail: Any) ->
 
 
 _KIND_KEYS = {
-    "metric": {"metric", "average", "pos_label", "min", "max", "slice_by", "min_samples", "reference"},
+    "metric": {"metric", "average", "pos_label", "min", "max", "slice_by", "min_samples", "reference",
+               *CHECK_OPTIONS},
     "regression": {"metric", "average", "pos_label", "baseline", "max_drop", "test", "confidence", "resamples",
-                   "seed", "on_missing"},
+                   "seed", "on_missing", *CHECK_OPTIONS},
     "parity": {"against", "max_abs_diff", "max_rel_diff", "min_cosine", "min_agreement"},
     "latency": {"batch_size", "percentile", "inputs", "threads", "min_iterations", "min_time", "max_time", "max_ms",
                 "max_ratio", "baseline_model", "confidence", "resamples", "seed", "on_uncertain"},
@@ -305,9 +315,34 @@ def _against_model(model: ModelSpec, doc: dict[str, Any], base: Path, index: int
     return replace(model, id=f"{model.id}-against", **changes)
 
 
+def _check_options(task: Task, check: dict[str, Any], index: int, fail: Any) -> dict[str, Any]:
+    """The task options of a check (``CHECK_OPTIONS``), refused for tasks that do not take them; ``average`` checked."""
+    options = {key: check[key] for key in CHECK_OPTIONS if key in check}
+    for key in options:
+        if key not in task.options:
+            takers = [t.name for t in TASKS.values() if key in t.options]
+            raise fail(["checks", index, key], f"{key} does not apply to task {task.name!r} (it is an option of "
+                       f"{', '.join(takers)})")  # fmt: skip
+    average = check.get("average")
+    if average is not None and task.averages is not None and average not in task.averages:
+        raise fail(["checks", index, "average"], f"task {task.name!r} averages {', '.join(task.averages)}, "
+                   f"not {average!r}")  # fmt: skip
+    if task.averages is None and average == "samples":
+        raise fail(["checks", index, "average"], "average samples is for multi-label-classification")
+    return options
+
+
 def _check_inputs(task: Task, data: DataSpec, fail: Any) -> None:
     columns = data.input_columns
+    if data.label is not None and not isinstance(data.label, str) and not task.label_columns:
+        raise fail(["data", "label"], f"task {task.name!r} takes one label column; a list of label columns "
+                       "(one 0/1 column per label) is for multi-label-classification")  # fmt: skip
     if task.tabular:
+        return
+    if task.inputs == 2:
+        if len(columns) != 2:
+            raise fail(["data", "input"], f"task {task.name!r} takes two input columns [question, context]; "
+                       f"got {', '.join(columns)}")  # fmt: skip
         return
     if task.name == "feature-extraction":
         if len(columns) > 2:

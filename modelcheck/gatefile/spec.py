@@ -45,18 +45,26 @@ class ModelSpec:
 class DataSpec:
     """The labelled data a gate is judged on. ``source`` is an absolute path for local files.
 
-    ``input`` is one column, or several (tabular features; the two texts of a pair).
+    ``input`` is one column, or several (tabular features; the two texts of a pair; question and context).
+    ``label`` is one column, or several for multi-label classification (one 0/1 column per label).
     """
 
     source: str
     input: str | tuple[str, ...]
-    label: str | None = None
+    label: str | tuple[str, ...] | None = None
     split: str = "test"
     limit: int | None = None
 
     @property
     def input_columns(self) -> tuple[str, ...]:
         return (self.input,) if isinstance(self.input, str) else self.input
+
+    @property
+    def label_columns(self) -> tuple[str, ...]:
+        """The label column(s); empty without a label."""
+        if self.label is None:
+            return ()
+        return (self.label,) if isinstance(self.label, str) else self.label
 
     @property
     def is_local(self) -> bool:
@@ -75,6 +83,8 @@ class CheckSpec:
     reference: str | None = None
     average: str | None = None
     pos_label: str | int | None = None
+    #: Task options of family tasks (``gatefile.tasks.CHECK_OPTIONS``: threshold, scheme, mode, entity, subset).
+    options: Mapping[str, Any] = field(default_factory=dict)
     min: float | None = None
     max: float | None = None
     slice_by: str | None = None

@@ -12,9 +12,25 @@ CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 REGRESSION_METRICS = ("mae", "rmse", "r2")
 EMBEDDING_METRICS = ("cosine_similarity", "spearman")
 GENERATION_METRICS = ("exact_match", "contains")
+#: Language-task families (computed in :mod:`modelcheck.tasks`).
+MULTILABEL_METRICS = ("f1", "precision", "recall", "subset_accuracy", "hamming_loss")
+TOKEN_METRICS = ("f1", "precision", "recall", "token_accuracy")
+QA_METRICS = ("exact_match", "f1")
+
+#: Check keys that tune a family task's metric (collected into ``CheckSpec.options``); which task takes which
+#: is ``Task.options``. ``threshold``: multi-label decision threshold (a number, or label -> number);
+#: ``scheme``/``mode``/``entity``: seqeval's tagging scheme, strict mode and one entity type;
+#: ``subset``: SQuAD v2's ``HasAns`` / ``NoAns`` rows only.
+CHECK_OPTIONS = ("threshold", "scheme", "mode", "entity", "subset")
+#: Tagging schemes of token-classification (seqeval's scheme classes; ``auto`` = seqeval's default mode).
+TAG_SCHEMES = ("IOB1", "IOB2", "IOE1", "IOE2", "IOBES", "BILOU")
 
 #: Metrics whose value lies in [0, 1], so a min/max outside it can never be met.
-UNIT_INTERVAL = frozenset({*CLASSIFICATION_METRICS, "exact_match", "contains"})
+UNIT_INTERVAL = frozenset(
+    {*CLASSIFICATION_METRICS, "exact_match", "contains", "subset_accuracy", "hamming_loss", "token_accuracy"}
+)
+#: Metrics where a smaller value is better (a regression's "drop" is a rise).
+LOWER_IS_BETTER = frozenset({"mae", "rmse", "hamming_loss"})
 #: Metrics whose value lies in [-1, 1].
 SIGNED_UNIT_INTERVAL = frozenset({"cosine_similarity", "spearman"})
 
@@ -29,6 +45,16 @@ class Task:
     classification: bool = False
     #: ``data.input`` is a list of numeric feature columns rather than one column.
     tabular: bool = False
+    #: The family module in :mod:`modelcheck.tasks` computes its targets and metrics (see ``FAMILIES`` there).
+    family: bool = False
+    #: How many input columns it takes (question answering: question and context).
+    inputs: int = 1
+    #: ``data.label`` may be a list of columns (multi-label: one 0/1 column per label).
+    label_columns: bool = False
+    #: The ``average`` values its precision/recall/f1 take (None: the classification ones).
+    averages: tuple[str, ...] | None = None
+    #: The :data:`CHECK_OPTIONS` its checks take.
+    options: tuple[str, ...] = ()
 
 
 TASKS: dict[str, Task] = {
@@ -40,6 +66,22 @@ TASKS: dict[str, Task] = {
         Task("tabular-regression", REGRESSION_METRICS, tabular=True),
         Task("feature-extraction", EMBEDDING_METRICS),
         Task("text-generation", GENERATION_METRICS),
+        Task(
+            "multi-label-classification",
+            MULTILABEL_METRICS,
+            family=True,
+            label_columns=True,
+            averages=("micro", "macro", "weighted", "samples"),
+            options=("threshold",),
+        ),
+        Task(
+            "token-classification",
+            TOKEN_METRICS,
+            family=True,
+            averages=("micro", "macro", "weighted"),
+            options=("scheme", "mode", "entity"),
+        ),
+        Task("question-answering", QA_METRICS, family=True, inputs=2, options=("subset",)),
     )
 }
 

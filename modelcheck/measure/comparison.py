@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 #: Floor of the denominator of the relative difference, so near-zero reference values do not explode it.
 EPS = 1e-6
 #: The outputs compared, most informative first.
-_FIELDS = ("embeddings", "scores", "values", "texts", "labels")
+_FIELDS = ("embeddings", "scores", "values", "tags", "texts", "multi_labels", "labels")
 
 
 @dataclass(frozen=True)
@@ -29,9 +29,12 @@ class ParityResult:
 
     ``max_abs_diff`` / ``max_rel_diff`` (``|a-b| / max(|a|, EPS)``, ``a`` the reference) cover the compared
     float output; ``min_cosine`` / ``mean_cosine`` the per-row cosine similarity of embeddings; ``agreement``
-    the share of rows with the same predicted label (classification) or the same text (generation).
-    ``worst`` lists up to five rows, worst first: ``{"row", "abs_diff", "cosine", "labels", "texts"}``
-    as applicable. A mismatched NaN counts as an infinite difference.
+    the share of rows with the same predicted label (classification), the same label set (multi-label)
+    or the same text (generation, question answering); for token tags the share of words tagged alike, with
+    ``row_agreement`` the share of sentences tagged alike throughout.
+    ``worst`` lists up to five rows, worst first: ``{"row", "abs_diff", "cosine", "labels", "texts", "tags"}``
+    as applicable (``tags``: the differing words as ``[word index, reference tag, candidate tag]``).
+    A mismatched NaN counts as an infinite difference.
     """
 
     n: int
@@ -42,6 +45,7 @@ class ParityResult:
     agreement: float | None
     compared: str
     worst: list[dict[str, Any]] = field(default_factory=list)
+    row_agreement: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of the fields."""
@@ -67,12 +71,14 @@ def compare_outputs(reference: Outputs, candidate: Outputs, *, worst: int = 5) -
     n = len(reference)
     if compared == "texts":
         return _compare_texts(list(reference.texts or []), list(candidate.texts or []), worst)
+    if compared == "tags":
+        return _compare_tags(list(reference.tags or []), list(candidate.tags or []), worst)
 
     ref = np.asarray(getattr(reference, compared))
     cand = np.asarray(getattr(candidate, compared))
     _check_shapes(compared, ref, cand)
-    if compared == "labels":
-        same = ref == cand
+    if compared in ("labels", "multi_labels"):
+        same = ref == cand if compared == "labels" else (ref == cand).all(axis=1)
         changed = [int(i) for i in np.flatnonzero(~same)[:worst]]
         return ParityResult(
             n=n,
@@ -82,7 +88,7 @@ def compare_outputs(reference: Outputs, candidate: Outputs, *, worst: int = 5) -
             mean_cosine=None,
             agreement=float(same.mean()) if n else None,
             compared=compared,
-            worst=[{"row": i, "labels": [_item(ref[i]), _item(cand[i])]} for i in changed],
+            worst=[{"row": i, "labels": [_shown(ref[i]), _shown(cand[i])]} for i in changed],
         )
 
     ref, cand = _matrix(ref, n), _matrix(cand, n)
@@ -103,7 +109,9 @@ def compare_outputs(reference: Outputs, candidate: Outputs, *, worst: int = 5) -
             cosine = np.minimum(cosine, _cosine(ref2, cand2))
 
     labels: tuple[np.ndarray, np.ndarray] | None = None
-    if compared == "scores":
+    if compared == "scores" and reference.multi_labels is not None and candidate.multi_labels is not None:
+        labels = (_label_sets(reference.multi_labels), _label_sets(candidate.multi_labels))
+    elif compared == "scores":
         ref_labels = reference.labels if reference.labels is not None else ref.argmax(axis=1)
         cand_labels = candidate.labels if candidate.labels is not None else cand.argmax(axis=1)
         labels = (np.asarray(ref_labels), np.asarray(cand_labels))
@@ -147,6 +155,50 @@ def _compare_texts(ref: list[str], cand: list[str], worst: int) -> ParityResult:
         compared="texts",
         worst=[{"row": i, "texts": [ref[i], cand[i]]} for i in differing[:worst]],
     )
+
+
+def _compare_tags(ref: list[list[str]], cand: list[list[str]], worst: int) -> ParityResult:
+    """Token tags: the share of words tagged alike and of sentences tagged alike; most differing sentences first."""
+    differing: list[tuple[int, list[list[Any]]]] = []
+    words = same = 0
+    for row, (a, b) in enumerate(zip(ref, cand, strict=True)):
+        if len(a) != len(b):
+            raise CheckError(
+                f"cannot compare the tags of row {row}: the reference tagged {len(a)} words, the candidate {len(b)}"
+            )
+        changed = [[i, x, y] for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+        words += len(a)
+        same += len(a) - len(changed)
+        if changed:
+            differing.append((row, changed))
+    differing.sort(key=lambda item: -len(item[1]))
+    return ParityResult(
+        n=len(ref),
+        max_abs_diff=None,
+        max_rel_diff=None,
+        min_cosine=None,
+        mean_cosine=None,
+        agreement=same / words if words else None,
+        compared="tags",
+        worst=[{"row": row, "tags": changed[:10]} for row, changed in differing[:worst]],
+        row_agreement=1 - len(differing) / len(ref) if ref else None,
+    )
+
+
+def _label_sets(multi_labels: np.ndarray) -> np.ndarray:
+    """Each row's predicted label set as one comparable string of label ids (``"0,3"``)."""
+    import numpy as np
+
+    return np.asarray([",".join(map(str, np.flatnonzero(row))) for row in np.asarray(multi_labels, dtype=bool)])
+
+
+def _shown(value: Any) -> Any:
+    """A row's label for the report: an id, or a multi-label row as its label ids."""
+    import numpy as np
+
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        return [int(i) for i in np.flatnonzero(value)]
+    return _item(value)
 
 
 def _check_shapes(name: str, ref: np.ndarray, cand: np.ndarray) -> None:

@@ -44,6 +44,11 @@ class Outputs:
     - ``tabular-regression``: ``values`` (shape (n,));
     - ``feature-extraction``: ``embeddings`` (shape (n, d)), or with paired inputs also
       ``pair_embeddings`` for the second input of each pair;
+    - ``multi-label-classification``: ``scores`` (per-label sigmoid probabilities, shape (n, labels)) and
+      ``multi_labels`` (the labels predicted at the model's threshold 0.5, bool, shape (n, labels));
+    - ``token-classification``: ``tags`` (one tag name per input word, aligned by each word's first subword);
+    - ``question-answering``: ``texts`` (the answer span, "" for no answer) and ``spans`` (its character
+      start and end in the context, shape (n, 2); (-1, -1) for no answer);
     - ``text-generation``: ``texts`` (the generated continuation of each prompt) and, for
       ``(prompt, reference)`` inputs, ``token_logprobs`` (shape (n, 2): the sum of the reference tokens'
       log-probabilities given the prompt, and their count); ``generation``: the decoding settings
@@ -57,11 +62,14 @@ class Outputs:
     embeddings: np.ndarray | None = None
     pair_embeddings: np.ndarray | None = None
     texts: list[str] | None = None
+    tags: list[list[str]] | None = None
+    multi_labels: np.ndarray | None = None
+    spans: np.ndarray | None = None
     token_logprobs: np.ndarray | None = None
     generation: Mapping[str, Any] | None = None
 
     def __len__(self) -> int:
-        for field in (self.labels, self.values, self.embeddings, self.texts):
+        for field in (self.labels, self.values, self.embeddings, self.texts, self.tags, self.multi_labels):
             if field is not None:
                 return len(field)
         return 0
@@ -82,6 +90,9 @@ class Outputs:
             embeddings=pick(self.embeddings),
             pair_embeddings=pick(self.pair_embeddings),
             texts=None if self.texts is None else [self.texts[i] for i in index],
+            tags=None if self.tags is None else [self.tags[i] for i in index],
+            multi_labels=pick(self.multi_labels),
+            spans=pick(self.spans),
             token_logprobs=pick(self.token_logprobs),
             generation=self.generation,
         )

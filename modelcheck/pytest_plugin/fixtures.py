@@ -271,7 +271,7 @@ class Evaluator:
                     f"column {', '.join(map(repr, missing))} not found in the frame; "
                     f"its columns are: {', '.join(map(str, frame.columns))}"
                 )
-            targets = model_targets(task, label, frame, model.label_names)
+            targets = model_targets(task, label, frame, model.label_names, inputs=columns)
             inputs = model_inputs(task, columns, frame, base=None if base is None else Path(base))
             outputs = predict(model, inputs, batch_size=batch, name=spec.id if spec is not None else None)
             evaluation = Evaluation(
@@ -309,7 +309,7 @@ class Evaluation(Tabular):
         """Judge one check (as in a gate file) on these outputs; raises ModelcheckError when it cannot."""
         from modelcheck.checks.metric import evaluate_metric_check
 
-        result = evaluate_metric_check(check, self.targets, self.outputs, self.label_names, self.frame)
+        result = evaluate_metric_check(check, self.targets, self.outputs, self.label_names, self.frame, task=self.task)
         self.results[check.name] = result
         return result
 

@@ -1,7 +1,8 @@
 """Per-example outputs next to the report, and the baselines that regression checks read.
 
 A run with ``--modelcheck-report out.json`` saves each gate's outputs (labels and scores, values,
-embeddings or texts, one row per data row) as ``out.outputs/<model id>.npz``, keyed to the data's
+embeddings, texts, multi-labels, answer spans or token tags, one row per data row; tags flattened with
+their per-row counts in ``tags_lengths``) as ``out.outputs/<model id>.npz``, keyed to the data's
 sha256. ``modelcheck baseline update out.json`` turns them into ``baselines/<model id>.json`` +
 ``baselines/<model id>.npz``, which a ``kind: regression`` check compares against, row by row.
 """
@@ -24,7 +25,9 @@ if TYPE_CHECKING:
     from modelcheck.models.backends import Outputs
 
 BASELINE_VERSION = 1
-_FIELDS = ("labels", "scores", "values", "embeddings", "pair_embeddings", "texts", "token_logprobs")
+_FIELDS = (
+    "labels", "scores", "values", "embeddings", "pair_embeddings", "texts", "multi_labels", "spans", "token_logprobs",
+)  # fmt: skip
 
 
 class BaselineUnavailable(ModelcheckError):
@@ -84,6 +87,9 @@ def save_outputs(outputs: Outputs, path: Path, *, data_sha256: str | None) -> st
         value = getattr(outputs, name)
         if value is not None:
             arrays[name] = np.asarray(value, dtype=str) if name == "texts" else np.asarray(value)
+    if outputs.tags is not None:  # ragged: one flat array of tags and each row's count
+        arrays["tags"] = np.asarray([tag for row in outputs.tags for tag in row], dtype=str)
+        arrays["tags_lengths"] = np.asarray([len(row) for row in outputs.tags], dtype=np.int64)
     arrays["data_sha256"] = np.asarray(data_sha256 or "")
     atomic_write(path, lambda stream: np.savez_compressed(stream, **arrays))
     return sha256_file(path)
@@ -99,7 +105,12 @@ def load_outputs(path: Path) -> tuple[Outputs, str | None]:
         raise BaselineUnavailable(f"baseline outputs {path} are not a regular file")
     try:
         with np.load(path, allow_pickle=False) as data:
-            fields = {name: data[name] for name in _FIELDS if name in data.files}
+            fields: dict[str, Any] = {name: data[name] for name in _FIELDS if name in data.files}
+            if "tags" in data.files and "tags_lengths" in data.files:
+                flat = [str(tag) for tag in data["tags"].tolist()]
+                lengths = data["tags_lengths"].tolist()
+                ends = np.cumsum(lengths).tolist()
+                fields["tags"] = [flat[end - size : end] for end, size in zip(ends, lengths, strict=True)]
             data_sha = str(data["data_sha256"]) if "data_sha256" in data.files else ""
     except FileNotFoundError:
         raise BaselineUnavailable(f"baseline outputs not found: {path}") from None

@@ -57,7 +57,7 @@ def load_data(spec: DataSpec, *, columns: list[str], task: str = "text-classific
 
     missing = [c for c in dict.fromkeys(columns) if c not in frame.columns]
     if missing:
-        role = {spec.input: "data.input", spec.label: "data.label"}
+        role = {**{c: "data.input" for c in spec.input_columns}, **{c: "data.label" for c in spec.label_columns}}
         named = ", ".join(f"{c!r}" + (f" ({role[c]})" if c in role else "") for c in missing)
         known = ", ".join(map(str, frame.columns)) or "none"
         raise DataError(f"column {named} not found in {spec.source}; its columns are: {known}")

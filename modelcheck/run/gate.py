@@ -134,14 +134,16 @@ def _evaluate(
     result.model["files"] = file_records(root or _common_root(files), files)
 
     spec = gate.data
-    label = [spec.label] if spec.label else []
+    label = list(spec.label_columns)
     columns = [*spec.input_columns, *label, *(c.slice_by for c in gate.checks if c.slice_by)]
     data = load_data(spec, columns=columns, task=gate.model.task)
     result.data["rows"] = len(data.frame)
     result.data["sha256"] = data.sha256
 
-    targets = model_targets(gate.model.task, spec.label, data.frame, model.label_names)
-    inputs = model_inputs(gate.model.task, spec.input_columns, data.frame, base=data.base)
+    targets = model_targets(
+        gate.model.task, spec.label, data.frame, model.label_names, inputs=spec.input_columns, source=spec.source
+    )
+    inputs = model_inputs(gate.model.task, spec.input_columns, data.frame, base=data.base, source=spec.source)
     outputs = predict(model, inputs, batch_size=gate.model.batch_size, progress=progress, name=gate.model.id)
     if saving is not None:
         from modelcheck.report.baselines import save_outputs

@@ -15,15 +15,22 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-def model_inputs(task: str, columns: Sequence[str], frame: pd.DataFrame, *, base: Path | None = None) -> Sequence[Any]:
+def model_inputs(
+    task: str, columns: Sequence[str], frame: pd.DataFrame, *, base: Path | None = None, source: str = "the data"
+) -> Sequence[Any]:
     """One model input per row of ``frame``, in the shape ``task`` feeds (see LoadedModel.predict).
 
     ``columns`` are the input columns (several: tabular features or the two texts of a pair);
     ``base`` is the folder relative image paths resolve against.
     """
     from modelcheck.run.data import images, numeric_matrix
+    from modelcheck.tasks import family
 
     columns = tuple(columns)
+    served = family(task)
+    if served is not None and hasattr(served, "inputs"):
+        inputs: Sequence[Any] = served.inputs(task, columns, frame, source=source)
+        return inputs
     if TASKS[task].tabular:
         # One float32 matrix: a sequence of rows (len, slicing) that backends take whole, with no per-row work.
         return cast(Sequence[Any], numeric_matrix(frame, columns))
@@ -35,14 +42,29 @@ def model_inputs(task: str, columns: Sequence[str], frame: pd.DataFrame, *, base
     return values
 
 
-def model_targets(task: str, label: str | None, frame: pd.DataFrame, label_names: Sequence[str]) -> Any:
+def model_targets(
+    task: str,
+    label: str | tuple[str, ...] | None,
+    frame: pd.DataFrame,
+    label_names: Sequence[str],
+    *,
+    inputs: Sequence[str] = (),
+    source: str = "the data",
+) -> Any:
     """What the outputs are compared against, one per row (None without a ``label`` column).
 
     Class ids for classification tasks (labels given as names or ids), texts for text generation,
-    numbers otherwise.
+    numbers otherwise; a family task's family reads its own (:mod:`modelcheck.tasks`), given the input
+    columns and the data's name for its messages.
     """
+    from modelcheck.tasks import family
+
     if label is None:
         return None
+    served = family(task)
+    if served is not None:
+        return served.targets(task, label, frame, label_names, inputs=tuple(inputs), source=source)
+    assert isinstance(label, str)
     if TASKS[task].classification:
         return label_ids(frame[label], tuple(label_names), column=label)
     if task == "text-generation":

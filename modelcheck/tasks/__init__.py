@@ -6,9 +6,14 @@ A family module exposes:
 
 - ``TASKS``: the gate-file task names it serves;
 - ``METRICS``: metric name -> its model-index type name (the name the Hub's model card shows);
-- ``targets(task, label, frame, label_names, *, source) -> Any``: the label column read and validated
-  (a :class:`~modelcheck.errors.DataError` naming the row and the column for bad values);
-- ``row_statistics(check, targets, outputs, label_names) -> RowStatistics``: the check's metric as
+- ``targets(task, label, frame, label_names, *, inputs, source) -> Any``: the label column(s) read and
+  validated (a :class:`~modelcheck.errors.DataError` naming the row and the column for bad values);
+  ``label`` is ``data.label`` (a column, or a tuple of columns), ``inputs`` the input columns (tags are
+  checked against their words, answers against their contexts), ``source`` the data as the user named it;
+- optionally ``inputs(task, columns, frame, *, source) -> Sequence`` (one model input per row) where the
+  default (the column's values; two columns zipped into pairs) does not fit, e.g. word lists;
+- ``row_statistics(check, targets, outputs, label_names) -> RowStatistics``: the check's metric (its
+  options in ``check.options``, ``check.average``) as
   per-row sufficient statistics plus a finaliser (:mod:`modelcheck.tasks.base`), so the value on all
   rows, on a slice and on thousands of bootstrap resamples all come from one code path.
 
@@ -23,10 +28,20 @@ import importlib
 from types import ModuleType
 
 #: Task name -> the module of its family (imported when a gate of that task runs).
-FAMILIES: dict[str, str] = {}
+FAMILIES: dict[str, str] = {
+    "multi-label-classification": "modelcheck.tasks.multilabel",
+    "token-classification": "modelcheck.tasks.tokens",
+    "question-answering": "modelcheck.tasks.qa",
+}
 
 
 def family(task: str) -> ModuleType | None:
     """The family module that serves ``task``, or None for the tasks judged in :mod:`modelcheck.checks.metric`."""
     module = FAMILIES.get(task)
     return None if module is None else importlib.import_module(module)
+
+
+def serves(task: str, metric: str | None) -> ModuleType | None:
+    """The family module computing ``metric`` for ``task``, or None where :mod:`modelcheck.checks.metric` does."""
+    found = family(task)
+    return found if found is not None and metric in found.METRICS else None

@@ -11,13 +11,13 @@ resample. A mean of per-row scores (ROUGE, SQuAD EM/F1) is the special case ``[s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Finaliser", "RowStatistics", "mean_of_rows"]
+__all__ = ["Finaliser", "RowStatistics", "list_column", "mean_of_rows"]
 
 #: Column sums of shape (..., k) -> metric values of shape (...).
 Finaliser = Callable[[np.ndarray], np.ndarray]
@@ -67,3 +67,44 @@ def mean_of_rows(scores: np.ndarray, details: Mapping[str, Any] | None = None) -
     """A metric that is the mean of one score per row (ROUGE F-measure, SQuAD exact match and F1)."""
     column = np.asarray(scores, dtype=np.float64).reshape(-1, 1)
     return RowStatistics(np.hstack([column, np.ones_like(column)]), _mean, dict(details or {}))
+
+
+def list_column(
+    values: Sequence[Any], *, column: str, source: str, allow_missing: bool = False
+) -> list[list[Any] | None]:
+    """A column of lists as Python lists, one per row.
+
+    JSON, JSONL and parquet hold lists natively (parquet's arrive as numpy arrays); a CSV cell holds a
+    JSON-encoded list (``["B-PER", "O"]``). A row without a value is None with ``allow_missing``, else a
+    DataError; a cell that is not a list is a DataError naming its row, the column and the fix.
+    """
+    import json
+
+    from modelcheck.errors import DataError
+
+    out: list[list[Any] | None] = []
+    for row, value in enumerate(values):
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise DataError(
+                    f"{source}: column {column!r} row {row} holds {_short(value)}, not a list; in CSV write a "
+                    'JSON list (e.g. ["B-PER", "O"]), or use a JSON/JSONL/parquet file'
+                ) from None
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            if allow_missing:
+                out.append(None)
+                continue
+            raise DataError(f"{source}: column {column!r} row {row} is empty; give a list, or drop the row")
+        if isinstance(value, np.ndarray):
+            value = value.tolist()
+        if not isinstance(value, (list, tuple)):
+            raise DataError(f"{source}: column {column!r} row {row} holds {_short(value)}, not a list")
+        out.append(list(value))
+    return out
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

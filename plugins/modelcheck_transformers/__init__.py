@@ -7,6 +7,11 @@ Registered in the ``modelcheck.backends`` entry-point group as ``transformers``.
 - ``feature-extraction``: ``AutoModel`` + ``AutoTokenizer``, mean-pooled and L2-normalised -> embeddings
   (and ``pair_embeddings`` for ``(a, b)`` inputs);
 - ``image-classification``: ``AutoModelForImageClassification`` + ``AutoImageProcessor`` -> labels, scores;
+- ``multi-label-classification``: ``AutoModelForSequenceClassification`` (``problem_type``
+  ``multi_label_classification``) -> sigmoid scores and the labels at 0.5 (``_multilabel``);
+- ``token-classification``: ``AutoModelForTokenClassification`` -> one tag per word, read at the word's first
+  subword (``_tokens``);
+- ``question-answering``: ``AutoModelForQuestionAnswering`` -> the best answer span per question (``_qa``);
 - ``text-generation``: ``AutoModelForCausalLM`` + ``AutoTokenizer``, greedy -> texts (the continuations;
   chats through the chat template) and, for ``(prompt, reference)`` inputs, the references' log-likelihoods;
 - ``text2text-generation``, ``summarization``, ``translation``: ``AutoModelForSeq2SeqLM`` + ``AutoTokenizer``,
@@ -65,6 +70,13 @@ _TASKS: dict[str, _TaskKind] = {
         classification=True,
     ),
     "text-generation": _TaskKind("AutoModelForCausalLM", "AutoTokenizer", "_generation:GenerationModel"),
+    "multi-label-classification": _TaskKind(
+        "AutoModelForSequenceClassification", "AutoTokenizer", "_multilabel:MultiLabelModel", classification=True
+    ),
+    "token-classification": _TaskKind(
+        "AutoModelForTokenClassification", "AutoTokenizer", "_tokens:TokenClassificationModel", classification=True
+    ),
+    "question-answering": _TaskKind("AutoModelForQuestionAnswering", "AutoTokenizer", "_qa:QuestionAnsweringModel"),
     **{
         task: _TaskKind("AutoModelForSeq2SeqLM", "AutoTokenizer", "_text2text:Text2TextModel")
         for task in ("text2text-generation", "summarization", "translation")
