@@ -62,7 +62,9 @@ def _build_gate(document: dict[str, Any], gate_path: Path, shown: str, node: yam
     data = DataSpec(
         source=resolve_source(data_doc["source"], base, bare_hub_names=True),
         input=data_doc["input"] if isinstance(data_doc["input"], str) else tuple(data_doc["input"]),
-        label=data_doc.get("label") if isinstance(data_doc.get("label"), (str, type(None))) else tuple(data_doc["label"]),
+        label=data_doc.get("label")
+        if isinstance(data_doc.get("label"), (str, type(None)))
+        else tuple(data_doc["label"]),
         split=data_doc.get("split", "test"),
         limit=data_doc.get("limit"),
     )
@@ -87,7 +89,8 @@ def _build_gate(document: dict[str, Any], gate_path: Path, shown: str, node: yam
         if metric is not None:
             _check_metric(task, check, index, data, fail)
         options = _check_options(task, check, index, fail)
-        if kind == "regression" and check.get("test") == "mcnemar" and (metric not in ACCURACY_LIKE or task.family):
+        per_row = not task.family or task.name == "text-generation"  # its exact_match/contains are 0/1 per row
+        if kind == "regression" and check.get("test") == "mcnemar" and (metric not in ACCURACY_LIKE or not per_row):
             raise fail(
                 ["checks", index, "test"],
                 f"test mcnemar compares right/wrong per example, so it needs an accuracy-like metric "
@@ -388,6 +391,9 @@ def _check_metric(task: Task, check: dict[str, Any], index: int, data: DataSpec,
         )
     if not needs_reference and "reference" in check:
         raise fail(["checks", index, "reference"], "reference is only used by metric cosine_similarity")
+    if (metric == "regex") != ("pattern" in check):
+        raise fail(["checks", index], "metric regex needs pattern: the regular expression each output is searched for"
+                   if metric == "regex" else "pattern is only used by metric regex")  # fmt: skip
     if data.label is None and metric not in LABEL_FREE_METRICS:
         raise fail(
             ["data"],
@@ -401,6 +407,10 @@ def _metric_range(metric: str) -> tuple[float, float]:
         return 0.0, 1.0
     if metric in SIGNED_UNIT_INTERVAL:
         return -1.0, 1.0
-    if metric in ("mae", "rmse"):
+    if metric in ("mae", "rmse", "ter"):
         return 0.0, math.inf
+    if metric in ("bleu", "chrf", "chrf++"):  # sacrebleu's scale
+        return 0.0, 100.0
+    if metric == "perplexity":
+        return 1.0, math.inf
     return -math.inf, math.inf

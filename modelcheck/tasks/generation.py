@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from modelcheck.gatefile import CheckSpec
     from modelcheck.models.backends import Outputs
 
-__all__ = ["METRICS", "TASKS", "prompts", "row_statistics", "scoring_inputs", "targets"]
+__all__ = ["METRICS", "TASKS", "inputs", "prompts", "row_statistics", "scoring_inputs", "targets"]
 
 TASKS = ("text-generation",)
 METRICS: dict[str, str] = {
@@ -45,12 +45,15 @@ METRICS: dict[str, str] = {
 LABEL_FREE = frozenset({"regex"})
 
 
-def targets(task: str, label: str | None, frame: pd.DataFrame, label_names: Sequence[str], *, source: str = "") -> Any:
-    """The references of each row, as for text2text (a string, or a list of them)."""
-    return text2text.targets(task, label, frame, label_names, source=source)
+targets = text2text.targets
 
 
-def prompts(values: Sequence[Any], *, column: str) -> list[str | list[dict[str, str]]]:
+def inputs(task: str, columns: Sequence[str], frame: pd.DataFrame, *, source: str = "the data") -> list[Any]:
+    """Each row's prompt (see :func:`prompts`), from the one input column."""
+    return prompts(frame[columns[0]].tolist(), column=columns[0], source=source)
+
+
+def prompts(values: Sequence[Any], *, column: str, source: str = "the data") -> list[str | list[dict[str, str]]]:
     """Each row's prompt: a string, or a chat (a list of role/content messages, or its JSON text).
 
     DataError names the row and column of a missing prompt or a malformed chat.
@@ -59,19 +62,19 @@ def prompts(values: Sequence[Any], *, column: str) -> list[str | list[dict[str, 
     for row, value in enumerate(values):
         if isinstance(value, str):
             chat = _json_chat(value)
-            out.append(value if chat is None else _messages(chat, row, column))
+            out.append(value if chat is None else _messages(chat, row, column, source))
         elif isinstance(value, (list, tuple, np.ndarray)):
-            out.append(_messages(list(value), row, column))
+            out.append(_messages(list(value), row, column, source))
         else:
             raise DataError(
-                f"input column {column!r}: row {row} holds {text2text._shown(value)}; a text-generation prompt is a "
-                'string or a chat: a list of {"role": ..., "content": ...} messages (in CSV, that list as JSON)'
+                f"{source}: input column {column!r} row {row} holds {text2text._shown(value)}; a prompt "
+                'is a string or a chat: a list of {"role": ..., "content": ...} messages (in CSV, that list as JSON)'
             )
     return out
 
 
 def _json_chat(value: str) -> list[Any] | None:
-    """``value`` read as a chat where it is a JSON list of objects (a prompt that happens to start with '[' stays text)."""
+    """``value`` read as a chat where it is a JSON list of objects (other text stays a prompt, '[' or not)."""
     if not value.lstrip().startswith("[{"):
         return None
     try:
@@ -81,7 +84,7 @@ def _json_chat(value: str) -> list[Any] | None:
     return parsed if isinstance(parsed, list) and parsed and all(isinstance(m, dict) for m in parsed) else None
 
 
-def _messages(chat: list[Any], row: int, column: str) -> list[dict[str, str]]:
+def _messages(chat: list[Any], row: int, column: str, source: str) -> list[dict[str, str]]:
     messages = []
     for i, message in enumerate(chat):
         if hasattr(message, "items"):
@@ -90,12 +93,12 @@ def _messages(chat: list[Any], row: int, column: str) -> list[dict[str, str]]:
         content = message.get("content") if isinstance(message, dict) else None
         if not isinstance(role, str) or not isinstance(content, str):
             raise DataError(
-                f"input column {column!r}: row {row}, message {i} is {text2text._shown(message)}; every chat "
+                f"{source}: input column {column!r} row {row}, message {i} is {text2text._shown(message)}; every chat "
                 'message needs a string "role" (system, user, assistant) and a string "content"'
             )
         messages.append({"role": role, "content": content})
     if not messages:
-        raise DataError(f"input column {column!r}: row {row} is an empty chat; give at least one message")
+        raise DataError(f"{source}: input column {column!r} row {row} is an empty chat; give at least one message")
     return messages
 
 
@@ -121,12 +124,8 @@ def row_statistics(check: CheckSpec, targets: Any, outputs: Outputs, label_names
     if metric == "contains":
         norm = text2text.normaliser(check)
         hits = [any(norm(ref) in norm(text) for ref in row) for text, row in zip(texts, targets, strict=True)]
-        return mean_of_rows(np.asarray(hits, dtype=np.float64), {"normalize": list(_steps(check))})
+        return mean_of_rows(np.asarray(hits, dtype=np.float64), {"normalize": list(text2text.normalise_steps(check))})
     return text2text.text_statistics(check, texts, targets)
-
-
-def _steps(check: CheckSpec) -> tuple[str, ...]:
-    return text2text._steps(check)
 
 
 def _regex(check: CheckSpec, texts: Sequence[str]) -> RowStatistics:

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from modelcheck.models.backends import Outputs
 
 __all__ = [
-    "METRICS", "NORMALISATIONS", "ROUGE", "SACREBLEU", "TASKS", "normalise", "option", "references",
+    "METRICS", "NORMALISATIONS", "ROUGE", "SACREBLEU", "TASKS", "normalise", "normalise_steps", "option", "references",
     "row_statistics", "targets", "text_statistics",
 ]  # fmt: skip
 
@@ -74,14 +74,23 @@ def option(check: CheckSpec, name: str, default: Any) -> Any:
 # -- targets --------------------------------------------------------------------------------------
 
 
-def targets(task: str, label: str | None, frame: pd.DataFrame, label_names: Sequence[str], *, source: str = "") -> Any:
+def targets(
+    task: str,
+    label: str | tuple[str, ...] | None,
+    frame: pd.DataFrame,
+    label_names: Sequence[str],
+    *,
+    inputs: Sequence[str] = (),
+    source: str = "the data",
+) -> list[list[str]] | None:
     """The references of each row (a list of non-empty strings), or None without a label column."""
     if label is None:
         return None
-    return references(frame[label].tolist(), column=label)
+    column = label if isinstance(label, str) else label[0]
+    return references(frame[column].tolist(), column=column, source=source)
 
 
-def references(values: Iterable[Any], *, column: str) -> list[list[str]]:
+def references(values: Iterable[Any], *, column: str, source: str = "the data") -> list[list[str]]:
     """One list of references per row; DataError naming the row and column of a missing or empty one.
 
     A value is a list of strings, a JSON-encoded list of strings (CSV cannot hold lists), or one string.
@@ -91,13 +100,13 @@ def references(values: Iterable[Any], *, column: str) -> list[list[str]]:
         refs = _as_list(value)
         if refs is None:
             raise DataError(
-                f"label column {column!r}: row {row} holds {_shown(value)}; a reference is a string, or a list "
-                'of strings for several references (in CSV a JSON list: ["first", "second"])'
+                f"{source}: label column {column!r} row {row} holds {_shown(value)}; a reference is a string, or a "
+                'list of strings for several references (in CSV a JSON list: ["first", "second"])'
             )
         if not refs or any(not ref.strip() for ref in refs):
             raise DataError(
-                f"label column {column!r}: row {row} has an empty reference ({_shown(value)}); every row needs "
-                "a non-empty reference text: fill it in or drop the row"
+                f"{source}: label column {column!r} row {row} has an empty reference ({_shown(value)}); every row "
+                "needs a non-empty reference text: fill it in or drop the row"
             )
         out.append(refs)
     return out
@@ -150,7 +159,7 @@ def text_statistics(check: CheckSpec, texts: Sequence[str], refs: Sequence[Seque
     if metric == "exact_match":
         norm = normaliser(check)
         hits = [any(norm(text) == norm(ref) for ref in row) for text, row in zip(texts, refs, strict=True)]
-        return mean_of_rows(np.asarray(hits, dtype=np.float64), {"normalize": _steps(check)})
+        return mean_of_rows(np.asarray(hits, dtype=np.float64), {"normalize": list(normalise_steps(check))})
     raise CheckError(f"check {check.name!r}: no implementation for metric {metric!r}")
 
 
@@ -168,11 +177,11 @@ def normalise(text: str, steps: Sequence[str] = ()) -> str:
 
 def normaliser(check: CheckSpec) -> Callable[[str], str]:
     """The text normalisation a check's ``normalize`` option asks for (strip only by default)."""
-    steps = _steps(check)
+    steps = normalise_steps(check)
     return lambda text: normalise(text, steps)
 
 
-def _steps(check: CheckSpec) -> tuple[str, ...]:
+def normalise_steps(check: CheckSpec) -> tuple[str, ...]:
     steps = option(check, "normalize", ())
     steps = (steps,) if isinstance(steps, str) else tuple(steps)
     unknown = [s for s in steps if s not in NORMALISATIONS]

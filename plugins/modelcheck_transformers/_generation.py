@@ -134,7 +134,9 @@ class GenerationModel(TransformersModel):
         texts = []
         for row, prompt in enumerate(prompts):
             if not isinstance(prompt, list):
-                raise DataError(f"row {row} is a text prompt among chats; give every row as a chat, or every one as text")
+                raise DataError(
+                    f"row {row} is a text prompt among chats; give every row as a chat, or every one as text"
+                )
             try:
                 texts.append(tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True))
             except Exception as exc:  # jinja2 raises TemplateError, the template may raise its own
