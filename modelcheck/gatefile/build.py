@@ -62,9 +62,13 @@ def _build_gate(document: dict[str, Any], gate_path: Path, shown: str, node: yam
     data = DataSpec(
         source=resolve_source(data_doc["source"], base, bare_hub_names=True),
         input=data_doc["input"] if isinstance(data_doc["input"], str) else tuple(data_doc["input"]),
+<<<<<<< ours
         label=data_doc.get("label")
         if isinstance(data_doc.get("label"), (str, type(None)))
         else tuple(data_doc["label"]),
+=======
+        label=_label_columns(data_doc.get("label")),
+>>>>>>> theirs
         split=data_doc.get("split", "test"),
         limit=data_doc.get("limit"),
     )
@@ -316,6 +320,11 @@ def _against_model(model: ModelSpec, doc: dict[str, Any], base: Path, index: int
         raise fail(["checks", index, "against", "backend"],
                    f"unknown backend {backend!r}; installed backends: {', '.join(available_backends())}")  # fmt: skip
     return replace(model, id=f"{model.id}-against", **changes)
+
+
+def _label_columns(label: str | list[str] | None) -> str | tuple[str, ...] | None:
+    """``data.label`` as written: one column, or a tuple of columns (multi-label 0/1 columns)."""
+    return label if label is None or isinstance(label, str) else tuple(label)
 
 
 def _check_options(task: Task, check: dict[str, Any], index: int, fail: Any) -> dict[str, Any]:
