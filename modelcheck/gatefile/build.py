@@ -62,13 +62,7 @@ def _build_gate(document: dict[str, Any], gate_path: Path, shown: str, node: yam
     data = DataSpec(
         source=resolve_source(data_doc["source"], base, bare_hub_names=True),
         input=data_doc["input"] if isinstance(data_doc["input"], str) else tuple(data_doc["input"]),
-<<<<<<< ours
-        label=data_doc.get("label")
-        if isinstance(data_doc.get("label"), (str, type(None)))
-        else tuple(data_doc["label"]),
-=======
         label=_label_columns(data_doc.get("label")),
->>>>>>> theirs
         split=data_doc.get("split", "test"),
         limit=data_doc.get("limit"),
     )

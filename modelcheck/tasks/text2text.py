@@ -63,12 +63,8 @@ _PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
 def option(check: CheckSpec, name: str, default: Any) -> Any:
-    """A task option of ``check``: from its ``options`` mapping where it has one, else its attribute."""
-    options = getattr(check, "options", None)
-    if isinstance(options, Mapping) and name in options:
-        return options[name]
-    value = getattr(check, name, None)
-    return default if value is None else value
+    """A task option of ``check`` (``check.options``), or ``default``."""
+    return check.options.get(name, default)
 
 
 # -- targets --------------------------------------------------------------------------------------
