@@ -111,7 +111,7 @@ def test_bootstrap_matches_a_hand_resampled_corpus_score_at_scale() -> None:
 
 
 def test_exact_match_normalisation() -> None:
-    hyps = ["  The cat.  ", "the   cat", "a dog"]
+    hyps = ["  the cat.  ", "the   cat", "a dog"]
     references = [["the cat."], ["The cat"], ["cat", "a dog"]]
     assert stats_of("exact_match", hyps, references).value() == pytest.approx(2 / 3)  # strip only: row 1 differs
     both = stats_of("exact_match", hyps, references, normalize=["whitespace", "lowercase"])
@@ -163,6 +163,7 @@ checks:
     min: 0.95
   - name: bleu
     metric: bleu
+    sacrebleu: {{max_ngram_order: 2}}  # the texts have 2 or 3 words
     min: 90
   - name: chrf
     metric: chrf++
@@ -174,7 +175,7 @@ checks:
     metric: exact_match
     min: 0.95
   - name: by_length
-    metric: bleu
+    metric: chrf
     slice_by: length
     min: 90
 """
@@ -207,7 +208,8 @@ def test_t5_gate_values_equal_the_libraries_on_its_outputs(pytester: pytest.Pyte
     hyps = [str(t) for t in outputs["texts"]]
     frame = pd.read_csv(pytester.path / "data" / "reverse.csv")
     references = [[r] for r in frame["reference"]]
-    assert checks["bleu"]["value"] == pytest.approx(CORPUS["bleu"](hyps, references))
+    bleu = sacrebleu.BLEU(max_ngram_order=2).corpus_score(hyps, streams(references)).score
+    assert checks["bleu"]["value"] == pytest.approx(bleu) and bleu > 90
     assert checks["chrf"]["value"] == pytest.approx(CORPUS["chrf++"](hyps, references))
     assert checks["ter"]["value"] == pytest.approx(CORPUS["ter"](hyps, references))
     scorer = rouge_scorer.RougeScorer(["rougeL"])
@@ -224,4 +226,4 @@ def test_untrained_t5_fails_its_gate(pytester: pytest.Pytester) -> None:
     t5_project(pytester, "t5-untrained", task="summarization")
     result = pytester.runpytest("--modelcheck")
     result.assert_outcomes(failed=6)
-    result.stdout.fnmatch_lines(["*bleu * < min 90*"])
+    result.stdout.fnmatch_lines(["*bleu * < min 90 (n=150)*"])
