@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,8 +29,9 @@ def test_exact_match_and_contains_keep_their_values() -> None:
     texts = [" 6 7 ", "6  7", "it is 6 7.", "8"]
     refs = [["6 7"], ["6 7"], [" 6 7"], ["9"]]
     # today's rules: exact = both stripped and equal; contains = the stripped reference occurs in the output
-    assert value("exact_match", texts, refs) == np.mean([t.strip() == r[0].strip() for t, r in zip(texts, refs)])
-    assert value("contains", texts, refs) == np.mean([r[0].strip() in t for t, r in zip(texts, refs)])
+    pairs = list(zip(texts, refs, strict=True))
+    assert value("exact_match", texts, refs) == np.mean([t.strip() == r[0].strip() for t, r in pairs])
+    assert value("contains", texts, refs) == np.mean([r[0].strip() in t for t, r in pairs])
     assert value("exact_match", texts, refs, normalize=["whitespace"]) == 0.5
     assert value("contains", ["The Answer: B"], [["answer: b"]], normalize=["lowercase"]) == 1.0
     assert value("exact_match", ["x"], [["y", " x"]]) == 1.0  # any of several references
@@ -88,9 +88,9 @@ transformers = pytest.importorskip("transformers")
 
 import tiny_models  # noqa: E402
 import tiny_seq2seq  # noqa: E402
+from modelcheck_transformers import TransformersBackend  # noqa: E402
 
 from modelcheck.gatefile import ModelSpec  # noqa: E402
-from modelcheck_transformers import TransformersBackend  # noqa: E402
 
 
 def chats() -> list[tuple[list[dict[str, str]], str]]:
@@ -99,6 +99,10 @@ def chats() -> list[tuple[list[dict[str, str]], str]]:
         ([{"role": "system", "content": "count on"}, {"role": "user", "content": p[len("count ") : -len(" ->")]}], a)
         for p, a in tiny_models.count_examples()
     ]
+
+
+def rendered(tokenizer: Any, chat: list[dict[str, str]]) -> str:
+    return str(tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True))
 
 
 def hand_logprob(model: Any, tokenizer: Any, prompt: str, reference: str) -> tuple[float, int]:
@@ -128,10 +132,7 @@ def test_chat_template_stop_strings_and_perplexity_equal_a_hand_computation() ->
     assert outputs.generation == {"decoding": "greedy", "max_new_tokens": 4, "stop": [], "seed": 0}
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder).eval()
-    by_hand = [
-        hand_logprob(model, tokenizer, tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True), a)
-        for c, a in rows
-    ]
+    by_hand = [hand_logprob(model, tokenizer, rendered(tokenizer, c), a) for c, a in rows]
     np.testing.assert_allclose(np.asarray(outputs.token_logprobs), np.asarray(by_hand), rtol=1e-5, atol=1e-5)
 
     stopped = TransformersBackend().load(
@@ -151,11 +152,12 @@ def test_chat_template_stop_strings_and_perplexity_equal_a_hand_computation() ->
 @pytest.mark.e2e
 @pytest.mark.usefixtures("frameworks_imported_once", "one_torch_thread")
 def test_chat_without_a_template_is_a_clear_error() -> None:
+    source = str(tiny_models.shared("gpt2"))
     loaded = TransformersBackend().load(
-        ModelSpec(id="g", source=str(tiny_models.shared("gpt2")), task="text-generation", device="cpu", max_new_tokens=2)
+        ModelSpec(id="g", source=source, task="text-generation", device="cpu", max_new_tokens=2)
     )
     try:
-        with pytest.raises(DataError, match=r"the prompts are chats \(row 0\) but the tokenizer .* has no chat template"):
+        with pytest.raises(DataError, match=r"the prompts are chats \(row 0\) but the tokenizer .* no chat template"):
             loaded.predict([chats()[0][0]], batch_size=1)
     finally:
         loaded.close()
@@ -224,12 +226,7 @@ def test_chat_gate_end_to_end(pytester: pytest.Pytester) -> None:
     folder = pytester.path / "models" / "chat"
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder).eval()
-    scored = np.array(
-        [
-            hand_logprob(model, tokenizer, tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True), a)
-            for c, a in chats()
-        ]
-    )
+    scored = np.array([hand_logprob(model, tokenizer, rendered(tokenizer, c), a) for c, a in chats()])
     assert checks["perplexity"]["value"] == pytest.approx(np.exp(-scored[:, 0].sum() / scored[:, 1].sum()), rel=1e-6)
     assert checks["exact"]["details"]["normalize"] == ["whitespace"]
     assert checks["two_numbers"]["details"]["pattern"] == r"^\d+ \d+$"
