@@ -144,11 +144,12 @@ def _evaluate(
         gate.model.task, spec.label, data.frame, model.label_names, inputs=spec.input_columns, source=spec.source
     )
     inputs = model_inputs(gate.model.task, spec.input_columns, data.frame, base=data.base, source=spec.source)
+    fed = inputs
     if any(check.metric == "perplexity" for check in gate.checks):  # the model also scores the references
         from modelcheck.tasks.generation import scoring_inputs
 
-        inputs = scoring_inputs(inputs, targets, column=spec.input_columns[0])
-    outputs = predict(model, inputs, batch_size=gate.model.batch_size, progress=progress, name=gate.model.id)
+        fed = scoring_inputs(inputs, targets, column=spec.input_columns[0])  # latency checks time `inputs` only
+    outputs = predict(model, fed, batch_size=gate.model.batch_size, progress=progress, name=gate.model.id)
     if saving is not None:
         from modelcheck.report.baselines import save_outputs
 
