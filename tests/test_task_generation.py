@@ -230,6 +230,8 @@ def test_chat_gate_end_to_end(pytester: pytest.Pytester) -> None:
     assert checks["perplexity"]["value"] == pytest.approx(np.exp(-scored[:, 0].sum() / scored[:, 1].sum()), rel=1e-6)
     assert checks["exact"]["details"]["normalize"] == ["whitespace"]
     assert checks["two_numbers"]["details"]["pattern"] == r"^\d+ \d+$"
+    decoding = {"decoding": "greedy", "max_new_tokens": 4, "stop": [], "seed": 0}
+    assert checks["perplexity"]["details"]["generation"] == checks["rouge"]["details"]["generation"] == decoding
 
 
 @pytest.mark.e2e

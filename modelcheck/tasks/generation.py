@@ -111,6 +111,10 @@ def scoring_inputs(inputs: Sequence[Any], refs: Sequence[Sequence[str]] | None, 
 
 def row_statistics(check: CheckSpec, targets: Any, outputs: Outputs, label_names: Sequence[str]) -> RowStatistics:
     """``check``'s metric over the generated continuations (and references, or the model's log-likelihoods)."""
+    return text2text.with_decoding(_statistics(check, targets, outputs), outputs)
+
+
+def _statistics(check: CheckSpec, targets: Any, outputs: Outputs) -> RowStatistics:
     metric = str(check.metric)
     if metric == "perplexity":
         return _perplexity(check, outputs)

@@ -21,6 +21,7 @@ import math
 import re
 import string
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "METRICS", "NORMALISATIONS", "ROUGE", "SACREBLEU", "TASKS", "normalise", "normalise_steps", "option", "references",
-    "row_statistics", "targets", "text_statistics",
+    "row_statistics", "targets", "text_statistics", "with_decoding",
 ]  # fmt: skip
 
 TASKS = ("text2text-generation", "summarization", "translation")
@@ -140,7 +141,14 @@ def row_statistics(check: CheckSpec, targets: Any, outputs: Outputs, label_names
         raise CheckError(f"metric {check.metric} needs the model's generated texts, which this backend did not produce")
     if targets is None:
         raise CheckError(f"check {check.name!r}: metric {check.metric} needs references: set data.label")
-    return text_statistics(check, texts, targets)
+    return with_decoding(text_statistics(check, texts, targets), outputs)
+
+
+def with_decoding(stats: RowStatistics, outputs: Outputs) -> RowStatistics:
+    """``stats`` with the backend's decoding settings (greedy, max_new_tokens, stop, seed) in its details."""
+    if not outputs.generation:
+        return stats
+    return replace(stats, details={**stats.details, "generation": dict(outputs.generation)})
 
 
 def text_statistics(check: CheckSpec, texts: Sequence[str], refs: Sequence[Sequence[str]]) -> RowStatistics:
