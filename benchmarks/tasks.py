@@ -3,7 +3,7 @@ and the bootstrap time of each corpus metric.
 
 Per task, on the same tiny model (trained as in the tests: ``tests/tiny_seq2seq.py``) and the same rows:
 
-- ``transformers.pipeline`` (``text2text-generation`` / ``text-generation``, greedy, ``batch_size=16``);
+- ``transformers.pipeline("text-generation")`` (greedy, ``batch_size=16``; transformers 5 has no text2text pipeline);
 - a hand-written batched loop (tokenise a batch, ``generate``, decode), in data order;
 - modelcheck: a gate (CSV data, a chrF check) run by ``modelcheck.run.gate.run_gate`` with the model already
   loaded, so the figure includes reading and hashing the data and scoring the metric.
@@ -76,7 +76,8 @@ def hand_loop(model: Any, tokenizer: Any, texts: list[str], new: int, *, decoder
 
 def throughput(
     task: str, folder: Path, rows: list[tuple[str, str]], args: argparse.Namespace
-) -> list[tuple[str, float]]:
+) -> list[tuple[str, float | None]]:
+    """examples/s of each way to run ``task`` (None: that way does not exist for the task)."""
     import pandas as pd
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer, pipeline
 
@@ -92,11 +93,11 @@ def throughput(
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left" if decoder_only else "right"
     texts = [source for source, _ in rows]
-    pipe = pipeline("text-generation" if decoder_only else "text2text-generation", model=model, tokenizer=tokenizer)
-    options: dict[str, Any] = {"max_new_tokens": new, "do_sample": False, "batch_size": 16}
-    if decoder_only:
-        options["return_full_text"] = False
-    out = [("transformers pipeline (batch_size 16)", timed(lambda: pipe(texts, **options), args.repeats))]
+    out: list[tuple[str, float | None]] = [("transformers pipeline (batch_size 16)", None)]
+    if decoder_only:  # transformers 5 removed the text2text-generation, summarization and translation pipelines
+        pipe = pipeline("text-generation", model=model, tokenizer=tokenizer)
+        options = {"max_new_tokens": new, "do_sample": False, "batch_size": 16, "return_full_text": False}
+        out[0] = (out[0][0], timed(lambda: pipe(texts, **options), args.repeats))
     out.append(("hand-written batched loop", timed(lambda: hand_loop(model, tokenizer, texts, new, decoder_only=decoder_only), args.repeats)))  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data.csv"
@@ -110,7 +111,7 @@ def throughput(
         cache.get(gate.model)  # loading is not part of the figure, as for the loops
         out.append(("modelcheck gate (run_gate)", timed(lambda: run_gate(gate, file="g.yaml", models=cache, stage=None), args.repeats)))  # fmt: skip
         cache.close()
-    return [(name, len(rows) / seconds) for name, seconds in out]
+    return [(name, None if seconds is None else len(rows) / seconds) for name, seconds in out]
 
 
 def bootstrap_times(n: int) -> list[tuple[str, float, float]]:
@@ -167,8 +168,13 @@ def main(argv: list[str] | None = None) -> None:
         rows = (examples * (args.rows // len(examples) + 1))[: args.rows]
         rates = throughput(task, folder, rows, args)
         pipe, loop = rates[0][1], rates[1][1]
+        assert loop is not None
         for name, rate in rates:
-            print(f"| {label:<26} | {name:<38} | {rate:7.0f} | {rate / pipe:9.2f}x | {rate / loop:10.2f}x |")
+            if rate is None:
+                print(f"| {label:<26} | {name:<38} | {'n/a':>7} | {'':>10} | {'':>11} |")
+                continue
+            ratio = "" if pipe is None else f"{rate / pipe:9.2f}x"
+            print(f"| {label:<26} | {name:<38} | {rate:7.0f} | {ratio:>10} | {rate / loop:10.2f}x |")
     print(f"\nbootstrap: 2,000 resamples of {args.bootstrap_rows:,} rows, one model\n")
     print(f"| {'metric':<8} | {'row statistics (s)':>18} | {'2,000 resamples (s)':>19} |")
     print(f"|{'-' * 10}|{'-' * 20}|{'-' * 21}|")
