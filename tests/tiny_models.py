@@ -5,6 +5,12 @@
 - ``build_gpt2``: a GPT-2 (n_embd 32, 2 layers) that continues ``count 3 4 5 ->`` with `` 6 7``;
   ``count_examples`` / ``write_count_data`` give the prompts and answers.
 - ``build_embedder``: an untrained tiny BERT ``AutoModel`` for feature extraction.
+- ``build_tagger``: a BERT token classifier (PER/LOC/ORG, IOB2) over a WordPiece vocabulary that splits
+  some names into several subwords; ``tagged_sentences`` gives its data.
+- ``build_reader``: a BERT extractive QA head that answers who/where/which company from a short context
+  (and nothing when the context has no company); ``qa_examples`` gives its data.
+- ``build_topics``: a BERT multi-label classifier (``problem_type: multi_label_classification``) of
+  sports/politics/weather words; ``topic_texts`` gives its data.
 
 Every builder is deterministic for a seed and writes a folder with ``save_pretrained``; ``shared(name)``
 builds a named model once per process for every test module that needs it.
@@ -212,6 +218,181 @@ def sentences(n: int, seed: int) -> list[str]:
     return [" ".join(rng.choice(EMBEDDER_WORDS, size=int(rng.integers(3, 13)))) for _ in range(n)]
 
 
+# -- language tasks: token classification, question answering, multi-label -------------------------
+
+PEOPLE = (("ann", "smith"), ("bob", "jones"), ("carla", "lopez"), ("dave", "miller"), ("eve", "brown"))
+PLACES = ("rome", "paris", "london", "new york", "berlin", "madrid")
+COMPANIES = ("acme", "globex", "initech", "umbrella")
+TAGS = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG")
+#: Whole words of the WordPiece vocabulary; the names missing here are split into the pieces below.
+_WHOLE = (
+    "lives in works at and visited with likes today the office is near who where which company ? . "
+    "ann bob carla dave eve jones lopez miller rome paris berlin madrid new york acme globex umbrella"
+).split()
+_PIECES = ("smi", "##th", "bro", "##wn", "lon", "##don", "ini", "##tech")
+TOPICS = ("sports", "politics", "weather")
+_TOPIC_WORDS = {"sports": ("ball", "goal", "team"), "politics": ("vote", "law", "senate"),
+                "weather": ("rain", "sun", "storm")}  # fmt: skip
+_FILLER = ("the", "a", "today", "news", "about", "and", "big", "report", "this", "week")
+
+
+def piece_tokenizer(max_length: int = 64) -> Any:
+    """A WordPiece tokenizer (``[CLS] a [SEP] b [SEP]`` for pairs) that splits smith, brown, london, initech."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
+    vocab = {token: i for i, token in enumerate(dict.fromkeys([*specials, *_WHOLE, *_PIECES]))}
+    tok = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    cls, sep = vocab["[CLS]"], vocab["[SEP]"]
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, model_max_length=max_length, pad_token="[PAD]", unk_token="[UNK]",
+        cls_token="[CLS]", sep_token="[SEP]",
+    )  # fmt: skip
+
+
+def _bert_config(tokenizer: Any, max_length: int, **extra: Any) -> Any:
+    from transformers import BertConfig
+
+    return BertConfig(
+        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=max_length, pad_token_id=tokenizer.pad_token_id, **extra,
+    )  # fmt: skip
+
+
+def tagged_sentences(n: int, seed: int) -> list[tuple[list[str], list[str]]]:
+    """``n`` deterministic (words, IOB2 tags) sentences about people, places and companies."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        first, last = PEOPLE[rng.integers(len(PEOPLE))]
+        person = [(first, "B-PER")] + ([(last, "I-PER")] if rng.random() < 0.5 else [])
+        place = [(w, ("B-LOC" if i == 0 else "I-LOC")) for i, w in enumerate(PLACES[rng.integers(len(PLACES))].split())]
+        company = [(COMPANIES[rng.integers(len(COMPANIES))], "B-ORG")]
+        shape = rng.integers(3)
+        if shape == 0:
+            pairs = [*person, ("lives", "O"), ("in", "O"), *place]
+        elif shape == 1:
+            pairs = [*person, ("works", "O"), ("at", "O"), *company, ("in", "O"), *place, (".", "O")]
+        else:
+            pairs = [("the", "O"), *company, ("office", "O"), ("is", "O"), ("near", "O"), *place]
+        out.append(([w for w, _ in pairs], [t for _, t in pairs]))
+    return out
+
+
+def build_tagger(out: Path, *, trained: bool = True, seed: int = 0, steps: int = 40) -> Path:
+    """A tiny BERT token classifier trained on ``tagged_sentences`` (labels on each word's first subword)."""
+    import torch
+    from transformers import BertForTokenClassification
+
+    tokenizer = piece_tokenizer()
+    config = _bert_config(tokenizer, 64, num_labels=len(TAGS), id2label=dict(enumerate(TAGS)),
+                          label2id={t: i for i, t in enumerate(TAGS)})  # fmt: skip
+    with torch_threads(1):
+        torch.manual_seed(seed)
+        model = BertForTokenClassification(config)
+        if trained:
+            data = tagged_sentences(300, seed=seed + 10)
+            encoded = tokenizer([w for w, _ in data], is_split_into_words=True, padding=True, return_tensors="pt")
+            labels = torch.full(encoded["input_ids"].shape, -100)
+            for i, (_, tags) in enumerate(data):
+                seen: set[int] = set()
+                for position, word in enumerate(encoded.word_ids(i)):
+                    if word is not None and word not in seen:
+                        seen.add(word)
+                        labels[i, position] = TAGS.index(tags[word])
+            _fit(model, {**encoded, "labels": labels}, steps=steps, lr=5e-3)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return Path(out)
+
+
+def qa_examples(n: int, seed: int) -> list[dict[str, Any]]:
+    """``n`` deterministic {question, context, answer, answer_start} rows; "" answers a missing company."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(n):
+        first, last = PEOPLE[rng.integers(len(PEOPLE))]
+        person = f"{first} {last}" if rng.random() < 0.5 else first
+        place = PLACES[rng.integers(len(PLACES))]
+        company = COMPANIES[rng.integers(len(COMPANIES))] if rng.random() < 0.75 else None
+        context = f"{person} lives in {place}" + (f" and works at {company}" if company else "") + " ."
+        kind = rng.integers(3)
+        question, answer = [("who ?", person), ("where ?", place), ("which company ?", company or "")][kind]
+        rows.append({"question": question, "context": context, "answer": answer,
+                     "answer_start": context.index(answer) if answer else -1})  # fmt: skip
+    return rows
+
+
+def build_reader(out: Path, *, trained: bool = True, seed: int = 0, steps: int = 90) -> Path:
+    """A tiny BERT extractive QA head trained on ``qa_examples`` (no answer: start = end = [CLS])."""
+    import torch
+    from transformers import BertForQuestionAnswering
+
+    tokenizer = piece_tokenizer()
+    with torch_threads(1):
+        torch.manual_seed(seed)
+        model = BertForQuestionAnswering(_bert_config(tokenizer, 64))
+        if trained:
+            data = qa_examples(400, seed=seed + 10)
+            encoded = tokenizer([r["question"] for r in data], [r["context"] for r in data], padding=True,
+                                return_offsets_mapping=True, return_tensors="pt")  # fmt: skip
+            offsets = encoded.pop("offset_mapping")
+            starts, ends = torch.zeros(len(data), dtype=torch.long), torch.zeros(len(data), dtype=torch.long)
+            for i, row in enumerate(data):
+                if not row["answer"]:
+                    continue
+                first, last = row["answer_start"], row["answer_start"] + len(row["answer"])
+                context = [p for p, s in enumerate(encoded.sequence_ids(i)) if s == 1]
+                starts[i] = next(p for p in context if offsets[i, p, 0] == first)
+                ends[i] = next(p for p in context if offsets[i, p, 1] == last)
+            _fit(model, {**encoded, "start_positions": starts, "end_positions": ends}, steps=steps, lr=5e-3)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return Path(out)
+
+
+def topic_texts(n: int, seed: int) -> list[tuple[str, list[str]]]:
+    """``n`` deterministic (text, topics) rows: a text mentions words of 0 to 3 topics among filler words."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(n):
+        topics = [t for t in TOPICS if rng.random() < 0.4]
+        words = [str(w) for w in rng.choice(_FILLER, size=int(rng.integers(2, 6)))]
+        words += [str(rng.choice(_TOPIC_WORDS[t])) for t in topics]
+        rng.shuffle(words)
+        rows.append((" ".join(words), topics))
+    return rows
+
+
+def build_topics(out: Path, *, trained: bool = True, seed: int = 0, steps: int = 100) -> Path:
+    """A tiny BERT multi-label classifier of ``TOPICS`` trained on ``topic_texts`` (sigmoid, BCE)."""
+    import torch
+    from transformers import BertForSequenceClassification
+
+    words = sorted({*_FILLER, *(w for ws in _TOPIC_WORDS.values() for w in ws)})
+    tokenizer = word_tokenizer(words, specials=["[PAD]", "[UNK]", "[CLS]", "[SEP]"], max_length=32,
+                               pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]")  # fmt: skip
+    config = _bert_config(tokenizer, 32, num_labels=len(TOPICS), id2label=dict(enumerate(TOPICS)),
+                          label2id={t: i for i, t in enumerate(TOPICS)},
+                          problem_type="multi_label_classification")  # fmt: skip
+    with torch_threads(1):
+        torch.manual_seed(seed)
+        model = BertForSequenceClassification(config)
+        if trained:
+            data = topic_texts(400, seed=seed + 10)
+            encoded = tokenizer([t for t, _ in data], padding=True, return_tensors="pt")
+            labels = torch.tensor([[float(t in topics) for t in TOPICS] for _, topics in data])
+            _fit(model, {**encoded, "labels": labels}, steps=steps, lr=5e-3)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return Path(out)
+
+
 # -- one build per process ------------------------------------------------------------------------
 
 
@@ -233,6 +414,12 @@ def shared(name: str) -> Path:
         "gpt2-untrained": lambda out: build_gpt2(out, trained=False),
         "embedder": lambda out: build_embedder(out),
         "embedder-other": lambda out: build_embedder(out, seed=1),
+        "tagger": lambda out: build_tagger(out),
+        "tagger-untrained": lambda out: build_tagger(out, trained=False),
+        "reader": lambda out: build_reader(out),
+        "reader-untrained": lambda out: build_reader(out, trained=False),
+        "topics": lambda out: build_topics(out),
+        "topics-untrained": lambda out: build_topics(out, trained=False),
     }
     return builders[name](_shared_root() / name)
 

@@ -239,3 +239,36 @@ def sorted_batches(
             cut = slice(-width, None) if left else slice(0, width)
             batch = {key: value[start : start + batch_size, cut].to(device) for key, value in columns.items()}
             yield rows[start : start + batch_size], batch
+
+
+def require_fast_tokenizer(tokenizer: Any, source: str, task: str, needs: str) -> None:
+    """ModelLoadError unless the tokenizer is a fast (Rust) one, which ``task`` needs for ``needs``."""
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelLoadError(
+            f"{task} needs a fast tokenizer ({needs}), but {source} has a slow one; save the model's "
+            "tokenizer.json (AutoTokenizer.from_pretrained(..., use_fast=True).save_pretrained(folder))"
+        )
+
+
+def length_sorted_batches(
+    encoded: Any, rows: Sequence[int], *, pad_id: int, batch_size: int, device: str, accepted: Sequence[str]
+) -> Iterator[tuple[list[int], dict[str, Any]]]:
+    """Yield ``(rows, batch)`` of pre-tokenised rows, longest first, each batch right-padded to its longest row.
+
+    ``encoded`` holds per-row id lists (a tokenizer's unpadded output); only the keys in ``accepted``
+    (what the model's forward takes) travel.
+    """
+    import torch
+
+    lengths = {row: len(encoded["input_ids"][row]) for row in rows}
+    order = sorted(rows, key=lambda row: -lengths[row])
+    keys = [key for key in ("input_ids", "attention_mask", "token_type_ids") if key in encoded and key in accepted]
+    for start in range(0, len(order), batch_size):
+        chosen = order[start : start + batch_size]
+        width = max(lengths[row] for row in chosen)
+        batch = {}
+        for key in keys:
+            fill = pad_id if key == "input_ids" else 0
+            values = [list(encoded[key][row]) + [fill] * (width - lengths[row]) for row in chosen]
+            batch[key] = torch.tensor(values, dtype=torch.long, device=device)
+        yield chosen, batch

@@ -1,0 +1,104 @@
+"""question-answering (extractive): ``AutoModelForQuestionAnswering``; the best span of the context per question.
+
+Each input is a ``(question, context)`` pair, tokenised together (question first). The answer is the
+context span ``i..j`` (context tokens only, ``j - i < MAX_ANSWER_TOKENS``) with the highest
+``start_logits[i] + end_logits[j]``, cut from the context by the tokenizer's character offsets. The
+model answers nothing ("") when the score of its first token (``[CLS]``: start and end at 0) beats
+the best span, as SQuAD v2 models are trained to signal no answer (the pipeline's
+``handle_impossible_answer=True``). A question and context longer than the model's window are a
+DataError naming the row: modelcheck does not split long contexts (no doc stride).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from modelcheck.errors import DataError
+from modelcheck.models.backends import Outputs
+from modelcheck_transformers._common import (
+    CHUNK,
+    TransformersModel,
+    bad_input,
+    length_sorted_batches,
+    max_length,
+    require_fast_tokenizer,
+)
+
+#: The longest answer considered, in tokens (the span search's window).
+MAX_ANSWER_TOKENS = 30
+
+
+class QuestionAnsweringModel(TransformersModel):
+    """The answer text and its character span in the context, per (question, context) pair."""
+
+    task = "question-answering"
+
+    def __init__(self, network: Any, tokenizer: Any, **kwargs: Any) -> None:
+        super().__init__(network, tokenizer, **kwargs)
+        require_fast_tokenizer(tokenizer, self.source, self.task, "its character offsets cut the answer")
+        self.max_length = max_length(tokenizer, network.config)
+        self._accepted = tuple(inspect.signature(network.forward).parameters)
+
+    def _predict(self, inputs: list[Any], batch_size: int) -> Outputs:
+        import numpy as np
+
+        for row, pair in enumerate(inputs):
+            if not (isinstance(pair, (list, tuple)) and len(pair) == 2 and all(isinstance(t, str) for t in pair)):
+                raise DataError(bad_input(row, pair, self.task, "(question, context) pairs of strings"))
+        texts = [""] * len(inputs)
+        spans = np.full((len(inputs), 2), -1, dtype=np.int64)
+        tokenizer = self._preprocessor
+        for offset in range(0, len(inputs), CHUNK):
+            part = inputs[offset : offset + CHUNK]
+            encoded = tokenizer(
+                [q for q, _ in part], [c for _, c in part], truncation=False, return_offsets_mapping=True
+            )
+            for k, ids in enumerate(encoded["input_ids"]):
+                if len(ids) > self.max_length:
+                    raise DataError(
+                        f"input at row {offset + k}: question and context are {len(ids)} tokens; the model takes "
+                        f"at most {self.max_length} (modelcheck does not split long contexts): shorten that context"
+                    )
+            for chosen, batch in length_sorted_batches(
+                encoded, range(len(part)), pad_id=tokenizer.pad_token_id or 0, batch_size=batch_size,
+                device=self.device, accepted=self._accepted,
+            ):  # fmt: skip
+                output = self._network(**batch)
+                starts, ends = self._best_spans(encoded, chosen, output.start_logits, output.end_logits)
+                for k, start, end in zip(chosen, starts, ends, strict=True):
+                    if start < 0:
+                        continue
+                    offsets = encoded["offset_mapping"][k]
+                    first, last = offsets[start][0], offsets[end][1]
+                    texts[offset + k] = part[k][1][first:last]
+                    spans[offset + k] = (first, last)
+        return Outputs(texts=texts, spans=spans)
+
+    def _best_spans(
+        self, encoded: Any, rows: list[int], start_logits: Any, end_logits: Any
+    ) -> tuple[list[int], list[int]]:
+        """Per row the best context span's token start and end, or (-1, -1) when the no-answer score wins."""
+        import torch
+
+        width = start_logits.shape[1]
+        context = torch.zeros((len(rows), width), dtype=torch.bool)
+        for b, k in enumerate(rows):
+            ids = encoded.sequence_ids(k)
+            context[b, : len(ids)] = torch.tensor([s == 1 for s in ids])
+        start, end = start_logits.float().cpu(), end_logits.float().cpu()
+        scores = start[:, :, None] + end[:, None, :]
+        allowed = torch.ones((width, width), dtype=torch.bool).triu().tril(MAX_ANSWER_TOKENS - 1)
+        allowed = allowed[None] & context[:, :, None] & context[:, None, :]
+        scores = scores.masked_fill(~allowed, float("-inf"))
+        best, flat = scores.reshape(len(rows), -1).max(dim=1)
+        null = start[:, 0] + end[:, 0]
+        answer_starts, answer_ends = [], []
+        for b in range(len(rows)):
+            if not torch.isfinite(best[b]) or null[b] > best[b]:
+                answer_starts.append(-1)
+                answer_ends.append(-1)
+            else:
+                answer_starts.append(int(flat[b]) // width)
+                answer_ends.append(int(flat[b]) % width)
+        return answer_starts, answer_ends

@@ -1,0 +1,74 @@
+"""token-classification: ``AutoModelForTokenClassification``; one tag per word, read at the word's first subword.
+
+Inputs are word lists (the data's words, never re-split by modelcheck). The fast tokenizer maps every
+subword to its word (``word_ids``); a word's tag is the model's argmax at its FIRST subword, as the
+Hugging Face token-classification examples train (``label_all_tokens=False``) and the pipeline's
+``aggregation_strategy="first"`` reads. A word the tokenizer drops (no subword) gets tag ``O`` (the
+model's first label if it has no ``O``). A sentence longer than the model's window is a DataError
+naming its row: modelcheck does not split sentences.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from modelcheck.errors import DataError
+from modelcheck.models.backends import Outputs
+from modelcheck_transformers._common import (
+    CHUNK,
+    TransformersModel,
+    bad_input,
+    length_sorted_batches,
+    max_length,
+    require_fast_tokenizer,
+)
+
+
+class TokenClassificationModel(TransformersModel):
+    """Tag names per word, aligned by the first subword of each word."""
+
+    task = "token-classification"
+
+    def __init__(self, network: Any, tokenizer: Any, **kwargs: Any) -> None:
+        super().__init__(network, tokenizer, **kwargs)
+        require_fast_tokenizer(tokenizer, self.source, self.task, "it maps subwords to words")
+        self.max_length = max_length(tokenizer, network.config)
+        self._accepted = tuple(inspect.signature(network.forward).parameters)
+
+    def _predict(self, inputs: list[Any], batch_size: int) -> Outputs:
+        for row, words in enumerate(inputs):
+            if not isinstance(words, (list, tuple)) or not all(isinstance(w, str) for w in words):
+                raise DataError(bad_input(row, words, self.task, "lists of words (strings)"))
+        names = self.label_names
+        missing = "O" if "O" in names else names[0]
+        tags: list[list[str]] = [[] for _ in inputs]
+        tokenizer = self._preprocessor
+        for offset in range(0, len(inputs), CHUNK):
+            part = [list(words) for words in inputs[offset : offset + CHUNK]]
+            rows = [i for i, words in enumerate(part) if words]
+            if not rows:
+                continue
+            encoded = tokenizer([part[i] for i in rows], is_split_into_words=True, truncation=False)
+            for k, row in enumerate(rows):
+                if len(encoded["input_ids"][k]) > self.max_length:
+                    raise DataError(
+                        f"input at row {offset + row} has {len(part[row])} words, {len(encoded['input_ids'][k])} "
+                        f"tokens; the model takes at most {self.max_length} (modelcheck does not split sentences): "
+                        "shorten or split that sentence in the data"
+                    )
+            for chosen, batch in length_sorted_batches(
+                encoded, range(len(rows)), pad_id=tokenizer.pad_token_id or 0, batch_size=batch_size,
+                device=self.device, accepted=self._accepted,
+            ):  # fmt: skip
+                predicted = self._network(**batch).logits.argmax(dim=-1).cpu().numpy()
+                for b, k in enumerate(chosen):
+                    first: dict[int, int] = {}
+                    for position, word in enumerate(encoded.word_ids(k)):
+                        if word is not None and word not in first:
+                            first[word] = position
+                    words = part[rows[k]]
+                    tags[offset + rows[k]] = [
+                        names[int(predicted[b, first[w]])] if w in first else missing for w in range(len(words))
+                    ]
+        return Outputs(tags=tags)
