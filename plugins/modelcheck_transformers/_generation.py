@@ -16,7 +16,14 @@ import numpy as np
 
 from modelcheck.errors import BackendError, DataError
 from modelcheck.models.backends import Outputs
-from modelcheck_transformers._common import TransformersModel, bad_input, ensure_pad_token, max_length, sorted_batches
+from modelcheck_transformers._common import (
+    TransformersModel,
+    bad_input,
+    ensure_pad_token,
+    length_sorted_batches,
+    max_length,
+    sorted_batches,
+)
 
 #: Sampling and beam settings a model's generation_config may carry; greedy decoding uses none of them.
 _NOT_GREEDY = {"temperature": None, "top_p": None, "top_k": None, "typical_p": None, "min_p": None, "num_beams": 1}
@@ -162,24 +169,21 @@ class GenerationModel(TransformersModel):
                     f"the prompt and reference at row {row} have {len(head) + len(tail)} tokens, more than the "
                     f"{self.context} positions of the model; shorten them"
                 )
-        lengths = np.array([len(h) + len(t) for h, t in zip(heads, tails, strict=True)])
-        order = np.argsort(-lengths, kind="stable")
+        sequences = [head + tail for head, tail in zip(heads, tails, strict=True)]
+        encoded = {"input_ids": sequences, "attention_mask": [[1] * len(seq) for seq in sequences]}
         out = np.zeros((len(prompts), 2), dtype=np.float64)
-        pad = tokenizer.pad_token_id
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            width = int(lengths[rows[0]])
-            ids = torch.full((len(rows), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(rows), width), dtype=torch.long)
-            scored = torch.zeros((len(rows), width), dtype=torch.bool)  # positions whose token is a reference token
-            for i, row in enumerate(rows.tolist()):
-                sequence = heads[row] + tails[row]
-                ids[i, : len(sequence)] = torch.tensor(sequence)
-                mask[i, : len(sequence)] = 1
-                scored[i, len(heads[row]) : len(sequence)] = True
-            logits = network(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits.float().cpu()
-            logprobs = torch.log_softmax(logits[:, :-1], dim=-1).gather(2, ids[:, 1:, None])[..., 0]
-            taken = scored[:, 1:]
+        batches = length_sorted_batches(
+            encoded, range(len(sequences)), pad_id=tokenizer.pad_token_id, batch_size=batch_size, device=self.device,
+            accepted=("input_ids", "attention_mask"),
+        )  # fmt: skip
+        for rows, batch in batches:
+            ids = batch["input_ids"]
+            logits = network(**batch).logits.float()
+            logprobs = torch.log_softmax(logits[:, :-1], dim=-1).gather(2, ids[:, 1:, None])[..., 0].cpu()
+            positions = torch.arange(ids.shape[1] - 1)[None, :] + 1  # the position of each scored token
+            starts = torch.tensor([len(heads[row]) for row in rows])[:, None]
+            ends = torch.tensor([len(sequences[row]) for row in rows])[:, None]
+            taken = (positions >= starts) & (positions < ends)  # the reference's tokens
             out[rows, 0] = torch.where(taken, logprobs, 0.0).sum(dim=1).double().numpy()
             out[rows, 1] = taken.sum(dim=1).numpy()
         return out
