@@ -57,8 +57,9 @@ def test_perplexity_pools_log_likelihoods_over_tokens() -> None:
 
 def test_prompts_texts_and_chats() -> None:
     chat = [{"role": "user", "content": "3 4"}]
-    values = ["plain", json.dumps(chat), chat, "[not a chat]", '[{"x": 1}] stays text']
-    assert generation.prompts(values, column="prompt") == ["plain", chat, chat, "[not a chat]", '[{"x": 1}] stays text']
+    values = ["plain", json.dumps(chat), chat, " [ " + json.dumps(chat)[1:], "[not a chat]", '[{"x": 1}] stays text']
+    expected = ["plain", chat, chat, chat, "[not a chat]", '[{"x": 1}] stays text']
+    assert generation.prompts(values, column="prompt") == expected
 
 
 @pytest.mark.parametrize(

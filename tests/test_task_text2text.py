@@ -122,8 +122,10 @@ def test_exact_match_normalisation() -> None:
 
 
 def test_references_from_lists_json_and_strings() -> None:
-    frame = pd.DataFrame({"ref": ["one", '["two", "deux"]', "[not json", ["three"]]})
-    assert text2text.targets("translation", "ref", frame, ()) == [["one"], ["two", "deux"], ["[not json"], ["three"]]
+    frame = pd.DataFrame({"ref": ["one", '["two", "deux"]', "[not json", ["three"], 42]})
+    expected = [["one"], ["two", "deux"], ["[not json"], ["three"], ["42"]]
+    assert text2text.targets("translation", "ref", frame, ()) == expected
+    assert text2text.targets("translation", "ref", pd.DataFrame({"ref": [7, 12]}), ()) == [["7"], ["12"]]
     assert text2text.targets("translation", None, frame, ()) is None
 
 

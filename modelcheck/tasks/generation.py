@@ -41,8 +41,7 @@ METRICS: dict[str, str] = {
     "regex": "regex",
     "perplexity": "perplexity",
 }
-#: Metrics that read no reference.
-LABEL_FREE = frozenset({"regex"})
+_CHAT_START = re.compile(r"\s*\[\s*\{")
 
 
 targets = text2text.targets
@@ -75,7 +74,7 @@ def prompts(values: Sequence[Any], *, column: str, source: str = "the data") -> 
 
 def _json_chat(value: str) -> list[Any] | None:
     """``value`` read as a chat where it is a JSON list of objects (other text stays a prompt, '[' or not)."""
-    if not value.lstrip().startswith("[{"):
+    if not _CHAT_START.match(value):
         return None
     try:
         parsed = json.loads(value)

@@ -90,7 +90,8 @@ def targets(
 def references(values: Iterable[Any], *, column: str, source: str = "the data") -> list[list[str]]:
     """One list of references per row; DataError naming the row and column of a missing or empty one.
 
-    A value is a list of strings, a JSON-encoded list of strings (CSV cannot hold lists), or one string.
+    A value is a list of strings, a JSON-encoded list of strings (CSV cannot hold lists), one string, or a
+    number (a CSV column of numbers), taken as its text.
     """
     out: list[list[str]] = []
     for row, value in enumerate(values):
@@ -122,6 +123,8 @@ def _as_list(value: Any) -> list[str] | None:
     if isinstance(value, (list, tuple, np.ndarray)):
         items = list(value)
         return items if all(isinstance(v, str) for v in items) else None
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) and value == value:
+        return [str(value)]  # a column of numbers read from CSV ("42"): the text of each
     return None
 
 
