@@ -54,7 +54,8 @@ class RowStatistics:
         chunk = np.asarray(chunk, dtype=np.int64)
         if self.stats.shape[1] <= _DIRECT_WIDTH:
             columns = [np.take(np.ascontiguousarray(column), chunk).sum(axis=1) for column in self.stats.T]
-            sums = np.stack(columns, axis=-1)  # a 1-D take per column: ~10x faster than gathering whole rows
+            # a 1-D take per column: ~10x faster than gathering whole rows
+            sums = np.stack(columns, axis=-1) if columns else np.zeros((len(chunk), 0))
         else:
             counts = np.empty((len(chunk), len(self)), dtype=np.float64)
             for i, drawn in enumerate(chunk):  # one bincount per resample: 2-3x faster than one over offset ids
