@@ -29,6 +29,13 @@ import seqeval.scheme  # noqa: E402
 import tiny_models  # noqa: E402
 
 
+@pytest.fixture(scope="module", autouse=True)
+def models_built_first(frameworks_imported_once: None) -> None:
+    """Build every model before any in-process pytester run (which drops the modules first imported in it)."""
+    for name in ("tagger", "tagger-untrained", "reader", "reader-untrained", "topics", "topics-untrained"):
+        tiny_models.shared(name)
+
+
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
@@ -262,3 +269,27 @@ def test_a_context_longer_than_the_window_is_named(tmp_path: Path) -> None:
     status, message = outcome["squad_em"]
     assert status == "error" and "input at row 2: question and context are" in message, message
     assert "does not split long contexts" in message
+
+
+def test_fixtures_evaluate_a_token_classifier(pytester: pytest.Pytester) -> None:
+    shutil.copytree(tiny_models.shared("tagger"), pytester.path / "tagger")
+    sentences = tiny_models.tagged_sentences(30, seed=7)
+    pytester.makepyfile(
+        f"""
+        import pandas as pd
+        import seqeval.metrics
+
+        SENTENCES = {sentences!r}
+
+        def test_tagger(modelcheck_load, modelcheck_evaluate):
+            model = modelcheck_load("tagger", task="token-classification", device="cpu")
+            frame = pd.DataFrame({{"words": [w for w, _ in SENTENCES], "tags": [t for _, t in SENTENCES]}})
+            metrics = ["f1", {{"metric": "f1", "name": "strict", "mode": "strict", "scheme": "IOB2"}}]
+            result = modelcheck_evaluate(model, frame, input="words", label="tags", metrics=metrics)
+            truth = [t for _, t in SENTENCES]
+            assert result.metrics["f1"] == seqeval.metrics.f1_score(truth, result.outputs.tags)
+            assert result.metrics["strict"] > 0.9
+            result.assert_metric("token_accuracy", min=0.9)
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)

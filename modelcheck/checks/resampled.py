@@ -47,8 +47,15 @@ def batch_scorer(scorer: Scorer, targets: Any, baseline: Outputs, candidate: Out
     from modelcheck.checks.metric import _need
 
     if scorer.family is not None:  # a family task's metric: its per-row statistics, summed per resample
+        from modelcheck.tasks.base import row_counts
+
         first_rows, second_rows = scorer.statistics(targets, baseline), scorer.statistics(targets, candidate)
-        return lambda chunk: (first_rows.resampled(chunk), second_rows.resampled(chunk))
+
+        def family_score(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            counts = row_counts(chunk, len(first_rows))  # one draw count matrix for both models
+            return first_rows.weighted(counts), second_rows.weighted(counts)
+
+        return family_score
     if scorer.module is not None:
         return None
     if scorer.metric in _CLASSIFICATION and scorer.metric != "accuracy":

@@ -92,7 +92,8 @@ def _build_gate(document: dict[str, Any], gate_path: Path, shown: str, node: yam
             raise fail(
                 ["checks", index, "test"],
                 f"test mcnemar compares right/wrong per example, so it needs an accuracy-like metric "
-                f"({', '.join(sorted(ACCURACY_LIKE))}), not {metric!r}; use test: paired-bootstrap",
+                f"({', '.join(sorted(ACCURACY_LIKE))}) of a classification or text-generation task, not {metric!r}"
+                f"{f' of {task.name}' if task.family else ''}; use test: paired-bootstrap",
             )
         against = check.get("against")
         checks.append(
@@ -333,6 +334,8 @@ def _check_options(task: Task, check: dict[str, Any], index: int, fail: Any) -> 
     if average is not None and task.averages is not None and average not in task.averages:
         raise fail(["checks", index, "average"], f"task {task.name!r} averages {', '.join(task.averages)}, "
                    f"not {average!r}")  # fmt: skip
+    if task.family and "pos_label" in check:
+        raise fail(["checks", index, "pos_label"], f"pos_label is for binary classification, not task {task.name!r}")
     if task.averages is None and average == "samples":
         raise fail(["checks", index, "average"], "average samples is for multi-label-classification")
     return options

@@ -29,7 +29,10 @@ if TYPE_CHECKING:
     Ask = Callable[[str, "str | None"], "str | None"]
 
 TEXT_COLUMNS = ("text", "sentence", "prompt", "input", "review", "content", "question", "document")
-LABEL_COLUMNS = ("label", "labels", "target", "y", "class", "score", "expected", "answer", "output")
+LABEL_COLUMNS = ("label", "labels", "target", "y", "class", "score", "expected", "answer", "output",
+                 "answers", "tags", "ner_tags")  # fmt: skip
+#: Word-list columns of token classification.
+WORD_COLUMNS = ("words", "tokens")
 _GENERATION = re.compile(r"(ForCausalLM|LMHeadModel|ForConditionalGeneration)$")
 
 
@@ -143,7 +146,12 @@ def _config_task(folder: Path) -> str | None:
         return None
     for architecture in config.get("architectures") or ():
         if architecture.endswith("ForSequenceClassification"):
-            return "text-classification"
+            multi = config.get("problem_type") == "multi_label_classification"
+            return "multi-label-classification" if multi else "text-classification"
+        if architecture.endswith("ForTokenClassification"):
+            return "token-classification"
+        if architecture.endswith("ForQuestionAnswering"):
+            return "question-answering"
         if architecture.endswith("ForImageClassification"):
             return "image-classification"
         if _GENERATION.search(architecture):
@@ -202,6 +210,17 @@ def _guess_inputs(task: str, frame: pd.DataFrame | None, label: str | None, data
         if not numeric:
             raise ScaffoldError(f"{data} has no numeric feature columns for {task}; pass --input for each feature")
         return numeric
+    if task == "question-answering":
+        pair = [_guess(columns, ("question",)), _guess(columns, ("context",))]
+        if None in pair:
+            raise ScaffoldError(f"{data} needs a question and a context column for {task}; pass --input QUESTION "
+                                "--input CONTEXT")  # fmt: skip
+        return [str(c) for c in pair]
+    if task == "token-classification":
+        words = _guess(columns, WORD_COLUMNS)
+        if words is None:
+            raise ScaffoldError(f"{data} has no word-list column (words, tokens) for {task}; pass --input COLUMN")
+        return [words]
     texts = [c for c in columns if frame[c].dtype.kind == "O"]
     named = _guess(texts, TEXT_COLUMNS)
     if task == "feature-extraction" and named is None and len(texts) == 2:
@@ -248,11 +267,25 @@ def _quality_checks(task: str, inputs: list[str], label: str | None, reference: 
         return [["- name: r2", "  metric: r2", "  min: 0.5                  # placeholder: what you promise"]]
     if task == "text-generation":
         return [["- name: exact_match", "  metric: exact_match", "  min: 0.5                  # placeholder"]]
+    if task in _LANGUAGE_CHECKS:
+        starts = _LANGUAGE_CHECKS[task]
+        return [[f"- name: {name}", f"  metric: {metric}", f"  min: {low}"] for name, metric, low in starts]
     if len(inputs) == 2 and label is not None:
         return [["- name: spearman", "  metric: spearman", "  min: 0.5                  # placeholder"]]
     if reference is not None:
         return [["- name: cosine", "  metric: cosine_similarity", f"  reference: {_scalar(reference)}", "  min: 0.95"]]
     return []
+
+
+#: The quality checks the language tasks start with: (name, metric, placeholder min).
+_LANGUAGE_CHECKS = {
+    "multi-label-classification": [("micro_f1", "f1", "0.8                  # placeholder: what you promise"),
+                                   ("subset_accuracy", "subset_accuracy", "0.5")],
+    "token-classification": [("entity_f1", "f1", "0.8                  # placeholder: what you promise"),
+                             ("token_accuracy", "token_accuracy", "0.9")],
+    "question-answering": [("exact_match", "exact_match", "0.6                  # placeholder: what you promise"),
+                           ("squad_f1", "f1", "0.7")],
+}  # fmt: skip
 
 
 def _compose(

@@ -62,8 +62,12 @@ def eval_results(gate: Mapping[str, Any]) -> list[Any]:
     """One self-reported ``EvalResult`` per metric check with a value (what ``model-index`` carries)."""
     from huggingface_hub import EvalResult
 
+    from modelcheck.tasks import family
+
     data = gate["data"]
     dataset = _dataset_name(str(data.get("source", "data")))
+    served = family(str(gate["model"].get("task")))
+    names: Mapping[str, str] = {} if served is None else served.METRICS  # the Hub's type names (seqeval, squad)
     found = []
     for check in gate["checks"]:
         if check["kind"] != "metric" or check.get("value") is None or not check.get("metric"):
@@ -74,7 +78,7 @@ def eval_results(gate: Mapping[str, Any]) -> list[Any]:
                 dataset_type=dataset,
                 dataset_name=dataset,
                 dataset_split=data.get("split"),
-                metric_type=str(check["metric"]),
+                metric_type=names.get(str(check["metric"]), str(check["metric"])),
                 metric_name=str(check["name"]),
                 metric_value=float(check["value"]),
                 verified=False,

@@ -386,7 +386,9 @@ def _check_metric_name(metric: str, task: str) -> None:
         raise ValueError(f"metric {metric!r} is not one of task {task!r}'s: {', '.join(TASKS[task].metrics)}")
 
 
-_METRIC_KEYS = ("metric", "name", "average", "pos_label", "slice_by", "min_samples", "reference")
+#: Keys of a metrics entry: check keys, then the language tasks' options (gatefile.tasks.CHECK_OPTIONS).
+_METRIC_KEYS = ("metric", "name", "average", "pos_label", "slice_by", "min_samples", "reference",
+                "threshold", "scheme", "mode", "entity", "subset")  # fmt: skip
 
 
 def _metric_check(entry: str | Mapping[str, Any], task: str, root: Path) -> CheckSpec:
@@ -401,10 +403,13 @@ def _metric_check(entry: str | Mapping[str, Any], task: str, root: Path) -> Chec
             f"{', '.join(_METRIC_KEYS[1:])}"
         )
     _check_metric_name(entry["metric"], task)
-    options = {k: v for k, v in entry.items() if k != "name"}
+    from modelcheck.gatefile.tasks import CHECK_OPTIONS
+
+    options = {k: v for k, v in entry.items() if k != "name" and k not in CHECK_OPTIONS}
     if options.get("reference") is not None:
         options["reference"] = str(root / os.fspath(options["reference"]))  # an absolute one stays as it is
-    return CheckSpec(name=str(entry.get("name") or entry["metric"]), **options)
+    task_options = {k: v for k, v in entry.items() if k in CHECK_OPTIONS}
+    return CheckSpec(name=str(entry.get("name") or entry["metric"]), options=task_options, **options)
 
 
 def _columns(value: str | Sequence[str] | None) -> tuple[str, ...]:

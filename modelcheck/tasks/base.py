@@ -5,8 +5,9 @@ sums of per-row quantities: n-gram matches and lengths, true/false positives and
 operations and reference lengths. :class:`RowStatistics` holds those quantities, one row of ``stats``
 per data row, and the function from their column sums to the metric. The value on any subset of rows
 is ``finalise(stats[rows].sum(axis=0))``; on a (resamples, n) matrix of bootstrap row indices it is
-``finalise(stats[chunk].sum(axis=1))`` — numpy throughout, with no call to the metric library per
-resample. A mean of per-row scores (ROUGE, SQuAD EM/F1) is the special case ``[score, 1]``.
+``finalise(counts @ stats)``, ``counts`` being how often each resample draws each row — numpy
+throughout, with no call to the metric library per resample. A mean of per-row scores (ROUGE,
+SQuAD EM/F1) is the special case ``[score, 1]``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Finaliser", "RowStatistics", "list_column", "mean_of_rows", "ratio"]
+__all__ = ["Finaliser", "RowStatistics", "list_column", "mean_of_rows", "ratio", "row_counts"]
 
 #: Column sums of shape (..., k) -> metric values of shape (...).
 Finaliser = Callable[[np.ndarray], np.ndarray]
@@ -45,27 +46,25 @@ class RowStatistics:
         return float(np.asarray(self.finalise(chosen.sum(axis=0))))
 
     def resampled(self, chunk: np.ndarray) -> np.ndarray:
-        """The metric on each resample of a (resamples, n) array of row indices: shape (resamples,).
+        """The metric on each resample of a (resamples, n) array of row indices: shape (resamples,)."""
+        return self.weighted(row_counts(chunk, len(self)))
 
-        With a few statistics per row the drawn rows are summed directly; with many (per-label or
-        per-entity-type counts) each resample's row counts are multiplied into the statistics, so memory
-        stays (resamples, n) whatever the width.
+    def weighted(self, counts: np.ndarray) -> np.ndarray:
+        """The metric on each resample given as how often it draws each row ((resamples, n), :func:`row_counts`).
+
+        ``counts @ stats`` is every resample's column sums at once: memory stays (resamples, n) whatever
+        the number of statistics, and two models resampled alike share one ``counts``.
         """
-        chunk = np.asarray(chunk, dtype=np.int64)
-        if self.stats.shape[1] <= _DIRECT_WIDTH:
-            columns = [np.take(np.ascontiguousarray(column), chunk).sum(axis=1) for column in self.stats.T]
-            # a 1-D take per column: ~10x faster than gathering whole rows
-            sums = np.stack(columns, axis=-1) if columns else np.zeros((len(chunk), 0))
-        else:
-            counts = np.empty((len(chunk), len(self)), dtype=np.float64)
-            for i, drawn in enumerate(chunk):  # one bincount per resample: 2-3x faster than one over offset ids
-                counts[i] = np.bincount(drawn, minlength=len(self))
-            sums = counts @ self.stats.astype(np.float64)
-        return np.asarray(self.finalise(sums), dtype=np.float64)
+        return np.asarray(self.finalise(counts @ self.stats), dtype=np.float64)
 
 
-#: Up to this many statistics per row, a resample sums its drawn rows directly.
-_DIRECT_WIDTH = 4
+def row_counts(chunk: np.ndarray, rows: int) -> np.ndarray:
+    """How often each resample (a row of ``chunk``, row indices) draws each of ``rows`` rows: (resamples, rows)."""
+    chunk = np.asarray(chunk, dtype=np.int64)
+    counts = np.zeros((len(chunk), rows), dtype=np.float64)
+    for i, drawn in enumerate(chunk):
+        counts[i] = np.bincount(drawn, minlength=rows)
+    return counts
 
 
 def ratio(sums: np.ndarray) -> np.ndarray:

@@ -95,6 +95,7 @@ def row_statistics(
         right = [[sum(a == b for a, b in zip(t, p, strict=True)), len(t)] for t, p in pairs]
         counts = np.array(right, dtype=np.float64).reshape(-1, 2)
         return RowStatistics(counts, ratio, {})
+    _require_seqeval(check)
     mode = check.options.get("mode", "default")
     scheme = check.options.get("scheme")
     details: dict[str, Any] = {"mode": mode, "library": "seqeval"}
@@ -142,6 +143,16 @@ def row_statistics(
         return np.divide(summed, total, out=np.zeros_like(summed), where=total > 0)
 
     return RowStatistics(stats, finalise, details)
+
+
+def _require_seqeval(check: CheckSpec) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("seqeval") is None:
+        raise CheckError(
+            f"check {check.name!r}: entity metrics are computed by seqeval, which is not installed; "
+            "pip install 'modelcheck[language]' (or seqeval)"
+        )
 
 
 def _prf(metric: str | None, tp: np.ndarray, pred: np.ndarray, true: np.ndarray) -> np.ndarray:
