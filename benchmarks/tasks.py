@@ -9,7 +9,7 @@ Per task, on the same tiny model (trained as in the tests: ``tests/tiny_seq2seq.
   loaded, so the figure includes reading and hashing the data and scoring the metric.
 
 Then, per corpus metric, the time of 2,000 bootstrap resamples of 10,000 rows from its per-row statistics
-(``RowStatistics.resampled`` in chunks of 250, as the paired bootstrap draws them) — one model's side.
+(in chunks of 250, both models of a paired bootstrap from one count matrix, as ``kind: regression`` does).
 
     python benchmarks/tasks.py [--rows 600] [--threads 2] [--repeats 3] [--bootstrap-rows 10000]
 """
@@ -115,26 +115,31 @@ def throughput(
 
 
 def bootstrap_times(n: int) -> list[tuple[str, float, float]]:
-    """(metric, seconds to compute the statistics, seconds for 2,000 resamples)."""
+    """(metric, seconds to compute one model's statistics, seconds for 2,000 paired resamples of both models)."""
     import numpy as np
 
     from modelcheck.gatefile import CheckSpec
     from modelcheck.models.backends import Outputs
     from modelcheck.tasks import text2text
+    from modelcheck.tasks.base import row_counts
 
     rng = np.random.default_rng(0)
     words = "the cat sat on a mat dog ran to big red house quickly".split()
     hyps = [" ".join(rng.choice(words, size=int(rng.integers(3, 20)))) for _ in range(n)]
     refs = [[" ".join(rng.choice(words, size=int(rng.integers(3, 20))))] for _ in range(n)]
+    other = list(reversed(hyps))  # the second model of a paired bootstrap
     draws = rng.integers(0, n, size=(2000, n))
     out = []
     for metric in ("bleu", "chrf", "chrf++", "ter", "rougeL"):
+        check = CheckSpec(name="m", metric=metric)
         began = time.perf_counter()
-        stats = text2text.row_statistics(CheckSpec(name="m", metric=metric), refs, Outputs(texts=hyps), ())
+        first = text2text.row_statistics(check, refs, Outputs(texts=hyps), ())
         built = time.perf_counter() - began
+        second = text2text.row_statistics(check, refs, Outputs(texts=other), ())
         began = time.perf_counter()
-        for start in range(0, 2000, 250):
-            stats.resampled(draws[start : start + 250])
+        for start in range(0, 2000, 250):  # as the regression check does: one count matrix for both models
+            counts = row_counts(draws[start : start + 250], n)
+            first.weighted(counts), second.weighted(counts)
         out.append((metric, built, time.perf_counter() - began))
     return out
 
@@ -175,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             ratio = "" if pipe is None else f"{rate / pipe:9.2f}x"
             print(f"| {label:<26} | {name:<38} | {rate:7.0f} | {ratio:>10} | {rate / loop:10.2f}x |")
-    print(f"\nbootstrap: 2,000 resamples of {args.bootstrap_rows:,} rows, one model\n")
+    print(f"\nbootstrap: 2,000 paired resamples of {args.bootstrap_rows:,} rows, both models\n")
     print(f"| {'metric':<8} | {'row statistics (s)':>18} | {'2,000 resamples (s)':>19} |")
     print(f"|{'-' * 10}|{'-' * 20}|{'-' * 21}|")
     for metric, built, resampled in bootstrap_times(args.bootstrap_rows):
