@@ -142,7 +142,9 @@ def test_chat_template_stop_strings_and_perplexity_equal_a_hand_computation() ->
     try:
         assert stopped.predict([c for c, _ in rows[:3]], batch_size=2).texts == ["2 3", "3 4", "4 5"]
         assert stopped.predict([[{"role": "user", "content": "4 5"}]], batch_size=1).texts == ["6"]
-        with pytest.raises(DataError, match=r"the prompt at row 1 has \d+ tokens, more than the 28 the model takes"):
+        with pytest.raises(
+            DataError, match=r"prompt \(data.input\) at row 1 has \d+ tokens, more than the 28 the model"
+        ):
             stopped.predict(["count 1 ->", "count " + "1 " * 40 + "->"], batch_size=2)
         with pytest.raises(DataError, match=r"row 0 is a text prompt among chats"):
             stopped.predict(["count 1 ->", rows[0][0]], batch_size=2)

@@ -229,3 +229,24 @@ def test_untrained_t5_fails_its_gate(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--modelcheck")
     result.assert_outcomes(failed=6)
     result.stdout.fnmatch_lines(["*bleu * < min 90 (n=150)*"])
+
+
+@pytest.mark.e2e
+@pytest.mark.usefixtures("frameworks_imported_once", "one_torch_thread")
+def test_t5_source_longer_than_its_context_names_the_row() -> None:
+    pytest.importorskip("transformers")
+    import tiny_seq2seq
+    from modelcheck_transformers import TransformersBackend
+
+    from modelcheck.gatefile import ModelSpec
+
+    spec = ModelSpec(id="t5", source=str(tiny_seq2seq.shared("t5")), task="translation", device="cpu")
+    loaded = TransformersBackend().load(spec)
+    try:
+        assert loaded.predict(["a b c", "d e"], batch_size=2).texts == ["c b a", "e d"]
+        with pytest.raises(DataError, match=r"source text \(data.input\) at row 1 has 21 tokens, more than the 16"):
+            loaded.predict(["a b", " ".join("abcdefghij" * 2)], batch_size=2)
+        with pytest.raises(DataError, match=r"row 0 .*translation inputs must be strings"):
+            loaded.predict([None], batch_size=1)
+    finally:
+        loaded.close()

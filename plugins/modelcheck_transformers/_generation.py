@@ -108,7 +108,7 @@ class GenerationModel(TransformersModel):
         fix = "shorten it, lower model.max_new_tokens, or use a model with a longer context"
         batches = sorted_batches(
             tokenizer, texts, max_length=self.max_length, batch_size=batch_size, device=self.device,
-            add_special_tokens=special, too_long=too_long("the prompt", self.max_length, fix),
+            add_special_tokens=special, too_long=too_long("the prompt (data.input)", self.max_length, fix),
         )  # fmt: skip
         torch.manual_seed(SEED)
         for rows, batch in batches:

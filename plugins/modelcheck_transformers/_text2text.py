@@ -54,7 +54,7 @@ class Text2TextModel(TransformersModel):
         fix = "shorten it or use a model with a longer context"
         batches = sorted_batches(
             tokenizer, inputs, max_length=self.max_length, batch_size=batch_size, device=self.device,
-            too_long=too_long("the source text", self.max_length, fix),
+            too_long=too_long("the source text (data.input)", self.max_length, fix),
         )  # fmt: skip
         torch.manual_seed(SEED)
         for rows, batch in batches:
