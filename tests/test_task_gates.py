@@ -293,3 +293,67 @@ def test_fixtures_evaluate_a_token_classifier(pytester: pytest.Pytester) -> None
         """
     )
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+# -- the backend's alignment and span search, against hand computations with the network ----------
+
+
+def test_words_are_tagged_at_their_first_subword() -> None:
+    import torch
+    from modelcheck_transformers import TransformersBackend
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    from modelcheck.gatefile import ModelSpec
+
+    folder = tiny_models.shared("tagger-untrained")  # untrained: later subwords disagree with the first
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    network = AutoModelForTokenClassification.from_pretrained(folder).eval()
+    sentences = [["ann", "smith", "lives", "in", "london"], ["eve", "brown", "works", "at", "initech"], ["rome"]]
+    assert tokenizer.tokenize("smith") == ["smi", "##th"]  # the test needs words split into several subwords
+    model = TransformersBackend().load(ModelSpec(id="t", source=str(folder), task="token-classification", device="cpu"))
+    try:
+        tags = model.predict(sentences, batch_size=2).tags
+    finally:
+        model.close()
+    names = network.config.id2label
+    later_differs = False
+    for words, predicted in zip(sentences, tags, strict=True):
+        encoded = tokenizer(words, is_split_into_words=True, return_tensors="pt")
+        with torch.no_grad():
+            best = network(**encoded).logits[0].argmax(-1).tolist()
+        ids = encoded.word_ids(0)
+        first = [names[best[ids.index(w)]] for w in range(len(words))]
+        assert predicted == first
+        later_differs |= any(names[best[p]] != first[w] for p, w in enumerate(ids) if w is not None)
+    assert later_differs, "every subword agreed: the test cannot tell first-subword alignment from another"
+
+
+def test_the_answer_is_the_best_context_span() -> None:
+    import torch
+    from modelcheck_transformers import TransformersBackend
+    from modelcheck_transformers._qa import MAX_ANSWER_TOKENS
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    from modelcheck.gatefile import ModelSpec
+
+    folder = tiny_models.shared("reader-untrained")
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    network = AutoModelForQuestionAnswering.from_pretrained(folder).eval()
+    rows = [(r["question"], r["context"]) for r in tiny_models.qa_examples(12, seed=3)]
+    model = TransformersBackend().load(ModelSpec(id="t", source=str(folder), task="question-answering", device="cpu"))
+    try:
+        outputs = model.predict(rows, batch_size=5)
+    finally:
+        model.close()
+    for (question, context), answer, span in zip(rows, outputs.texts, outputs.spans, strict=True):
+        encoded = tokenizer(question, context, return_offsets_mapping=True, return_tensors="pt")
+        offsets = encoded.pop("offset_mapping")[0].tolist()
+        with torch.no_grad():
+            out = network(**encoded)
+        start, end = out.start_logits[0].tolist(), out.end_logits[0].tolist()
+        inside = [p for p, s in enumerate(encoded.sequence_ids(0)) if s == 1]
+        score, i, j = max((start[i] + end[j], i, j) for i in inside for j in inside if 0 <= j - i < MAX_ANSWER_TOKENS)
+        if start[0] + end[0] > score:
+            assert (answer, span.tolist()) == ("", [-1, -1])
+        else:
+            assert answer == context[offsets[i][0] : offsets[j][1]] and span.tolist() == [offsets[i][0], offsets[j][1]]

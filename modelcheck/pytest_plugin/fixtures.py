@@ -386,25 +386,22 @@ def _check_metric_name(metric: str, task: str) -> None:
         raise ValueError(f"metric {metric!r} is not one of task {task!r}'s: {', '.join(TASKS[task].metrics)}")
 
 
-#: Keys of a metrics entry: check keys, then the language tasks' options (gatefile.tasks.CHECK_OPTIONS).
-_METRIC_KEYS = ("metric", "name", "average", "pos_label", "slice_by", "min_samples", "reference",
-                "threshold", "scheme", "mode", "entity", "subset")  # fmt: skip
+_METRIC_KEYS = ("metric", "name", "average", "pos_label", "slice_by", "min_samples", "reference")
 
 
 def _metric_check(entry: str | Mapping[str, Any], task: str, root: Path) -> CheckSpec:
     from modelcheck.gatefile import CheckSpec
+    from modelcheck.gatefile.tasks import CHECK_OPTIONS  # the language tasks' options (threshold, scheme, ...)
 
     if isinstance(entry, str):
         entry = {"metric": entry}
-    unknown = sorted(set(entry) - set(_METRIC_KEYS))
+    unknown = sorted(set(entry) - {*_METRIC_KEYS, *CHECK_OPTIONS})
     if "metric" not in entry or unknown:
         raise TypeError(
             f"metrics entry {dict(entry)!r}: give a metric name or a mapping with 'metric' and any of "
-            f"{', '.join(_METRIC_KEYS[1:])}"
+            f"{', '.join((*_METRIC_KEYS[1:], *CHECK_OPTIONS))}"
         )
     _check_metric_name(entry["metric"], task)
-    from modelcheck.gatefile.tasks import CHECK_OPTIONS
-
     options = {k: v for k, v in entry.items() if k != "name" and k not in CHECK_OPTIONS}
     if options.get("reference") is not None:
         options["reference"] = str(root / os.fspath(options["reference"]))  # an absolute one stays as it is
