@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -251,3 +252,30 @@ def test_untrained_chat_model_fails_and_bad_rows_error(pytester: pytest.Pytester
     frame.to_csv(pytester.path / "data" / "chats.csv", index=False)
     result = pytester.runpytest("--modelcheck")
     result.stdout.fnmatch_lines(["*input column 'chat' row 3, message 0 *"])
+
+
+@pytest.mark.parametrize(
+    ("check", "message"),
+    [
+        ({"metric": "bleu", "min": 150}, r"min 150 is out of range for bleu, whose values lie in \[0, 100\]"),
+        ({"metric": "perplexity", "max": 0.5}, r"max 0.5 is out of range for perplexity"),
+        ({"metric": "regex", "min": 0.5}, r"metric regex needs pattern"),
+        ({"metric": "contains", "min": 0.5, "pattern": "x"}, r"pattern is only used by metric regex"),
+        ({"metric": "exact_match", "min": 0.5, "normalize": ["case"]}, r"normalize"),
+    ],
+)
+def test_gate_file_mistakes_are_refused(tmp_path: Path, check: dict[str, Any], message: str) -> None:
+    import yaml
+
+    from modelcheck.errors import GateFileError
+    from modelcheck.gatefile import load_gate
+
+    document = {
+        "version": 1,
+        "model": {"source": "./model", "task": "text-generation"},
+        "data": {"source": "data.csv", "input": "prompt", "label": "answer"},
+        "checks": [{"name": "c", **check}],
+    }
+    (tmp_path / "gate.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
+    with pytest.raises(GateFileError, match=message):
+        load_gate(tmp_path / "gate.yaml")

@@ -19,6 +19,7 @@ from modelcheck.gatefile.spec import ACCURACY_LIKE, CheckSpec, DataSpec, GateSpe
 from modelcheck.gatefile.tasks import (
     CHECK_OPTIONS,
     LABEL_FREE_METRICS,
+    METRIC_RANGES,
     SIGNED_UNIT_INTERVAL,
     TASKS,
     UNIT_INTERVAL,
@@ -413,10 +414,4 @@ def _metric_range(metric: str) -> tuple[float, float]:
         return 0.0, 1.0
     if metric in SIGNED_UNIT_INTERVAL:
         return -1.0, 1.0
-    if metric in ("mae", "rmse", "ter"):
-        return 0.0, math.inf
-    if metric in ("bleu", "chrf", "chrf++"):  # sacrebleu's scale
-        return 0.0, 100.0
-    if metric == "perplexity":
-        return 1.0, math.inf
-    return -math.inf, math.inf
+    return METRIC_RANGES.get(metric, (-math.inf, math.inf))

@@ -6,6 +6,7 @@ imports nothing heavy.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
@@ -36,6 +37,12 @@ UNIT_INTERVAL = frozenset(
 )  # fmt: skip
 #: Metrics where a smaller value is better (a regression's "drop" is a rise).
 LOWER_IS_BETTER = frozenset({"mae", "rmse", "hamming_loss", "ter", "perplexity"})
+#: The values other metrics can take (sacrebleu's scores are 0-100; ter and perplexity: lower is better).
+METRIC_RANGES: dict[str, tuple[float, float]] = {
+    **dict.fromkeys(("mae", "rmse", "ter"), (0.0, math.inf)),
+    **dict.fromkeys(("bleu", "chrf", "chrf++"), (0.0, 100.0)),
+    "perplexity": (1.0, math.inf),
+}
 #: Metrics whose value lies in [-1, 1].
 SIGNED_UNIT_INTERVAL = frozenset({"cosine_similarity", "spearman"})
 
