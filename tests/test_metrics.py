@@ -85,11 +85,12 @@ def test_a_max_bound_judges_the_worst_slice_as_the_highest() -> None:
 
 
 def test_generation_matches() -> None:
-    expected = ["6 7", "paris", "blue"]
+    expected = [["6 7"], ["paris"], ["blue"]]
     outputs = Outputs(texts=[" 6 7 ", "the capital is paris", "red"])
-    exact = evaluate_metric_check(check("exact_match", min=0.3), expected, outputs, (), frame(3))
+    task = "text-generation"
+    exact = evaluate_metric_check(check("exact_match", min=0.3), expected, outputs, (), frame(3), task=task)
     assert exact.value == pytest.approx(1 / 3)
-    contains = evaluate_metric_check(check("contains", min=0.6), expected, outputs, (), frame(3))
+    contains = evaluate_metric_check(check("contains", min=0.6), expected, outputs, (), frame(3), task=task)
     assert contains.value == pytest.approx(2 / 3) and contains.status == "passed"
 
 

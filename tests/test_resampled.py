@@ -44,9 +44,11 @@ def sklearn_value(scorer: Scorer, targets, outputs: Outputs, rows: np.ndarray | 
     return scorer.score(targets, outputs, rows)  # cosine, exact_match, contains: a mean of per-row values
 
 
-def assert_equal_to_sklearn(spec: CheckSpec, labels: tuple[str, ...], targets, base: Outputs, cand: Outputs) -> None:  # type: ignore[no-untyped-def]
+def assert_equal_to_sklearn(  # type: ignore[no-untyped-def]
+    spec: CheckSpec, labels: tuple[str, ...], targets, base: Outputs, cand: Outputs, task: str | None = None
+) -> None:
     n = len(base)
-    scorer = Scorer(spec, labels, n_rows=n)
+    scorer = Scorer(spec, labels, n_rows=n, task=task)
     for outputs in (base, cand):  # the point estimate on all rows
         assert scorer.score(targets, outputs, None) == pytest.approx(sklearn_value(scorer, targets, outputs), rel=1e-12)
     batch = batch_scorer(scorer, targets, base, cand)
@@ -121,10 +123,10 @@ def test_r2_of_a_constant_target_follows_sklearn() -> None:
 
 def test_text_and_embedding_metrics_equal_the_scorer(tmp_path) -> None:  # type: ignore[no-untyped-def]
     texts = ["a", "b", "c", "d"] * 10
-    targets = [" a", "x", "c ", "d"] * 10
+    targets = [[" a"], ["x"], ["c "], ["d"]] * 10
     base, cand = Outputs(texts=texts), Outputs(texts=list(reversed(texts)))
-    for metric in ("exact_match", "contains"):
-        assert_equal_to_sklearn(check(metric), (), targets, base, cand)
+    for metric in ("exact_match", "contains"):  # text-generation's family: a mean of per-row 0/1
+        assert_equal_to_sklearn(check(metric), (), targets, base, cand, task="text-generation")
     reference = RNG.normal(size=(40, 8))
     np.save(tmp_path / "ref.npy", reference)
     spec = check("cosine_similarity", reference=str(tmp_path / "ref.npy"))

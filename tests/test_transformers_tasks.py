@@ -424,6 +424,7 @@ def test_threads_apply_while_predicting(monkeypatch: pytest.MonkeyPatch) -> None
 def test_unsupported_task_lists_the_supported_ones(untrained_model: Path) -> None:
     first = ("text-classification", "feature-extraction", "image-classification", "text-generation")
     assert SUPPORTED_TASKS[:4] == first
+    assert {"text2text-generation", "summarization", "translation"} <= set(SUPPORTED_TASKS)
     assert {"multi-label-classification", "token-classification", "question-answering"} <= set(SUPPORTED_TASKS)
     with pytest.raises(
         BackendError, match=r"task 'tabular-regression'.*supported tasks: " + ", ".join(SUPPORTED_TASKS)

@@ -91,6 +91,8 @@ def compute(module: Any, check: CheckSpec, targets: Any, outputs: Outputs) -> fl
     else:
         raise CheckError(f"check {check.name!r}: evaluate modules judge labels, numbers or texts, not embeddings")
     references = targets.tolist() if hasattr(targets, "tolist") else list(targets)
+    if outputs.texts is not None and all(isinstance(r, list) and len(r) == 1 for r in references):
+        references = [r[0] for r in references]  # one reference per row (text generation): the text itself
     try:
         result = module.compute(predictions=predictions, references=references, **check.evaluate["args"])
     except Exception as exc:

@@ -182,8 +182,6 @@ class Scorer:
             return float(np.mean(_row_cosine(_need(outputs.embeddings, metric, "embeddings"), reference)))
         if metric == "spearman":
             return _spearman(targets, outputs)
-        if metric in ("exact_match", "contains"):
-            return _text_match(metric, targets, _need(outputs.texts, metric, "texts"))
         raise CheckError(f"check {self.check.name!r}: no implementation for metric {metric!r}")
 
     def _classification(self, targets: np.ndarray, outputs: Outputs) -> float:
@@ -262,14 +260,6 @@ def _spearman(targets: np.ndarray, outputs: Outputs) -> float:
     if len(targets) < 3 or np.all(targets == targets[0]):
         raise CheckError("spearman needs at least three rows with differing similarity labels")
     return float(stats.spearmanr(similarity, targets).statistic)
-
-
-def _text_match(metric: str, targets: Sequence[str], texts: Sequence[str]) -> float:
-    if metric == "exact_match":
-        hits = [t.strip() == e.strip() for t, e in zip(texts, targets, strict=True)]
-    else:
-        hits = [e.strip() in t for t, e in zip(texts, targets, strict=True)]
-    return float(np.mean(hits)) if hits else 0.0
 
 
 def _load_reference(check: CheckSpec, n_rows: int) -> np.ndarray:

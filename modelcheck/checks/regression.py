@@ -99,7 +99,8 @@ def _compare(
     assert check.max_drop is not None and check.metric is not None
     n = len(candidate)
     scorer = Scorer(check, label_names, n_rows=n, task=task)
-    if scorer.family is None and check.metric in ACCURACY_LIKE and check.test in ("paired-bootstrap", "mcnemar"):
+    per_row = scorer.family is None or task == "text-generation"  # exact_match/contains: 0/1 rows either way
+    if per_row and check.metric in ACCURACY_LIKE and check.test in ("paired-bootstrap", "mcnemar"):
         base_right, cand_right = _correct(scorer, targets, baseline), _correct(scorer, targets, candidate)
         if check.test == "mcnemar":
             return stats.mcnemar(base_right, cand_right, max_drop=check.max_drop, confidence=check.confidence)
@@ -134,10 +135,7 @@ def _correct(scorer: Scorer, targets: Any, outputs: Outputs) -> np.ndarray:
         if outputs.labels is None:
             raise CheckError("accuracy needs the model's labels, which the outputs do not hold")
         return np.asarray(outputs.labels == targets)
-    texts = outputs.texts or []
-    if scorer.metric == "exact_match":
-        return np.array([t.strip() == e.strip() for t, e in zip(texts, targets, strict=True)])
-    return np.array([e.strip() in t for t, e in zip(texts, targets, strict=True)])
+    return scorer.statistics(targets, outputs).stats[:, 0] > 0.5  # a family's per-row 0/1 (text generation)
 
 
 def _message(check: CheckSpec, c: PairedComparison) -> str:

@@ -9,7 +9,7 @@ Every metric here is a function of per-example quantities that a resample only r
   (``zero_division=0``; ``macro`` averages the classes present in the resample's labels or
   predictions, as scikit-learn does; ``weighted`` by support; ``micro`` pools the counts);
 - mae, rmse, r2: sums of per-example terms (r2 centred per resample, as scikit-learn computes it);
-- cosine_similarity, exact_match, contains: means of a per-example value;
+- cosine_similarity: the mean of a per-example value;
 - the metrics of family tasks (:mod:`modelcheck.tasks`): their per-row sufficient statistics summed per resample.
 
 :func:`batch_scorer` returns ``None`` for the metrics that are not sums of per-example terms
@@ -108,13 +108,6 @@ def _column(scorer: Scorer, targets: Any, outputs: Outputs) -> _Column | None:
         assert scorer.reference is not None
         embeddings = _need(outputs.embeddings, metric, "embeddings")
         return _mean_of(_row_cosine(embeddings, scorer.reference[: len(embeddings)]))
-    if metric in ("exact_match", "contains"):
-        texts = _need(outputs.texts, metric, "texts")
-        if metric == "exact_match":
-            hits = [t.strip() == e.strip() for t, e in zip(texts, targets, strict=True)]
-        else:
-            hits = [e.strip() in t for t, e in zip(texts, targets, strict=True)]
-        return _mean_of(np.asarray(hits, dtype=np.float64))
     return None
 
 

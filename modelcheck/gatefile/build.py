@@ -20,6 +20,7 @@ from modelcheck.gatefile.spec import ACCURACY_LIKE, CheckSpec, DataSpec, GateSpe
 from modelcheck.gatefile.tasks import (
     CHECK_OPTIONS,
     LABEL_FREE_METRICS,
+    METRIC_RANGES,
     SIGNED_UNIT_INTERVAL,
     TASKS,
     UNIT_INTERVAL,
@@ -88,7 +89,8 @@ def _build_gate(document: dict[str, Any], gate_path: Path, shown: str, node: yam
         if metric is not None:
             _check_metric(task, check, index, data, fail)
         options = _check_options(task, check, index, fail)
-        if kind == "regression" and check.get("test") == "mcnemar" and (metric not in ACCURACY_LIKE or task.family):
+        per_row = not task.family or task.name == "text-generation"  # its exact_match/contains are 0/1 per row
+        if kind == "regression" and check.get("test") == "mcnemar" and (metric not in ACCURACY_LIKE or not per_row):
             raise fail(
                 ["checks", index, "test"],
                 f"test mcnemar compares right/wrong per example, so it needs an accuracy-like metric "
@@ -203,6 +205,7 @@ def _build_model(doc: dict[str, Any], gate_path: Path, base: Path, fail: Any) ->
         threads=doc.get("threads"),
         graph_optimization=doc.get("graph_optimization"),
         max_new_tokens=doc.get("max_new_tokens", 32),
+        stop=tuple(doc.get("stop") or ()),
         labels=tuple(doc["labels"]) if doc.get("labels") else None,
         device_map=device_map,
         endpoint=endpoint,
@@ -403,6 +406,9 @@ def _check_metric(task: Task, check: dict[str, Any], index: int, data: DataSpec,
         )
     if not needs_reference and "reference" in check:
         raise fail(["checks", index, "reference"], "reference is only used by metric cosine_similarity")
+    if (metric == "regex") != ("pattern" in check):
+        raise fail(["checks", index], "metric regex needs pattern: the regular expression each output is searched for"
+                   if metric == "regex" else "pattern is only used by metric regex")  # fmt: skip
     if data.label is None and metric not in LABEL_FREE_METRICS:
         raise fail(
             ["data"],
@@ -416,6 +422,4 @@ def _metric_range(metric: str) -> tuple[float, float]:
         return 0.0, 1.0
     if metric in SIGNED_UNIT_INTERVAL:
         return -1.0, 1.0
-    if metric in ("mae", "rmse"):
-        return 0.0, math.inf
-    return -math.inf, math.inf
+    return METRIC_RANGES.get(metric, (-math.inf, math.inf))

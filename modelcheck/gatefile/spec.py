@@ -30,6 +30,8 @@ class ModelSpec:
     threads: int | None = None
     graph_optimization: str | None = None
     max_new_tokens: int = 32
+    #: Generation: each generated text is cut at the first of these strings.
+    stop: tuple[str, ...] = ()
     labels: tuple[str, ...] | None = None
     #: transformers backend: accelerate's placement (``auto``: over every GPU, then CPU) instead of one device.
     device_map: str | None = None

@@ -6,31 +6,43 @@ imports nothing heavy.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 REGRESSION_METRICS = ("mae", "rmse", "r2")
 EMBEDDING_METRICS = ("cosine_similarity", "spearman")
-GENERATION_METRICS = ("exact_match", "contains")
 #: Language-task families (computed in :mod:`modelcheck.tasks`).
 MULTILABEL_METRICS = ("f1", "precision", "recall", "subset_accuracy", "hamming_loss")
 TOKEN_METRICS = ("f1", "precision", "recall", "token_accuracy")
 QA_METRICS = ("exact_match", "f1")
+TEXT2TEXT_METRICS = ("rouge1", "rouge2", "rougeL", "rougeLsum", "bleu", "chrf", "chrf++", "ter", "exact_match")
+LLM_METRICS = (*TEXT2TEXT_METRICS, "contains", "regex", "perplexity")
 
 #: Check keys that tune a family task's metric (collected into ``CheckSpec.options``); which task takes which
 #: is ``Task.options``. ``threshold``: multi-label decision threshold (a number, or label -> number);
 #: ``scheme``/``mode``/``entity``: seqeval's tagging scheme, strict mode and one entity type;
 #: ``subset``: SQuAD v2's ``HasAns`` / ``NoAns`` rows only.
-CHECK_OPTIONS = ("threshold", "scheme", "mode", "entity", "subset")
+CHECK_OPTIONS = ("threshold", "scheme", "mode", "entity", "subset", "use_stemmer", "sacrebleu", "normalize", "pattern")
+#: ``use_stemmer``: rouge-score's Porter stemmer; ``sacrebleu``: settings of sacrebleu's metric (tokenize, ...);
+#: ``normalize``: exact_match/contains normalisation steps; ``pattern``: the regular expression of ``regex``.
+_TEXT_OPTIONS = ("use_stemmer", "sacrebleu", "normalize")
 #: Tagging schemes of token-classification (seqeval's scheme classes; ``auto`` = seqeval's default mode).
 TAG_SCHEMES = ("IOB1", "IOB2", "IOE1", "IOE2", "IOBES", "BILOU")
 
 #: Metrics whose value lies in [0, 1], so a min/max outside it can never be met.
 UNIT_INTERVAL = frozenset(
-    {*CLASSIFICATION_METRICS, "exact_match", "contains", "subset_accuracy", "hamming_loss", "token_accuracy"}
-)
+    {*CLASSIFICATION_METRICS, "exact_match", "contains", "subset_accuracy", "hamming_loss", "token_accuracy",
+     "rouge1", "rouge2", "rougeL", "rougeLsum", "regex"}
+)  # fmt: skip
 #: Metrics where a smaller value is better (a regression's "drop" is a rise).
-LOWER_IS_BETTER = frozenset({"mae", "rmse", "hamming_loss"})
+LOWER_IS_BETTER = frozenset({"mae", "rmse", "hamming_loss", "ter", "perplexity"})
+#: The values other metrics can take (sacrebleu's scores are 0-100; ter and perplexity: lower is better).
+METRIC_RANGES: dict[str, tuple[float, float]] = {
+    **dict.fromkeys(("mae", "rmse", "ter"), (0.0, math.inf)),
+    **dict.fromkeys(("bleu", "chrf", "chrf++"), (0.0, 100.0)),
+    "perplexity": (1.0, math.inf),
+}
 #: Metrics whose value lies in [-1, 1].
 SIGNED_UNIT_INTERVAL = frozenset({"cosine_similarity", "spearman"})
 
@@ -65,7 +77,11 @@ TASKS: dict[str, Task] = {
         Task("tabular-classification", CLASSIFICATION_METRICS, classification=True, tabular=True),
         Task("tabular-regression", REGRESSION_METRICS, tabular=True),
         Task("feature-extraction", EMBEDDING_METRICS),
-        Task("text-generation", GENERATION_METRICS),
+        Task("text-generation", LLM_METRICS, family=True, options=(*_TEXT_OPTIONS, "pattern")),
+        *(
+            Task(name, TEXT2TEXT_METRICS, family=True, options=_TEXT_OPTIONS)
+            for name in ("text2text-generation", "summarization", "translation")
+        ),
         Task(
             "multi-label-classification",
             MULTILABEL_METRICS,
@@ -86,4 +102,4 @@ TASKS: dict[str, Task] = {
 }
 
 #: Metrics that need no label column (they compare against something else).
-LABEL_FREE_METRICS = frozenset({"cosine_similarity"})
+LABEL_FREE_METRICS = frozenset({"cosine_similarity", "regex"})

@@ -11,7 +11,7 @@ The core never imports a framework itself: a backend imports its framework when 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -55,12 +55,16 @@ class Outputs:
     - ``tabular-regression``: ``values`` (shape (n,));
     - ``feature-extraction``: ``embeddings`` (shape (n, d)), or with paired inputs also
       ``pair_embeddings`` for the second input of each pair;
-    - ``text-generation``: ``texts`` (the generated continuation of each prompt);
     - ``multi-label-classification``: ``scores`` (per-label sigmoid probabilities, shape (n, labels)) and
       ``multi_labels`` (the labels predicted at the model's threshold 0.5, bool, shape (n, labels));
     - ``token-classification``: ``tags`` (one tag name per input word, aligned by each word's first subword);
     - ``question-answering``: ``texts`` (the answer span, "" for no answer) and ``spans`` (its character
-      start and end in the context, shape (n, 2); (-1, -1) for no answer).
+      start and end in the context, shape (n, 2); (-1, -1) for no answer);
+    - ``text-generation``: ``texts`` (the generated continuation of each prompt) and, for
+      ``(prompt, reference)`` inputs, ``token_logprobs`` (shape (n, 2): the sum of the reference tokens'
+      log-probabilities given the prompt, and their count); ``generation``: the decoding settings
+      (greedy, max_new_tokens, stop strings, seed) for the report;
+    - text2text tasks: ``texts`` and ``generation``.
     """
 
     labels: np.ndarray | None = None
@@ -72,6 +76,8 @@ class Outputs:
     tags: list[list[str]] | None = None
     multi_labels: np.ndarray | None = None
     spans: np.ndarray | None = None
+    token_logprobs: np.ndarray | None = None
+    generation: Mapping[str, Any] | None = None
 
     def __len__(self) -> int:
         for field in (self.labels, self.values, self.embeddings, self.texts, self.tags, self.multi_labels):
@@ -98,6 +104,8 @@ class Outputs:
             tags=None if self.tags is None else [self.tags[i] for i in index],
             multi_labels=pick(self.multi_labels),
             spans=pick(self.spans),
+            token_logprobs=pick(self.token_logprobs),
+            generation=self.generation,
         )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
@@ -81,6 +81,8 @@ def concat_outputs(parts: Sequence[Outputs]) -> Outputs:
             joined[output_field.name] = None
         elif any(v is None for v in values):
             raise BackendError(f"the backend set Outputs.{output_field.name} for some inputs but not for others")
+        elif isinstance(values[0], Mapping):  # run-wide details (generation settings): the same in every part
+            joined[output_field.name] = values[0]
         elif isinstance(values[0], list):
             joined[output_field.name] = [item for value in values for item in value]
         else:

@@ -25,7 +25,9 @@ if TYPE_CHECKING:
     from modelcheck.models.backends import Outputs
 
 BASELINE_VERSION = 1
-_FIELDS = ("labels", "scores", "values", "embeddings", "pair_embeddings", "texts", "multi_labels", "spans")
+_FIELDS = (
+    "labels", "scores", "values", "embeddings", "pair_embeddings", "texts", "multi_labels", "spans", "token_logprobs",
+)  # fmt: skip
 
 
 class BaselineUnavailable(ModelcheckError):

@@ -154,8 +154,13 @@ def _evaluate(
         inputs=spec.input_columns, source=spec.source, classes=classes,
     )  # fmt: skip
     inputs = model_inputs(gate.model.task, spec.input_columns, data.frame, base=data.base, source=spec.source)
+    fed = inputs
+    if any(check.metric == "perplexity" for check in gate.checks):  # the model also scores the references
+        from modelcheck.tasks.generation import scoring_inputs
+
+        fed = scoring_inputs(inputs, targets, column=spec.input_columns[0])  # latency checks time `inputs` only
     outputs = predict(
-        model, inputs, batch_size=gate.model.batch_size, progress=progress, name=gate.model.id,
+        model, fed, batch_size=gate.model.batch_size, progress=progress, name=gate.model.id,
         on_threads=lambda threads: result.model.__setitem__("threads", threads),
     )  # fmt: skip
     if saving is not None:

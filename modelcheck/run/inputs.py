@@ -56,7 +56,7 @@ def model_targets(
 ) -> Any:
     """What the outputs are compared against, one per row (None without a ``label`` column).
 
-    Class ids for classification tasks (labels given as names or ids), texts for text generation,
+    Class ids for classification tasks (labels given as names or ids), references for text generation,
     numbers otherwise; a family task's family reads its own (:mod:`modelcheck.tasks`), given the input
     columns and the data's name for its messages.
     ``classes``: the model's own class values, where it has them (``LoadedModel.classes``).
@@ -71,8 +71,6 @@ def model_targets(
     assert isinstance(label, str)
     if TASKS[task].classification:
         return label_ids(frame[label], tuple(label_names), column=label, classes=classes)
-    if task == "text-generation":
-        return ["" if v is None else str(v) for v in frame[label].tolist()]
     return numbers(frame[label], column=label)
 
 

@@ -32,6 +32,8 @@ FAMILIES: dict[str, str] = {
     "multi-label-classification": "modelcheck.tasks.multilabel",
     "token-classification": "modelcheck.tasks.tokens",
     "question-answering": "modelcheck.tasks.qa",
+    "text-generation": "modelcheck.tasks.generation",
+    **dict.fromkeys(("text2text-generation", "summarization", "translation"), "modelcheck.tasks.text2text"),
 }
 
 

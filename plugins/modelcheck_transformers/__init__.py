@@ -7,12 +7,15 @@ Registered in the ``modelcheck.backends`` entry-point group as ``transformers``.
 - ``feature-extraction``: ``AutoModel`` + ``AutoTokenizer``, mean-pooled and L2-normalised -> embeddings
   (and ``pair_embeddings`` for ``(a, b)`` inputs);
 - ``image-classification``: ``AutoModelForImageClassification`` + ``AutoImageProcessor`` -> labels, scores;
-- ``text-generation``: ``AutoModelForCausalLM`` + ``AutoTokenizer``, greedy -> texts (the continuations);
 - ``multi-label-classification``: ``AutoModelForSequenceClassification`` (``problem_type``
   ``multi_label_classification``) -> sigmoid scores and the labels at 0.5 (``_multilabel``);
 - ``token-classification``: ``AutoModelForTokenClassification`` -> one tag per word, read at the word's first
   subword (``_tokens``);
-- ``question-answering``: ``AutoModelForQuestionAnswering`` -> the best answer span per question (``_qa``).
+- ``question-answering``: ``AutoModelForQuestionAnswering`` -> the best answer span per question (``_qa``);
+- ``text-generation``: ``AutoModelForCausalLM`` + ``AutoTokenizer``, greedy -> texts (the continuations;
+  chats through the chat template) and, for ``(prompt, reference)`` inputs, the references' log-likelihoods;
+- ``text2text-generation``, ``summarization``, ``translation``: ``AutoModelForSeq2SeqLM`` + ``AutoTokenizer``,
+  greedy -> texts.
 
 torch and transformers are imported only when a model is loaded, so importing this module is cheap.
 """
@@ -74,6 +77,10 @@ _TASKS: dict[str, _TaskKind] = {
         "AutoModelForTokenClassification", "AutoTokenizer", "_tokens:TokenClassificationModel", classification=True
     ),
     "question-answering": _TaskKind("AutoModelForQuestionAnswering", "AutoTokenizer", "_qa:QuestionAnsweringModel"),
+    **{
+        task: _TaskKind("AutoModelForSeq2SeqLM", "AutoTokenizer", "_text2text:Text2TextModel")
+        for task in ("text2text-generation", "summarization", "translation")
+    },
 }
 SUPPORTED_TASKS = tuple(_TASKS)
 _TRUE = {"1", "on", "yes", "true"}

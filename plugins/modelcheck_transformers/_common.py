@@ -202,21 +202,35 @@ def bad_input(row: int, value: object, task: str, expected: str) -> InputRowErro
 
 
 def sorted_batches(
-    tokenizer: Any, texts: list[str], *, max_length: int, batch_size: int, device: str
+    tokenizer: Any,
+    texts: list[str],
+    *,
+    max_length: int,
+    batch_size: int,
+    device: str,
+    add_special_tokens: bool = True,
+    too_long: Callable[[int, int], Exception] | None = None,
 ) -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
     """Yield ``(rows, batch)``: the texts tokenised once, longest first, each batch padded to its longest.
 
     The tokenizer pads a whole chunk at once (on its own padding side); a batch is then a slice of the
     sorted chunk cut to its longest row, so the loop does no per-row work. ``rows`` are input positions.
+    Texts longer than ``max_length`` tokens are truncated, or with ``too_long`` the error
+    ``too_long(row, tokens)`` of the first one is raised.
     """
     import torch
 
     left = tokenizer.padding_side == "left"
     for offset in range(0, len(texts), CHUNK):
         encoded = tokenizer(
-            texts[offset : offset + CHUNK], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
-        )
+            texts[offset : offset + CHUNK], padding=True, truncation=too_long is None,
+            max_length=max_length if too_long is None else None, return_tensors="pt",
+            add_special_tokens=add_special_tokens,
+        )  # fmt: skip
         lengths = encoded["attention_mask"].sum(dim=1)
+        if too_long is not None and len(lengths) and int(lengths.max()) > max_length:
+            row = int(torch.argmax((lengths > max_length).int()))
+            raise too_long(offset + row, int(lengths[row]))
         order = torch.argsort(lengths, descending=True, stable=True)
         columns = {key: value[order] for key, value in encoded.items()}
         widths = lengths[order].tolist()

@@ -1,0 +1,252 @@
+"""text2text, summarization, translation: ROUGE equal to rouge-score, BLEU/chrF/chrF++/TER equal to sacrebleu's
+corpus scores on all rows, slices and resamples; references; and a tiny T5 judged end to end through pytest."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from modelcheck.errors import CheckError, DataError
+from modelcheck.gatefile import CheckSpec
+from modelcheck.models.backends import Outputs
+from modelcheck.tasks import text2text
+
+sacrebleu = pytest.importorskip("sacrebleu")
+rouge_scorer = pytest.importorskip("rouge_score.rouge_scorer")
+
+WORDS = ("the", "cat", "cats", "sat", "running", "ran", "on", "a", "mat", "Mat.", "dog,", "big", "red", "house", "!")
+texts = st.lists(st.sampled_from(WORDS), min_size=0, max_size=12).map(" ".join)
+refs = st.lists(st.sampled_from(WORDS), min_size=1, max_size=12).map(" ".join)
+rows = st.lists(st.tuples(texts, st.lists(refs, min_size=1, max_size=3)), min_size=1, max_size=10)
+
+
+def check(metric: str, **options: Any) -> CheckSpec:
+    return CheckSpec(name="c", metric=metric, min=0.0, options=options)
+
+
+def stats_of(metric: str, hyps: list[str], references: list[list[str]], **options: Any) -> Any:
+    return text2text.row_statistics(check(metric, **options), references, Outputs(texts=hyps), ())
+
+
+def streams(references: list[list[str]]) -> list[list[str | None]]:
+    """sacrebleu's reference streams: the k-th reference of every row, None where a row has fewer."""
+    width = max(len(r) for r in references)
+    return [[r[k] if k < len(r) else None for r in references] for k in range(width)]
+
+
+CORPUS = {
+    "bleu": lambda h, r: sacrebleu.corpus_bleu(h, streams(r)).score,
+    "chrf": lambda h, r: sacrebleu.corpus_chrf(h, streams(r)).score,
+    "chrf++": lambda h, r: sacrebleu.corpus_chrf(h, streams(r), word_order=2).score,
+    "ter": lambda h, r: sacrebleu.corpus_ter(h, streams(r)).score,
+}
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=rows)
+@pytest.mark.parametrize("metric", sorted(CORPUS))
+def test_sacrebleu_metrics_equal_the_corpus_score(metric: str, data: list[tuple[str, list[str]]]) -> None:
+    hyps, references = [h for h, _ in data], [r for _, r in data]
+    stats = stats_of(metric, hyps, references)
+    assert stats.value() == pytest.approx(CORPUS[metric](hyps, references), abs=1e-9)
+    odd = np.arange(len(data))[1::2]
+    if len(odd):  # a slice is the corpus score of its rows
+        picked = [hyps[i] for i in odd], [references[i] for i in odd]
+        assert stats.value(odd) == pytest.approx(CORPUS[metric](*picked), abs=1e-9)
+    draws = np.random.default_rng(0).integers(0, len(data), size=(3, len(data)))
+    for drawn, value in zip(draws, stats.resampled(draws), strict=True):
+        expected = CORPUS[metric]([hyps[i] for i in drawn], [references[i] for i in drawn])
+        assert value == pytest.approx(expected, abs=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=rows, stemmer=st.booleans())
+@pytest.mark.parametrize("metric", text2text.ROUGE)
+def test_rouge_equals_rouge_score(metric: str, data: list[tuple[str, list[str]]], stemmer: bool) -> None:
+    hyps, references = [h for h, _ in data], [r for _, r in data]
+    scorer = rouge_scorer.RougeScorer([metric], use_stemmer=stemmer)
+    per_row = [scorer.score_multi(r, h)[metric].fmeasure for h, r in zip(hyps, references, strict=True)]
+    stats = stats_of(metric, hyps, references, use_stemmer=stemmer)
+    assert stats.value() == pytest.approx(float(np.mean(per_row)), abs=1e-12)
+    assert stats.details["use_stemmer"] is stemmer
+
+
+def test_rouge_lsum_reads_lines_as_sentences_and_stemming_matters() -> None:
+    hyp, ref = "the cat sat\nthe dog ran", "the dog ran\nthe cat sat"
+    assert stats_of("rougeLsum", [hyp], [[ref]]).value() == pytest.approx(1.0)
+    assert stats_of("rougeL", [hyp], [[ref]]).value() < 1.0
+    assert stats_of("rouge1", ["cats running"], [["cat run"]]).value() == 0.0
+    assert stats_of("rouge1", ["cats running"], [["cat run"]], use_stemmer=True).value() == 1.0
+
+
+def test_sacrebleu_settings_and_signature() -> None:
+    hyps, references = ["The Cat sat on the mat ."], [["the cat sat on the mat ."]]
+    lower = stats_of("bleu", hyps, references, sacrebleu={"lowercase": True})
+    assert lower.value() == pytest.approx(sacrebleu.corpus_bleu(hyps, streams(references), lowercase=True).score)
+    assert lower.details["signature"].startswith("nrefs:1|case:lc|eff:no|tok:13a|smooth:exp|version:")
+    assert stats_of("chrf++", hyps, references).details["signature"].startswith("nrefs:1|case:mixed|eff:yes|nc:6|nw:2")
+    with pytest.raises(CheckError, match=r"sacrebleu settings .*'tokenise'.*rejected by sacrebleu.BLEU"):
+        stats_of("bleu", hyps, references, sacrebleu={"tokenise": "intl"})
+
+
+def test_bootstrap_matches_a_hand_resampled_corpus_score_at_scale() -> None:
+    rng = np.random.default_rng(1)
+    hyps = [" ".join(rng.choice(WORDS, size=int(rng.integers(1, 12)))) for _ in range(300)]
+    references = [[" ".join(rng.choice(WORDS, size=int(rng.integers(1, 12))))] for _ in range(300)]
+    stats = stats_of("bleu", hyps, references)
+    draws = rng.integers(0, 300, size=(50, 300))
+    values = stats.resampled(draws)
+    metric = sacrebleu.BLEU()
+    segment = metric._extract_corpus_statistics(hyps, streams(references))
+    expected = [metric._compute_score_from_stats(np.sum([segment[i] for i in d], axis=0).tolist()).score for d in draws]
+    np.testing.assert_allclose(values, expected, atol=1e-9)
+
+
+def test_exact_match_normalisation() -> None:
+    hyps = ["  the cat.  ", "the   cat", "a dog"]
+    references = [["the cat."], ["The cat"], ["cat", "a dog"]]
+    assert stats_of("exact_match", hyps, references).value() == pytest.approx(2 / 3)  # strip only: row 1 differs
+    both = stats_of("exact_match", hyps, references, normalize=["whitespace", "lowercase"])
+    assert both.value() == pytest.approx(1.0) and both.details["normalize"] == ["whitespace", "lowercase"]
+    assert text2text.normalise(" A,  b!\tC ", ("whitespace", "lowercase", "punctuation")) == "a b c"
+    with pytest.raises(CheckError, match="normalize 'case' is not a normalisation"):
+        stats_of("exact_match", hyps, references, normalize=["case"])
+
+
+def test_references_from_lists_json_and_strings() -> None:
+    frame = pd.DataFrame({"ref": ["one", '["two", "deux"]', "[not json", ["three"], 42]})
+    expected = [["one"], ["two", "deux"], ["[not json"], ["three"], ["42"]]
+    assert text2text.targets("translation", "ref", frame, ()) == expected
+    assert text2text.targets("translation", "ref", pd.DataFrame({"ref": [7, 12]}), ()) == [["7"], ["12"]]
+    assert text2text.targets("translation", None, frame, ()) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("  ", r"data.csv: label column 'ref' row 1 has an empty reference"),
+        ('["ok", ""]', r"row 1 has an empty reference"),
+        (None, r"row 1 holds no value; a reference is a string"),
+        (float("nan"), r"row 1 holds no value"),
+        ([1, 2], r"row 1 holds \[1, 2\]"),
+    ],
+)
+def test_bad_references_name_the_row_and_column(value: object, message: str) -> None:
+    frame = pd.DataFrame({"ref": ["fine", value]})
+    with pytest.raises(DataError, match=message):
+        text2text.targets("summarization", "ref", frame, (), source="data.csv")
+
+
+# -- a tiny T5 through pytest ---------------------------------------------------------------------
+
+GATE = """\
+version: 1
+model:
+  source: ../models/t5
+  task: {task}
+  device: cpu
+  max_new_tokens: 6
+  batch_size: 16
+data:
+  source: ../data/reverse.csv
+  input: source
+  label: reference
+checks:
+  - name: rouge
+    metric: rougeL
+    min: 0.95
+  - name: bleu
+    metric: bleu
+    sacrebleu: {{max_ngram_order: 2}}  # the texts have 2 or 3 words
+    min: 90
+  - name: chrf
+    metric: chrf++
+    min: 90
+  - name: ter
+    metric: ter
+    max: 5
+  - name: exact
+    metric: exact_match
+    min: 0.95
+  - name: by_length
+    metric: chrf
+    slice_by: length
+    min: 90
+"""
+
+
+def t5_project(pytester: pytest.Pytester, model: str, task: str = "translation") -> Path:
+    import tiny_seq2seq
+
+    shutil.copytree(tiny_seq2seq.shared(model), pytester.path / "models" / "t5")
+    rows = tiny_seq2seq.reverse_examples()
+    frame = pd.DataFrame({"source": [s for s, _ in rows], "reference": [r for _, r in rows]})
+    frame["length"] = frame["source"].str.split().str.len()
+    (pytester.path / "data").mkdir()
+    frame.to_csv(pytester.path / "data" / "reverse.csv", index=False)
+    (pytester.path / "gates").mkdir()
+    (pytester.path / "gates" / "t5.yaml").write_text(GATE.format(task=task), encoding="utf-8")
+    return pytester.path
+
+
+@pytest.mark.e2e
+@pytest.mark.usefixtures("frameworks_imported_once", "one_torch_thread")
+def test_t5_gate_values_equal_the_libraries_on_its_outputs(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("transformers")
+    t5_project(pytester, "t5")
+    result = pytester.runpytest("--modelcheck", "--modelcheck-report", "out.json")
+    result.assert_outcomes(passed=6)
+    report = json.loads((pytester.path / "out.json").read_text())
+    checks = {c["name"]: c for c in report["gates"][0]["checks"]}
+    outputs = np.load(pytester.path / report["gates"][0]["outputs"]["path"])
+    hyps = [str(t) for t in outputs["texts"]]
+    frame = pd.read_csv(pytester.path / "data" / "reverse.csv")
+    references = [[r] for r in frame["reference"]]
+    bleu = sacrebleu.BLEU(max_ngram_order=2).corpus_score(hyps, streams(references)).score
+    assert checks["bleu"]["value"] == pytest.approx(bleu) and bleu > 90
+    assert checks["chrf"]["value"] == pytest.approx(CORPUS["chrf++"](hyps, references))
+    assert checks["ter"]["value"] == pytest.approx(CORPUS["ter"](hyps, references))
+    scorer = rouge_scorer.RougeScorer(["rougeL"])
+    rouge = np.mean([scorer.score(r[0], h)["rougeL"].fmeasure for h, r in zip(hyps, references, strict=True)])
+    assert checks["rouge"]["value"] == pytest.approx(rouge)
+    assert checks["bleu"]["details"]["signature"].startswith("nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp")
+    assert {s["slice"] for s in checks["by_length"]["details"]["slices"]} == {"2", "3"}
+
+
+@pytest.mark.e2e
+@pytest.mark.usefixtures("frameworks_imported_once", "one_torch_thread")
+def test_untrained_t5_fails_its_gate(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("transformers")
+    t5_project(pytester, "t5-untrained", task="summarization")
+    result = pytester.runpytest("--modelcheck")
+    result.assert_outcomes(failed=6)
+    result.stdout.fnmatch_lines(["*bleu * < min 90 (n=150)*"])
+
+
+@pytest.mark.e2e
+@pytest.mark.usefixtures("frameworks_imported_once", "one_torch_thread")
+def test_t5_source_longer_than_its_context_names_the_row() -> None:
+    pytest.importorskip("transformers")
+    import tiny_seq2seq
+    from modelcheck_transformers import TransformersBackend
+
+    from modelcheck.gatefile import ModelSpec
+
+    spec = ModelSpec(id="t5", source=str(tiny_seq2seq.shared("t5")), task="translation", device="cpu")
+    loaded = TransformersBackend().load(spec)
+    try:
+        assert loaded.predict(["a b c", "d e"], batch_size=2).texts == ["c b a", "e d"]
+        with pytest.raises(DataError, match=r"source text \(data.input\) at row 1 has 21 tokens, more than the 16"):
+            loaded.predict(["a b", " ".join("abcdefghij" * 2)], batch_size=2)
+        with pytest.raises(DataError, match=r"row 0 .*translation inputs must be strings"):
+            loaded.predict([None], batch_size=1)
+    finally:
+        loaded.close()
