@@ -228,11 +228,14 @@ def _class_column(model: _Model, frame: pd.DataFrame | None) -> str | None:
     """The one column holding only the class labels a converted ONNX classifier carries (skl2onnx), if any."""
     if model.backend != "onnx" or model.tokenizer or frame is None:
         return None
-    try:
-        from modelcheck_onnx import graph_classes
+    try:  # through the backend's entry point: the core imports no plugin by name
+        from importlib.metadata import entry_points
 
-        classes = {str(c) for c in graph_classes(Path(model.source)) or ()}
-    except (ImportError, ModelcheckError):
+        from modelcheck.gatefile.build import BACKENDS_GROUP
+
+        (onnx,) = entry_points(group=BACKENDS_GROUP, name="onnx")
+        classes = {str(c) for c in onnx.load().graph_classes(Path(model.source)) or ()}
+    except (ImportError, ValueError, AttributeError, ModelcheckError):
         return None
     found = [c for c in frame.columns if classes and set(frame[c].dropna().astype(str)) <= classes]
     return str(found[0]) if len(found) == 1 else None

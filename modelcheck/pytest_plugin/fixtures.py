@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from modelcheck.pytest_plugin.fixture_args import check_device, check_metric_name, check_task, metric_check
 from modelcheck.pytest_plugin.state import model_cache
 from modelcheck.report.display import Row, Tabular
 
@@ -52,7 +53,6 @@ __all__ = [
 _INSTALL = {"transformers": "'modelcheck[transformers]'", "torch": "'modelcheck[torch]'", "onnx": "'modelcheck[onnx]'"}
 #: Where a frame from ``modelcheck_dataset`` keeps what ``modelcheck_evaluate`` needs (``DataFrame.attrs``).
 FRAME_ATTR = "modelcheck"
-_DEVICES = "auto, cpu, cuda, cuda:N (e.g. cuda:1) or mps"
 
 
 # -- fixtures -------------------------------------------------------------------------------------
@@ -149,8 +149,8 @@ class ModelLoader:
                 f"modelcheck_load() got unknown model option(s) {', '.join(unknown)}; "
                 f"model options are: {', '.join(sorted(allowed))}"
             )
-        _check_task(task)
-        requested = _check_device(device if device is not None else _requested_device(self.config), "device")
+        check_task(task)
+        requested = check_device(device if device is not None else _requested_device(self.config), "device")
         root = self.config.rootpath
         options: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in model_options.items()}
         for key in ("weights", "tokenizer"):
@@ -200,7 +200,7 @@ class DatasetLoader:
             raise TypeError("modelcheck_dataset() needs input=<the column, or columns, fed to the model>")
         if limit is not None and (not isinstance(limit, int) or limit < 1):
             raise ValueError(f"modelcheck_dataset(limit={limit!r}): limit must be a whole number >= 1, or None")
-        _check_task(task)
+        check_task(task)
         resolved = resolve_source(os.fspath(source), self.config.rootpath, bare_hub_names=True)
         spec = DataSpec(
             source=resolved, input=columns[0] if len(columns) == 1 else columns, label=label, split=split, limit=limit
@@ -260,8 +260,8 @@ class Evaluator:
         label = label if label is not None else meta.get("label")
         spec = model_cache(self.config).spec_of(model)
         task = task or (spec.task if spec is not None else "text-classification")
-        _check_task(task)
-        checks = [_metric_check(entry, task, self.config.rootpath) for entry in metrics]
+        check_task(task)
+        checks = [metric_check(entry, task, self.config.rootpath) for entry in metrics]
         batch = batch_size or (spec.batch_size if spec is not None else 32)
         base = meta.get("base")
         try:
@@ -337,7 +337,7 @@ class Evaluation(Tabular):
 
         if min is None and max is None:
             raise TypeError(f"assert_metric({metric!r}) needs min= and/or max=")
-        _check_metric_name(metric, self.task)
+        check_metric_name(metric, self.task)
         check = CheckSpec(
             name=metric,
             metric=metric,
@@ -363,52 +363,6 @@ class Evaluation(Tabular):
 def _requested_device(config: pytest.Config) -> str:
     device: str | None = config.getoption("modelcheck_device", None)
     return device or "auto"
-
-
-def _check_device(device: str, what: str) -> str:
-    from modelcheck.models.hardware import DEVICE_PATTERN
-
-    wanted = device.strip().lower()
-    if not DEVICE_PATTERN.match(wanted):
-        raise ValueError(f"{what} {device!r} is not a device; use {_DEVICES}")
-    return wanted
-
-
-def _check_task(task: str) -> None:
-    from modelcheck.gatefile.tasks import TASKS
-
-    if task not in TASKS:
-        raise ValueError(f"task {task!r} is not supported; tasks: {', '.join(TASKS)}")
-
-
-def _check_metric_name(metric: str, task: str) -> None:
-    from modelcheck.gatefile.tasks import TASKS
-
-    if metric not in TASKS[task].metrics:
-        raise ValueError(f"metric {metric!r} is not one of task {task!r}'s: {', '.join(TASKS[task].metrics)}")
-
-
-_METRIC_KEYS = ("metric", "name", "average", "pos_label", "slice_by", "min_samples", "reference")
-
-
-def _metric_check(entry: str | Mapping[str, Any], task: str, root: Path) -> CheckSpec:
-    from modelcheck.gatefile import CheckSpec
-    from modelcheck.gatefile.tasks import CHECK_OPTIONS  # the language tasks' options (threshold, scheme, ...)
-
-    if isinstance(entry, str):
-        entry = {"metric": entry}
-    unknown = sorted(set(entry) - {*_METRIC_KEYS, *CHECK_OPTIONS})
-    if "metric" not in entry or unknown:
-        raise TypeError(
-            f"metrics entry {dict(entry)!r}: give a metric name or a mapping with 'metric' and any of "
-            f"{', '.join((*_METRIC_KEYS[1:], *CHECK_OPTIONS))}"
-        )
-    _check_metric_name(entry["metric"], task)
-    options = {k: v for k, v in entry.items() if k != "name" and k not in CHECK_OPTIONS}
-    if options.get("reference") is not None:
-        options["reference"] = str(root / os.fspath(options["reference"]))  # an absolute one stays as it is
-    task_options = {k: v for k, v in entry.items() if k in CHECK_OPTIONS}
-    return CheckSpec(name=str(entry.get("name") or entry["metric"]), options=task_options, **options)
 
 
 def _columns(value: str | Sequence[str] | None) -> tuple[str, ...]:

@@ -7,7 +7,8 @@ import importlib.util
 import pytest
 
 from modelcheck.models.backends import BACKEND_FRAMEWORKS
-from modelcheck.pytest_plugin.fixtures import _DEVICES, _INSTALL, _call, _check_device
+from modelcheck.pytest_plugin.fixture_args import DEVICES, check_device
+from modelcheck.pytest_plugin.fixtures import _INSTALL, _call
 
 # -- markers --------------------------------------------------------------------------------------
 
@@ -46,11 +47,11 @@ def _missing_requirement(item: pytest.Item, known: dict[tuple[str, str], str | N
     for mark in item.iter_markers("modelcheck_device"):
         if len(mark.args) != 1 or mark.kwargs or not isinstance(mark.args[0], str):
             raise _MarkerError(
-                f"@pytest.mark.modelcheck_device takes one device name ({_DEVICES}), "
+                f"@pytest.mark.modelcheck_device takes one device name ({DEVICES}), "
                 f'e.g. @pytest.mark.modelcheck_device("cuda"); got {_call(mark.args, mark.kwargs)}'
             )
         try:
-            device = _check_device(mark.args[0], "@pytest.mark.modelcheck_device")
+            device = check_device(mark.args[0], "@pytest.mark.modelcheck_device")
         except ValueError as exc:
             raise _MarkerError(str(exc)) from None
         if ("device", device) not in known:

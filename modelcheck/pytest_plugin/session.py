@@ -11,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import difflib
 import json
-import os
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,11 +20,12 @@ import pytest
 from modelcheck.errors import GateFileError
 from modelcheck.gatefile import GateSpec, load_gate
 from modelcheck.pytest_plugin.collect import CheckItem, GateFile
+from modelcheck.pytest_plugin.outputs import check_report_path, html_path, report_path
 from modelcheck.pytest_plugin.progress import GateProgress
 from modelcheck.pytest_plugin.shard import Shard, shard_members
 from modelcheck.pytest_plugin.state import gate_scheduling_key, model_cache
 from modelcheck.pytest_plugin.stopped import EarlyStop
-from modelcheck.report.baselines import outputs_dir, prune_outputs, run_outputs_dir
+from modelcheck.report.baselines import prune_outputs, run_outputs_dir
 from modelcheck.report.results import CheckResult, GateResult
 from modelcheck.report.text import COLUMN_CHARS, MESSAGE_CHARS, plain, text_table
 from modelcheck.run.gate import Progress, run_gate
@@ -45,12 +44,12 @@ class ModelcheckSession:
         self.device: str | None = config.getoption("modelcheck_device")
         self.shard: Shard | None = config.getoption("modelcheck_shard")
         report = config.getoption("modelcheck_report")
-        self.report_path = _report_path(config.invocation_params.dir, report) if report else None
+        self.report_path = report_path(config.invocation_params.dir, report) if report else None
         #: This run's outputs folder (``out.outputs/run-...``): the report switches to it when it is written.
         self.run_outputs = run_outputs_dir(self.report_path) if self.report_path is not None else None
         html = config.getoption("modelcheck_html")
         #: --modelcheck-html: the page written at the end of the session (modelcheck.view).
-        self.html_path = _html_path(config.invocation_params.dir, html) if html else None
+        self.html_path = html_path(config.invocation_params.dir, html) if html else None
         self.models = model_cache(config)
         #: Gate results by gate file (as the report names it).
         self.results: dict[str, GateResult] = {}
@@ -70,7 +69,7 @@ class ModelcheckSession:
         self.specs: dict[Path, GateSpec] = {}
         self.gate_files = self._find_gate_files()
         self.explicit_files = self._explicit_files()
-        self._check_report_path()
+        check_report_path(self.report_path)
         self._add_gate_files_to_args()
         self._check_stage()
         #: With --modelcheck-shard: the gate files of this run that the shard collects (resolved paths).
@@ -106,40 +105,6 @@ class ModelcheckSession:
         for gate in sorted(self.gate_files):
             if not any(gate == arg or arg in gate.parents for arg in covered):
                 self.config.args.append(str(gate))
-
-    def _check_report_path(self) -> None:
-        """Before any gate runs: the report (and its outputs folder) can be written where asked."""
-        if self.report_path is None:
-            return
-        try:
-            self._check_writable(self.report_path)
-        except OSError as exc:  # a name too long, a loop: whatever the system says, with the path
-            raise pytest.UsageError(
-                f"--modelcheck-report {self.report_path}: not a usable path ({exc.strerror or exc})"
-            ) from None
-
-    def _check_writable(self, report: Path) -> None:
-        if report.is_dir():
-            raise pytest.UsageError(f"--modelcheck-report {report} is a folder; give a file path")
-        parent = report.parent
-        existing = next((p for p in (parent, *parent.parents) if p.exists()), None)
-        if existing is None or not existing.is_dir():
-            raise pytest.UsageError(f"--modelcheck-report {report}: {existing} is not a folder")
-        outputs = outputs_dir(report)
-        if outputs.exists() and not outputs.is_dir():
-            raise pytest.UsageError(
-                f"--modelcheck-report {report}: {outputs} (where the per-example outputs go) is not "
-                "a folder; move it away or choose another report path"
-            )
-        try:  # the only honest test of writability (permissions, read-only mounts, ACLs): write a file
-            probe, name = tempfile.mkstemp(dir=existing, prefix=".modelcheck-probe-")
-            os.close(probe)
-            os.unlink(name)
-        except OSError as exc:
-            raise pytest.UsageError(
-                f"--modelcheck-report {report}: cannot write in {existing} ({exc.strerror or exc}); "
-                "choose a writable folder"
-            ) from None
 
     def _check_stage(self) -> None:
         """``--modelcheck-stage`` must name a stage of the gate files this run collects: a typo is a usage error."""
@@ -402,32 +367,6 @@ class ModelcheckSession:
                 reporter.write_fspath_result(nodeid, "")
 
         return GateProgress(reporter, file, live=live, verbose=verbose, suspended=suspended, resume=resume)
-
-
-def _report_path(base: Path, given: str, option: str = "--modelcheck-report") -> Path:
-    try:
-        if "\0" in given:
-            raise ValueError("the path holds a NUL byte")
-        return Path(base, given).resolve()
-    except (OSError, RuntimeError, ValueError) as exc:
-        raise pytest.UsageError(f"{option} {given!r}: not a usable path ({exc})") from None
-
-
-def _html_path(base: Path, given: str) -> Path:
-    """--modelcheck-html's path, checked before any gate runs: a file in a folder, and matplotlib installed."""
-    from modelcheck.view import HtmlUnavailableError, require_html
-
-    try:
-        require_html("--modelcheck-html")
-    except HtmlUnavailableError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    path = _report_path(base, given, "--modelcheck-html")
-    if path.is_dir():
-        raise pytest.UsageError(f"--modelcheck-html {given} is a folder; give a file path, e.g. report.html")
-    existing = next((p for p in (path.parent, *path.parent.parents) if p.exists()), None)
-    if existing is None or not existing.is_dir():
-        raise pytest.UsageError(f"--modelcheck-html {given}: {existing} is not a folder")
-    return path
 
 
 def _gate_result(record: dict[str, Any]) -> GateResult:

@@ -44,6 +44,8 @@ class OnnxBackend:
     """Loads ``.onnx`` files into an ``onnxruntime.InferenceSession``."""
 
     name = "onnx"
+    #: What ``modelcheck init`` reads to find the label column of a converted classifier.
+    graph_classes = staticmethod(graph_classes)
 
     def load(self, model: ModelSpec) -> OnnxModel:
         """Load ``model`` with the providers its spec asks for; raise ModelLoadError / BackendError with the fix."""
