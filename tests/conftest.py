@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -69,6 +70,18 @@ def one_torch_thread() -> Iterator[None]:
 
     with torch_threads(1):
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def matplotlib_imported_once() -> None:
+    """Import what the HTML report draws with before any in-process pytester run (every worker, first).
+
+    A pytester run drops the modules first imported inside it; matplotlib re-imported in part then mixes
+    two copies of its classes ("Invalid arguments to set_clip_path", "Single argument to subplot").
+    """
+    with contextlib.suppress(ImportError):
+        import matplotlib.backends.backend_svg
+        import matplotlib.figure  # noqa: F401
 
 
 @pytest.fixture(scope="session")

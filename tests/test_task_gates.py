@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from modelcheck.gatefile import load_gate
+from modelcheck.models.backends import data_row
 from modelcheck.models.cache import ModelCache
 from modelcheck.report.baselines import load_outputs, update_baselines
 from modelcheck.run.gate import run_gate
@@ -234,11 +235,11 @@ def test_untrained_models_fail_their_gates(tmp_path: Path) -> None:
     ("gate", "model", "row", "message"),
     [
         (NER_GATE, "tagger", {"words": ["ann", "lives"], "tags": ["B-PER", "O", "O"]},
-         "row 1 has 3 tags in column 'tags' for 2 words in column 'words'"),
+         f"{data_row(1)} has 3 tags in column 'tags' for 2 words in column 'words'"),
         (QA_GATE, "reader", {"question": "who ?", "context": "ann lives in rome .", "answers": ["bob"]},
-         "row 1: answer 'bob' in column 'answers' is not found in its context"),
+         f"{data_row(1)}: answer 'bob' in column 'answers' is not found in its context"),
         (TOPIC_GATE.replace("{label}", "topics"), "topics", {"text": "rain", "topics": ["weather", "cooking"]},
-         "column 'topics' row 1 names label 'cooking', which the model does not know"),
+         f"column 'topics' {data_row(1)} names label 'cooking', which the model does not know"),
     ],
 )  # fmt: skip
 def test_bad_data_errors_name_row_and_column(
@@ -267,7 +268,7 @@ def test_a_context_longer_than_the_window_is_named(tmp_path: Path) -> None:
     data = write_jsonl(tmp_path / "qa.jsonl", [*qa_rows(2, seed=1), long])
     outcome = core_run(tmp_path, QA_GATE.split("  - {{name: squad_f1")[0], "reader", data)
     status, message = outcome["squad_em"]
-    assert status == "error" and "input at row 2: question and context are" in message, message
+    assert status == "error" and f"the input at {data_row(2)}: question and context are" in message, message
     assert "does not split long contexts" in message
 
 

@@ -66,10 +66,11 @@ def test_prompts_texts_and_chats() -> None:
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
-        (None, r"data.csv: input column 'prompt' row 1 holds no value; a prompt is a string or a chat"),
-        ('[{"role": "user"}]', r"input column 'prompt' row 1, message 0 is .*needs a string \"role\".* \"content\""),
-        ([{"role": "user", "content": 3}], r"row 1, message 0"),
-        ([], r"row 1 is an empty chat"),
+        (None, r"data.csv: input column 'prompt' data row 2 \(.*?\) holds no value; a prompt is a string or a chat"),
+        ('[{"role": "user"}]', r"input column 'prompt' data row 2 \(.*?\)"
+            r", message 0 is .*needs a string \"role\".* \"content\""),
+        ([{"role": "user", "content": 3}], r"data row 2 \(.*?\), message 0"),
+        ([], r"data row 2 \(.*?\) is an empty chat"),
     ],
 )
 def test_malformed_prompts_name_the_row_and_column(bad: object, message: str) -> None:
@@ -79,7 +80,7 @@ def test_malformed_prompts_name_the_row_and_column(bad: object, message: str) ->
 
 def test_empty_reference_names_the_row() -> None:
     frame = pd.DataFrame({"answer": ["6 7", ""]})
-    with pytest.raises(DataError, match=r"label column 'answer' row 1 has an empty reference"):
+    with pytest.raises(DataError, match=r"label column 'answer' data row 2 \(.*?\) has an empty reference"):
         generation.targets("text-generation", "answer", frame, ())
 
 
@@ -144,10 +145,10 @@ def test_chat_template_stop_strings_and_perplexity_equal_a_hand_computation() ->
         assert stopped.predict([c for c, _ in rows[:3]], batch_size=2).texts == ["2 3", "3 4", "4 5"]
         assert stopped.predict([[{"role": "user", "content": "4 5"}]], batch_size=1).texts == ["6"]
         with pytest.raises(
-            DataError, match=r"prompt \(data.input\) at row 1 has \d+ tokens, more than the 28 the model"
+            DataError, match=r"prompt \(data.input\) at data row 2 \(.*?\) has \d+ tokens, more than the 28 the model"
         ):
             stopped.predict(["count 1 ->", "count " + "1 " * 40 + "->"], batch_size=2)
-        with pytest.raises(DataError, match=r"row 0 is a text prompt among chats"):
+        with pytest.raises(DataError, match=r"data row 1 \(.*?\) is a text prompt among chats"):
             stopped.predict(["count 1 ->", rows[0][0]], batch_size=2)
     finally:
         stopped.close()
@@ -161,7 +162,8 @@ def test_chat_without_a_template_is_a_clear_error() -> None:
         ModelSpec(id="g", source=source, task="text-generation", device="cpu", max_new_tokens=2)
     )
     try:
-        with pytest.raises(DataError, match=r"the prompts are chats \(row 0\) but the tokenizer .* no chat template"):
+        with pytest.raises(DataError, match=r"the prompts are chats \(data row 1 \(.*?\)"
+            r"\) but the tokenizer .* no chat template"):
             loaded.predict([chats()[0][0]], batch_size=1)
     finally:
         loaded.close()
@@ -251,7 +253,7 @@ def test_untrained_chat_model_fails_and_bad_rows_error(pytester: pytest.Pytester
     frame.loc[3, "chat"] = '[{"role": "user"}]'
     frame.to_csv(pytester.path / "data" / "chats.csv", index=False)
     result = pytester.runpytest("--modelcheck")
-    result.stdout.fnmatch_lines(["*input column 'chat' row 3, message 0 *"])
+    result.stdout.fnmatch_lines(["*input column 'chat' data row 4 (counting from 1*), message 0 *"])
 
 
 @pytest.mark.parametrize(

@@ -79,14 +79,15 @@ def test_label_lists_and_zero_one_columns_give_the_same_targets() -> None:
 
 def test_bad_labels_name_the_row_and_column() -> None:
     frame = pd.DataFrame({"labels": [["toxic"], ["toxic", "rude"]]})
-    with pytest.raises(DataError, match=r"column 'labels' row 1 names label 'rude'.*toxic, obscene, threat, insult"):
+    with pytest.raises(DataError, match=r"column 'labels' data row 2 \(.*?\)"
+        r" names label 'rude'.*toxic, obscene, threat, insult"):
         multilabel.targets("multi-label-classification", "labels", frame, LABELS, source="d.csv")
     frame = pd.DataFrame({"labels": ["toxic"]})
-    with pytest.raises(DataError, match="row 0 holds 'toxic', not a list"):
+    with pytest.raises(DataError, match=r"data row 1 \(.*?\) holds 'toxic', not a list"):
         multilabel.targets("multi-label-classification", "labels", frame, LABELS, source="d.csv")
     columns = pd.DataFrame({name: [0, 1] for name in LABELS})
     columns.loc[1, "threat"] = 2
-    with pytest.raises(DataError, match="label column 'threat' row 1 holds 2"):
+    with pytest.raises(DataError, match=r"label column 'threat' data row 2 \(.*?\) holds 2"):
         multilabel.targets("multi-label-classification", LABELS, columns, LABELS, source="d.csv")
     with pytest.raises(DataError, match="no column for the model's label"):
         multilabel.targets("multi-label-classification", LABELS[:2], columns, LABELS, source="d.csv")

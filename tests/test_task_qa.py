@@ -80,10 +80,11 @@ def test_answer_formats() -> None:
     [
         (
             "Berlin",
-            r"d.json: row 0: answer 'Berlin' in column 'answers' is not found in its context \(column 'context'\)",
+            r"d.json: data row 1 \(.*?\)"
+                r": answer 'Berlin' in column 'answers' is not found in its context \(column 'context'\)",
         ),
         ({"text": ["France"], "answer_start": [3]}, "is not found in its context .* at answer_start 3"),
-        (None, "column 'answers' row 0 holds no value"),
+        (None, r"column 'answers' data row 1 \(.*?\) holds no value"),
         ({"text": ["Paris"], "answer_start": [0, 5]}, "one character offset per answer text"),
     ],
 )

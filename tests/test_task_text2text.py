@@ -132,11 +132,11 @@ def test_references_from_lists_json_and_strings() -> None:
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("  ", r"data.csv: label column 'ref' row 1 has an empty reference"),
-        ('["ok", ""]', r"row 1 has an empty reference"),
-        (None, r"row 1 holds no value; a reference is a string"),
-        (float("nan"), r"row 1 holds no value"),
-        ([1, 2], r"row 1 holds \[1, 2\]"),
+        ("  ", r"data.csv: label column 'ref' data row 2 \(.*?\) has an empty reference"),
+        ('["ok", ""]', r"data row 2 \(.*?\) has an empty reference"),
+        (None, r"data row 2 \(.*?\) holds no value; a reference is a string"),
+        (float("nan"), r"data row 2 \(.*?\) holds no value"),
+        ([1, 2], r"data row 2 \(.*?\) holds \[1, 2\]"),
     ],
 )
 def test_bad_references_name_the_row_and_column(value: object, message: str) -> None:
@@ -244,9 +244,10 @@ def test_t5_source_longer_than_its_context_names_the_row() -> None:
     loaded = TransformersBackend().load(spec)
     try:
         assert loaded.predict(["a b c", "d e"], batch_size=2).texts == ["c b a", "e d"]
-        with pytest.raises(DataError, match=r"source text \(data.input\) at row 1 has 21 tokens, more than the 16"):
+        with pytest.raises(DataError, match=r"source text \(data.input\) at data row 2 \(.*?\)"
+            r" has 21 tokens, more than the 16"):
             loaded.predict(["a b", " ".join("abcdefghij" * 2)], batch_size=2)
-        with pytest.raises(DataError, match=r"row 0 .*translation inputs must be strings"):
+        with pytest.raises(DataError, match=r"data row 1 \(.*?\) .*translation inputs must be strings"):
             loaded.predict([None], batch_size=1)
     finally:
         loaded.close()

@@ -102,7 +102,8 @@ def test_a_known_case() -> None:
 def test_tags_must_match_their_words() -> None:
     frame = pd.DataFrame({"words": [["Ann", "lives"], ["in", "Rome"]], "tags": [["B-PER", "O"], ["O", "B-LOC", "O"]]})
     with pytest.raises(
-        DataError, match=r"row 1 has 3 tags in column 'tags' for 2 words in column 'words' \(the tag list is longer\)"
+        DataError, match=r"data row 2 \(.*?\)"
+            r" has 3 tags in column 'tags' for 2 words in column 'words' \(the tag list is longer\)"
     ):
         tokens.targets("token-classification", "tags", frame, (), inputs=("words",), source="d.jsonl")
 
@@ -111,17 +112,19 @@ def test_csv_cells_hold_json_lists() -> None:
     frame = pd.DataFrame({"words": ['["Ann", "sings"]'], "tags": ['["B-PER", "O"]']})
     assert tokens.inputs("token-classification", ("words",), frame) == [["Ann", "sings"]]
     assert tokens.targets("token-classification", "tags", frame, (), inputs=("words",)) == [["B-PER", "O"]]
-    with pytest.raises(DataError, match=r"column 'tags' row 0 holds 'B-PER O', not a list; in CSV write a JSON list"):
+    with pytest.raises(DataError, match=r"column 'tags' data row 1 \(.*?\)"
+        r" holds 'B-PER O', not a list; in CSV write a JSON list"):
         tokens.targets("token-classification", "tags", pd.DataFrame({"tags": ["B-PER O"]}), ())
 
 
 def test_tags_outside_the_scheme_name_row_and_word() -> None:
     truth = [["O", "O"], ["B-PER", "U-LOC"]]
     lenient = CheckSpec(name="c", metric="f1", min=0.0)
-    with pytest.raises(DataError, match=r"tag 'U-LOC' at row 1, word 1 .*BILOU needs mode: strict, scheme: BILOU"):
+    with pytest.raises(DataError, match=r"tag 'U-LOC' at data row 2 \(.*?\)"
+        r", word 2 .*BILOU needs mode: strict, scheme: BILOU"):
         tokens.row_statistics(lenient, truth, Outputs(tags=truth), ())
     strict = CheckSpec(name="c", metric="f1", min=0.0, options={"mode": "strict", "scheme": "IOB2"})
-    with pytest.raises(DataError, match=r"tag 'U-LOC' at row 1, word 1 .*not a tag of scheme IOB2"):
+    with pytest.raises(DataError, match=r"tag 'U-LOC' at data row 2 \(.*?\), word 2 .*not a tag of scheme IOB2"):
         tokens.row_statistics(strict, truth, Outputs(tags=truth), ())
     no_scheme = CheckSpec(name="c", metric="f1", min=0.0, options={"mode": "strict"})
     with pytest.raises(CheckError, match="mode strict needs scheme"):

@@ -101,6 +101,11 @@ def report(gates: int = 1, **options: Any) -> dict[str, Any]:
     return build_report(results, stage="merge", env=ENV)
 
 
+def _no_plots(page: str) -> list[str]:
+    """Why checks got no plot (the page says so per check), for a failing assertion's message."""
+    return re.findall(r'<p class="no-plot">(.*?)</p>', page)
+
+
 def write(tmp_path: Path, document: dict[str, Any], name: str = "out.json") -> Path:
     path = tmp_path / name
     write_report(path, document)
@@ -116,7 +121,7 @@ def test_the_page_holds_every_check_its_numbers_and_a_plot_per_kind(tmp_path: Pa
         assert row, check["name"]
         assert f'data-value="{check["value"]!r}"' in row.group(0)
     kinds = re.findall(r'<figure class="plot" data-check="[^"]*" data-kind="([a-z]+)">', page)
-    assert sorted(set(kinds)) == ["latency", "memory", "metric", "parity", "regression"]
+    assert sorted(set(kinds)) == ["latency", "memory", "metric", "parity", "regression"], _no_plots(page)
     assert kinds.count("metric") == 3, "value line, slices and confusion matrix"
     assert page.count("<svg ") == len(kinds)
     assert SHA in page and "model.safetensors" in page
@@ -267,7 +272,7 @@ def test_a_report_written_before_samples_were_recorded_still_plots(tmp_path: Pat
                 record.update(percentiles_ms={"p50": 2.0, "p90": 3.0, "p95": 3.5, "p99": 4.0}, min_ms=1.0)
     page = render_html(json.loads(json.dumps(document)))
     kinds = re.findall(r'data-kind="([a-z]+)">', page)
-    assert "latency" in kinds and "regression" in kinds
+    assert "latency" in kinds and "regression" in kinds, _no_plots(page)
 
 
 # -- pytest --modelcheck --modelcheck-html ----------------------------------------------------------------

@@ -91,6 +91,7 @@ def list_column(
     import json
 
     from modelcheck.errors import DataError
+    from modelcheck.models.backends import data_row
 
     out: list[list[Any] | None] = []
     for row, value in enumerate(values):
@@ -99,18 +100,18 @@ def list_column(
                 value = json.loads(value)
             except ValueError:
                 raise DataError(
-                    f"{source}: column {column!r} row {row} holds {_short(value)}, not a list; in CSV write a "
+                    f"{source}: column {column!r} {data_row(row)} holds {_short(value)}, not a list; in CSV write a "
                     'JSON list (e.g. ["B-PER", "O"]), or use a JSON/JSONL/parquet file'
                 ) from None
         if value is None or (isinstance(value, float) and np.isnan(value)):
             if allow_missing:
                 out.append(None)
                 continue
-            raise DataError(f"{source}: column {column!r} row {row} is empty; give a list, or drop the row")
+            raise DataError(f"{source}: column {column!r} {data_row(row)} is empty; give a list, or drop the row")
         if isinstance(value, np.ndarray):
             value = value.tolist()
         if not isinstance(value, (list, tuple)):
-            raise DataError(f"{source}: column {column!r} row {row} holds {_short(value)}, not a list")
+            raise DataError(f"{source}: column {column!r} {data_row(row)} holds {_short(value)}, not a list")
         out.append(list(value))
     return out
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelcheck.errors import CheckError, DataError
+from modelcheck.models.backends import data_row
 from modelcheck.tasks import text2text
 from modelcheck.tasks.base import RowStatistics, mean_of_rows
 
@@ -66,7 +67,7 @@ def prompts(values: Sequence[Any], *, column: str, source: str = "the data") -> 
             out.append(_messages(list(value), row, column, source))
         else:
             raise DataError(
-                f"{source}: input column {column!r} row {row} holds {text2text._shown(value)}; a prompt "
+                f"{source}: input column {column!r} {data_row(row)} holds {text2text._shown(value)}; a prompt "
                 'is a string or a chat: a list of {"role": ..., "content": ...} messages (in CSV, that list as JSON)'
             )
     return out
@@ -92,12 +93,15 @@ def _messages(chat: list[Any], row: int, column: str, source: str) -> list[dict[
         content = message.get("content") if isinstance(message, dict) else None
         if not isinstance(role, str) or not isinstance(content, str):
             raise DataError(
-                f"{source}: input column {column!r} row {row}, message {i} is {text2text._shown(message)}; every chat "
+                f"{source}: input column {column!r} {data_row(row)}"
+                f", message {i} is {text2text._shown(message)}; every chat "
                 'message needs a string "role" (system, user, assistant) and a string "content"'
             )
         messages.append({"role": role, "content": content})
     if not messages:
-        raise DataError(f"{source}: input column {column!r} row {row} is an empty chat; give at least one message")
+        raise DataError(
+            f"{source}: input column {column!r} {data_row(row)} is an empty chat; give at least one message"
+        )
     return messages
 
 

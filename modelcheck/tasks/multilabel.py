@@ -19,6 +19,7 @@ import numpy as np
 
 from modelcheck.errors import CheckError, DataError
 from modelcheck.gatefile.tasks import MULTILABEL_METRICS
+from modelcheck.models.backends import data_row
 from modelcheck.tasks.base import RowStatistics, list_column, mean_of_rows
 
 if TYPE_CHECKING:
@@ -69,7 +70,8 @@ def _from_lists(values: list[Any], label_names: Sequence[str], *, column: str, s
             if found is None:
                 known = ", ".join(label_names)
                 raise DataError(
-                    f"{source}: column {column!r} row {row} names label {value!r}, which the model does not know; "
+                    f"{source}: column {column!r} {data_row(row)}"
+                    f" names label {value!r}, which the model does not know; "
                     f"its labels are {known} (names or ids 0-{len(label_names) - 1})"
                 )
             out[row, found] = True
@@ -108,7 +110,8 @@ def _from_columns(
         if not ok.all():
             row = int(np.argmax(~ok))
             raise DataError(
-                f"{source}: label column {column!r} row {row} holds {numeric[row]!r}; a label column holds 0 or 1 "
+                f"{source}: label column {column!r} {data_row(row)}"
+                f" holds {numeric[row]!r}; a label column holds 0 or 1 "
                 "(true/false) per row"
             )
         out[:, list(label_names).index(column)] = numeric.astype(float) == 1

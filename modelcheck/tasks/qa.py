@@ -26,6 +26,7 @@ import numpy as np
 
 from modelcheck.errors import CheckError, DataError
 from modelcheck.gatefile.tasks import QA_METRICS
+from modelcheck.models.backends import data_row
 from modelcheck.tasks.base import RowStatistics, ratio
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ def targets(
                 if not found:
                     at = f" at answer_start {start}" if start is not None else ""
                     raise DataError(
-                        f"{source}: row {row}: answer {text!r} in column {label!r} is not found in its context "
+                        f"{source}: {data_row(row)}: answer {text!r} in column {label!r} is not found in its context "
                         f"(column {inputs[1]!r}){at}; an extractive answer is a span of the context"
                     )
         out.append(texts)
@@ -112,7 +113,8 @@ def _answers(value: Any, row: int, column: str, source: str) -> tuple[list[str],
             starts = [starts] if isinstance(starts, (int, np.integer)) else list(np.asarray(starts).tolist())
         if len(starts) != len(texts) or not all(s is None or isinstance(s, int) for s in starts):
             raise DataError(
-                f"{source}: column {column!r} row {row}: answer_start must hold one character offset per answer text"
+                f"{source}: column {column!r} {data_row(row)}"
+                f": answer_start must hold one character offset per answer text"
             )
         value, offsets = texts, starts
     elif isinstance(value, (list, tuple)):
@@ -122,11 +124,11 @@ def _answers(value: Any, row: int, column: str, source: str) -> tuple[list[str],
     else:
         what = "no value" if value is None or (isinstance(value, float) and np.isnan(value)) else repr(value)
         raise DataError(
-            f"{source}: column {column!r} row {row} holds {what}; give the answer text, a list of answers, or "
+            f"{source}: column {column!r} {data_row(row)} holds {what}; give the answer text, a list of answers, or "
             '{"text": [...], "answer_start": [...]} ([] for a question without an answer)'
         )
     if not all(isinstance(text, str) and text for text in value):
-        raise DataError(f"{source}: column {column!r} row {row}: every answer is a non-empty text, got {value!r}")
+        raise DataError(f"{source}: column {column!r} {data_row(row)}: every answer is a non-empty text, got {value!r}")
     return value, offsets
 
 

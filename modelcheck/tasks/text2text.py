@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelcheck.errors import CheckError, DataError
+from modelcheck.models.backends import data_row
 from modelcheck.tasks.base import Finaliser, RowStatistics, mean_of_rows
 
 if TYPE_CHECKING:
@@ -98,12 +99,14 @@ def references(values: Iterable[Any], *, column: str, source: str = "the data") 
         refs = _as_list(value)
         if refs is None:
             raise DataError(
-                f"{source}: label column {column!r} row {row} holds {_shown(value)}; a reference is a string, or a "
+                f"{source}: label column {column!r} {data_row(row)}"
+                f" holds {_shown(value)}; a reference is a string, or a "
                 'list of strings for several references (in CSV a JSON list: ["first", "second"])'
             )
         if not refs or any(not ref.strip() for ref in refs):
             raise DataError(
-                f"{source}: label column {column!r} row {row} has an empty reference ({_shown(value)}); every row "
+                f"{source}: label column {column!r} {data_row(row)}"
+                f" has an empty reference ({_shown(value)}); every row "
                 "needs a non-empty reference text: fill it in or drop the row"
             )
         out.append(refs)

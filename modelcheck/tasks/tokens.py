@@ -21,6 +21,7 @@ import numpy as np
 
 from modelcheck.errors import CheckError, DataError
 from modelcheck.gatefile.tasks import TOKEN_METRICS
+from modelcheck.models.backends import data_row
 from modelcheck.tasks.base import RowStatistics, list_column, ratio
 
 if TYPE_CHECKING:
@@ -62,7 +63,8 @@ def targets(
             if sentence is not None and len(sentence) != len(tagged):
                 longer = "longer" if len(tagged) > len(sentence) else "shorter"
                 raise DataError(
-                    f"{source}: row {row} has {len(tagged)} tags in column {label!r} for {len(sentence)} words in "
+                    f"{source}: {data_row(row)}"
+                    f" has {len(tagged)} tags in column {label!r} for {len(sentence)} words in "
                     f"column {inputs[0]!r} (the tag list is {longer}); give one tag per word"
                 )
     return tags
@@ -72,7 +74,7 @@ def _strings(rows: list[list[Any] | None], column: str, source: str, what: str) 
     for row, values in enumerate(rows):
         bad = next((v for v in values or () if not isinstance(v, str)), None)
         if bad is not None:
-            raise DataError(f"{source}: column {column!r} row {row} holds {bad!r}; {what} are strings")
+            raise DataError(f"{source}: column {column!r} {data_row(row)} holds {bad!r}; {what} are strings")
     return [list(values or ()) for values in rows]
 
 
@@ -88,7 +90,8 @@ def row_statistics(
     for row, (truth, guess) in enumerate(zip(targets, predicted, strict=True)):
         if len(truth) != len(guess):
             raise CheckError(
-                f"check {check.name!r}: row {row} has {len(truth)} true tags but the model tagged {len(guess)} words"
+                f"check {check.name!r}: {data_row(row)}"
+                f" has {len(truth)} true tags but the model tagged {len(guess)} words"
             )
     if check.metric == "token_accuracy":
         pairs = zip(targets, predicted, strict=True)
@@ -199,7 +202,7 @@ def _strict(sequences: list[list[str]], scheme: str, whose: str, check: CheckSpe
 
 
 def _bad_tag(check: CheckSpec, whose: str, row: int, position: int, tag: str, rule: str) -> Exception:
-    where = f"row {row}, word {position}"
+    where = f"{data_row(row)}, word {position + 1}"
     if whose == "data":
         return DataError(
             f"check {check.name!r}: tag {tag!r} at {where} of the label column does not fit: {rule}; fix the tag, "

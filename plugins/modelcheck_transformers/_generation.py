@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from modelcheck.errors import BackendError, DataError
-from modelcheck.models.backends import Outputs
+from modelcheck.models.backends import InputRowError, Outputs, data_row
 from modelcheck_transformers._common import (
     TransformersModel,
     bad_input,
@@ -67,7 +67,7 @@ def too_long(what: str, limit: int, fix: str) -> Any:
     """The ``too_long(row, tokens)`` error of :func:`sorted_batches` for inputs over ``limit`` tokens."""
 
     def error(row: int, tokens: int) -> DataError:
-        return DataError(f"{what} at row {row} has {tokens} tokens, more than the {limit} the model takes; {fix}")
+        return InputRowError(row, f"{what} at ", f" has {tokens} tokens, more than the {limit} the model takes; {fix}")
 
     return error
 
@@ -135,19 +135,19 @@ class GenerationModel(TransformersModel):
         tokenizer = self._preprocessor
         if not getattr(tokenizer, "chat_template", None):
             raise DataError(
-                f"the prompts are chats (row {chats.index(True)}) but the tokenizer of {self.source} has no chat "
+                f"the prompts are chats ({data_row(chats.index(True))}) but the tokenizer of {self.source} has no chat "
                 "template; give prompts as text, or set tokenizer.chat_template and save the tokenizer again"
             )
         texts = []
         for row, prompt in enumerate(prompts):
             if not isinstance(prompt, list):
-                raise DataError(
-                    f"row {row} is a text prompt among chats; give every row as a chat, or every one as text"
+                raise InputRowError(
+                    row, "", " is a text prompt among chats; give every row as a chat, or every one as text"
                 )
             try:
                 texts.append(tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True))
             except Exception as exc:  # jinja2 raises TemplateError, the template may raise its own
-                raise DataError(f"the chat at row {row} does not fit the model's chat template: {exc}") from None
+                raise InputRowError(row, "the chat at ", f" does not fit the model's chat template: {exc}") from None
         return texts, False  # the template writes the special tokens itself
 
     def score(self, prompts: list[str], references: list[str], *, batch_size: int, special: bool) -> np.ndarray:
@@ -163,12 +163,13 @@ class GenerationModel(TransformersModel):
         for row, (head, tail) in enumerate(zip(heads, tails, strict=True)):
             if not head or not tail:
                 what = "prompt" if not head else "reference"
-                raise DataError(f"the {what} at row {row} has no tokens, so its perplexity is not defined")
+                raise InputRowError(row, f"the {what} at ", " has no tokens, so its perplexity is not defined")
             if len(head) + len(tail) > self.context:
-                raise DataError(
-                    f"the prompt and reference at row {row} have {len(head) + len(tail)} tokens, more than the "
-                    f"{self.context} positions of the model; shorten them"
-                )
+                raise InputRowError(
+                    row, "the prompt and reference at ",
+                    f" have {len(head) + len(tail)} tokens, more than the {self.context} positions of the model; "
+                    "shorten them",
+                )  # fmt: skip
         sequences = [head + tail for head, tail in zip(heads, tails, strict=True)]
         encoded = {"input_ids": sequences, "attention_mask": [[1] * len(seq) for seq in sequences]}
         out = np.zeros((len(prompts), 2), dtype=np.float64)

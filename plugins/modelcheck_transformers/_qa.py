@@ -15,7 +15,7 @@ import inspect
 from typing import Any
 
 from modelcheck.errors import DataError
-from modelcheck.models.backends import Outputs
+from modelcheck.models.backends import InputRowError, Outputs
 from modelcheck_transformers._common import (
     CHUNK,
     TransformersModel,
@@ -56,10 +56,11 @@ class QuestionAnsweringModel(TransformersModel):
             )
             for k, ids in enumerate(encoded["input_ids"]):
                 if len(ids) > self.max_length:
-                    raise DataError(
-                        f"input at row {offset + k}: question and context are {len(ids)} tokens; the model takes "
-                        f"at most {self.max_length} (modelcheck does not split long contexts): shorten that context"
-                    )
+                    raise InputRowError(
+                        offset + k, "the input at ",
+                        f": question and context are {len(ids)} tokens; the model takes at most {self.max_length} "
+                        "(modelcheck does not split long contexts): shorten that context",
+                    )  # fmt: skip
             for chosen, batch in length_sorted_batches(
                 encoded, range(len(part)), pad_id=tokenizer.pad_token_id or 0, batch_size=batch_size,
                 device=self.device, accepted=self._accepted,

@@ -14,7 +14,7 @@ import inspect
 from typing import Any
 
 from modelcheck.errors import DataError
-from modelcheck.models.backends import Outputs
+from modelcheck.models.backends import InputRowError, Outputs
 from modelcheck_transformers._common import (
     CHUNK,
     TransformersModel,
@@ -52,11 +52,11 @@ class TokenClassificationModel(TransformersModel):
             encoded = tokenizer([part[i] for i in rows], is_split_into_words=True, truncation=False)
             for k, row in enumerate(rows):
                 if len(encoded["input_ids"][k]) > self.max_length:
-                    raise DataError(
-                        f"input at row {offset + row} has {len(part[row])} words, {len(encoded['input_ids'][k])} "
-                        f"tokens; the model takes at most {self.max_length} (modelcheck does not split sentences): "
-                        "shorten or split that sentence in the data"
-                    )
+                    raise InputRowError(
+                        offset + row, "the input at ",
+                        f" has {len(part[row])} words, {len(encoded['input_ids'][k])} tokens; the model takes at "
+                        f"most {self.max_length} (modelcheck does not split sentences): shorten or split that sentence",
+                    )  # fmt: skip
             for chosen, batch in length_sorted_batches(
                 encoded, range(len(rows)), pad_id=tokenizer.pad_token_id or 0, batch_size=batch_size,
                 device=self.device, accepted=self._accepted,
