@@ -552,7 +552,7 @@ def test_a_token_with_a_trailing_newline_works_and_is_never_shown(
     assert code == 0, err
     monkeypatch.setenv("HF_TOKEN", TOKEN[:8] + "\n" + TOKEN[8:])
     code, out, err = publish(capsys)
-    assert code == 1 and "HF_TOKEN holds whitespace or a control character" in err
+    assert code == 1 and "HF_TOKEN holds white space" in err
     assert TOKEN[:8] not in out + err and TOKEN[8:] not in out + err
 
 

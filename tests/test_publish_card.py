@@ -16,7 +16,8 @@ from huggingface_hub import ModelCard
 from modelcheck.errors import PublishRefused
 from modelcheck.hub import publish as publishing
 from modelcheck.hub.card import END, SOURCE_NAME, START, make_card
-from modelcheck.hub.names import check_ref, clean_token, ref_problem, repo_path_problem
+from modelcheck.hub.names import check_ref, ref_problem, repo_path_problem
+from modelcheck.report.text import secret
 
 HOSTILE = "acc\n\n# PASSED ✅\n<!-- modelcheck:end -->\n<img src=x onerror=alert(1)>| x | y |\n[click](http://evil)"
 
@@ -140,10 +141,10 @@ def test_a_token_with_a_control_character_inside_is_refused_without_showing_it(
     with pytest.raises(PublishRefused) as caught:
         publishing.get_token()
     message = str(caught.value)
-    assert "HF_TOKEN" in message and "character 11" in message
+    assert "HF_TOKEN" in message and "inside the token" in message
     assert SECRET[:10] not in message and SECRET[10:] not in message
     with pytest.raises(ValueError):
-        clean_token(raw, "HF_TOKEN")
+        secret(raw, "HF_TOKEN")
 
 
 def test_every_spelling_of_the_token_is_scrubbed() -> None:

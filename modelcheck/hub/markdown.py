@@ -12,19 +12,19 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from modelcheck.report.text import plain
+
 #: Longest value written, in characters; longer ones are cut and end in "…".
 MAX_CHARS = 300
 
-_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _MARKUP = set("\\`*_~[]|!#")
 _PLAIN = re.compile(r"[A-Za-z0-9_.+=,:@/ -]*[A-Za-z0-9_.+=,:@/-]")
 
 
 def one_line(value: Any, limit: int = MAX_CHARS) -> str:
-    """``value`` as one line of at most ``limit`` characters."""
-    flat = " ".join(_BREAKS.sub(" ", str(value)).split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    """``value`` as one line of at most ``limit`` characters (:func:`modelcheck.report.text.plain`)."""
+    return plain(value, limit)
 
 
 def text(value: Any, limit: int = MAX_CHARS) -> str:

@@ -61,33 +61,3 @@ def repo_path_problem(path: str) -> str | None:
     if any(part in ("", ".", "..") for part in parts):
         return "it holds an empty, '.' or '..' component: it would reach outside the model folder"
     return None
-
-
-def clean_token(raw: str, source: str) -> str:
-    """``raw`` without surrounding whitespace (secrets pasted from files end in a newline); ValueError when
-    whitespace or a control character is left inside. The message never holds the token."""
-    token = raw.strip()
-    for index, char in enumerate(token):
-        if char.isspace() or ord(char) < 0x20 or ord(char) == 0x7F:
-            raise ValueError(
-                f"{source} holds whitespace or a control character inside it (at character {index + 1} of "
-                f"{len(token)}, {_kind(char)}); set it to the token alone, on one line"
-            )
-    return token
-
-
-def _kind(char: str) -> str:
-    return {"\n": "a newline", "\r": "a carriage return", "\t": "a tab", " ": "a space"}.get(char, f"U+{ord(char):04X}")
-
-
-def token_forms(raw: str | None) -> list[str]:
-    """Every spelling of a token an error text may carry: raw, stripped, repr- and JSON-escaped; longest first."""
-    if not raw:
-        return []
-    forms = {raw, raw.strip()}
-    for value in (raw, raw.strip()):
-        forms.add(repr(value)[1:-1])
-        forms.add(value.encode("unicode_escape").decode("ascii"))
-        forms.add(value.encode("unicode_escape").decode("ascii").replace("\\", "\\\\"))
-    forms.update(part for part in re.split(r"\s+", raw) if len(part) >= 8)
-    return sorted((f for f in forms if f), key=len, reverse=True)

@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from modelcheck.errors import HubUnavailable, PublishRefused
-from modelcheck.hub import names, remote, retry
 from modelcheck.hub import plan as planning
+from modelcheck.hub import remote, retry
 from modelcheck.hub.card import make_card
 from modelcheck.hub.plan import TRAILER, Options, Plan
+from modelcheck.report.text import redact, secret
 
 EXIT_PUBLISHED = 0
 EXIT_REFUSED = 1
@@ -52,16 +53,14 @@ def get_token() -> str | None:
 
 def _clean(raw: str, source: str) -> str:
     try:
-        return names.clean_token(raw, source)
+        return secret(raw, source)
     except ValueError as exc:
         raise PublishRefused(f"{exc}; nothing was sent") from None
 
 
 def scrub(text: str, token: str | None) -> str:
-    """``text`` with every spelling of the token (raw, stripped, escaped; see ``names.token_forms``) as ``***``."""
-    for form in names.token_forms(token):
-        text = text.replace(form, "***")
-    return text
+    """``text`` with every spelling of the token (raw, stripped, escaped; see ``report.text.redact``) as ``***``."""
+    return redact(text, token)
 
 
 def make_plan(
@@ -296,8 +295,8 @@ def publish(
     secrets = [os.environ.get("HF_TOKEN")]
 
     def hide(text: str) -> str:
-        for secret in secrets:
-            text = scrub(text, secret)
+        for token in secrets:
+            text = scrub(text, token)
         return log_safe(text)
 
     def say(text: str) -> None:

@@ -193,17 +193,23 @@ def secret(value: str, name: str) -> str:
     return token
 
 
-def redact(text: str, *secrets: str) -> str:
-    """``text`` with every form of each secret (raw, stripped, escaped as repr/JSON/URL) written ``***``."""
+def redact(text: str, *secrets: str | None) -> str:
+    """``text`` with every form of each secret written ``***``: raw, stripped, escaped (repr, JSON, URL,
+    ``unicode_escape``, bytes repr), and each white-space-separated piece of 8 or more characters (a token
+    split by a pasted line break)."""
     import json
     from urllib.parse import quote
 
     forms: set[str] = set()
     for raw in secrets:
+        if not raw:
+            continue
+        forms |= {part for part in re.split(r"\s+", raw) if len(part) >= 8}
         for value in {raw, raw.strip()}:
             if len(value) >= 4:
+                escaped = value.encode("unicode_escape").decode("ascii")
                 forms |= {value, repr(value)[1:-1], json.dumps(value)[1:-1], quote(value, safe=""), ascii(value)[1:-1]}
-                forms |= {repr(value.encode("utf-8", "replace"))[2:-1]}
+                forms |= {repr(value.encode("utf-8", "replace"))[2:-1], escaped, escaped.replace("\\", "\\\\")}
     for form in sorted(forms, key=len, reverse=True):
         text = text.replace(form, "***")
     return text
