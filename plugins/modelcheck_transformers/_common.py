@@ -242,6 +242,19 @@ def sorted_batches(
             yield rows[start : start + batch_size], batch
 
 
+class PretokenisedModel(TransformersModel):
+    """A model whose inputs are tokenised up front with a fast tokenizer (for its offsets or word ids) and then
+    batched by :func:`length_sorted_batches`; ``needs`` says why the fast tokenizer is required."""
+
+    needs = "its offsets"
+
+    def __init__(self, network: Any, tokenizer: Any, **kwargs: Any) -> None:
+        super().__init__(network, tokenizer, **kwargs)
+        require_fast_tokenizer(tokenizer, self.source, self.task, self.needs)
+        self.max_length = max_length(tokenizer, network.config)
+        self._accepted = tuple(inspect.signature(network.forward).parameters)
+
+
 def require_fast_tokenizer(tokenizer: Any, source: str, task: str, needs: str) -> None:
     """ModelLoadError unless the tokenizer is a fast (Rust) one, which ``task`` needs for ``needs``."""
     if not getattr(tokenizer, "is_fast", False):

@@ -11,34 +11,26 @@ DataError naming the row: modelcheck does not split long contexts (no doc stride
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from modelcheck.errors import DataError
 from modelcheck.models.backends import InputRowError, Outputs
 from modelcheck_transformers._common import (
     CHUNK,
-    TransformersModel,
+    PretokenisedModel,
     bad_input,
     length_sorted_batches,
-    max_length,
-    require_fast_tokenizer,
 )
 
 #: The longest answer considered, in tokens (the span search's window).
 MAX_ANSWER_TOKENS = 30
 
 
-class QuestionAnsweringModel(TransformersModel):
+class QuestionAnsweringModel(PretokenisedModel):
     """The answer text and its character span in the context, per (question, context) pair."""
 
     task = "question-answering"
-
-    def __init__(self, network: Any, tokenizer: Any, **kwargs: Any) -> None:
-        super().__init__(network, tokenizer, **kwargs)
-        require_fast_tokenizer(tokenizer, self.source, self.task, "its character offsets cut the answer")
-        self.max_length = max_length(tokenizer, network.config)
-        self._accepted = tuple(inspect.signature(network.forward).parameters)
+    needs = "its character offsets cut the answer"
 
     def _predict(self, inputs: list[Any], batch_size: int) -> Outputs:
         import numpy as np

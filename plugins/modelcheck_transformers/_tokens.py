@@ -10,31 +10,23 @@ naming its row: modelcheck does not split sentences.
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from modelcheck.errors import DataError
 from modelcheck.models.backends import InputRowError, Outputs
 from modelcheck_transformers._common import (
     CHUNK,
-    TransformersModel,
+    PretokenisedModel,
     bad_input,
     length_sorted_batches,
-    max_length,
-    require_fast_tokenizer,
 )
 
 
-class TokenClassificationModel(TransformersModel):
+class TokenClassificationModel(PretokenisedModel):
     """Tag names per word, aligned by the first subword of each word."""
 
     task = "token-classification"
-
-    def __init__(self, network: Any, tokenizer: Any, **kwargs: Any) -> None:
-        super().__init__(network, tokenizer, **kwargs)
-        require_fast_tokenizer(tokenizer, self.source, self.task, "it maps subwords to words")
-        self.max_length = max_length(tokenizer, network.config)
-        self._accepted = tuple(inspect.signature(network.forward).parameters)
+    needs = "it maps subwords to words"
 
     def _predict(self, inputs: list[Any], batch_size: int) -> Outputs:
         for row, words in enumerate(inputs):
