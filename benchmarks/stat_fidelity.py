@@ -24,6 +24,7 @@ resamples) against scikit-learn called once per resample.
 
     python benchmarks/stat_fidelity.py --quick   # n 200 and 1,000, 1,000 sims: about a minute
     python benchmarks/stat_fidelity.py           # n 200, 1,000, 2,000, 10,000, 4,000 sims: 1-2 minutes
+    python benchmarks/stat_fidelity.py --corpus  # then the corpus metrics (benchmarks/corpus_fidelity.py)
 """
 
 from __future__ import annotations
@@ -150,6 +151,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="n 200 and 1,000, 1,000 sims per cell")
     parser.add_argument("--sims", type=int, default=None, help="Monte Carlo candidates per bootstrap cell")
+    parser.add_argument("--corpus", action="store_true", help="also the corpus metrics (corpus_fidelity.py)")
     args = parser.parse_args()
     sizes = (200, 1000) if args.quick else (200, 1000, 2000, 10000)
     sims = args.sims or (1000 if args.quick else 4000)
@@ -176,6 +178,14 @@ def main() -> None:
     print("\nlargest false-pass rate: " + ", ".join(f"{t} {worst[t]:.3f}" for t in tests))
     print(f"grid took {time.perf_counter() - start:.0f} s")
     timings()
+    if args.corpus:  # entity F1, BLEU, chrF, ROUGE-L, multi-label F1, SQuAD F1: their own populations
+        import sys
+
+        import corpus_fidelity
+
+        print()
+        sys.argv = [sys.argv[0], *(["--quick"] if args.quick else [])]
+        corpus_fidelity.main()
 
 
 if __name__ == "__main__":

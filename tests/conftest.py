@@ -96,7 +96,7 @@ def frameworks_imported_once() -> None:
     import onnxruntime  # noqa: F401
     import sklearn.metrics  # noqa: F401
     import torch.onnx.utils  # noqa: F401
-    import transformers  # noqa: F401
+    import transformers.audio_utils  # noqa: F401  (imports soxr where librosa is installed: it aborts imported twice)
 
     _export_once()
 

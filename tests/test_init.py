@@ -173,3 +173,54 @@ def test_scaffolded_gate_runs_a_converted_scikit_learn_classifier_on_string_labe
     ]
     accuracy = next(check.value for check in result.checks if check.name == "accuracy")
     assert accuracy == pytest.approx(accuracy_score(frame["kind"], forest.predict(x)), abs=1e-12)
+
+
+def test_seq2seq_translators_and_causal_models_get_generation_tasks(project: Path) -> None:
+    configs = {
+        "t5": ({"architectures": ["T5ForConditionalGeneration"], "is_encoder_decoder": True}, "text2text-generation",
+               ["rougeL", "bleu"]),
+        "marian": ({"architectures": ["MarianMTModel"], "is_encoder_decoder": True}, "translation", ["bleu", "chrf"]),
+        "gpt2": ({"architectures": ["GPT2LMHeadModel"]}, "text-generation", ["exact_match"]),
+        "llava": ({"architectures": ["LlavaForConditionalGeneration"]}, "text-generation", ["exact_match"]),
+    }  # fmt: skip
+    (project / "data" / "pairs.csv").write_text("id,source,reference\n1,a b c,c b a\n2,d e,e d\n", encoding="utf-8")
+    for name, (config, task, metrics) in configs.items():
+        (project / name).mkdir()
+        (project / name / "config.json").write_text(json.dumps(config), encoding="utf-8")
+        path, _ = write_gate(Answers(model=name, data="data/pairs.csv"), f"gates/{name}.yaml")
+        gate = load_gate(path)
+        assert (gate.model.task, gate.data.input, gate.data.label) == (task, "source", "reference"), name
+        assert [c.metric for c in gate.checks if c.kind == "metric"] == metrics, name
+        assert main(["validate", str(path)]) == 0
+    path, _ = write_gate(Answers(model="t5", data="data/pairs.csv", task="summarization"), "gates/summary.yaml")
+    assert [c.metric for c in load_gate(path).checks if c.kind == "metric"] == ["rouge1", "rougeL"]
+
+
+@pytest.mark.e2e
+@pytest.mark.usefixtures("frameworks_imported_once", "one_torch_thread")
+@pytest.mark.parametrize(("model", "rouge_status"), [("t5", "passed"), ("t5-untrained", "failed")])
+def test_scaffolded_gate_judges_a_real_t5(project: Path, model: str, rouge_status: str) -> None:
+    """init on a real (tiny) T5 folder and its data: the gate it writes runs and its ROUGE-L tells trained from not."""
+    import pandas as pd
+    import tiny_seq2seq
+
+    from modelcheck.models.cache import ModelCache
+    from modelcheck.run.gate import run_gate
+
+    shutil.copytree(tiny_seq2seq.shared(model), project / "t5")
+    rows = tiny_seq2seq.reverse_examples()
+    pd.DataFrame({"source": [s for s, _ in rows], "reference": [r for _, r in rows]}).to_csv(
+        project / "data" / "reverse.csv", index=False
+    )
+    path, _ = write_gate(Answers(model="t5", data="data/reverse.csv"), "gates/t5.yaml")
+    gate = load_gate(path)
+    assert gate.model.task == "text2text-generation"
+    cache = ModelCache()
+    try:
+        result = run_gate(gate, file="gates/t5.yaml", models=cache, stage=None)
+    finally:
+        cache.close()
+    checks = {check.name: check for check in result.checks}
+    assert checks["rougeL"].status == rouge_status, checks["rougeL"].message
+    assert checks["bleu"].status in ("passed", "failed"), checks["bleu"].message  # judged, not an error
+    assert checks["bleu"].details["signature"].startswith("nrefs:1|")  # computed by sacrebleu

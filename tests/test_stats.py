@@ -286,3 +286,51 @@ def test_bad_score_callback() -> None:
         paired_bootstrap(lambda rows: (0.5, float("nan")), 100, max_drop=0.01)
     with pytest.raises(ValueError, match="positive number of examples"):
         paired_bootstrap(accuracy_score(BASE, CAND), 0, max_drop=0.01)
+
+
+def test_bca_interval_equals_scipys_on_the_same_resamples() -> None:
+    """With leave-one-out values the interval is Efron's BCa, equal to scipy's own BCa levels on the same draws."""
+    resampling = pytest.importorskip("scipy.stats._resampling")
+    if not hasattr(resampling, "_bca_interval"):
+        pytest.skip("this scipy has no _bca_interval to cross-check against")
+    import scipy._lib._array_api as array_api
+
+    rng = np.random.default_rng(4)
+    n = 300
+    base = rng.random(n)
+    cand = np.where(rng.random(n) < 0.1, base - rng.exponential(0.5, n), base)  # a few rows drop a lot: skewed
+
+    def left_out(x: np.ndarray) -> np.ndarray:
+        return (x.sum() - x) / (n - 1)
+
+    def score(rows: np.ndarray) -> tuple[float, float]:
+        return float(base[rows].mean()), float(cand[rows].mean())
+
+    def batch(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return base[chunk].mean(axis=1), cand[chunk].mean(axis=1)
+
+    plain = paired_bootstrap(score, n, max_drop=0.05, batch=batch)
+    bca = paired_bootstrap(score, n, max_drop=0.05, batch=batch, jackknife=lambda: (left_out(base), left_out(cand)))
+    assert (plain.interval, bca.interval) == ("percentile", "bca")
+    assert plain.differences is not None
+    np.testing.assert_array_equal(plain.differences, bca.differences)  # the same draws, read differently
+    levels = resampling._bca_interval(
+        (np.arange(n),), lambda i, axis=-1: cand[i].mean(axis) - base[i].mean(axis), -1, 0.025,
+        plain.differences, None, xp=array_api.array_namespace(plain.differences),
+    )  # fmt: skip
+    expected = [np.quantile(plain.differences, float(level)) for level in levels[:2]]
+    assert bca.ci == pytest.approx(expected, abs=1e-12)
+    assert bca.ci != pytest.approx(plain.ci, abs=1e-4)  # the skew moved it
+    assert bca.to_dict()["interval"] == "bca"
+
+
+def test_bca_keeps_the_percentile_interval_where_it_is_undefined() -> None:
+    same = np.full(50, 0.7)
+    unchanged = paired_bootstrap(lambda rows: (0.7, 0.7), 50, max_drop=0.01,
+                                 jackknife=lambda: (same, same))  # fmt: skip
+    assert (unchanged.interval, unchanged.ci, unchanged.verdict) == ("percentile", (0.0, 0.0), "passed")
+    rng = np.random.default_rng(0)
+    values = rng.random(50)
+    broken = paired_bootstrap(lambda rows: (0.5, float(values[rows].mean())), 50, max_drop=0.5,
+                              jackknife=lambda: (same, np.full(50, np.nan)))  # fmt: skip
+    assert broken.interval == "percentile"

@@ -244,10 +244,137 @@ def test_t5_source_longer_than_its_context_names_the_row() -> None:
     loaded = TransformersBackend().load(spec)
     try:
         assert loaded.predict(["a b c", "d e"], batch_size=2).texts == ["c b a", "e d"]
-        with pytest.raises(DataError, match=r"source text \(data.input\) at data row 2 \(.*?\)"
-            r" has 21 tokens, more than the 16"):
+        with pytest.raises(
+            DataError,
+            match=r"source text \(data.input\) at data row 2 \(.*?\)"
+            r" has 21 tokens, more than the 16",
+        ):
             loaded.predict(["a b", " ".join("abcdefghij" * 2)], batch_size=2)
         with pytest.raises(DataError, match=r"data row 1 \(.*?\) .*translation inputs must be strings"):
             loaded.predict([None], batch_size=1)
     finally:
         loaded.close()
+
+
+def _random_sums(rng: np.random.Generator, rows: int, columns: int) -> np.ndarray:
+    """Summed statistics with the edge cases sacrebleu branches on: zero totals, zero matches, empty outputs."""
+    sums = rng.integers(0, 25, size=(rows, columns)).astype(np.float64)
+    sums[rng.random(sums.shape) < 0.15] = 0.0
+    return sums
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{}, {"smooth_method": "none"}, {"smooth_method": "floor"}, {"smooth_method": "floor", "smooth_value": 0.3},
+     {"max_ngram_order": 2}, {"lowercase": True}],
+)  # fmt: skip
+def test_vectorised_bleu_equals_sacrebleus_score_from_stats(settings: dict[str, Any]) -> None:
+    from modelcheck.tasks.sacrebleu_sums import vectorised_finaliser
+
+    metric = sacrebleu.BLEU(**settings)
+    orders = metric.max_ngram_order
+    rng = np.random.default_rng(len(settings))
+    sums = _random_sums(rng, 4000, 2 + 2 * orders)
+    correct = sums[:, 2 : 2 + orders]
+    np.minimum(correct, sums[:, 2 + orders :], out=correct)  # matches never exceed the n-grams
+    finalise = vectorised_finaliser(metric)
+    assert finalise is not None
+    expected = [metric._compute_score_from_stats(row).score for row in sums.tolist()]
+    np.testing.assert_allclose(finalise(sums), expected, rtol=0, atol=1e-9)
+    assert finalise(sums.reshape(40, 100, -1)).shape == (40, 100)  # many sums at once, any leading shape
+
+
+@pytest.mark.parametrize("settings", [{}, {"word_order": 2}, {"beta": 1}, {"char_order": 4, "word_order": 1}])
+def test_vectorised_chrf_equals_sacrebleus_score_from_stats(settings: dict[str, Any]) -> None:
+    from modelcheck.tasks.sacrebleu_sums import vectorised_finaliser
+
+    metric = sacrebleu.CHRF(**settings)
+    sums = _random_sums(np.random.default_rng(7), 4000, 3 * (metric.char_order + metric.word_order))
+    sums[:, 2::3] = np.minimum(sums[:, 2::3], np.minimum(sums[:, 0::3], sums[:, 1::3]))
+    finalise = vectorised_finaliser(metric)
+    assert finalise is not None
+    expected = [metric._compute_score_from_stats(row).score for row in sums.tolist()]
+    np.testing.assert_allclose(finalise(sums), expected, rtol=0, atol=1e-9)
+
+
+def test_other_sacrebleu_settings_keep_the_librarys_own_scoring() -> None:
+    from modelcheck.tasks.sacrebleu_sums import vectorised_finaliser
+
+    for metric in (sacrebleu.BLEU(smooth_method="add-k"), sacrebleu.BLEU(effective_order=True),
+                   sacrebleu.CHRF(eps_smoothing=True), sacrebleu.TER()):  # fmt: skip
+        assert vectorised_finaliser(metric) is None
+    hyps, references = ["the cat sat on the mat"] * 3, [["the cat sat on a mat"]] * 3
+    add_k = stats_of("bleu", hyps, references, sacrebleu={"smooth_method": "add-k"})
+    assert add_k.value() == pytest.approx(
+        sacrebleu.corpus_bleu(hyps, streams(references), smooth_method="add-k").score, abs=1e-9
+    )
+
+
+def _scipy_bca(differences: np.ndarray, statistic: Any, n: int) -> tuple[float, float]:
+    """scipy's own BCa levels (``scipy.stats._resampling._bca_interval``) for these resampled differences."""
+    resampling = pytest.importorskip("scipy.stats._resampling")
+    if not hasattr(resampling, "_bca_interval"):
+        pytest.skip("this scipy has no _bca_interval to cross-check against")
+    import scipy._lib._array_api as array_api
+
+    levels = resampling._bca_interval(
+        (np.arange(n),), statistic, -1, 0.025, differences, None, xp=array_api.array_namespace(differences)
+    )
+    low, high = (float(np.quantile(differences, float(np.asarray(level).ravel()[0]))) for level in levels[:2])
+    return low, high
+
+
+REGRESSION_GATE = """\
+version: 1
+model: {id: t5, source: ../models/t5, task: translation, device: cpu, max_new_tokens: 6, batch_size: 16}
+data: {source: ../data/reverse.csv, input: source, label: reference}
+checks:
+  - {name: rouge_held, kind: regression, metric: rougeL, baseline: ../baselines/t5.json, max_drop: 0.05}
+  - {name: chrf_held, kind: regression, metric: chrf, baseline: ../baselines/t5.json, max_drop: 2}
+"""
+
+
+@pytest.mark.e2e
+@pytest.mark.usefixtures("frameworks_imported_once", "one_torch_thread")
+@pytest.mark.parametrize(("baseline", "candidate", "status"), [("t5-untrained", "t5", "passed"),
+                                                                ("t5", "t5-untrained", "failed")])  # fmt: skip
+def test_t5_regression_is_judged_by_the_bca_interval_of_its_rows(
+    pytester: pytest.Pytester, baseline: str, candidate: str, status: str
+) -> None:
+    """A real seq2seq model against a baseline of another: the interval is BCa, equal to scipy's on the same draws."""
+    pytest.importorskip("transformers")
+    import tiny_seq2seq
+
+    from modelcheck.measure import stats
+    from modelcheck.report.baselines import load_outputs, update_baselines
+
+    t5_project(pytester, baseline)
+    pytester.runpytest("--modelcheck", "--modelcheck-report", "base.json")
+    base_report = json.loads((pytester.path / "base.json").read_text())
+    update_baselines(base_report, pytester.path / "base.json", pytester.path / "baselines")
+    shutil.rmtree(pytester.path / "models" / "t5")
+    shutil.copytree(tiny_seq2seq.shared(candidate), pytester.path / "models" / "t5")
+    (pytester.path / "gates" / "t5.yaml").write_text(REGRESSION_GATE, encoding="utf-8")
+    pytester.runpytest("--modelcheck", "--modelcheck-report", "out.json")
+    report = json.loads((pytester.path / "out.json").read_text())
+    checks = {c["name"]: c for c in report["gates"][0]["checks"]}
+    assert {c["status"] for c in checks.values()} == {status}, [c["message"] for c in checks.values()]
+
+    texts = [
+        [str(t) for t in load_outputs(pytester.path / r["gates"][0]["outputs"]["path"])[0].texts]
+        for r in (base_report, report)
+    ]
+    references = pd.read_csv(pytester.path / "data" / "reverse.csv")["reference"].tolist()
+    scorer = rouge_scorer.RougeScorer(["rougeL"])
+    rows = np.array([[scorer.score(r, t)["rougeL"].fmeasure for r, t in zip(references, side, strict=True)]
+                     for side in texts])  # fmt: skip
+    n = len(references)
+    plain = stats.paired_bootstrap(lambda i: (rows[0][i].mean(), rows[1][i].mean()), n, max_drop=0.05,
+                                   batch=lambda c: (rows[0][c].mean(axis=1), rows[1][c].mean(axis=1)))  # fmt: skip
+    assert plain.differences is not None
+    expected = _scipy_bca(plain.differences, lambda i, axis=-1: rows[1][i].mean(axis) - rows[0][i].mean(axis), n)
+    rouge = checks["rouge_held"]
+    assert rouge["details"]["interval"] == "bca"
+    assert rouge["ci"] == pytest.approx(expected, abs=1e-12)
+    assert rouge["value"] == pytest.approx(rows[1].mean() - rows[0].mean(), abs=1e-12)
+    assert checks["chrf_held"]["details"]["interval"] == "bca"

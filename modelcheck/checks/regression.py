@@ -117,15 +117,21 @@ def _compare(
         )
 
     def score(rows: np.ndarray) -> tuple[float, float]:
+        if scorer.family is not None:  # the rows' statistics, computed once per model (the library's slow pass)
+            return scorer.statistics(targets, baseline).value(rows), scorer.statistics(targets, candidate).value(rows)
         subset = take_rows(targets, rows)
         return scorer.score(subset, baseline.take(rows), rows), scorer.score(subset, candidate.take(rows), rows)
 
     from modelcheck.checks.resampled import batch_scorer
 
+    def jackknife() -> tuple[np.ndarray, np.ndarray]:  # the family metrics' BCa interval: each row left out in turn
+        return scorer.statistics(targets, baseline).left_out(), scorer.statistics(targets, candidate).left_out()
+
     return stats.paired_bootstrap(
         score, n, max_drop=check.max_drop, resamples=check.resamples, confidence=check.confidence,
         seed=check.seed, higher_is_better=higher_is_better,
         batch=batch_scorer(scorer, targets, baseline, candidate),
+        jackknife=jackknife if scorer.family is not None else None,
     )  # fmt: skip
 
 

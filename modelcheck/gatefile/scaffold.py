@@ -17,10 +17,11 @@ import tempfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from modelcheck.errors import ModelcheckError, ScaffoldError
 from modelcheck.gatefile.schema import gate_schema
+from modelcheck.gatefile.starting_checks import quality_checks, scalar
 from modelcheck.gatefile.tasks import TASKS
 
 if TYPE_CHECKING:
@@ -30,9 +31,9 @@ if TYPE_CHECKING:
 
     Ask = Callable[[str, "str | None"], "str | None"]
 
-TEXT_COLUMNS = ("text", "sentence", "prompt", "input", "review", "content", "question", "document")
+TEXT_COLUMNS = ("text", "sentence", "prompt", "input", "source", "article", "review", "content", "question", "document")
 LABEL_COLUMNS = ("label", "labels", "target", "y", "class", "score", "expected", "answer", "output",
-                 "answers", "tags", "ner_tags")  # fmt: skip
+                 "answers", "tags", "ner_tags", "summary", "translation", "reference", "references")  # fmt: skip
 #: Word-list columns of token classification.
 WORD_COLUMNS = ("words", "tokens")
 _GENERATION = re.compile(r"(ForCausalLM|LMHeadModel|ForConditionalGeneration)$")
@@ -171,8 +172,10 @@ def _config_task(folder: Path) -> str | None:
             return "question-answering"
         if architecture.endswith("ForImageClassification"):
             return "image-classification"
+        if architecture.endswith("MTModel"):  # MarianMTModel: a translator
+            return "translation"
         if _GENERATION.search(architecture):
-            return "text-generation"
+            return "text2text-generation" if config.get("is_encoder_decoder") else "text-generation"
         if architecture.endswith("Model"):
             return "feature-extraction"
     return None
@@ -302,71 +305,22 @@ def _relative(raw: str | None, folder: Path) -> str | None:
     return relative if relative.startswith("..") else f"./{relative}"
 
 
-def _scalar(value: Any) -> str:
-    """A YAML scalar or flow sequence that reads back as ``value``: a string is written bare only when YAML
-    reads it back as that same string (not ``null``, ``true``, ``1``, ``@x``, ``#c``), else double-quoted."""
-    if isinstance(value, str) and re.fullmatch(r"[A-Za-z_.][\w./:-]*", value) and _reads_back(value):
-        return value
-    return json.dumps(value)
-
-
-def _reads_back(text: str) -> bool:
-    import yaml
-
-    try:
-        return bool(yaml.safe_load(text) == text)
-    except yaml.YAMLError:
-        return False
-
-
-def _quality_checks(task: str, inputs: list[str], label: str | None, reference: str | None) -> list[list[str]]:
-    """The quality checks a task starts with, as lists of YAML lines (thresholds are placeholders)."""
-    if TASKS[task].classification:
-        return [
-            ["- name: accuracy", "  metric: accuracy", "  min: 0.8                  # placeholder: what you promise"],
-            ["- name: macro_f1", "  metric: f1", "  average: macro", "  min: 0.8"],
-        ]
-    if task == "tabular-regression":
-        return [["- name: r2", "  metric: r2", "  min: 0.5                  # placeholder: what you promise"]]
-    if task == "text-generation":
-        return [["- name: exact_match", "  metric: exact_match", "  min: 0.5                  # placeholder"]]
-    if task in _LANGUAGE_CHECKS:
-        starts = _LANGUAGE_CHECKS[task]
-        return [[f"- name: {name}", f"  metric: {metric}", f"  min: {low}"] for name, metric, low in starts]
-    if len(inputs) == 2 and label is not None:
-        return [["- name: spearman", "  metric: spearman", "  min: 0.5                  # placeholder"]]
-    if reference is not None:
-        return [["- name: cosine", "  metric: cosine_similarity", f"  reference: {_scalar(reference)}", "  min: 0.95"]]
-    return []
-
-
-#: The quality checks the language tasks start with: (name, metric, placeholder min).
-_LANGUAGE_CHECKS = {
-    "multi-label-classification": [("micro_f1", "f1", "0.8                  # placeholder: what you promise"),
-                                   ("subset_accuracy", "subset_accuracy", "0.5")],
-    "token-classification": [("entity_f1", "f1", "0.8                  # placeholder: what you promise"),
-                             ("token_accuracy", "token_accuracy", "0.9")],
-    "question-answering": [("exact_match", "exact_match", "0.6                  # placeholder: what you promise"),
-                           ("squad_f1", "f1", "0.7")],
-}  # fmt: skip
-
-
 def _compose(
     answers: Answers, model: _Model, model_id: str, data: str, inputs: list[str], label: str | None, task: str,
     folder: Path,
 ) -> tuple[str, list[str]]:  # fmt: skip
     schema = answers.schema or gate_schema()["$id"]
     lines = [f"# yaml-language-server: $schema={schema}", "# Written by modelcheck init: adjust the thresholds.",
-             "version: 1", "model:", f"  id: {_scalar(model_id)}",
-             f"  source: {_scalar(_relative(model.source, folder))}",
-             f"  backend: {_scalar(model.backend)}", f"  task: {_scalar(task)}"]  # fmt: skip
+             "version: 1", "model:", f"  id: {scalar(model_id)}",
+             f"  source: {scalar(_relative(model.source, folder))}",
+             f"  backend: {scalar(model.backend)}", f"  task: {scalar(task)}"]  # fmt: skip
     if model.tokenizer:
-        lines.append(f"  tokenizer: {_scalar(_relative(model.tokenizer, folder))}")
-    lines += ["data:", f"  source: {_scalar(_relative(data, folder))}"]
-    lines.append(f"  input: {_scalar(inputs[0] if len(inputs) == 1 else inputs)}")
+        lines.append(f"  tokenizer: {scalar(_relative(model.tokenizer, folder))}")
+    lines += ["data:", f"  source: {scalar(_relative(data, folder))}"]
+    lines.append(f"  input: {scalar(inputs[0] if len(inputs) == 1 else inputs)}")
     if label is not None:
-        lines.append(f"  label: {_scalar(label)}")
-    quality = _quality_checks(task, inputs, label, _relative(answers.reference, folder))
+        lines.append(f"  label: {scalar(label)}")
+    quality = quality_checks(task, inputs, label, _relative(answers.reference, folder))
     performance = [
         ["- name: latency_p95", "  kind: latency", "  batch_size: 1", "  percentile: 95",
          "  max_ms: 250               # placeholder: your latency budget"],

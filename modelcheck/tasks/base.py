@@ -49,6 +49,10 @@ class RowStatistics:
         """The metric on each resample of a (resamples, n) array of row indices: shape (resamples,)."""
         return self.weighted(row_counts(chunk, len(self)))
 
+    def left_out(self) -> np.ndarray:
+        """The metric with each row left out in turn, shape (n,): the jackknife of a BCa bootstrap interval."""
+        return np.asarray(self.finalise(self.stats.sum(axis=0) - self.stats), dtype=np.float64)
+
     def weighted(self, counts: np.ndarray) -> np.ndarray:
         """The metric on each resample given as how often it draws each row ((resamples, n), :func:`row_counts`).
 
@@ -61,10 +65,9 @@ class RowStatistics:
 def row_counts(chunk: np.ndarray, rows: int) -> np.ndarray:
     """How often each resample (a row of ``chunk``, row indices) draws each of ``rows`` rows: (resamples, rows)."""
     chunk = np.asarray(chunk, dtype=np.int64)
-    counts = np.zeros((len(chunk), rows), dtype=np.float64)
-    for i, drawn in enumerate(chunk):
-        counts[i] = np.bincount(drawn, minlength=rows)
-    return counts
+    resamples = len(chunk)
+    cells = (chunk + (np.arange(resamples, dtype=np.int64) * rows)[:, None]).ravel()  # one bincount for all
+    return np.bincount(cells, minlength=resamples * rows).reshape(resamples, rows).astype(np.float64)
 
 
 def ratio(sums: np.ndarray) -> np.ndarray:

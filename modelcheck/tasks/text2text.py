@@ -29,6 +29,7 @@ import numpy as np
 from modelcheck.errors import CheckError, DataError
 from modelcheck.models.backends import data_row
 from modelcheck.tasks.base import Finaliser, RowStatistics, mean_of_rows
+from modelcheck.tasks.sacrebleu_sums import vectorised_finaliser
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -241,9 +242,8 @@ def _sacrebleu(check: CheckSpec, metric: str, texts: Sequence[str], refs: Sequen
     streams = [[row[k] if k < len(row) else None for row in refs] for k in range(width)]
     stats = np.asarray(scorer._extract_corpus_statistics(list(texts), streams), dtype=np.float64)
     stats = stats.reshape(len(texts), -1)
-    return RowStatistics(
-        stats, library_finaliser(scorer), {"library": "sacrebleu", "signature": str(scorer.get_signature())}
-    )
+    finalise = vectorised_finaliser(scorer) or library_finaliser(scorer)
+    return RowStatistics(stats, finalise, {"library": "sacrebleu", "signature": str(scorer.get_signature())})
 
 
 def library_finaliser(scorer: Any) -> Finaliser:
