@@ -107,7 +107,25 @@ def test_nan_on_one_side_is_an_infinite_difference() -> None:
 def test_texts_agreement() -> None:
     result = compare_outputs(Outputs(texts=["a", "b", "c", "d"]), Outputs(texts=["a", "x", "c", "y"]))
     assert result.compared == "texts" and result.agreement == 0.5 and result.max_abs_diff is None
-    assert result.worst == [{"row": 1, "texts": ["b", "x"]}, {"row": 3, "texts": ["d", "y"]}]
+    assert result.worst == [{"row": 1, "texts": ["b", "x"], "similarity": 0.0},
+                            {"row": 3, "texts": ["d", "y"], "similarity": 0.0}]  # fmt: skip
+    assert (result.similarity, result.min_similarity) == (0.5, 0.0)
+
+
+def test_text_similarity_is_difflibs_ratio_and_orders_the_worst_rows() -> None:
+    import difflib
+
+    from modelcheck.measure.comparison import text_similarity
+
+    reference = ["the cat sat on the mat", "a b c", "", "same", "x" * 300 + "y"]
+    candidate = ["the cat sat on a mat", "c b a", "", "same", "x" * 300 + "z"]
+    result = compare_outputs(Outputs(texts=reference), Outputs(texts=candidate))
+    expected = [
+        difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() for a, b in zip(reference, candidate, strict=True)
+    ]
+    assert result.similarity == pytest.approx(np.mean(expected)) and result.min_similarity == min(expected)
+    assert [row["row"] for row in result.worst] == [1, 0, 4]  # least alike first; equal rows are not listed
+    assert text_similarity("", "") == 1.0 and text_similarity("x" * 300 + "y", "x" * 300 + "z") > 0.99  # no autojunk
 
 
 def test_empty_outputs() -> None:

@@ -72,7 +72,7 @@ def test_a_perturbed_graph_is_caught_and_its_worst_rows_named(project: pytest.Py
     result = project.runpytest("--modelcheck")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
-        ["onnx (auto) vs transformers: abs_diff * > 0.001, agreement 0.0 < 0.999 *worst rows: row *"]
+        ["onnx (auto) vs transformers: abs_diff * > 0.001, agreement 0.0 < 0.999 *worst rows: data row *"]
     )
 
 

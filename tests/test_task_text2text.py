@@ -378,3 +378,50 @@ def test_t5_regression_is_judged_by_the_bca_interval_of_its_rows(
     assert rouge["ci"] == pytest.approx(expected, abs=1e-12)
     assert rouge["value"] == pytest.approx(rows[1].mean() - rows[0].mean(), abs=1e-12)
     assert checks["chrf_held"]["details"]["interval"] == "bca"
+
+
+PARITY_GATE = """\
+version: 1
+model: {id: t5, source: ../models/t5, task: translation, device: cpu, max_new_tokens: 6, batch_size: 16}
+data: {source: ../data/reverse.csv, input: source, label: reference}
+checks:
+  - {name: same_in_bfloat16, kind: parity, against: {dtype: bfloat16}, min_similarity: 0.9}
+  - {name: same_as_untrained, kind: parity, against: {source: ../models/other}, min_similarity: 0.9}
+"""
+
+
+@pytest.mark.e2e
+@pytest.mark.usefixtures("frameworks_imported_once", "one_torch_thread")
+def test_t5_parity_of_generated_text_measures_similarity_and_names_the_least_alike_rows(
+    pytester: pytest.Pytester,
+) -> None:
+    pytest.importorskip("transformers")
+    import difflib
+
+    import tiny_seq2seq
+
+    from modelcheck.report.baselines import load_outputs
+
+    t5_project(pytester, "t5")
+    shutil.copytree(tiny_seq2seq.shared("t5-untrained"), pytester.path / "models" / "other")
+    (pytester.path / "gates" / "t5.yaml").write_text(PARITY_GATE, encoding="utf-8")
+    result = pytester.runpytest("--modelcheck", "--modelcheck-report", "out.json")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*similarity * < 0.9 (n=150, texts); worst rows: data row * similarity 0.*"])
+    report = json.loads((pytester.path / "out.json").read_text())
+    checks = {c["name"]: c for c in report["gates"][0]["checks"]}
+    assert checks["same_in_bfloat16"]["value"] >= 0.9
+    mine = [str(t) for t in load_outputs(pytester.path / report["gates"][0]["outputs"]["path"])[0].texts]
+    details = checks["same_as_untrained"]["details"]
+    worst = details["worst"][0]
+    reference, candidate = worst["texts"]
+    assert reference == mine[worst["row"]]
+    assert worst["similarity"] == pytest.approx(
+        difflib.SequenceMatcher(None, reference, candidate, autojunk=False).ratio()
+    )
+    assert (
+        worst["similarity"]
+        == details["min_similarity"]
+        <= details["similarity"]
+        == checks["same_as_untrained"]["value"]
+    )

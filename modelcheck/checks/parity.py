@@ -63,6 +63,7 @@ def judge_parity(
         "max_rel_diff": result.max_rel_diff,
         "min_cosine": result.min_cosine,
         "min_agreement": result.agreement,
+        "min_similarity": result.similarity,
     }
     verdicts: list[tuple[str, float, float, bool]] = []
     for name, bound in check.threshold.items():
@@ -128,7 +129,7 @@ def _against_record(spec: Any, check: CheckSpec) -> dict[str, Any]:
 
 
 def _row(row: dict[str, Any]) -> str:
-    bits = [f"row {row['row']}"]
+    bits = [f"data row {row['row'] + 1}"]  # counted from 1, as every message names data rows
     if "abs_diff" in row and row["abs_diff"] is not None:
         bits.append(f"abs diff {row['abs_diff']:.3g}")
     if "cosine" in row and row["cosine"] is not None:
@@ -138,4 +139,11 @@ def _row(row: dict[str, Any]) -> str:
     if row.get("tags"):
         shown = ", ".join(f"word {i} {a}/{b}" for i, a, b in row["tags"][:3])
         bits.append(f"{len(row['tags'])} tag(s) differ: {shown}")
+    if row.get("similarity") is not None:
+        reference, candidate = (_cut(text) for text in row["texts"])
+        bits.append(f"similarity {row['similarity']:.3f} {reference}/{candidate}")
     return " ".join(bits)
+
+
+def _cut(text: str, limit: int = 40) -> str:
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")

@@ -112,6 +112,7 @@ def _build_gate(document: dict[str, Any], gate_path: Path, shown: str, node: yam
                 max_rel_diff=check.get("max_rel_diff"),
                 min_cosine=check.get("min_cosine"),
                 min_agreement=check.get("min_agreement"),
+                min_similarity=check.get("min_similarity"),
                 **_performance_keys(check, model, base),
                 evaluate=evaluate,
                 reference=path_of(check.get("reference")),
@@ -209,7 +210,7 @@ _KIND_KEYS = {
                *CHECK_OPTIONS},
     "regression": {"metric", "average", "pos_label", "baseline", "max_drop", "test", "confidence", "resamples",
                    "seed", "on_missing", *CHECK_OPTIONS},
-    "parity": {"against", "max_abs_diff", "max_rel_diff", "min_cosine", "min_agreement"},
+    "parity": {"against", "max_abs_diff", "max_rel_diff", "min_cosine", "min_agreement", "min_similarity"},
     "latency": {"batch_size", "percentile", "inputs", "threads", "min_iterations", "min_time", "max_time", "max_ms",
                 "max_ratio", "baseline_model", "confidence", "resamples", "seed", "on_uncertain"},
     "memory": {"batch_size", "phase", "isolate", "threads", "max_mb", "max_ratio", "baseline_model"},
@@ -224,7 +225,7 @@ _KIND_REQUIRED: dict[str, tuple[str, ...]] = {
 #: Keys of latency and memory checks copied as written (the rest: see _performance_keys).
 _PERFORMANCE_KEYS = ("batch_size", "percentile", "inputs", "threads", "min_iterations", "min_time", "max_time",
                      "on_uncertain", "phase", "isolate", "max_ms", "max_mb", "max_ratio")  # fmt: skip
-_PARITY_BOUNDS = ("max_abs_diff", "max_rel_diff", "min_cosine", "min_agreement")
+_PARITY_BOUNDS = ("max_abs_diff", "max_rel_diff", "min_cosine", "min_agreement", "min_similarity")
 
 
 def _check_kind_keys(kind: str, check: dict[str, Any], index: int, fail: Any) -> None:

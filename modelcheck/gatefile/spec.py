@@ -124,6 +124,7 @@ class CheckSpec:
     max_rel_diff: float | None = None
     min_cosine: float | None = None
     min_agreement: float | None = None
+    min_similarity: float | None = None
     # latency and memory
     batch_size: int | None = None
     percentile: float = 95.0
@@ -156,6 +157,7 @@ class CheckSpec:
             ("max_rel_diff", self.max_rel_diff),
             ("min_cosine", self.min_cosine),
             ("min_agreement", self.min_agreement),
+            ("min_similarity", self.min_similarity),
             ("max_ms", self.max_ms),
             ("max_mb", self.max_mb),
             ("max_ratio", self.max_ratio),

@@ -31,7 +31,8 @@ class ParityResult:
     float output; ``min_cosine`` / ``mean_cosine`` the per-row cosine similarity of embeddings; ``agreement``
     the share of rows with the same predicted label (classification), the same label set (multi-label)
     or the same text (generation, question answering); for token tags the share of words tagged alike, with
-    ``row_agreement`` the share of sentences tagged alike throughout.
+    ``row_agreement`` the share of sentences tagged alike throughout. ``similarity`` (texts) is the mean over
+    rows of :func:`text_similarity`, ``min_similarity`` the lowest row's.
     ``worst`` lists up to five rows, worst first: ``{"row", "abs_diff", "cosine", "labels", "texts", "tags"}``
     as applicable (``tags``: the differing words as ``[word index, reference tag, candidate tag]``).
     A mismatched NaN counts as an infinite difference.
@@ -46,6 +47,8 @@ class ParityResult:
     compared: str
     worst: list[dict[str, Any]] = field(default_factory=list)
     row_agreement: float | None = None
+    similarity: float | None = None
+    min_similarity: float | None = None
     #: Each row's largest absolute difference (float outputs); not in :meth:`to_dict`.
     row_differences: np.ndarray | None = field(default=None, repr=False, compare=False)
 
@@ -148,8 +151,21 @@ def compare_outputs(reference: Outputs, candidate: Outputs, *, worst: int = 5) -
     )
 
 
+def text_similarity(a: str, b: str) -> float:
+    """How alike two texts are, 0 to 1: difflib ratio, 2·(matching characters) / (both lengths); 1 when both are empty.
+
+    ``autojunk`` is off, so long texts are compared character by character like short ones.
+    """
+    import difflib
+
+    return 1.0 if a == b else difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
+
+
 def _compare_texts(ref: list[str], cand: list[str], worst: int) -> ParityResult:
-    differing = [i for i, (a, b) in enumerate(zip(ref, cand, strict=True)) if a != b]
+    import numpy as np
+
+    alike = np.array([text_similarity(a, b) for a, b in zip(ref, cand, strict=True)], dtype=np.float64)
+    differing = [int(i) for i in np.argsort(alike, kind="stable") if alike[i] < 1.0]  # least alike first
     return ParityResult(
         n=len(ref),
         max_abs_diff=None,
@@ -158,7 +174,9 @@ def _compare_texts(ref: list[str], cand: list[str], worst: int) -> ParityResult:
         mean_cosine=None,
         agreement=1 - len(differing) / len(ref) if ref else None,
         compared="texts",
-        worst=[{"row": i, "texts": [ref[i], cand[i]]} for i in differing[:worst]],
+        worst=[{"row": i, "texts": [ref[i], cand[i]], "similarity": float(alike[i])} for i in differing[:worst]],
+        similarity=float(alike.mean()) if ref else None,
+        min_similarity=float(alike.min()) if ref else None,
     )
 
 
