@@ -144,6 +144,23 @@ def bootstrap_times(n: int) -> list[tuple[str, float, float]]:
     return out
 
 
+def print_header() -> None:
+    print(f"| {'task':<26} | {'method':<38} | {'ex/s':>7} | {'x pipeline':>10} | {'x hand loop':>11} |")
+    print(f"|{'-' * 28}|{'-' * 40}|{'-' * 9}|{'-' * 12}|{'-' * 13}|")
+
+
+def print_rates(label: str, rates: list[tuple[str, float | None]]) -> None:
+    """One table row per method: (pipeline, hand loop, modelcheck, ...) examples/s, None where there is none."""
+    pipe, loop = rates[0][1], rates[1][1]
+    assert loop is not None
+    for name, rate in rates:
+        if rate is None:
+            print(f"| {label:<26} | {name:<38} | {'n/a':>7} | {'':>10} | {'':>11} |")
+            continue
+        ratio = "" if pipe is None else f"{rate / pipe:9.2f}x"
+        print(f"| {label:<26} | {name:<38} | {rate:7.0f} | {ratio:>10} | {rate / loop:10.2f}x |", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=600)
@@ -167,19 +184,10 @@ def main(argv: list[str] | None = None) -> None:
     }
     print(f"machine: {platform.machine()}, {os.cpu_count()} cpus, torch {torch.__version__}, {args.threads} threads")
     print(f"{args.rows} rows per task, median of {args.repeats}\n")
-    print(f"| {'task':<26} | {'method':<38} | {'ex/s':>7} | {'x pipeline':>10} | {'x hand loop':>11} |")
-    print(f"|{'-' * 28}|{'-' * 40}|{'-' * 9}|{'-' * 12}|{'-' * 13}|")
+    print_header()
     for label, (task, folder, examples) in cases.items():
         rows = (examples * (args.rows // len(examples) + 1))[: args.rows]
-        rates = throughput(task, folder, rows, args)
-        pipe, loop = rates[0][1], rates[1][1]
-        assert loop is not None
-        for name, rate in rates:
-            if rate is None:
-                print(f"| {label:<26} | {name:<38} | {'n/a':>7} | {'':>10} | {'':>11} |")
-                continue
-            ratio = "" if pipe is None else f"{rate / pipe:9.2f}x"
-            print(f"| {label:<26} | {name:<38} | {rate:7.0f} | {ratio:>10} | {rate / loop:10.2f}x |")
+        print_rates(label, throughput(task, folder, rows, args))
     print(f"\nbootstrap: 2,000 paired resamples of {args.bootstrap_rows:,} rows, both models\n")
     print(f"| {'metric':<8} | {'row statistics (s)':>18} | {'2,000 resamples (s)':>19} |")
     print(f"|{'-' * 10}|{'-' * 20}|{'-' * 21}|")

@@ -150,24 +150,16 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     import torch
+    from tasks import print_header, print_rates
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
     torch.set_num_threads(args.threads)
     print(f"{args.rows} rows per task, {args.threads} threads, median of {args.repeats}\n")
-    print(f"| {'task':<26} | {'method':<38} | {'ex/s':>7} | {'x pipeline':>10} | {'x hand loop':>11} |")
-    print(f"|{'-' * 28}|{'-' * 40}|{'-' * 9}|{'-' * 12}|{'-' * 13}|")
+    print_header()
     for task in GATES:
-        rates = throughput(task, args.rows, args.threads, args.repeats)
-        pipe, loop = rates[0][1], rates[1][1]
-        assert loop is not None
-        for name, rate in rates:
-            if rate is None:
-                print(f"| {task:<26} | {name:<38} | {'n/a':>7} | {'':>10} | {'':>11} |")
-                continue
-            ratio = "" if pipe is None else f"{rate / pipe:9.2f}x"
-            print(f"| {task:<26} | {name:<38} | {rate:7.0f} | {ratio:>10} | {rate / loop:10.2f}x |", flush=True)
+        print_rates(task, throughput(task, args.rows, args.threads, args.repeats))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,9 @@ if TYPE_CHECKING:
     from modelcheck.models.backends import LoadedModel, Outputs
     from modelcheck.models.cache import ModelCache
 
-_TEXT_TASKS = ("text-classification", "feature-extraction")
+#: Tasks whose ONNX export takes its tokenizer from the export's folder.
+_TEXT_TASKS = ("text-classification", "feature-extraction", "multi-label-classification", "token-classification",
+               "question-answering")  # fmt: skip
 
 
 def judge(check: CheckSpec, run: GateRun) -> CheckResult:

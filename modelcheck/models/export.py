@@ -1,7 +1,8 @@
 """ONNX export of a loaded model, once per set of model files (cached by their sha256).
 
 A backend's loaded model exports itself with an optional ``export_onnx(path) -> Path`` method (the
-transformers backend for text-classification and feature-extraction, the torch backend for tabular
+transformers backend for text-classification, feature-extraction and the language tasks it reads with
+the onnx backend (multi-label-classification, token-classification, question-answering), the torch backend for tabular
 models); the export lands in a folder that ``backend: onnx, source: <folder>/model.onnx,
 tokenizer: <folder>`` loads.
 """
@@ -41,7 +42,7 @@ def export_onnx(model: LoadedModel, out_dir: Path) -> Path:
     if not callable(method):
         raise BackendError(
             f"{type(model).__name__} ({getattr(model, 'source', model)!r}) cannot be exported to ONNX: its backend "
-            "has no export_onnx; the transformers backend (text-classification, feature-extraction) and the torch "
+            "has no export_onnx; the transformers backend (text and language tasks) and the torch "
             "backend (tabular models) can export"
         )
     out_dir = Path(out_dir)

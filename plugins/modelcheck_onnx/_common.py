@@ -13,7 +13,10 @@ if TYPE_CHECKING:
     pass
 
 
-TEXT_TASKS = ("text-classification", "feature-extraction")
+#: Graphs exported from transformers language models (``_language``): their outputs decoded like the transformers
+#: backend's.
+LANGUAGE_TASKS = ("token-classification", "question-answering", "multi-label-classification")
+TEXT_TASKS = ("text-classification", "feature-extraction", *LANGUAGE_TASKS)
 
 
 TABULAR_TASKS = ("tabular-classification", "tabular-regression")
@@ -83,12 +86,13 @@ def _import(name: str) -> Any:
         ) from None
 
 
-def _bad_text(row: int, value: object, task: str) -> InputRowError:
+def _bad_text(row: int, value: object, task: str, expected: str | None = None) -> InputRowError:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         what = "missing (None/NaN)"
     else:
         what = f"of type {type(value).__name__} ({value!r:.40})"
-    expected = "strings, or pairs of strings" if task == "feature-extraction" else "strings"
+    if expected is None:
+        expected = "strings, or pairs of strings" if task == "feature-extraction" else "strings"
     return InputRowError(
         row, "the input at ", f" is {what}; {task} inputs must be {expected}. Drop or fill them in the data"
     )

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelcheck.errors import BackendError, DataError
 from modelcheck.models.backends import Outputs, check_predict
+from modelcheck_onnx import _language
 from modelcheck_onnx._arrays import (
     _chunks,
     _label_output,
@@ -18,7 +19,7 @@ from modelcheck_onnx._arrays import (
     _pool,
     _probabilities,
 )
-from modelcheck_onnx._common import TEXT_TASKS, _bad_text, _describe_inputs, _dtype, _short, _static
+from modelcheck_onnx._common import LANGUAGE_TASKS, TEXT_TASKS, _bad_text, _describe_inputs, _dtype, _short, _static
 from modelcheck_onnx._loading import _WEIGHT_SUFFIXES, _max_length, _read_config
 
 if TYPE_CHECKING:
@@ -75,6 +76,8 @@ class OnnxModel:
             width = self._width()
             self.classes = self._graph_classes(graph_classes, width)
             self.label_names = self._label_names(labels, config, width)
+        elif task in ("token-classification", "multi-label-classification"):
+            self.label_names = _language.label_names(self, labels, config)
 
     def __repr__(self) -> str:
         return f"OnnxModel({str(self.path)!r}, task={self.task!r}, device={self.device!r})"
@@ -108,6 +111,8 @@ class OnnxModel:
         self._predicted = []
         if self.task == "feature-extraction":
             return self._embed(rows, batch_size)
+        if self.task in LANGUAGE_TASKS:
+            return _language.predict(self, rows, batch_size)
         if self.task == "text-classification":
             for row, text in enumerate(rows):
                 if not isinstance(text, str):
@@ -258,23 +263,30 @@ class OnnxModel:
         """One ``session.run`` of ``rows`` rows (padded to a static batch size), cast as the graph declares."""
         import numpy as np
 
+        names = [self._output] + ([self._label_output] if self._label_output else [])
+        output, *predicted = self._run_named(feeds, rows, names)
+        if predicted:
+            self._predicted.append(np.asarray(predicted[0]).reshape(-1))
+        return output
+
+    def _run_named(self, feeds: dict[str, np.ndarray], rows: int, names: Sequence[str]) -> list[np.ndarray]:
+        """The graph's outputs ``names`` for ``rows`` rows of ``feeds`` (BackendError naming what it was given)."""
+        import numpy as np
+
         fixed = self._static_dim(0)
         padded = {
             name: _pad_rows(np.asarray(value).astype(_dtype(self._inputs[name].type, name), copy=False), fixed)
             for name, value in feeds.items()
         }
-        names = [self._output] + ([self._label_output] if self._label_output else [])
         try:
-            output, *predicted = self.session.run(names, padded)
+            outputs = self.session.run(list(names), padded)
         except Exception as exc:  # onnxruntime raises its own exception types (InvalidArgument, Fail, ...)
             given = ", ".join(f"{k} {list(v.shape)} {v.dtype}" for k, v in padded.items())
             raise BackendError(
                 f"ONNX Runtime cannot run {self.path.name}: {_short(exc)}. The graph expects "
                 f"{_describe_inputs(self.session.get_inputs())}; it was given {given}"
             ) from None
-        if predicted:
-            self._predicted.append(np.asarray(predicted[0]).reshape(-1)[:rows])
-        return np.asarray(output)[:rows]
+        return [np.asarray(output)[:rows] for output in outputs]
 
     # -- loading helpers ------------------------------------------------------------------------
 

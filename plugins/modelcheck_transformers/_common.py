@@ -92,11 +92,15 @@ class TransformersModel:
         """
         raise BackendError(
             f"ONNX export of task {self.task!r} is not supported (model {self.source}); the transformers backend "
-            "exports text-classification and feature-extraction models"
+            "exports text-classification, feature-extraction, multi-label-classification, token-classification and "
+            "question-answering models"
         )
 
-    def _export_text(self, path: Path, output: str, head: Callable[[Any, dict[str, Any]], Any], seq_out: bool) -> Path:
-        """Export ``head(network, inputs)`` with the tokenizer's inputs (batch and sequence axes dynamic).
+    def _export_text(
+        self, path: Path, output: str | tuple[str, ...], head: Callable[[Any, dict[str, Any]], Any], seq_out: bool
+    ) -> Path:
+        """Export ``head(network, inputs)`` (a tensor, or a tuple for several ``output`` names) with the tokenizer's
+        inputs (batch and sequence axes dynamic; the outputs' sequence axis too with ``seq_out``).
 
         The inputs are those the backend feeds: ``input_ids``, ``attention_mask`` and ``token_type_ids``
         where the tokenizer gives them by default and the model's forward takes them.
@@ -126,14 +130,16 @@ class TransformersModel:
                 return head(self.network, dict(zip(names, tensors, strict=True)))
 
         axes = {name: {0: "batch", 1: "seq"} for name in names}
-        axes[output] = {0: "batch", 1: "seq"} if seq_out else {0: "batch"}
+        outputs = [output] if isinstance(output, str) else list(output)
+        for name in outputs:
+            axes[name] = {0: "batch", 1: "seq"} if seq_out else {0: "batch"}
         args = tuple(sample[name].to(self.device) for name in names)
         path = torch_to_onnx(
             Wrapper(),
             args,
             Path(path),
             inputs=names,
-            outputs=[output],
+            outputs=outputs,
             dynamic_axes=axes,
             what=f"the {self.task} model {self.source}",
         )

@@ -6,10 +6,8 @@ from typing import Any
 
 from modelcheck.errors import ModelLoadError
 from modelcheck.models.backends import Outputs
+from modelcheck.models.decoding import THRESHOLD
 from modelcheck_transformers._text import SequenceScores
-
-#: A label is predicted when its sigmoid score reaches this (a check's ``threshold`` can differ).
-THRESHOLD = 0.5
 
 
 class MultiLabelModel(SequenceScores):

@@ -1,7 +1,7 @@
 """question-answering (extractive): ``AutoModelForQuestionAnswering``; the best span of the context per question.
 
 Each input is a ``(question, context)`` pair, tokenised together (question first). The answer is the
-context span ``i..j`` (context tokens only, ``j - i < MAX_ANSWER_TOKENS``) with the highest
+context span ``i..j`` (context tokens only, ``j - i < decoding.MAX_ANSWER_TOKENS``) with the highest
 ``start_logits[i] + end_logits[j]``, cut from the context by the tokenizer's character offsets. The
 model answers nothing ("") when the score of its first token (``[CLS]``: start and end at 0) beats
 the best span, as SQuAD v2 models are trained to signal no answer (the pipeline's
@@ -11,19 +11,18 @@ DataError naming the row: modelcheck does not split long contexts (no doc stride
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from modelcheck.errors import DataError
 from modelcheck.models.backends import InputRowError, Outputs
+from modelcheck.models.decoding import best_spans
 from modelcheck_transformers._common import (
     CHUNK,
     PretokenisedModel,
     bad_input,
     length_sorted_batches,
 )
-
-#: The longest answer considered, in tokens (the span search's window).
-MAX_ANSWER_TOKENS = 30
 
 
 class QuestionAnsweringModel(PretokenisedModel):
@@ -68,30 +67,22 @@ class QuestionAnsweringModel(PretokenisedModel):
                     spans[offset + k] = (first, last)
         return Outputs(texts=texts, spans=spans)
 
+    def export_onnx(self, path: Path) -> Path:
+        """ONNX graph ``(input_ids, attention_mask[, token_type_ids]) -> start_logits, end_logits``."""
+        return self._export_text(
+            path, ("start_logits", "end_logits"), lambda network, inputs: tuple(network(**inputs)[:2]), seq_out=True
+        )
+
     def _best_spans(
         self, encoded: Any, rows: list[int], start_logits: Any, end_logits: Any
     ) -> tuple[list[int], list[int]]:
         """Per row the best context span's token start and end, or (-1, -1) when the no-answer score wins."""
-        import torch
+        import numpy as np
 
         width = start_logits.shape[1]
-        context = torch.zeros((len(rows), width), dtype=torch.bool)
+        context = np.zeros((len(rows), width), dtype=bool)
         for b, k in enumerate(rows):
             ids = encoded.sequence_ids(k)
-            context[b, : len(ids)] = torch.tensor([s == 1 for s in ids])
-        start, end = start_logits.float().cpu(), end_logits.float().cpu()
-        scores = start[:, :, None] + end[:, None, :]
-        allowed = torch.ones((width, width), dtype=torch.bool).triu().tril(MAX_ANSWER_TOKENS - 1)
-        allowed = allowed[None] & context[:, :, None] & context[:, None, :]
-        scores = scores.masked_fill(~allowed, float("-inf"))
-        best, flat = scores.reshape(len(rows), -1).max(dim=1)
-        null = start[:, 0] + end[:, 0]
-        answer_starts, answer_ends = [], []
-        for b in range(len(rows)):
-            if not torch.isfinite(best[b]) or null[b] > best[b]:
-                answer_starts.append(-1)
-                answer_ends.append(-1)
-            else:
-                answer_starts.append(int(flat[b]) // width)
-                answer_ends.append(int(flat[b]) % width)
-        return answer_starts, answer_ends
+            context[b, : len(ids)] = [s == 1 for s in ids]
+        starts, ends = best_spans(context, start_logits.float().cpu().numpy(), end_logits.float().cpu().numpy())
+        return [int(s) for s in starts], [int(e) for e in ends]

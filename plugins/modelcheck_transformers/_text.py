@@ -32,6 +32,11 @@ class SequenceScores(TransformersModel):
             scores[rows] = (logits.sigmoid() if sigmoid else logits.softmax(dim=-1)).cpu().numpy()
         return scores
 
+    def export_onnx(self, path: Path) -> Path:
+        """ONNX graph ``(input_ids, attention_mask[, token_type_ids]) -> logits`` (the onnx backend applies softmax,
+        or sigmoid for multi-label), tokenizer and config beside it."""
+        return self._export_text(path, "logits", lambda network, inputs: network(**inputs).logits, seq_out=False)
+
 
 class TextClassificationModel(SequenceScores):
     """Class ids and probabilities per text."""
@@ -43,7 +48,3 @@ class TextClassificationModel(SequenceScores):
 
         scores = self._scores(inputs, batch_size, sigmoid=False)
         return Outputs(labels=scores.argmax(axis=1).astype(np.int64), scores=scores)
-
-    def export_onnx(self, path: Path) -> Path:
-        """ONNX graph ``(input_ids, attention_mask[, token_type_ids]) -> logits``, tokenizer and config beside it."""
-        return self._export_text(path, "logits", lambda network, inputs: network(**inputs).logits, seq_out=False)

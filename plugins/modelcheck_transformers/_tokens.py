@@ -10,10 +10,12 @@ naming its row: modelcheck does not split sentences.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from modelcheck.errors import DataError
 from modelcheck.models.backends import InputRowError, Outputs
+from modelcheck.models.decoding import word_tags
 from modelcheck_transformers._common import (
     CHUNK,
     PretokenisedModel,
@@ -55,12 +57,10 @@ class TokenClassificationModel(PretokenisedModel):
             ):  # fmt: skip
                 predicted = self._network(**batch).logits.argmax(dim=-1).cpu().numpy()
                 for b, k in enumerate(chosen):
-                    first: dict[int, int] = {}
-                    for position, word in enumerate(encoded.word_ids(k)):
-                        if word is not None and word not in first:
-                            first[word] = position
-                    words = part[rows[k]]
-                    tags[offset + rows[k]] = [
-                        names[int(predicted[b, first[w]])] if w in first else missing for w in range(len(words))
-                    ]
+                    words = len(part[rows[k]])
+                    tags[offset + rows[k]] = word_tags(encoded.word_ids(k), predicted[b], names, words, missing)
         return Outputs(tags=tags)
+
+    def export_onnx(self, path: Path) -> Path:
+        """ONNX graph ``(input_ids, attention_mask[, token_type_ids]) -> logits`` (batch, tokens, labels)."""
+        return self._export_text(path, ("logits",), lambda network, inputs: network(**inputs).logits, seq_out=True)
