@@ -332,10 +332,10 @@ def test_words_are_tagged_at_their_first_subword() -> None:
 def test_the_answer_is_the_best_context_span() -> None:
     import torch
     from modelcheck_transformers import TransformersBackend
-    from modelcheck.models.decoding import MAX_ANSWER_TOKENS
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
     from modelcheck.gatefile import ModelSpec
+    from modelcheck.models.decoding import MAX_ANSWER_TOKENS
 
     folder = tiny_models.shared("reader-untrained")
     tokenizer = AutoTokenizer.from_pretrained(folder)
