@@ -425,3 +425,43 @@ def test_t5_parity_of_generated_text_measures_similarity_and_names_the_least_ali
         <= details["similarity"]
         == checks["same_as_untrained"]["value"]
     )
+
+
+LATENCY_GATE = """\
+version: 1
+model: {id: t5, source: ../models/t5, task: translation, device: cpu, max_new_tokens: 6, batch_size: 16, threads: 1}
+data: {source: ../data/reverse.csv, input: source, label: reference}
+checks:
+  - {name: speed, kind: latency, batch_size: 4, inputs: fixed, max_ms: 60000, min_iterations: 10, max_time: 5}
+"""
+
+
+@pytest.mark.e2e
+@pytest.mark.usefixtures("frameworks_imported_once", "one_torch_thread")
+def test_t5_latency_reports_output_tokens_per_second(pytester: pytest.Pytester) -> None:
+    """Generation latency: output tokens per call (counted as generate() made them), tokens/s, ms per token."""
+    pytest.importorskip("transformers")
+    import tiny_seq2seq
+    import torch
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    t5_project(pytester, "t5")
+    (pytester.path / "gates" / "t5.yaml").write_text(LATENCY_GATE, encoding="utf-8")
+    result = pytester.runpytest("--modelcheck", "--modelcheck-report", "out.json")
+    result.assert_outcomes(passed=1)
+    check = json.loads((pytester.path / "out.json").read_text())["gates"][0]["checks"][0]
+    assert " output tokens/s, " in check["message"] and " ms per output token at the median call" in check["message"]
+    latency = check["details"]["latency"]
+
+    folder = tiny_seq2seq.shared("t5")
+    network, tokenizer = AutoModelForSeq2SeqLM.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(folder)
+    sources = pd.read_csv(pytester.path / "data" / "reverse.csv")["source"].tolist()[:4]
+    with torch.inference_mode():
+        made = network.generate(**tokenizer(sources, padding=True, return_tensors="pt"), max_new_tokens=6,
+                                do_sample=False)  # fmt: skip
+    ends = {tokenizer.pad_token_id, tokenizer.eos_token_id}
+    expected = sum(int(token) not in ends for row in made[:, 1:] for token in row)
+    assert latency["output_tokens_per_call"] == expected > 0
+    median = latency["percentiles_ms"]["p50"]
+    assert latency["output_tokens_per_s"] == pytest.approx(expected / (median / 1000))
+    assert latency["ms_per_output_token"] == pytest.approx(median / expected)

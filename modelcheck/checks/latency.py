@@ -52,6 +52,12 @@ def judge_latency(
         check, model, inputs, baseline=baseline, threads=check.threads or gate.model.threads
     )
     overall, message = latency_verdict(check, result, comparison)
+    if "output_tokens_per_s" in result.context:
+        rates = result.context
+        message += (
+            f" ({rates['output_tokens_per_s']:.1f} output tokens/s, {rates['ms_per_output_token']:.3g} ms per output "
+            f"token at the median call, {rates['output_tokens_per_call']:.1f} tokens per call)"
+        )
     judged_ratio = comparison is not None and check.max_ms is None
     details: dict[str, Any] = {"unit": "x" if judged_ratio else "ms", "latency": result.to_dict()}
     details["latency"]["timings_ms"] = thin(result.timings_ms)  # for the HTML report's plot, thinned
@@ -97,8 +103,19 @@ def time_model(
     )
     timer, timer_name = timer_for(model.device)
 
+    produced: dict[int, list[int]] = {id(model): [], id(baseline): []}  # generated tokens per call, per model
+
     def run(loaded: LoadedModel) -> Callable[[int], object]:
-        return lambda i: loaded.predict(batch(i), batch_size=batch_size)
+        counts = produced[id(loaded)]
+
+        def call(i: int) -> object:
+            outputs = loaded.predict(batch(i), batch_size=batch_size)
+            tokens = getattr(outputs, "output_tokens", None)
+            if tokens is not None:
+                counts.append(int(tokens.sum()))
+            return outputs
+
+        return call
 
     with contextlib.ExitStack() as stack:
         settings = stack.enter_context(pinned_threads(threads or 1, model))
@@ -128,7 +145,23 @@ def time_model(
         threads=settings,
         measured=f"model.predict on {batch_size} row(s) per call ({rows}), pre-processing included",
     )
+    if produced[id(model)]:  # generation: the figures LLM serving benchmarks report
+        result.context.update(generation_rates(produced[id(model)], result))
     return result, comparison
+
+
+def generation_rates(tokens_per_call: list[int], result: LatencyResult) -> dict[str, float]:
+    """Output tokens per call, output tokens/s and ms per output token, from the median call (warm-up included
+    in the token count, which is the same for every call of the same rows under greedy decoding)."""
+    import numpy as np
+
+    mean_tokens = float(np.mean(tokens_per_call))
+    median_ms = result.p50_ms
+    return {
+        "output_tokens_per_call": mean_tokens,
+        "output_tokens_per_s": mean_tokens / (median_ms / 1000.0) if median_ms > 0 else 0.0,
+        "ms_per_output_token": median_ms / mean_tokens if mean_tokens > 0 else float("nan"),
+    }
 
 
 def _decided(check: CheckSpec, result: LatencyResult) -> bool:

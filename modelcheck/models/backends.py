@@ -77,6 +77,8 @@ class Outputs:
     multi_labels: np.ndarray | None = None
     spans: np.ndarray | None = None
     token_logprobs: np.ndarray | None = None
+    #: Generation: per row how many tokens the model generated (padding and end-of-sequence not counted).
+    output_tokens: np.ndarray | None = None
     generation: Mapping[str, Any] | None = None
 
     def __len__(self) -> int:
@@ -105,6 +107,7 @@ class Outputs:
             multi_labels=pick(self.multi_labels),
             spans=pick(self.spans),
             token_logprobs=pick(self.token_logprobs),
+            output_tokens=pick(self.output_tokens),
             generation=self.generation,
         )
 

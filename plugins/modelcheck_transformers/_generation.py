@@ -53,6 +53,16 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> str:
     return text if cut < 0 else text[:cut]
 
 
+def generated_tokens(tokens: Any, config: Any) -> Any:
+    """Per row of generated token ids (a tensor), how many are neither padding nor end-of-sequence."""
+    ids = tokens.cpu().numpy()
+    eos = config.eos_token_id
+    stops = [
+        t for t in ([config.pad_token_id] + (list(eos) if isinstance(eos, (list, tuple)) else [eos])) if t is not None
+    ]
+    return (~np.isin(ids, stops)).sum(axis=1)
+
+
 def decoding_details(model: Any) -> dict[str, Any]:
     """What the report records about how texts were generated."""
     return {
@@ -104,6 +114,7 @@ class GenerationModel(TransformersModel):
         prompts = [x[0] if pair else x for x, pair in zip(inputs, pairs, strict=True)]
         texts, special = self._render(prompts)
         generated = [""] * len(texts)
+        counts = np.zeros(len(texts), dtype=np.int64)
         tokenizer = self._preprocessor
         fix = "shorten it, lower model.max_new_tokens, or use a model with a longer context"
         batches = sorted_batches(
@@ -115,6 +126,7 @@ class GenerationModel(TransformersModel):
             sequences = self._network.generate(**batch, generation_config=self.generation_config)
             new_tokens = sequences[:, batch["input_ids"].shape[1] :]
             continuations = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+            counts[rows] = generated_tokens(new_tokens, self.generation_config)
             for row, text in zip(rows.tolist(), continuations, strict=True):
                 generated[row] = cut_at_stop(text, self.stop) if self.stop else text
         scored = None
@@ -122,7 +134,7 @@ class GenerationModel(TransformersModel):
             if not all(pairs):
                 raise DataError("every input must be a (prompt, reference) pair when one is (perplexity)")
             scored = self.score(texts, [x[1] for x in inputs], batch_size=batch_size, special=special)
-        return Outputs(texts=generated, token_logprobs=scored, generation=decoding_details(self))
+        return Outputs(texts=generated, token_logprobs=scored, generation=decoding_details(self), output_tokens=counts)
 
     def _render(self, prompts: list[Any]) -> tuple[list[str], bool]:
         """Prompt texts (chats through the chat template) and whether the tokenizer adds its special tokens."""

@@ -7,7 +7,14 @@ from typing import Any
 from modelcheck.errors import BackendError
 from modelcheck.models.backends import Outputs
 from modelcheck_transformers._common import TransformersModel, check_texts, ensure_pad_token, max_length, sorted_batches
-from modelcheck_transformers._generation import SEED, cut_at_stop, decoding_details, greedy_config, too_long
+from modelcheck_transformers._generation import (
+    SEED,
+    cut_at_stop,
+    decoding_details,
+    generated_tokens,
+    greedy_config,
+    too_long,
+)
 
 
 class Text2TextModel(TransformersModel):
@@ -46,10 +53,12 @@ class Text2TextModel(TransformersModel):
         self.generation_config = config
 
     def _predict(self, inputs: list[Any], batch_size: int) -> Outputs:
+        import numpy as np
         import torch
 
         check_texts(inputs, self.task)
         texts = [""] * len(inputs)
+        counts = np.zeros(len(inputs), dtype=np.int64)
         tokenizer = self._preprocessor
         fix = "shorten it or use a model with a longer context"
         batches = sorted_batches(
@@ -60,6 +69,7 @@ class Text2TextModel(TransformersModel):
         for rows, batch in batches:
             sequences = self._network.generate(**batch, generation_config=self.generation_config)
             decoded = tokenizer.batch_decode(sequences, skip_special_tokens=True)
+            counts[rows] = generated_tokens(sequences[:, 1:], self.generation_config)  # after the decoder's start
             for row, text in zip(rows.tolist(), decoded, strict=True):
                 texts[row] = cut_at_stop(text, self.stop) if self.stop else text
-        return Outputs(texts=texts, generation=decoding_details(self))
+        return Outputs(texts=texts, generation=decoding_details(self), output_tokens=counts)
