@@ -33,7 +33,12 @@ if TYPE_CHECKING:
 
 TEXT_COLUMNS = ("text", "sentence", "prompt", "input", "source", "article", "review", "content", "question", "document")
 LABEL_COLUMNS = ("label", "labels", "target", "y", "class", "score", "expected", "answer", "output",
-                 "answers", "tags", "ner_tags", "summary", "translation", "reference", "references")  # fmt: skip
+                 "answers", "tags", "ner_tags", "summary", "translation", "reference", "references", "transcript",
+                 "transcription")  # fmt: skip
+#: Transcript columns of speech recognition, looked for before the other label columns.
+TRANSCRIPT_COLUMNS = ("transcript", "transcription", "sentence", "text")
+#: Audio columns (file paths or datasets audio records) of the speech tasks.
+AUDIO_COLUMNS = ("audio", "path", "file", "audio_path", "wav")
 #: Word-list columns of token classification.
 WORD_COLUMNS = ("words", "tokens")
 _GENERATION = re.compile(r"(ForCausalLM|LMHeadModel|ForConditionalGeneration)$")
@@ -84,7 +89,8 @@ def write_gate(answers: Answers, path: str | os.PathLike[str] | None, *, ask: As
     model = _inspect_model(model_raw, answers.backend)
     frame = _read_columns(data_raw)
     columns = [] if frame is None else [str(c) for c in frame.columns]
-    label = answers.label or _guess(columns, LABEL_COLUMNS) or _class_column(model, frame)
+    named = TRANSCRIPT_COLUMNS + LABEL_COLUMNS if model.task == "automatic-speech-recognition" else LABEL_COLUMNS
+    label = answers.label or _guess(columns, named) or _class_column(model, frame)
     if ask is not None and frame is not None:
         label = ask(f"Label column ({', '.join(columns)})", label) or label
     if label is not None and frame is not None and label not in columns:
@@ -163,6 +169,8 @@ def _config_task(folder: Path) -> str | None:
             f"{path}: {shape}, so it is not a transformers config; pass the model's folder, or --task and --backend"
         )
     for architecture in architectures or ():
+        if architecture.endswith("ForSequenceClassification") and _audio_features(folder):
+            return "audio-classification"  # wav2vec2, HuBERT, WavLM heads: a feature extractor, no tokenizer
         if architecture.endswith("ForSequenceClassification"):
             multi = config.get("problem_type") == "multi_label_classification"
             return "multi-label-classification" if multi else "text-classification"
@@ -172,6 +180,10 @@ def _config_task(folder: Path) -> str | None:
             return "question-answering"
         if architecture.endswith("ForImageClassification"):
             return "image-classification"
+        if architecture.endswith("ForCTC"):
+            return "automatic-speech-recognition"
+        if architecture.endswith("ForAudioClassification"):
+            return "audio-classification"
         if architecture.endswith("MTModel"):  # MarianMTModel: a translator
             return "translation"
         if _GENERATION.search(architecture):
@@ -179,6 +191,16 @@ def _config_task(folder: Path) -> str | None:
         if architecture.endswith("Model"):
             return "feature-extraction"
     return None
+
+
+def _audio_features(folder: Path) -> bool:
+    """Whether the folder's preprocessor is an audio feature extractor (not an image processor or a tokenizer)."""
+    try:
+        config = json.loads((folder / "preprocessor_config.json").read_text("utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return False
+    kind = str(config.get("feature_extractor_type", "")) if isinstance(config, dict) else ""
+    return bool(kind) and "sampling_rate" in config and not (folder / "tokenizer_config.json").is_file()
 
 
 def _read_columns(raw: str) -> pd.DataFrame | None:
@@ -259,6 +281,11 @@ def _guess_inputs(task: str, frame: pd.DataFrame | None, label: str | None, data
     columns = [str(c) for c in frame.columns if c != label]
     if task == "image-classification":
         return ["image"] if "image" in columns else columns[:1]
+    if task in ("automatic-speech-recognition", "audio-classification"):
+        audio = _guess(columns, AUDIO_COLUMNS)
+        if audio is None:
+            raise ScaffoldError(f"{data} has no audio column ({', '.join(AUDIO_COLUMNS)}) for {task}; pass --input")
+        return [audio]
     if TASKS[task].tabular:
         numeric = [c for c in columns if frame[c].dtype.kind in "biuf"]
         if not numeric:

@@ -43,6 +43,9 @@ def quality_checks(task: str, inputs: list[str], label: str | None, reference: s
         return [["- name: r2", "  metric: r2", "  min: 0.5                  # placeholder: what you promise"]]
     if task == "text-generation":
         return [["- name: exact_match", "  metric: exact_match", "  min: 0.5                  # placeholder"]]
+    if task == "automatic-speech-recognition":  # error rates: lower is better
+        return [["- name: wer", "  metric: wer", "  max: 0.3                  # placeholder: what you promise"],
+                ["- name: cer", "  metric: cer", "  max: 0.15"]]  # fmt: skip
     if task in _LANGUAGE_CHECKS:
         starts = _LANGUAGE_CHECKS[task]
         return [[f"- name: {name}", f"  metric: {metric}", f"  min: {low}"] for name, metric, low in starts]

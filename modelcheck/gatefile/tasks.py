@@ -18,6 +18,7 @@ TOKEN_METRICS = ("f1", "precision", "recall", "token_accuracy")
 QA_METRICS = ("exact_match", "f1")
 TEXT2TEXT_METRICS = ("rouge1", "rouge2", "rougeL", "rougeLsum", "bleu", "chrf", "chrf++", "ter", "exact_match")
 LLM_METRICS = (*TEXT2TEXT_METRICS, "contains", "regex", "perplexity")
+SPEECH_METRICS = ("wer", "cer")
 
 #: Check keys that tune a family task's metric (collected into ``CheckSpec.options``); which task takes which
 #: is ``Task.options``. ``threshold``: multi-label decision threshold (a number, or label -> number);
@@ -36,10 +37,10 @@ UNIT_INTERVAL = frozenset(
      "rouge1", "rouge2", "rougeL", "rougeLsum", "regex"}
 )  # fmt: skip
 #: Metrics where a smaller value is better (a regression's "drop" is a rise).
-LOWER_IS_BETTER = frozenset({"mae", "rmse", "hamming_loss", "ter", "perplexity"})
+LOWER_IS_BETTER = frozenset({"mae", "rmse", "hamming_loss", "ter", "perplexity", "wer", "cer"})
 #: The values other metrics can take (sacrebleu's scores are 0-100; ter and perplexity: lower is better).
 METRIC_RANGES: dict[str, tuple[float, float]] = {
-    **dict.fromkeys(("mae", "rmse", "ter"), (0.0, math.inf)),
+    **dict.fromkeys(("mae", "rmse", "ter", "wer", "cer"), (0.0, math.inf)),  # WER passes 1 with insertions
     **dict.fromkeys(("bleu", "chrf", "chrf++"), (0.0, 100.0)),
     "perplexity": (1.0, math.inf),
 }
@@ -98,6 +99,8 @@ TASKS: dict[str, Task] = {
             options=("scheme", "mode", "entity"),
         ),
         Task("question-answering", QA_METRICS, family=True, inputs=2, options=("subset",)),
+        Task("automatic-speech-recognition", SPEECH_METRICS, family=True, options=("normalize",)),
+        Task("audio-classification", CLASSIFICATION_METRICS, classification=True),
     )
 }
 

@@ -25,6 +25,7 @@ def model_inputs(
     ``columns`` are the input columns (several: tabular features or the two texts of a pair);
     ``base`` is the folder relative image paths resolve against.
     """
+    from modelcheck.run.audio import AUDIO_TASKS, audio_clips
     from modelcheck.run.data import images, numeric_matrix
     from modelcheck.tasks import family
 
@@ -38,6 +39,8 @@ def model_inputs(
         return cast(Sequence[Any], numeric_matrix(frame, columns))
     if task == "image-classification":
         return images(frame[columns[0]].tolist(), column=columns[0], base=base)
+    if task in AUDIO_TASKS:
+        return audio_clips(frame[columns[0]].tolist(), column=columns[0], base=base)
     if len(columns) == 2:
         return list(zip(frame[columns[0]].tolist(), frame[columns[1]].tolist(), strict=True))
     values: list[Any] = frame[columns[0]].tolist()

@@ -33,6 +33,7 @@ FAMILIES: dict[str, str] = {
     "token-classification": "modelcheck.tasks.tokens",
     "question-answering": "modelcheck.tasks.qa",
     "text-generation": "modelcheck.tasks.generation",
+    "automatic-speech-recognition": "modelcheck.tasks.speech",
     **dict.fromkeys(("text2text-generation", "summarization", "translation"), "modelcheck.tasks.text2text"),
 }
 

@@ -77,6 +77,13 @@ _TASKS: dict[str, _TaskKind] = {
         "AutoModelForTokenClassification", "AutoTokenizer", "_tokens:TokenClassificationModel", classification=True
     ),
     "question-answering": _TaskKind("AutoModelForQuestionAnswering", "AutoTokenizer", "_qa:QuestionAnsweringModel"),
+    "automatic-speech-recognition": _TaskKind("AutoModelForCTC", "AutoProcessor", "_speech:SpeechRecognitionModel"),
+    "audio-classification": _TaskKind(
+        "AutoModelForAudioClassification",
+        "AutoFeatureExtractor",
+        "_speech:AudioClassificationModel",
+        classification=True,
+    ),
     **{
         task: _TaskKind("AutoModelForSeq2SeqLM", "AutoTokenizer", "_text2text:Text2TextModel")
         for task in ("text2text-generation", "summarization", "translation")
