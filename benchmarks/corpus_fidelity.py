@@ -59,6 +59,8 @@ class Case:
     good: Outputs
     worse: Outputs
     labels: tuple[str, ...] = ()
+    #: An error rate (WER): simulated as its negation, which the bootstrap (percentile and BCa) judges alike.
+    lower_is_better: bool = False
 
 
 def _check(metric: str, max_drop: float, **options: object) -> CheckSpec:
@@ -166,9 +168,31 @@ def _squad(rng: np.random.Generator) -> Case:
                 Outputs(texts=[answer(g, 0.7) for g in gold]), Outputs(texts=[answer(g, 0.55) for g in gold]))  # fmt: skip
 
 
+def _transcribe(words: list[str], error: float, rng: np.random.Generator) -> str:
+    """A transcript with substitutions (rate ``error``), deletions and insertions (a third of it each)."""
+    out = []
+    for word in words:
+        fate = rng.random()
+        if fate < error:
+            out.append(str(rng.choice(VOCABULARY, p=ZIPF)))
+        elif fate >= error + error / 3:
+            out.append(word)
+        if rng.random() < error / 3:
+            out.append(str(rng.choice(VOCABULARY, p=ZIPF)))
+    return " ".join(out)
+
+
+def _wer(rng: np.random.Generator) -> Case:
+    spoken = [_words(rng, int(rng.integers(4, 21))) for _ in range(POPULATION)]
+    good = Outputs(texts=[_transcribe(w, 0.08, rng) for w in spoken])
+    worse = Outputs(texts=[_transcribe(w, 0.16, rng) for w in spoken])
+    return Case("wer (jiwer)", "automatic-speech-recognition", _check("wer", 0.01), [" ".join(w) for w in spoken],
+                good, worse, lower_is_better=True)  # fmt: skip
+
+
 def cases(names: tuple[str, ...] | None = None) -> list[Case]:
     rng = np.random.default_rng(2026)
-    made = [_entity_f1(rng), *_text_cases(rng), _multilabel(rng), _squad(rng)]
+    made = [_entity_f1(rng), *_text_cases(rng), _multilabel(rng), _squad(rng), _wer(rng)]
     return [c for c in made if names is None or c.name.split()[0] in names]
 
 
@@ -179,6 +203,9 @@ def statistics(case: Case, outputs: Outputs) -> RowStatistics:
     module = family(case.task)
     assert module is not None
     stats: RowStatistics = module.row_statistics(case.check, case.targets, outputs, case.labels)
+    if case.lower_is_better:
+        finalise = stats.finalise
+        return RowStatistics(stats.stats, lambda sums: -finalise(sums), stats.details)
     return stats
 
 
@@ -251,7 +278,8 @@ def same_as_the_gate(case: Case, good: RowStatistics, mixed: Callable[[np.ndarra
     targets = case.targets[rows] if isinstance(case.targets, np.ndarray) else [case.targets[i] for i in rows]  # type: ignore[index]
     expected = _compare(case.check, targets, base_out, cand_out, case.labels, case.task)
     mine = gate_test(RowStatistics(good.stats[rows], good.finalise), mixed(rows), case.check.max_drop or 0.0)
-    assert expected.ci is not None and np.allclose(expected.ci, mine.ci, rtol=0, atol=1e-9), (expected.ci, mine.ci)  # type: ignore[attr-defined]
+    ci = (-mine.ci[1], -mine.ci[0]) if case.lower_is_better else mine.ci  # the gate judges the error rate itself
+    assert expected.ci is not None and np.allclose(expected.ci, ci, rtol=0, atol=1e-9), (expected.ci, ci)
 
 
 def _mix(good: Outputs, worse: Outputs, chosen: np.ndarray) -> Outputs:
@@ -267,7 +295,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="n 500 only, 400 simulations per cell")
     parser.add_argument("--sims", type=int, default=None, help="simulations per cell")
-    parser.add_argument("--metric", action="append", help="only these (entity, bleu, chrf, rougeL, multi-label, squad)")
+    parser.add_argument(
+        "--metric", action="append", help="only these (entity, bleu, chrf, rougeL, multi-label, squad, wer)"
+    )
     args = parser.parse_args()
     sizes = (500,) if args.quick else (500, 2000)
     sims = args.sims or (400 if args.quick else 1000)
