@@ -104,6 +104,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run only shard I of N of the gate files (sorted by path, dealt round-robin), e.g. 1/3 on the first of "
         "three CI legs; join the legs' reports with modelcheck report merge. Other tests run on every leg.",
     )
+    group.addoption(
+        "--modelcheck-engine",
+        metavar="ENGINE",
+        default=None,
+        help="where the gates' predictions run: local (default), ray (a Ray runtime on this machine, or RAY_ADDRESS), "
+        "ray:HOST:PORT or ray://HOST:PORT (a running cluster); needs the ray extra. Also ini modelcheck_engine.",
+    )
+    parser.addini("modelcheck_engine", type="string", default="local", help="the default of --modelcheck-engine.")
     parser.addini(
         "modelcheck_gates",
         type="linelist",
@@ -157,7 +165,10 @@ def pytest_configure(config: pytest.Config) -> None:
     for kind in KINDS:
         config.addinivalue_line("markers", f"{kind}: gate-file checks of kind {kind} (select with -m {kind})")
 
-    session = ModelcheckSession(config)
+    try:
+        session = ModelcheckSession(config)
+    except ValueError as exc:  # --modelcheck-engine: unknown, or ray without its extra
+        raise pytest.UsageError(str(exc)) from None
     config.stash[session_key] = session
     config.pluginmanager.register(session, "modelcheck-session")
     config.pluginmanager.register(session.early_stop, "modelcheck-early-stop")
@@ -205,6 +216,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         del config.stash[session_key]
         config.pluginmanager.unregister(session)
         config.pluginmanager.unregister(session.early_stop)
+        session.engine.close()  # a Ray runtime this run started stops with it
     models = config.stash.get(models_key, None)
     if models is not None:
         del config.stash[models_key]

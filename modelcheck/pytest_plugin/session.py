@@ -28,6 +28,7 @@ from modelcheck.pytest_plugin.stopped import EarlyStop
 from modelcheck.report.baselines import prune_outputs, run_outputs_dir
 from modelcheck.report.results import CheckResult, GateResult
 from modelcheck.report.text import COLUMN_CHARS, MESSAGE_CHARS, plain, text_table
+from modelcheck.run.engines import engine_for
 from modelcheck.run.gate import Progress, run_gate
 
 _GATE_SUFFIXES = (".yaml", ".yml")
@@ -43,6 +44,8 @@ class ModelcheckSession:
         self.stage: str | None = config.getoption("modelcheck_stage")
         self.device: str | None = config.getoption("modelcheck_device")
         self.shard: Shard | None = config.getoption("modelcheck_shard")
+        #: Where predictions run (--modelcheck-engine / ini modelcheck_engine); ValueError for a bad one.
+        self.engine = engine_for(config.getoption("modelcheck_engine") or config.getini("modelcheck_engine"))
         report = config.getoption("modelcheck_report")
         self.report_path = report_path(config.invocation_params.dir, report) if report else None
         #: This run's outputs folder (``out.outputs/run-...``): the report switches to it when it is written.
@@ -331,6 +334,7 @@ class ModelcheckSession:
                 outputs_dir=self.run_outputs,
                 report_dir=self.report_path.parent if self.report_path is not None else None,
                 selected=self.selected.get(file),
+                engine=self.engine,
             )
         return self.results[file]
 

@@ -15,8 +15,9 @@ from modelcheck.checks import GateRun, judge
 from modelcheck.errors import CheckError, DeviceUnavailableError, ModelcheckError, ModelLoadError
 from modelcheck.models.backends import import_frameworks
 from modelcheck.models.cache import Measure, ModelCache
-from modelcheck.models.predict import Progress, predict
+from modelcheck.models.predict import Progress
 from modelcheck.report.results import CheckResult, GateResult
+from modelcheck.run.engines import Engine, LocalEngine
 from modelcheck.run.inputs import model_inputs, model_targets
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ def run_gate(
     outputs_dir: Path | None = None,
     report_dir: Path | None = None,
     selected: Collection[str] | None = None,
+    engine: Engine | None = None,
 ) -> GateResult:
     """Evaluate every check of ``gate``. Errors become status ``error`` on the checks they affect.
 
@@ -95,7 +97,7 @@ def run_gate(
     started = time.perf_counter()
     try:
         saving = None if outputs_dir is None else (outputs_dir, report_dir or outputs_dir.parent)
-        judged = _evaluate(replace(gate, checks=chosen), models, result, progress, saving) if chosen else []
+        judged = _evaluate(replace(gate, checks=chosen), models, result, progress, saving, engine) if chosen else []
     except DeviceUnavailableError as exc:
         judged = [_outcome(check, "skipped", str(exc)) for check in chosen]
     except ModelcheckError as exc:
@@ -127,6 +129,7 @@ def _evaluate(
     result: GateResult,
     progress: Progress | None,
     saving: tuple[Path, Path] | None,
+    engine: Engine | None = None,
 ) -> list[CheckResult]:
     from modelcheck.report.document import file_records
     from modelcheck.run.data import load_data
@@ -159,10 +162,13 @@ def _evaluate(
         from modelcheck.tasks.generation import scoring_inputs
 
         fed = scoring_inputs(inputs, targets, column=spec.input_columns[0])  # latency checks time `inputs` only
-    outputs = predict(
-        model, fed, batch_size=gate.model.batch_size, progress=progress, name=gate.model.id,
+    engine = engine or LocalEngine()
+    outputs = engine.predict(
+        gate.model, model, fed, batch_size=gate.model.batch_size, progress=progress,
         on_threads=lambda threads: result.model.__setitem__("threads", threads),
     )  # fmt: skip
+    if engine.name != "local":
+        result.model["engine"] = engine.record()
     if saving is not None:
         from modelcheck.report.baselines import save_outputs
 

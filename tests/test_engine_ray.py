@@ -1,0 +1,165 @@
+"""The Ray engine on a real local Ray runtime: the same verdicts and outputs as a local run, and its faults.
+
+One Ray runtime (2 CPUs, no dashboard) is started for the module with ``ray.init`` and shared by the
+tests (the engine joins a runtime that is already up). Models: a scikit-learn classifier converted to
+ONNX, and the tiny sentiment BERT of the session fixtures (transformers on the workers).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from modelcheck.errors import BackendError, ModelcheckError
+from modelcheck.gatefile import ModelSpec, load_gate
+from modelcheck.models.cache import ModelCache
+from modelcheck.run.engines import LocalEngine, engine_for
+from modelcheck.run.gate import run_gate
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.usefixtures("frameworks_imported_once"),
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:ray"),  # Ray's own (DataContext fields it renamed)
+]
+ray = pytest.importorskip("ray")
+pytest.importorskip("onnxruntime")
+skl2onnx = pytest.importorskip("skl2onnx")
+
+from modelcheck.run.engines.ray import RayEngine  # noqa: E402
+
+TABULAR = """\
+version: 1
+model: {{id: iris, source: {model}, backend: onnx, task: tabular-classification, threads: 1}}
+data: {{source: {data}, input: [f1, f2, f3, f4], label: kind}}
+checks:
+  - {{name: accuracy, metric: accuracy, min: 0.8}}
+  - {{name: macro_f1, metric: f1, average: macro, min: 0.8}}
+"""
+
+
+@pytest.fixture(scope="module")
+def ray_runtime() -> Iterator[None]:
+    import ray.data
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def iris_gate(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    folder = tmp_path_factory.mktemp("iris")
+    data = load_iris(as_frame=True)
+    frame = data.frame.set_axis(["f1", "f2", "f3", "f4", "kind"], axis=1)
+    frame = frame.sample(n=3000, replace=True, random_state=0).reset_index(drop=True)  # several batches
+    x = frame[["f1", "f2", "f3", "f4"]].to_numpy(np.float32)
+    model = LogisticRegression(max_iter=500).fit(x[::3], frame["kind"][::3])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        graph = skl2onnx.convert_sklearn(model, initial_types=[("X", FloatTensorType([None, 4]))],
+                                         options={id(model): {"zipmap": False}})  # fmt: skip
+    (folder / "iris.onnx").write_bytes(graph.SerializeToString())
+    frame.to_csv(folder / "iris.csv", index=False)
+    gate = folder / "gate.yaml"
+    gate.write_text(TABULAR.format(model=folder / "iris.onnx", data=folder / "iris.csv"), encoding="utf-8")
+    return gate
+
+
+def run(gate_file: Path, engine: Any, out: Path) -> Any:
+    cache = ModelCache()
+    try:
+        return run_gate(load_gate(gate_file), file=gate_file.name, models=cache, stage=None, outputs_dir=out,
+                        report_dir=out, engine=engine)  # fmt: skip
+    finally:
+        cache.close()
+
+
+def same_results(local: Any, remote: Any) -> None:
+    assert all(c.status != "error" for c in remote.checks), [c.message for c in remote.checks]
+    assert [(c.name, c.status, c.value, c.n) for c in remote.checks] == [
+        (c.name, c.status, c.value, c.n) for c in local.checks
+    ]
+    assert remote.outputs["sha256"] == local.outputs["sha256"]  # the per-example outputs, byte for byte
+
+
+@pytest.mark.usefixtures("ray_runtime")
+def test_a_tabular_gate_on_ray_equals_the_local_run(iris_gate: Path, tmp_path: Path) -> None:
+    local = run(iris_gate, LocalEngine(), tmp_path / "local")
+    engine = RayEngine(None)
+    remote = run(iris_gate, engine, tmp_path / "ray")
+    same_results(local, remote)
+    assert [c.status for c in local.checks] == ["passed", "passed"]
+    assert "engine" not in local.model
+    assert remote.model["engine"]["name"] == "ray" and remote.model["engine"]["actors"] == 2
+    assert remote.model["engine"]["resources"]["CPU"] == 2.0
+
+
+@pytest.mark.usefixtures("ray_runtime", "one_torch_thread")
+def test_a_transformers_gate_on_ray_equals_the_local_run(sentiment_model: Path, tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[1] / "examples" / "sentiment" / "test.csv"
+    gate = tmp_path / "gate.yaml"
+    gate.write_text(
+        f"version: 1\nmodel: {{id: sentiment, source: {sentiment_model}, task: text-classification, device: cpu, "
+        f"threads: 1}}\ndata: {{source: {example}, input: text, label: label}}\n"
+        "checks:\n  - {name: accuracy, metric: accuracy, min: 0.5}\n",
+        encoding="utf-8",
+    )
+    local = run(gate, LocalEngine(), tmp_path / "local")
+    remote = run(gate, RayEngine(None), tmp_path / "ray")
+    same_results(local, remote)
+
+
+@pytest.mark.usefixtures("ray_runtime")
+def test_a_model_that_cannot_load_on_the_workers_names_the_workers_reason(tmp_path: Path) -> None:
+    spec = ModelSpec(id="gone", source=str(tmp_path / "missing.onnx"), backend="onnx", task="tabular-classification")
+    with pytest.raises(ModelcheckError, match=r"missing\.onnx"):
+        RayEngine(None).predict(spec, None, np.zeros((10, 4), np.float32), batch_size=4,  # type: ignore[arg-type]
+                                progress=None, on_threads=None)  # fmt: skip
+
+
+def test_an_unreachable_cluster_is_a_clear_error_within_seconds(tmp_path: Path) -> None:
+    spec = ModelSpec(id="m", source=str(tmp_path / "m.onnx"), backend="onnx", task="tabular-classification")
+    began = time.monotonic()
+    with pytest.raises(BackendError, match=r"cannot reach the Ray cluster at ray://127\.0\.0\.1:9 within 10 s"):
+        engine_for("ray://user:secret@127.0.0.1:9").predict(spec, None, [], batch_size=1,  # type: ignore[arg-type]
+                                                            progress=None, on_threads=None)  # fmt: skip
+    assert time.monotonic() - began < 15
+
+
+def test_engine_settings_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert engine_for(None).name == "local" and engine_for("ray").name == "ray"
+    assert engine_for("ray:10.0.0.5:6379").record()["address"] == "10.0.0.5:6379"  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match=r"--modelcheck-engine 'spark': use local, ray, ray:HOST:PORT"):
+        engine_for("spark")
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None)
+    with pytest.raises(ValueError, match=r"needs Ray: pip install 'modelcheck\[ray\]'"):
+        engine_for("ray")
+
+
+@pytest.mark.usefixtures("ray_runtime")
+def test_pytest_modelcheck_engine_ray_runs_the_gate_and_records_the_engine(
+    pytester: pytest.Pytester, iris_gate: Path
+) -> None:
+    (pytester.path / "gates").mkdir()
+    (pytester.path / "gates" / "iris.yaml").write_text(iris_gate.read_text(), encoding="utf-8")
+    result = pytester.runpytest("--modelcheck", "--modelcheck-engine", "ray", "--modelcheck-report", "out.json")
+    result.assert_outcomes(passed=2)
+    report = json.loads((pytester.path / "out.json").read_text())
+    assert report["gates"][0]["model"]["engine"]["name"] == "ray"
+    bad = pytester.runpytest("--modelcheck", "--modelcheck-engine", "spark")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines(["*--modelcheck-engine 'spark': use local, ray*"])
