@@ -126,6 +126,8 @@ def test_a_passing_gate_succeeds_with_status_passed(repo_copy: Path, sentiment_m
     assert outputs_line(records) == "gate-outputs status=passed failed=0 report=modelcheck-report.json"
     summaries = [r["content"] for r in records if r.get("command") == "summary"]
     assert any(s.startswith("## ✅ modelcheck: passed — stage `merge`") for s in summaries)
+    # the HTML page was written and uploaded with the report, and the summary says where it is
+    assert any("📄 The plots behind each verdict: `modelcheck-report.html` in the artifact" in s for s in summaries)
     assert not [r for r in records if r.get("command") == "error"]
 
 
