@@ -67,11 +67,13 @@ def timeless(check: dict[str, Any]) -> dict[str, Any]:
 
 
 def comparable(report: dict[str, Any]) -> dict[str, Any]:
-    """The report without what differs between any two runs: the times, and where the outputs were saved."""
+    """The report without what differs between any two runs: the times, where the outputs were saved, and the
+    thread count (the cores other work left free when the gate ran: two xdist workers keep each other's busy)."""
     gates = [
-        {**{k: v for k, v in gate.items() if k != "outputs"}, "checks": [timeless(c) for c in gate["checks"]]}
+        {**{k: v for k, v in gate.items() if k != "outputs"}, "checks": [timeless(c) for c in gate["checks"]],
+         "model": {k: v for k, v in gate["model"].items() if k != "threads"}}
         for gate in report["gates"]
-    ]
+    ]  # fmt: skip
     assert all(gate["outputs"] for gate in report["gates"]), "every gate saved its per-example outputs"
     return {**{k: v for k, v in report.items() if k != "created_at"}, "gates": gates}
 
