@@ -163,3 +163,28 @@ def test_pytest_modelcheck_engine_ray_runs_the_gate_and_records_the_engine(
     bad = pytester.runpytest("--modelcheck", "--modelcheck-engine", "spark")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
     bad.stderr.fnmatch_lines(["*--modelcheck-engine 'spark': use local, ray*"])
+
+
+@pytest.mark.usefixtures("ray_runtime", "one_torch_thread")
+def test_a_generation_gate_on_ray_equals_the_local_run(tmp_path: Path) -> None:
+    """A T5 translating (greedy, batched, stop strings): the same texts and ROUGE from the workers."""
+    pytest.importorskip("transformers")
+    pytest.importorskip("rouge_score")
+    import pandas as pd
+    import tiny_seq2seq
+
+    rows = tiny_seq2seq.reverse_examples()
+    pd.DataFrame({"source": [s for s, _ in rows], "reference": [r for _, r in rows]}).to_csv(
+        tmp_path / "reverse.csv", index=False
+    )
+    gate = tmp_path / "gate.yaml"
+    gate.write_text(
+        f"version: 1\nmodel: {{id: t5, source: {tiny_seq2seq.shared('t5')}, task: translation, device: cpu, "
+        f"max_new_tokens: 6, batch_size: 16, threads: 1}}\ndata: {{source: {tmp_path / 'reverse.csv'}, input: source, "
+        "label: reference}\nchecks:\n  - {name: rouge, metric: rougeL, min: 0.9}\n",
+        encoding="utf-8",
+    )
+    local = run(gate, LocalEngine(), tmp_path / "local")
+    remote = run(gate, RayEngine(None), tmp_path / "ray")
+    same_results(local, remote)
+    assert local.checks[0].status == "passed"
