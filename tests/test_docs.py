@@ -32,7 +32,8 @@ def yaml_blocks(path: Path) -> list[str]:
 
 def test_every_gate_file_and_check_the_docs_show_validates_against_the_schema() -> None:
     """Whole gate files (``model`` and ``data``; ``version: 1`` added where a snippet leaves it out) against the
-    schema, and the checks of snippets that show only ``checks:`` against its check definition."""
+    schema, the checks of snippets that show only ``checks:`` against its check definition, and snippets of
+    ``model:``, ``publish:``, ``stages:`` alone against their part of it."""
     schema = gate_schema()
     whole = jsonschema.Draft202012Validator(schema)
     check = jsonschema.Draft202012Validator({"$defs": schema["$defs"], "$ref": "#/$defs/check"})
@@ -47,12 +48,18 @@ def test_every_gate_file_and_check_the_docs_show_validates_against_the_schema() 
                 problems = list(whole.iter_errors({"version": 1, **document}))
             elif isinstance(document, dict) and set(document) == {"checks"}:
                 problems = [e for item in document["checks"] for e in check.iter_errors(item)]
+            elif isinstance(document, dict) and document and set(document) <= {"model", "data", "stages", "publish"}:
+                problems = [e for key, value in document.items() for e in part(schema, key).iter_errors(value)]
             else:
-                continue
+                continue  # workflows (linted by test_github_act) and pre-commit's config
             errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in problems]
             assert not errors, f"{page.name}: a gate file it shows does not validate: {errors}\n{block}"
             shown += 1
     assert shown >= 6, f"only {shown} gate files or check lists found in the docs"
+
+
+def part(schema: dict[str, Any], key: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator({"$defs": schema["$defs"], **schema["properties"][key]})
 
 
 @pytest.fixture(scope="module")
