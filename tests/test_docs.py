@@ -11,7 +11,6 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,6 @@ from modelcheck.gatefile import gate_schema
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = [*sorted((REPO / "docs").glob("*.md")), REPO / "README.md"]
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 def yaml_blocks(path: Path) -> list[str]:
@@ -113,17 +111,6 @@ def test_the_references_are_generated_from_the_schema_and_the_parsers(site: Path
         assert command in cli_page, command
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.is_file():
-        pytest.skip("no /usr/bin/chromium: apt-get install chromium (.ci/run does)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the dev extra)")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM))
-        yield launched
-        launched.close()
-
-
 def test_the_site_opens_in_a_browser_and_its_navigation_leads_to_the_reference(site: Path, browser: Any) -> None:
     """Served over HTTP on 127.0.0.1 (as a static host would), so the search runs as it does on the web."""
     import functools
@@ -151,3 +138,4 @@ def test_the_site_opens_in_a_browser_and_its_navigation_leads_to_the_reference(s
     finally:
         page.close()
         server.shutdown()
+        server.server_close()

@@ -23,7 +23,6 @@ from modelcheck.github.summary import job_summary
 from modelcheck.report.document import build_report
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
 BUNDLE = Path(os.environ.get("MODELCHECK_MERMAID_JS", REPO / ".ci" / "mermaid" / "node_modules" / "mermaid" / "dist" /
                              "mermaid.min.js"))  # fmt: skip
 HOSTILE = ['say "hi"', "a]b[c", "back`tick`", "semi;colon", "new\nline", "<script>alert(1)</script>", "é ü 中文 🚀",
@@ -48,21 +47,16 @@ def reports() -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def page() -> Iterator[Any]:
-    if not CHROMIUM.is_file():
-        pytest.skip("no /usr/bin/chromium: apt-get install chromium (.ci/run does)")
+def page(browser: Any) -> Iterator[Any]:
     if not BUNDLE.is_file():
         pytest.skip(f"no Mermaid bundle at {BUNDLE}: .ci/run installs it (npm install mermaid@11), or set "
                     "MODELCHECK_MERMAID_JS")  # fmt: skip
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the dev extra)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
-        opened = browser.new_page()
-        opened.set_content("<html><body><div id='out'></div></body></html>")
-        opened.add_script_tag(path=str(BUNDLE))
-        opened.evaluate("mermaid.initialize({startOnLoad: false, securityLevel: 'strict'})")
-        yield opened
-        browser.close()
+    opened = browser.new_page()
+    opened.set_content("<html><body><div id='out'></div></body></html>")
+    opened.add_script_tag(path=str(BUNDLE))
+    opened.evaluate("mermaid.initialize({startOnLoad: false, securityLevel: 'strict'})")
+    yield opened
+    opened.close()
 
 
 def test_every_summary_chart_parses_and_renders_with_mermaid(page: Any) -> None:

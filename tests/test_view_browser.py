@@ -13,7 +13,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,6 @@ from modelcheck.cli import main
 from modelcheck.report.document import read_report, write_report
 from modelcheck.report.samples import SAMPLE_LIMIT
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.e2e
 pytest.importorskip("matplotlib", reason="the html extra (matplotlib) is not installed")
 
@@ -100,18 +98,6 @@ def project(tmp_path_factory: pytest.TempPathFactory, sentiment_model: Path, unt
     gate.write_text(GATE.format(source="../models/good", checks=CHECKS) + STAGES)
     _pytest(root, "--modelcheck-report", "out.json", "--modelcheck-html", "out.html")
     return root
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Debian's chromium under Playwright (never ``playwright install``, which downloads a browser)."""
-    if not CHROMIUM.is_file():
-        pytest.skip("no /usr/bin/chromium: apt-get install chromium (.ci/run does)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the dev extra)")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM))
-        yield launched
-        launched.close()
 
 
 def _open(browser: Any, page_file: Path, scheme: str = "light") -> tuple[Any, list[str], list[str]]:
