@@ -46,8 +46,12 @@ checks:
 
 @pytest.fixture(scope="module")
 def ray_runtime() -> Iterator[None]:
+    """Ray, and the T5 of the generation test, imported before any in-process pytester run drops modules."""
     import ray.data
+    import tiny_seq2seq
+    import transformers.models.t5.modeling_t5  # noqa: F401
 
+    tiny_seq2seq.shared("t5")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
     yield

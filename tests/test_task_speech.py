@@ -115,6 +115,7 @@ checks:
   - {{name: letters, metric: cer, max: 0.9}}
   - {{name: words_by_length, metric: wer, slice_by: letters, max: 2.0}}
   - {{name: same_in_bfloat16, kind: parity, against: {{dtype: bfloat16}}, min_similarity: 0.5}}
+  - {{name: speed, kind: latency, batch_size: 4, inputs: fixed, max_ms: 60000, min_iterations: 10, max_time: 3}}
 """
 
 
@@ -156,7 +157,14 @@ def test_ctc_gate_values_equal_jiwer_on_its_transcripts(pytester: pytest.Pyteste
     result = pytester.runpytest("--modelcheck", "--modelcheck-report", "out.json")
     report = json.loads((pytester.path / "out.json").read_text())
     checks = {c["name"]: c for c in report["gates"][0]["checks"]}
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=5)
+    import tiny_speech
+
+    latency = checks["speed"]["details"]["latency"]  # the real-time factor of the first batch, decoded once
+    audio = sum(len(samples) / tiny_speech.RATE for samples, _ in tiny_speech.utterances(48, seed=11)[:4])
+    assert latency["audio_seconds_per_call"] == pytest.approx(audio, rel=1e-6)
+    assert latency["real_time_factor"] == pytest.approx(latency["percentiles_ms"]["p50"] / 1000 / audio)
+    assert "real-time factor " in checks["speed"]["message"]
     texts = [str(t) for t in load_outputs(pytester.path / report["gates"][0]["outputs"]["path"])[0].texts]
     assert any(texts)
     assert checks["words"]["value"] == pytest.approx(jiwer.wer(references, texts), abs=1e-12)

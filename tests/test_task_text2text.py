@@ -3,6 +3,7 @@ corpus scores on all rows, slices and resamples; references; and a tiny T5 judge
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -181,6 +182,19 @@ checks:
     slice_by: length
     min: 90
 """
+
+
+@pytest.fixture(autouse=True, scope="module")
+def t5_built_first(frameworks_imported_once: None) -> None:
+    """Build the T5s and import their modeling code before any in-process pytester run (which drops the modules
+    first imported inside it: a second copy of transformers' enums then fails comparisons, "'Mode' and 'Mode'")."""
+    if importlib.util.find_spec("transformers") is None:
+        return
+    import tiny_seq2seq
+    import transformers.models.t5.modeling_t5  # noqa: F401
+
+    for name in ("t5", "t5-untrained"):
+        tiny_seq2seq.shared(name)
 
 
 def t5_project(pytester: pytest.Pytester, model: str, task: str = "translation") -> Path:

@@ -52,6 +52,11 @@ def judge_latency(
         check, model, inputs, baseline=baseline, threads=check.threads or gate.model.threads
     )
     overall, message = latency_verdict(check, result, comparison)
+    if "real_time_factor" in result.context:
+        message += (
+            f" (real-time factor {result.context['real_time_factor']:.3g} at the median call: "
+            f"{result.context['audio_seconds_per_call']:.3g} s of audio per call)"
+        )
     if "output_tokens_per_s" in result.context:
         rates = result.context
         message += (
@@ -147,7 +152,21 @@ def time_model(
     )
     if produced[id(model)]:  # generation: the figures LLM serving benchmarks report
         result.context.update(generation_rates(produced[id(model)], result))
+    audio = audio_seconds(batch, calls=1 if check.inputs == "fixed" else -(-len(inputs) // batch_size))
+    if audio:  # speech: how much faster than real time
+        result.context.update(audio_seconds_per_call=audio, real_time_factor=result.p50_ms / 1000.0 / audio)
     return result, comparison
+
+
+def audio_seconds(batch: Callable[[int], list[Any]], *, calls: int) -> float | None:
+    """Mean seconds of audio per call over the calls' batches, where the inputs are ``(samples, rate)`` clips."""
+    total = 0.0
+    for i in range(max(calls, 1)):
+        clips = batch(i)
+        if not clips or not all(isinstance(c, tuple) and len(c) == 2 and hasattr(c[0], "shape") for c in clips):
+            return None
+        total += sum(len(samples) / float(rate) for samples, rate in clips)
+    return total / max(calls, 1)
 
 
 def generation_rates(tokens_per_call: list[int], result: LatencyResult) -> dict[str, float]:
