@@ -59,6 +59,7 @@ def _build_gate(document: dict[str, Any], gate_path: Path, shown: str, node: yam
         label=_label_columns(data_doc.get("label")),
         split=data_doc.get("split", "test"),
         limit=data_doc.get("limit"),
+        box_format=data_doc.get("box_format", "xywh" if model.task == "object-detection" else None),
     )
     check_inputs(task, data, fail)
 

@@ -43,6 +43,8 @@ def build_endpoint(doc: dict[str, Any], backend: str, model_id: str, base: Path,
                    "read from the environment, e.g. headers: {Authorization: 'Bearer ${API_TOKEN}'}")  # fmt: skip
     if not parts.hostname:
         raise fail(where, f"{public_url(url)} names no host; write e.g. http://127.0.0.1:8080")
+    if backend == "openai" and len(doc.get("stop", ())) > 4:
+        raise fail(["model", "stop"], f"the OpenAI API takes at most 4 stop sequences; {len(doc['stop'])} are given")
     verify = doc.get("verify_tls", True)
     if isinstance(verify, str):
         verify = resolve_source(verify, base, bare_hub_names=False)

@@ -73,6 +73,8 @@ class DataSpec:
     label: str | tuple[str, ...] | None = None
     split: str = "test"
     limit: int | None = None
+    #: object-detection: the label column's box format (``xywh``, ``xyxy``, ``cxcywh``; pixels).
+    box_format: str | None = None
 
     @property
     def input_columns(self) -> tuple[str, ...]:

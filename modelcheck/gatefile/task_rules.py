@@ -41,6 +41,9 @@ def check_inputs(task: Task, data: DataSpec, fail: Any) -> None:
     if data.label is not None and not isinstance(data.label, str) and not task.label_columns:
         raise fail(["data", "label"], f"task {task.name!r} takes one label column; a list of label columns "
                        "(one 0/1 column per label) is for multi-label-classification")  # fmt: skip
+    if data.box_format is not None and task.name != "object-detection":
+        raise fail(["data", "box_format"], f"data.box_format is for object-detection, not task {task.name!r}; "
+                   "remove it")  # fmt: skip
     if task.tabular:
         return
     if task.inputs == 2:

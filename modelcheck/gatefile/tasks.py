@@ -19,6 +19,8 @@ QA_METRICS = ("exact_match", "f1")
 TEXT2TEXT_METRICS = ("rouge1", "rouge2", "rougeL", "rougeLsum", "bleu", "chrf", "chrf++", "ter", "exact_match")
 LLM_METRICS = (*TEXT2TEXT_METRICS, "contains", "regex", "perplexity")
 SPEECH_METRICS = ("wer", "cer")
+#: COCO box metrics (pycocotools): mAP over IoU 0.50:0.95, at 0.50 and 0.75, and recall at 100 detections.
+DETECTION_METRICS = ("map", "map_50", "map_75", "mar_100")
 
 #: Check keys that tune a family task's metric (collected into ``CheckSpec.options``); which task takes which
 #: is ``Task.options``. ``threshold``: multi-label decision threshold (a number, or label -> number);
@@ -34,7 +36,7 @@ TAG_SCHEMES = ("IOB1", "IOB2", "IOE1", "IOE2", "IOBES", "BILOU")
 #: Metrics whose value lies in [0, 1], so a min/max outside it can never be met.
 UNIT_INTERVAL = frozenset(
     {*CLASSIFICATION_METRICS, "exact_match", "contains", "subset_accuracy", "hamming_loss", "token_accuracy",
-     "rouge1", "rouge2", "rougeL", "rougeLsum", "regex"}
+     "rouge1", "rouge2", "rougeL", "rougeLsum", "regex", *DETECTION_METRICS}
 )  # fmt: skip
 #: Metrics where a smaller value is better (a regression's "drop" is a rise).
 LOWER_IS_BETTER = frozenset({"mae", "rmse", "hamming_loss", "ter", "perplexity", "wer", "cer"})
@@ -101,6 +103,7 @@ TASKS: dict[str, Task] = {
         Task("question-answering", QA_METRICS, family=True, inputs=2, options=("subset",)),
         Task("automatic-speech-recognition", SPEECH_METRICS, family=True, options=("normalize",)),
         Task("audio-classification", CLASSIFICATION_METRICS, classification=True),
+        Task("object-detection", DETECTION_METRICS, family=True),
     )
 }
 

@@ -64,7 +64,9 @@ class Outputs:
       ``(prompt, reference)`` inputs, ``token_logprobs`` (shape (n, 2): the sum of the reference tokens'
       log-probabilities given the prompt, and their count); ``generation``: the decoding settings
       (greedy, max_new_tokens, stop strings, seed) for the report;
-    - text2text tasks: ``texts`` and ``generation``.
+    - text2text tasks: ``texts`` and ``generation``;
+    - ``object-detection``: ``detections``, one (m, 6) float array per image: x_min, y_min, x_max, y_max
+      (pixels), score, class id, by descending score.
     """
 
     labels: np.ndarray | None = None
@@ -79,10 +81,11 @@ class Outputs:
     token_logprobs: np.ndarray | None = None
     #: Generation: per row how many tokens the model generated (padding and end-of-sequence not counted).
     output_tokens: np.ndarray | None = None
+    detections: list[np.ndarray] | None = None
     generation: Mapping[str, Any] | None = None
 
     def __len__(self) -> int:
-        for field in (self.labels, self.values, self.embeddings, self.texts, self.tags, self.multi_labels):
+        for field in (self.labels, self.values, self.embeddings, self.texts, self.tags, self.multi_labels, self.detections):
             if field is not None:
                 return len(field)
         return 0
@@ -108,6 +111,7 @@ class Outputs:
             spans=pick(self.spans),
             token_logprobs=pick(self.token_logprobs),
             output_tokens=pick(self.output_tokens),
+            detections=None if self.detections is None else [self.detections[i] for i in index],
             generation=self.generation,
         )
 

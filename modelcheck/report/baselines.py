@@ -90,6 +90,9 @@ def save_outputs(outputs: Outputs, path: Path, *, data_sha256: str | None) -> st
     if outputs.tags is not None:  # ragged: one flat array of tags and each row's count
         arrays["tags"] = np.asarray([tag for row in outputs.tags for tag in row], dtype=str)
         arrays["tags_lengths"] = np.asarray([len(row) for row in outputs.tags], dtype=np.int64)
+    if outputs.detections is not None:  # ragged too: all images' (m, 6) rows stacked, and each image's m
+        arrays["detections"] = np.concatenate([np.zeros((0, 6)), *(np.reshape(d, (-1, 6)) for d in outputs.detections)])
+        arrays["detections_lengths"] = np.asarray([len(d) for d in outputs.detections], dtype=np.int64)
     arrays["data_sha256"] = np.asarray(data_sha256 or "")
     atomic_write(path, lambda stream: np.savez_compressed(stream, **arrays))
     return sha256_file(path)
@@ -111,6 +114,10 @@ def load_outputs(path: Path) -> tuple[Outputs, str | None]:
                 lengths = data["tags_lengths"].tolist()
                 ends = np.cumsum(lengths).tolist()
                 fields["tags"] = [flat[end - size : end] for end, size in zip(ends, lengths, strict=True)]
+            if "detections" in data.files and "detections_lengths" in data.files:
+                stacked = np.asarray(data["detections"], dtype=np.float64).reshape(-1, 6)
+                cuts = np.cumsum(data["detections_lengths"])[:-1]
+                fields["detections"] = list(np.split(stacked, cuts)) if len(data["detections_lengths"]) else []
             data_sha = str(data["data_sha256"]) if "data_sha256" in data.files else ""
     except FileNotFoundError:
         raise BaselineUnavailable(f"baseline outputs not found: {path}") from None

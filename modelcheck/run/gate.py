@@ -154,9 +154,13 @@ def _evaluate(
     classes = getattr(model, "classes", None)  # a converted classifier's own class values, where known
     targets = model_targets(
         gate.model.task, spec.label, data.frame, model.label_names,
-        inputs=spec.input_columns, source=spec.source, classes=classes,
+        inputs=spec.input_columns, source=spec.source, classes=classes, box_format=spec.box_format,
     )  # fmt: skip
     inputs = model_inputs(gate.model.task, spec.input_columns, data.frame, base=data.base, source=spec.source)
+    if gate.model.task == "object-detection" and targets is not None:  # every box inside its image
+        from modelcheck.tasks.detection import check_inside
+
+        check_inside(targets, [image.size for image in inputs])
     fed = inputs
     if any(check.metric == "perplexity" for check in gate.checks):  # the model also scores the references
         from modelcheck.tasks.generation import scoring_inputs

@@ -37,7 +37,7 @@ def model_inputs(
     if TASKS[task].tabular:
         # One float32 matrix: a sequence of rows (len, slicing) that backends take whole, with no per-row work.
         return cast(Sequence[Any], numeric_matrix(frame, columns))
-    if task == "image-classification":
+    if task in ("image-classification", "object-detection"):
         return images(frame[columns[0]].tolist(), column=columns[0], base=base)
     if task in AUDIO_TASKS:
         return audio_clips(frame[columns[0]].tolist(), column=columns[0], base=base)
@@ -56,13 +56,15 @@ def model_targets(
     inputs: Sequence[str] = (),
     source: str = "the data",
     classes: Sequence[int | str] | None = None,
+    box_format: str | None = None,
 ) -> Any:
     """What the outputs are compared against, one per row (None without a ``label`` column).
 
     Class ids for classification tasks (labels given as names or ids), references for text generation,
     numbers otherwise; a family task's family reads its own (:mod:`modelcheck.tasks`), given the input
     columns and the data's name for its messages.
-    ``classes``: the model's own class values, where it has them (``LoadedModel.classes``).
+    ``classes``: the model's own class values, where it has them (``LoadedModel.classes``);
+    ``box_format``: ``data.box_format`` of an object-detection gate.
     """
     from modelcheck.tasks import family
 
@@ -70,7 +72,8 @@ def model_targets(
         return None
     served = family(task)
     if served is not None:
-        return served.targets(task, label, frame, label_names, inputs=tuple(inputs), source=source)
+        extra = {} if box_format is None else {"box_format": box_format}
+        return served.targets(task, label, frame, label_names, inputs=tuple(inputs), source=source, **extra)
     assert isinstance(label, str)
     if TASKS[task].classification:
         return label_ids(frame[label], tuple(label_names), column=label, classes=classes)

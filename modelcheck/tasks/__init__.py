@@ -1,7 +1,8 @@
 """Task families: how each kind of model's targets are read and its metrics computed.
 
 One module per task family (``classification``-style tasks stay in :mod:`modelcheck.checks.metric`;
-the language tasks live here: ``multilabel``, ``tokens``, ``qa``, ``text2text``, ``generation``).
+the language, speech and detection tasks live here: ``multilabel``, ``tokens``, ``qa``, ``text2text``,
+``generation``, ``speech``, ``detection``).
 A family module exposes:
 
 - ``TASKS``: the gate-file task names it serves;
@@ -34,6 +35,7 @@ FAMILIES: dict[str, str] = {
     "question-answering": "modelcheck.tasks.qa",
     "text-generation": "modelcheck.tasks.generation",
     "automatic-speech-recognition": "modelcheck.tasks.speech",
+    "object-detection": "modelcheck.tasks.detection",
     **dict.fromkeys(("text2text-generation", "summarization", "translation"), "modelcheck.tasks.text2text"),
 }
 

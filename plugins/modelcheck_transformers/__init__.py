@@ -7,6 +7,8 @@ Registered in the ``modelcheck.backends`` entry-point group as ``transformers``.
 - ``feature-extraction``: ``AutoModel`` + ``AutoTokenizer``, mean-pooled and L2-normalised -> embeddings
   (and ``pair_embeddings`` for ``(a, b)`` inputs);
 - ``image-classification``: ``AutoModelForImageClassification`` + ``AutoImageProcessor`` -> labels, scores;
+- ``object-detection``: ``AutoModelForObjectDetection`` + ``AutoImageProcessor`` -> boxes, scores and class ids
+  per image (``_detection``);
 - ``multi-label-classification``: ``AutoModelForSequenceClassification`` (``problem_type``
   ``multi_label_classification``) -> sigmoid scores and the labels at 0.5 (``_multilabel``);
 - ``token-classification``: ``AutoModelForTokenClassification`` -> one tag per word, read at the word's first
@@ -77,6 +79,9 @@ _TASKS: dict[str, _TaskKind] = {
         "AutoModelForTokenClassification", "AutoTokenizer", "_tokens:TokenClassificationModel", classification=True
     ),
     "question-answering": _TaskKind("AutoModelForQuestionAnswering", "AutoTokenizer", "_qa:QuestionAnsweringModel"),
+    "object-detection": _TaskKind(
+        "AutoModelForObjectDetection", "AutoImageProcessor", "_detection:ObjectDetectionModel", classification=True
+    ),
     "automatic-speech-recognition": _TaskKind("AutoModelForCTC", "AutoProcessor", "_speech:SpeechRecognitionModel"),
     "audio-classification": _TaskKind(
         "AutoModelForAudioClassification",

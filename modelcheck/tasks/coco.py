@@ -1,0 +1,213 @@
+"""COCO box metrics with pycocotools, and their bootstrap from pycocotools' own per-image matching.
+
+mAP is not a sum of per-image statistics: it sorts every detection of a class by score across
+images. So there is no exact decomposition into the sums :class:`~modelcheck.tasks.base.RowStatistics`
+uses. Instead ``COCOeval.evaluate()`` runs once per model (pycocotools matches each image's
+detections to its boxes at the ten IoU thresholds), and a resample re-runs only ``accumulate()``'s
+arithmetic with each image weighted by how often the resample draws it: the weighted cumulative
+true/false positives, recall, the precision envelope and the 101 recall points, for area ``all`` and
+100 detections per image. That equals pycocotools' ``accumulate`` on the resample with the drawn images
+repeated (tested), except where two detections of one class share a score exactly: pycocotools orders
+those by where the images come in the list, here by image and with a repeated image's copies together.
+The value on all rows and on a slice is pycocotools' own ``summarize``. Cost: (resamples x detections
+x 10 IoU thresholds) per class (benchmarks/tasks.py prints it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from modelcheck.errors import CheckError
+
+__all__ = ["DetectionStatistics", "coco_summary"]
+
+#: Resample rows weighed at once (memory: rows x detections of a class x 8 bytes).
+_CHUNK = 64
+#: pycocotools' stats index of each metric (summarize(): AP, AP50, AP75, ..., AR@100 at index 8).
+_STATS_INDEX = {"map": 0, "map_50": 1, "map_75": 2, "mar_100": 8}
+#: The IoU thresholds (indices into 0.50, 0.55, ..., 0.95) each metric averages over.
+_THRESHOLDS = {"map": range(10), "map_50": range(1), "map_75": range(5, 6), "mar_100": range(10)}
+
+
+class DetectionStatistics:
+    """One COCO metric (``map``, ``map_50``, ``map_75``, ``mar_100``) of one model's detections.
+
+    Offers what the checks read from :class:`~modelcheck.tasks.base.RowStatistics`: ``value(rows)``,
+    ``weighted(counts)``, ``resampled(chunk)``, ``left_out()`` and ``details``.
+    """
+
+    def __init__(
+        self,
+        metric: str,
+        boxes: Sequence[np.ndarray],
+        labels: Sequence[np.ndarray],
+        detections: Sequence[np.ndarray],
+        label_names: Sequence[str],
+        *,
+        name: str = "",
+    ) -> None:
+        self.metric, self.name = metric, name
+        self.label_names = tuple(label_names)
+        self._n = len(boxes)
+        self._gt, self._dt = _coco_inputs(boxes, labels, detections, len(self.label_names))
+        evaluation = self._evaluate(list(range(1, self._n + 1)))
+        summary = coco_summary(evaluation, self.label_names)
+        self._value = summary[metric]
+        self.details: dict[str, Any] = {
+            "library": "pycocotools", "iou_type": "bbox", "max_detections": 100,
+            "per_class_ap": summary["per_class_ap"],
+        }  # fmt: skip
+        self._classes = _per_class(evaluation, self._n)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def value(self, rows: np.ndarray | None = None) -> float:
+        """pycocotools' value on all images, or on ``rows`` (indices) only."""
+        if rows is None:
+            return self._value
+        chosen = sorted({int(i) + 1 for i in np.asarray(rows, dtype=np.int64)})
+        return coco_summary(self._evaluate(chosen), self.label_names)[self.metric]
+
+    def resampled(self, chunk: np.ndarray) -> np.ndarray:
+        """The metric on each resample of a (resamples, n) array of row indices."""
+        from modelcheck.tasks.base import row_counts
+
+        return self.weighted(row_counts(chunk, self._n))
+
+    def weighted(self, counts: np.ndarray) -> np.ndarray:
+        """The metric on each resample given as how often it draws each image ((resamples, n))."""
+        counts = np.asarray(counts, dtype=np.float64)
+        return np.concatenate([self._weighted(counts[i : i + _CHUNK]) for i in range(0, len(counts), _CHUNK)])
+
+    def left_out(self) -> np.ndarray:
+        """The metric with each image left out in turn, shape (n,) (the jackknife of the BCa interval)."""
+        return np.concatenate([self._weighted(block) for block in _leave_one_out(self._n)])
+
+    def _evaluate(self, image_ids: list[int]) -> Any:
+        from pycocotools.cocoeval import COCOeval
+
+        if not self._gt.getAnnIds(imgIds=image_ids):
+            raise CheckError(f"check {self.name!r}: {self.metric} needs ground-truth boxes; these images have none")
+        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
+            evaluation = COCOeval(self._gt, self._dt, iouType="bbox")
+            evaluation.params.imgIds = image_ids
+            evaluation.evaluate()
+            evaluation.accumulate()
+            evaluation.summarize()
+        return evaluation
+
+    def _weighted(self, counts: np.ndarray) -> np.ndarray:
+        """pycocotools' accumulate on weighted images (area all, 100 detections), then this metric."""
+        rows = len(counts)
+        steps = _THRESHOLDS[self.metric]
+        total = np.zeros(rows)
+        classes = np.zeros(rows)
+        for matched, ignored, image, score_order, truths in self._classes:
+            positives = counts @ truths  # non-ignored ground-truth boxes drawn, per resample
+            valid = positives > 0
+            weights = counts[:, image[score_order]]
+            value = np.zeros(rows)
+            for t in steps:
+                counted = ~ignored[t][score_order]
+                hits = np.cumsum(weights * (matched[t][score_order] & counted), axis=1)
+                misses = np.cumsum(weights * (~matched[t][score_order] & counted), axis=1)
+                recall = hits / np.where(valid, positives, 1.0)[:, None]
+                if self.metric == "mar_100":
+                    value += recall[:, -1] if recall.shape[1] else 0.0
+                else:
+                    value += _interpolated(recall, hits / (hits + misses + np.spacing(1)))
+            total += np.where(valid, value / len(steps), 0.0)
+            classes += valid
+        return np.where(classes > 0, total / np.where(classes > 0, classes, 1), -1.0)  # -1: pycocotools' "none"
+
+
+def coco_summary(evaluation: Any, label_names: Sequence[str]) -> dict[str, Any]:
+    """The metrics of a summarised ``COCOeval`` and the AP of each class that has boxes (name -> AP)."""
+    out: dict[str, Any] = {metric: float(evaluation.stats[index]) for metric, index in _STATS_INDEX.items()}
+    precision = evaluation.eval["precision"]  # (iou thresholds, recall points, classes, areas, max detections)
+    per_class = {}
+    for k, class_id in enumerate(evaluation.params.catIds):
+        values = precision[:, :, k, 0, -1]
+        if (values > -1).any():
+            per_class[label_names[class_id]] = float(values[values > -1].mean())
+    out["per_class_ap"] = per_class
+    return out
+
+
+def _interpolated(recall: np.ndarray, precision: np.ndarray) -> np.ndarray:
+    """The mean of pycocotools' interpolated precision at its 101 recall points, per row."""
+    points = np.linspace(0.0, 1.0, 101)
+    if not recall.shape[1]:
+        return np.zeros(len(recall))
+    envelope = np.maximum.accumulate(precision[:, ::-1], axis=1)[:, ::-1]
+    out = np.zeros(len(recall))
+    for row in range(len(recall)):
+        found = np.searchsorted(recall[row], points, side="left")
+        inside = found < recall.shape[1]
+        out[row] = envelope[row, found[inside]].sum() / len(points)
+    return out
+
+
+def _per_class(evaluation: Any, n: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Per class: matched and ignored flags (thresholds x detections), the image of each detection, the order
+    by descending score (stable, pycocotools' mergesort) and each image's count of non-ignored boxes."""
+    areas = len(evaluation.params.areaRng)
+    images = len(evaluation.params.imgIds)
+    out = []
+    for k, _ in enumerate(evaluation.params.catIds):
+        found = [(i, e) for i in range(images) if (e := evaluation.evalImgs[k * areas * images + i]) is not None]
+        truths = np.zeros(n)
+        for i, e in found:
+            truths[i] = np.count_nonzero(np.asarray(e["gtIgnore"]) == 0)
+        if not truths.any():
+            continue  # no box of this class anywhere: no resample counts it
+        thresholds = len(evaluation.params.iouThrs)
+        scores = np.concatenate([np.asarray(e["dtScores"], dtype=np.float64) for _, e in found] or [np.zeros(0)])
+        image = np.concatenate([np.full(len(e["dtScores"]), i, dtype=np.int64) for i, e in found] or [np.zeros(0, int)])
+        matched = np.concatenate([np.asarray(e["dtMatches"]).reshape(thresholds, -1) != 0 for _, e in found], axis=1)
+        ignored = np.concatenate([np.asarray(e["dtIgnore"]).reshape(thresholds, -1) != 0 for _, e in found], axis=1)
+        out.append((matched, ignored, image, np.argsort(-scores, kind="mergesort"), truths))
+    return out
+
+
+def _leave_one_out(n: int) -> Iterator[np.ndarray]:
+    for start in range(0, n, _CHUNK):
+        block = np.ones((min(_CHUNK, n - start), n))
+        block[np.arange(len(block)), np.arange(start, start + len(block))] = 0.0
+        yield block
+
+
+def _coco_inputs(
+    boxes: Sequence[np.ndarray], labels: Sequence[np.ndarray], detections: Sequence[np.ndarray], classes: int
+) -> tuple[Any, Any]:
+    """pycocotools ``COCO`` objects of the ground truth and the detections (image ids 1..n, category = class id)."""
+    from pycocotools.coco import COCO
+
+    annotations, found = [], []
+    for row, (xywh, ids) in enumerate(zip(boxes, labels, strict=True)):
+        for box, class_id in zip(xywh.tolist(), ids.tolist(), strict=True):
+            annotations.append({"id": len(annotations) + 1, "image_id": row + 1, "category_id": int(class_id),
+                                "bbox": box, "area": box[2] * box[3], "iscrowd": 0})  # fmt: skip
+    for row, found_here in enumerate(detections):
+        for x1, y1, x2, y2, score, class_id in np.asarray(found_here, dtype=np.float64).reshape(-1, 6).tolist():
+            found.append({"image_id": row + 1, "category_id": int(class_id), "bbox": [x1, y1, x2 - x1, y2 - y1],
+                          "score": score})  # fmt: skip
+    with contextlib.redirect_stdout(io.StringIO()):
+        truth = COCO()
+        truth.dataset = {"images": [{"id": row + 1} for row in range(len(boxes))], "annotations": annotations,
+                         "categories": [{"id": k} for k in range(classes)]}  # fmt: skip
+        truth.createIndex()
+        if found:
+            predicted = truth.loadRes(found)
+        else:  # loadRes cannot take an empty list: an empty result set, as pycocotools would build it
+            predicted = COCO()
+            predicted.dataset = {"images": truth.dataset["images"], "annotations": [],
+                                 "categories": truth.dataset["categories"]}  # fmt: skip
+            predicted.createIndex()
+    return truth, predicted
