@@ -144,6 +144,9 @@ def _row(row: dict[str, Any]) -> str:
     if row.get("similarity") is not None:
         reference, candidate = (_cut(text) for text in row["texts"])
         bits.append(f"similarity {row['similarity']:.3f} {reference}/{candidate}")
+    if row.get("boxes"):
+        boxes = row["boxes"]
+        bits.append(f"{boxes['agreeing']} of {boxes['reference']}/{boxes['candidate']} confident boxes agree")
     return " ".join(bits)
 
 

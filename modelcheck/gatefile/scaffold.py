@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 TEXT_COLUMNS = ("text", "sentence", "prompt", "input", "source", "article", "review", "content", "question", "document")
 LABEL_COLUMNS = ("label", "labels", "target", "y", "class", "score", "expected", "answer", "output",
                  "answers", "tags", "ner_tags", "summary", "translation", "reference", "references", "transcript",
-                 "transcription")  # fmt: skip
+                 "transcription", "objects")  # fmt: skip
 #: Transcript columns of speech recognition, looked for before the other label columns.
 TRANSCRIPT_COLUMNS = ("transcript", "transcription", "sentence", "text")
 #: Audio columns (file paths or datasets audio records) of the speech tasks.
@@ -180,6 +180,8 @@ def _config_task(folder: Path) -> str | None:
             return "question-answering"
         if architecture.endswith("ForImageClassification"):
             return "image-classification"
+        if architecture.endswith("ForObjectDetection"):  # DETR, YOLOS, RT-DETR, Conditional/Deformable DETR
+            return "object-detection"
         if architecture.endswith("ForCTC"):
             return "automatic-speech-recognition"
         if architecture.endswith("ForAudioClassification"):
@@ -279,7 +281,7 @@ def _guess_inputs(task: str, frame: pd.DataFrame | None, label: str | None, data
     if frame is None:
         raise ScaffoldError(f"cannot read the columns of {data} here; pass --input (and --label)")
     columns = [str(c) for c in frame.columns if c != label]
-    if task == "image-classification":
+    if task in ("image-classification", "object-detection"):
         return ["image"] if "image" in columns else columns[:1]
     if task in ("automatic-speech-recognition", "audio-classification"):
         audio = _guess(columns, AUDIO_COLUMNS)

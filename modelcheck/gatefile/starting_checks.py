@@ -70,4 +70,6 @@ _LANGUAGE_CHECKS = {
                       ("rougeL", "rougeL", "0.3")],
     "translation": [("bleu", "bleu", "20                   # placeholder: what you promise"),
                     ("chrf", "chrf", "45")],
+    "object-detection": [("map", "map", "0.3                  # placeholder: what you promise"),
+                         ("map_50", "map_50", "0.5")],
 }  # fmt: skip

@@ -20,7 +20,11 @@ if TYPE_CHECKING:
 #: Floor of the denominator of the relative difference, so near-zero reference values do not explode it.
 EPS = 1e-6
 #: The outputs compared, most informative first.
-_FIELDS = ("embeddings", "scores", "values", "tags", "texts", "multi_labels", "labels")
+_FIELDS = ("embeddings", "scores", "values", "tags", "texts", "detections", "multi_labels", "labels")
+#: Detections at or above this score take part in box-level agreement (what a user of the detector would see).
+CONFIDENT = 0.5
+#: Two boxes of one class agree from this intersection over union (COCO's loosest threshold).
+SAME_BOX_IOU = 0.5
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,9 @@ class ParityResult:
     ``max_abs_diff`` / ``max_rel_diff`` (``|a-b| / max(|a|, EPS)``, ``a`` the reference) cover the compared
     float output; ``min_cosine`` / ``mean_cosine`` the per-row cosine similarity of embeddings; ``agreement``
     the share of rows with the same predicted label (classification), the same label set (multi-label)
-    or the same text (generation, question answering); for token tags the share of words tagged alike, with
+    or the same text (generation, question answering); for detections the share of confident boxes (score at
+    least :data:`CONFIDENT`) that both models found (same class, IoU at least :data:`SAME_BOX_IOU`), with
+    ``row_agreement`` the share of images whose confident boxes all agree; for token tags the share of words tagged alike, with
     ``row_agreement`` the share of sentences tagged alike throughout. ``similarity`` (texts) is the mean over
     rows of :func:`text_similarity`, ``min_similarity`` the lowest row's.
     ``worst`` lists up to five rows, worst first: ``{"row", "abs_diff", "cosine", "labels", "texts", "tags"}``
@@ -80,6 +86,8 @@ def compare_outputs(reference: Outputs, candidate: Outputs, *, worst: int = 5) -
         return _compare_texts(list(reference.texts or []), list(candidate.texts or []), worst)
     if compared == "tags":
         return _compare_tags(list(reference.tags or []), list(candidate.tags or []), worst)
+    if compared == "detections":
+        return _compare_detections(list(reference.detections or []), list(candidate.detections or []), worst)
 
     ref = np.asarray(getattr(reference, compared))
     cand = np.asarray(getattr(candidate, compared))
@@ -206,6 +214,50 @@ def _compare_tags(ref: list[list[str]], cand: list[list[str]], worst: int) -> Pa
         worst=[{"row": row, "tags": changed[:10]} for row, changed in differing[:worst]],
         row_agreement=1 - len(differing) / len(ref) if ref else None,
     )
+
+
+def _compare_detections(ref: list[np.ndarray], cand: list[np.ndarray], worst: int) -> ParityResult:
+    """Confident boxes matched greedily (candidate's best score first) to the reference's of the same class."""
+    import numpy as np
+
+    matched_total = boxes_total = 0
+    per_image = []
+    largest = 0.0
+    for a, b in zip(ref, cand, strict=True):
+        a, b = np.reshape(a, (-1, 6)), np.reshape(b, (-1, 6))
+        a, b = a[a[:, 4] >= CONFIDENT], b[b[:, 4] >= CONFIDENT]
+        free = np.ones(len(a), dtype=bool)
+        matched = 0
+        for box in b[np.argsort(-b[:, 4], kind="stable")]:
+            overlap = np.where(free & (a[:, 5] == box[5]), _iou(box[:4], a[:, :4]), 0.0)
+            if len(a) and overlap.max() >= SAME_BOX_IOU:
+                best = int(overlap.argmax())
+                free[best] = False
+                matched += 1
+                largest = max(largest, float(np.abs(a[best, :5] - box[:5]).max()))
+        union = len(a) + len(b) - matched
+        per_image.append((matched / union if union else 1.0, len(a), len(b), matched))
+        matched_total, boxes_total = matched_total + matched, boxes_total + union
+    share = np.array([p[0] for p in per_image])
+    order = [int(i) for i in np.argsort(share, kind="stable") if share[i] < 1.0]
+    return ParityResult(
+        n=len(ref), max_abs_diff=largest if matched_total else None, max_rel_diff=None, min_cosine=None,
+        mean_cosine=None, agreement=matched_total / boxes_total if boxes_total else 1.0, compared="detections",
+        worst=[{"row": i, "boxes": {"reference": per_image[i][1], "candidate": per_image[i][2],
+                                    "agreeing": per_image[i][3]}} for i in order[:worst]],
+        row_agreement=float((share == 1.0).mean()) if ref else None,
+    )  # fmt: skip
+
+
+def _iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Intersection over union of one (x1, y1, x2, y2) box with each of ``others``."""
+    import numpy as np
+
+    width = np.clip(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0, None)
+    height = np.clip(np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]), 0, None)
+    inter = width * height
+    area = (box[2] - box[0]) * (box[3] - box[1]) + (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
+    return np.asarray(inter / np.maximum(area - inter, 1e-12))
 
 
 def _label_sets(multi_labels: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ x 10 IoU thresholds) per class (benchmarks/tasks.py prints it).
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -30,6 +31,8 @@ __all__ = ["DetectionStatistics", "coco_summary"]
 _CHUNK = 64
 #: pycocotools' stats index of each metric (summarize(): AP, AP50, AP75, ..., AR@100 at index 8).
 _STATS_INDEX = {"map": 0, "map_50": 1, "map_75": 2, "mar_100": 8}
+#: pycocotools' recall points (params.recThrs).
+_RECALL_POINTS = np.linspace(0.0, 1.0, 101)
 #: The IoU thresholds (indices into 0.50, 0.55, ..., 0.95) each metric averages over.
 _THRESHOLDS = {"map": range(10), "map_50": range(1), "map_75": range(5, 6), "mar_100": range(10)}
 
@@ -62,13 +65,17 @@ class DetectionStatistics:
             "library": "pycocotools", "iou_type": "bbox", "max_detections": 100,
             "per_class_ap": summary["per_class_ap"],
         }  # fmt: skip
-        self._classes = _per_class(evaluation, self._n)
+        self._images = _image_matches(evaluation, self._n)
+        self._classes = _stacked(self._images)
 
     def __len__(self) -> int:
         return self._n
 
     def value(self, rows: np.ndarray | None = None) -> float:
         """pycocotools' value on all images, or on ``rows`` (indices) only."""
+        if self._gt is None:  # taken or replaced images: the weighted accumulate (equal to pycocotools, tested)
+            counts = np.ones(self._n) if rows is None else np.bincount(np.asarray(rows, dtype=np.int64), minlength=self._n)
+            return float(self.weighted(counts[None, :].astype(np.float64))[0])
         if rows is None:
             return self._value
         chosen = sorted({int(i) + 1 for i in np.asarray(rows, dtype=np.int64)})
@@ -88,6 +95,23 @@ class DetectionStatistics:
     def left_out(self) -> np.ndarray:
         """The metric with each image left out in turn, shape (n,) (the jackknife of the BCa interval)."""
         return np.concatenate([self._weighted(block) for block in _leave_one_out(self._n)])
+
+    def take(self, rows: Sequence[int] | np.ndarray) -> DetectionStatistics:
+        """These statistics on the images ``rows`` (indices; a repeated index is another copy of that image),
+        reusing pycocotools' matching of each image (benchmarks draw samples this way)."""
+        return self._with([[per_class[int(i)] for i in rows] for per_class in self._images])
+
+    def replaced(self, other: DetectionStatistics, where: np.ndarray) -> DetectionStatistics:
+        """These statistics with the images at ``where`` (a boolean mask) matched as in ``other``: another
+        model's detections on the same images (a candidate worse on some images, in benchmarks)."""
+        return self._with([[b if swap else a for a, b, swap in zip(mine, theirs, where, strict=True)]
+                           for mine, theirs in zip(self._images, other._images, strict=True)])  # fmt: skip
+
+    def _with(self, images: list[list[_Image | None]]) -> DetectionStatistics:
+        out = copy.copy(self)
+        out._images, out._classes, out._gt = images, _stacked(images), None
+        out._n = len(images[0]) if images else 0
+        return out
 
     def _evaluate(self, image_ids: list[int]) -> Any:
         from pycocotools.cocoeval import COCOeval
@@ -113,15 +137,16 @@ class DetectionStatistics:
             valid = positives > 0
             weights = counts[:, image[score_order]]
             value = np.zeros(rows)
+            judged = None if ignored.any() else np.cumsum(weights, axis=1)  # no ignored detection: one sum for all t
             for t in steps:
                 counted = ~ignored[t][score_order]
                 hits = np.cumsum(weights * (matched[t][score_order] & counted), axis=1)
-                misses = np.cumsum(weights * (~matched[t][score_order] & counted), axis=1)
-                recall = hits / np.where(valid, positives, 1.0)[:, None]
+                seen = judged if judged is not None else np.cumsum(weights * counted, axis=1)  # hits + misses
+                drawn = np.where(valid, positives, 1.0)
                 if self.metric == "mar_100":
-                    value += recall[:, -1] if recall.shape[1] else 0.0
+                    value += hits[:, -1] / drawn if hits.shape[1] else 0.0
                 else:
-                    value += _interpolated(recall, hits / (hits + misses + np.spacing(1)))
+                    value += _interpolated(hits, drawn, hits / (seen + np.spacing(1)))
             total += np.where(valid, value / len(steps), 0.0)
             classes += valid
         return np.where(classes > 0, total / np.where(classes > 0, classes, 1), -1.0)  # -1: pycocotools' "none"
@@ -140,38 +165,70 @@ def coco_summary(evaluation: Any, label_names: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def _interpolated(recall: np.ndarray, precision: np.ndarray) -> np.ndarray:
-    """The mean of pycocotools' interpolated precision at its 101 recall points, per row."""
-    points = np.linspace(0.0, 1.0, 101)
-    if not recall.shape[1]:
-        return np.zeros(len(recall))
+def _interpolated(hits: np.ndarray, positives: np.ndarray, precision: np.ndarray) -> np.ndarray:
+    """The mean of pycocotools' interpolated precision at its 101 recall points, per row.
+
+    Per row: the precision envelope (the best precision at this recall or beyond) read at the first
+    detection whose recall ``hits / positives`` reaches each point, 0 past the last. Recall reaches a point
+    from the smallest whole number of hits whose float ratio does (the comparison pycocotools makes), so
+    the search runs on whole numbers: each row's hits shifted past the row before make one sorted array,
+    and one exact ``searchsorted`` finds every row's points.
+    """
+    rows, width = hits.shape
+    if not width:
+        return np.zeros(rows)
     envelope = np.maximum.accumulate(precision[:, ::-1], axis=1)[:, ::-1]
-    out = np.zeros(len(recall))
-    for row in range(len(recall)):
-        found = np.searchsorted(recall[row], points, side="left")
-        inside = found < recall.shape[1]
-        out[row] = envelope[row, found[inside]].sum() / len(points)
+    total = positives[:, None, None]
+    tried = np.floor(_RECALL_POINTS[None, :, None] * total) - 1 + np.arange(4)  # the float ratio is within a step
+    reaches = tried / total >= _RECALL_POINTS[None, :, None]
+    needed = np.take_along_axis(tried, reaches.argmax(axis=2)[..., None], axis=2)[..., 0]  # (rows, points)
+    shift = (max(float(hits.max()), float(needed.max())) + 1) * np.arange(rows)[:, None]  # whole numbers: exact
+    found = np.searchsorted((hits + shift).ravel(), (needed + shift).ravel(), side="left")
+    found = found.reshape(rows, -1) - width * np.arange(rows)[:, None]  # back to each row's own index
+    picked = np.take_along_axis(envelope, np.minimum(found, width - 1), axis=1)
+    return np.asarray(np.where(found < width, picked, 0.0).sum(axis=1) / len(_RECALL_POINTS))
+
+
+#: One image's part of one class: its detections' scores (m,), matched and ignored flags (thresholds, m), and
+#: its number of non-ignored boxes; None where the image has neither boxes nor detections of the class.
+_Image = tuple[np.ndarray, np.ndarray, np.ndarray, int]
+
+
+def _image_matches(evaluation: Any, n: int) -> list[list[_Image | None]]:
+    """pycocotools' per-image matching (area all, 100 detections), per class that has boxes, per image."""
+    areas = len(evaluation.params.areaRng)
+    thresholds = len(evaluation.params.iouThrs)
+    out = []
+    for k, _ in enumerate(evaluation.params.catIds):
+        images: list[_Image | None] = []
+        for i in range(n):
+            e = evaluation.evalImgs[k * areas * n + i]
+            images.append(None if e is None else (
+                np.asarray(e["dtScores"], dtype=np.float64),
+                np.asarray(e["dtMatches"]).reshape(thresholds, -1) != 0,
+                np.asarray(e["dtIgnore"]).reshape(thresholds, -1) != 0,
+                int(np.count_nonzero(np.asarray(e["gtIgnore"]) == 0)),
+            ))  # fmt: skip
+        if any(image is not None and image[3] for image in images):
+            out.append(images)
     return out
 
 
-def _per_class(evaluation: Any, n: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    """Per class: matched and ignored flags (thresholds x detections), the image of each detection, the order
-    by descending score (stable, pycocotools' mergesort) and each image's count of non-ignored boxes."""
-    areas = len(evaluation.params.areaRng)
-    images = len(evaluation.params.imgIds)
+def _stacked(images: list[list[_Image | None]]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Per class, all images' detections in image order: matched and ignored flags (thresholds x detections), each
+    detection's image, their order by descending score (stable, as pycocotools' mergesort), boxes per image."""
     out = []
-    for k, _ in enumerate(evaluation.params.catIds):
-        found = [(i, e) for i in range(images) if (e := evaluation.evalImgs[k * areas * images + i]) is not None]
-        truths = np.zeros(n)
+    for per_image in images:
+        found = [(i, e) for i, e in enumerate(per_image) if e is not None]
+        truths = np.zeros(len(per_image))
         for i, e in found:
-            truths[i] = np.count_nonzero(np.asarray(e["gtIgnore"]) == 0)
-        if not truths.any():
-            continue  # no box of this class anywhere: no resample counts it
-        thresholds = len(evaluation.params.iouThrs)
-        scores = np.concatenate([np.asarray(e["dtScores"], dtype=np.float64) for _, e in found] or [np.zeros(0)])
-        image = np.concatenate([np.full(len(e["dtScores"]), i, dtype=np.int64) for i, e in found] or [np.zeros(0, int)])
-        matched = np.concatenate([np.asarray(e["dtMatches"]).reshape(thresholds, -1) != 0 for _, e in found], axis=1)
-        ignored = np.concatenate([np.asarray(e["dtIgnore"]).reshape(thresholds, -1) != 0 for _, e in found], axis=1)
+            truths[i] = e[3]
+        if not found:
+            continue
+        scores = np.concatenate([e[0] for _, e in found])
+        image = np.concatenate([np.full(len(e[0]), i, dtype=np.int64) for i, e in found])
+        matched = np.concatenate([e[1] for _, e in found], axis=1)
+        ignored = np.concatenate([e[2] for _, e in found], axis=1)
         out.append((matched, ignored, image, np.argsort(-scores, kind="mergesort"), truths))
     return out
 
