@@ -98,7 +98,9 @@ def gate_test(base: DetectionStatistics, cand: DetectionStatistics, max_drop: fl
     )  # fmt: skip
 
 
-def pass_rates(good: DetectionStatistics, cand: DetectionStatistics, n: int, sims: int, seed: int) -> tuple[float, float]:
+def pass_rates(
+    good: DetectionStatistics, cand: DetectionStatistics, n: int, sims: int, seed: int
+) -> tuple[float, float]:
     """How often the gate passes a sample of ``n`` images (BCa interval), and the percentile interval alone."""
     rng = np.random.default_rng(seed)
     gate = percentile = 0
@@ -156,7 +158,9 @@ def main() -> None:
     same_as_the_gate(truth, good_out, cand_out, gate_test(good.take(rows), candidate(k_margin).take(rows), MAX_DROP),
                      rows)  # fmt: skip
     print(f"paired bootstrap, {RESAMPLES} resamples, BCa, confidence 0.95, max_drop {MAX_DROP}; {sims} simulations")
-    print(f"{'metric':10s} {'n':>6s} {'false pass':>14s} {'percentile':>11s} {'pass, drop/2':>13s} {'pass, no drop':>14s}")
+    print(
+        f"{'metric':10s} {'n':>6s} {'false pass':>14s} {'percentile':>11s} {'pass, drop/2':>13s} {'pass, no drop':>14s}"
+    )
     for n in sizes:
         at_margin, percentile = pass_rates(good, candidate(k_margin), n, sims, n)
         power = [pass_rates(good, candidate(k), n, max(sims // 4, 50), n)[0] for k in (k_half, 0)]

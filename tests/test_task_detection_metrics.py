@@ -24,8 +24,8 @@ from modelcheck.models.backends import Outputs
 from modelcheck.tasks import detection
 
 pytest.importorskip("pycocotools")
-from pycocotools.coco import COCO  # noqa: E402
-from pycocotools.cocoeval import COCOeval  # noqa: E402
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
 
 METRICS = ("map", "map_50", "map_75", "mar_100")
 NAMES = ("cat", "dog", "bird")
@@ -53,13 +53,16 @@ def scene(rng: np.random.Generator, images: int) -> tuple[list[np.ndarray], list
     return boxes, labels, found
 
 
-def pycocotools_stats(boxes: list[np.ndarray], labels: list[np.ndarray], found: list[np.ndarray]) -> np.ndarray:
+def pycocotools_stats(
+    boxes: list[np.ndarray], labels: list[np.ndarray], found: list[np.ndarray], classes: int = 3
+) -> np.ndarray:
     """pycocotools' summarize() stats, each list position its own image."""
     images = [{"id": i + 1} for i in range(len(boxes))]
     annotations = [
         {"id": len(images) * 100 + i * 10 + j + 1, "image_id": i + 1, "category_id": int(c), "bbox": list(b),
          "area": float(b[2] * b[3]), "iscrowd": 0}
-        for i, (bs, cs) in enumerate(zip(boxes, labels, strict=True)) for j, (b, c) in enumerate(zip(bs, cs, strict=True))
+        for i, (bs, cs) in enumerate(zip(boxes, labels, strict=True))
+        for j, (b, c) in enumerate(zip(bs, cs, strict=True))
     ]  # fmt: skip
     results = [
         {"image_id": i + 1, "category_id": int(r[5]), "bbox": [r[0], r[1], r[2] - r[0], r[3] - r[1]], "score": r[4]}
@@ -69,7 +72,11 @@ def pycocotools_stats(boxes: list[np.ndarray], labels: list[np.ndarray], found: 
         return np.full(12, 0.0 if annotations else -1.0)
     with contextlib.redirect_stdout(io.StringIO()):
         truth = COCO()
-        truth.dataset = {"images": images, "annotations": annotations, "categories": [{"id": k} for k in range(3)]}
+        truth.dataset = {
+            "images": images,
+            "annotations": annotations,
+            "categories": [{"id": k} for k in range(classes)],
+        }
         truth.createIndex()
         evaluation = COCOeval(truth, truth.loadRes(results), "bbox")
         evaluation.evaluate()
@@ -80,7 +87,9 @@ def pycocotools_stats(boxes: list[np.ndarray], labels: list[np.ndarray], found: 
 
 def statistics(metric: str, boxes: Any, labels: Any, found: Any) -> Any:
     truth = detection.GroundTruth(boxes, labels, "objects", "data.jsonl", "xywh")
-    return detection.row_statistics(CheckSpec(name="c", metric=metric, min=0.0), truth, Outputs(detections=found), NAMES)
+    return detection.row_statistics(
+        CheckSpec(name="c", metric=metric, min=0.0), truth, Outputs(detections=found), NAMES
+    )
 
 
 @settings(max_examples=25, deadline=None)
@@ -161,7 +170,11 @@ def test_box_formats_become_coco_xywh(box_format: str, box: list[int]) -> None:
 @pytest.mark.parametrize(
     ("cell", "box_format", "message"),
     [
-        ([{"bbox": [10, 20, -5, 5], "label": "cat"}], "xywh", r"data row 1 .* object 1: box \[10, 20, -5, 5\] has negative size"),
+        (
+            [{"bbox": [10, 20, -5, 5], "label": "cat"}],
+            "xywh",
+            r"data row 1 .* object 1: box \[10, 20, -5, 5\] has negative size",
+        ),
         ([{"bbox": [10, 20, 5, 5], "label": "cat"}], "xyxy", r"negative size in xyxy; fix the box or data.box_format"),
         ([{"bbox": [1, 2, 3], "label": "cat"}], "xywh", r"is not four finite numbers"),
         ([{"bbox": [1, 2, 3, float("nan")], "label": "cat"}], "xywh", r"is not four finite numbers"),
@@ -185,11 +198,36 @@ def test_boxes_outside_the_image_are_named_with_a_hint() -> None:
     truth = detection.targets("object-detection", "objects", frame, NAMES, source="d.csv")
     assert truth is not None
     detection.check_inside(truth, [(64, 64), (70.5, 64)])  # within the pixel of slack
-    with pytest.raises(DataError, match=r"d.csv: column 'objects' data row 2 .* object 1: box \[50.0, 0.0, 20.0, 10.0\] "
-                       r"\(x, y, width, height\) lies outside the 64x64 image; is data.box_format \(xywh\)"):  # fmt: skip
+    outside = (
+        r"d.csv: column 'objects' data row 2 .* object 1: box \[50.0, 0.0, 20.0, 10.0\] "
+        r"\(x, y, width, height\) lies outside the 64x64 image; is data.box_format \(xywh\)"
+    )
+    with pytest.raises(DataError, match=outside):
         detection.check_inside(truth, [(64, 64), (64, 64)])
     fractions = pd.DataFrame({"objects": [[{"bbox": [0.5, 0.5, 0.4, 0.2], "label": 0}], []]})
     truth = detection.targets("object-detection", "objects", fractions, NAMES)
     assert truth is not None
-    with pytest.raises(DataError, match="these look like fractions of the image size .*; give the boxes in pixels"):
+    with pytest.raises(DataError, match=r"these look like fractions of the image size .*; give the boxes in pixels"):
         detection.check_inside(truth, [(64, 64), (64, 64)])
+
+
+def test_parity_of_detections_matches_confident_boxes_by_class_and_overlap() -> None:
+    from modelcheck.measure.comparison import compare_outputs
+
+    reference = [
+        np.array([[0, 0, 10, 10, 0.9, 0], [20, 20, 30, 30, 0.8, 1], [40, 40, 50, 50, 0.2, 1]], dtype=float),
+        np.zeros((0, 6)),
+        np.array([[0, 0, 10, 10, 0.9, 0]], dtype=float),
+    ]
+    candidate = [
+        np.array([[1, 1, 11, 11, 0.85, 0], [20, 20, 30, 30, 0.7, 0], [0, 0, 5, 5, 0.1, 0]], dtype=float),
+        np.zeros((0, 6)),
+        np.array([[0, 0, 10, 10, 0.95, 0]], dtype=float),
+    ]
+    result = compare_outputs(Outputs(detections=reference), Outputs(detections=candidate))
+    assert result.compared == "detections"
+    # image 1: the cat box agrees (IoU 0.68), the dog box became a cat (disagrees), low scores are left out
+    assert result.agreement == pytest.approx(2 / 4)  # 2 agreeing of 4 distinct confident boxes in all
+    assert result.row_agreement == pytest.approx(2 / 3)
+    assert result.worst == [{"row": 0, "boxes": {"reference": 2, "candidate": 2, "agreeing": 1}}]
+    assert result.max_abs_diff == pytest.approx(1.0)  # the matched pairs' largest coordinate or score difference

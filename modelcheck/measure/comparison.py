@@ -36,7 +36,8 @@ class ParityResult:
     the share of rows with the same predicted label (classification), the same label set (multi-label)
     or the same text (generation, question answering); for detections the share of confident boxes (score at
     least :data:`CONFIDENT`) that both models found (same class, IoU at least :data:`SAME_BOX_IOU`), with
-    ``row_agreement`` the share of images whose confident boxes all agree; for token tags the share of words tagged alike, with
+    ``row_agreement`` the share of images whose confident boxes all agree; for token tags the share of words
+    tagged alike, with
     ``row_agreement`` the share of sentences tagged alike throughout. ``similarity`` (texts) is the mean over
     rows of :func:`text_similarity`, ``min_similarity`` the lowest row's.
     ``worst`` lists up to five rows, worst first: ``{"row", "abs_diff", "cosine", "labels", "texts", "tags"}``

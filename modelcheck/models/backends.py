@@ -85,7 +85,8 @@ class Outputs:
     generation: Mapping[str, Any] | None = None
 
     def __len__(self) -> int:
-        for field in (self.labels, self.values, self.embeddings, self.texts, self.tags, self.multi_labels, self.detections):
+        fields = (self.labels, self.values, self.embeddings, self.texts, self.tags, self.multi_labels, self.detections)
+        for field in fields:
             if field is not None:
                 return len(field)
         return 0

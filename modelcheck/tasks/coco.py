@@ -74,7 +74,9 @@ class DetectionStatistics:
     def value(self, rows: np.ndarray | None = None) -> float:
         """pycocotools' value on all images, or on ``rows`` (indices) only."""
         if self._gt is None:  # taken or replaced images: the weighted accumulate (equal to pycocotools, tested)
-            counts = np.ones(self._n) if rows is None else np.bincount(np.asarray(rows, dtype=np.int64), minlength=self._n)
+            counts = (
+                np.ones(self._n) if rows is None else np.bincount(np.asarray(rows, dtype=np.int64), minlength=self._n)
+            )
             return float(self.weighted(counts[None, :].astype(np.float64))[0])
         if rows is None:
             return self._value
@@ -214,7 +216,9 @@ def _image_matches(evaluation: Any, n: int) -> list[list[_Image | None]]:
     return out
 
 
-def _stacked(images: list[list[_Image | None]]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+def _stacked(
+    images: list[list[_Image | None]],
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """Per class, all images' detections in image order: matched and ignored flags (thresholds x detections), each
     detection's image, their order by descending score (stable, as pycocotools' mergesort), boxes per image."""
     out = []
@@ -246,7 +250,8 @@ def _coco_inputs(
     """pycocotools ``COCO`` objects of the ground truth and the detections (image ids 1..n, category = class id)."""
     from pycocotools.coco import COCO
 
-    annotations, found = [], []
+    annotations: list[dict[str, Any]] = []
+    found: list[dict[str, Any]] = []
     for row, (xywh, ids) in enumerate(zip(boxes, labels, strict=True)):
         for box, class_id in zip(xywh.tolist(), ids.tolist(), strict=True):
             annotations.append({"id": len(annotations) + 1, "image_id": row + 1, "category_id": int(class_id),

@@ -119,6 +119,12 @@ def row_statistics(check: CheckSpec, targets: Any, outputs: Outputs, label_names
     """The check's COCO metric over the images, with pycocotools' per-image matching kept for resamples."""
     from modelcheck.tasks.coco import DetectionStatistics
 
+    try:
+        import pycocotools  # noqa: F401
+    except ImportError:
+        raise CheckError(
+            f"check {check.name!r}: {check.metric} needs pycocotools: pip install 'modelcheck[detection]'"
+        ) from None
     if outputs.detections is None:
         raise CheckError(f"check {check.name!r}: {check.metric} needs the model's detections, which it did not give")
     if targets is None:
@@ -172,9 +178,9 @@ _SHAPES = '{"bbox": [[x, y, w, h], ...], "category": [...]} or [{"bbox": [x, y, 
 def _listed(value: Any) -> list[Any]:
     if isinstance(value, np.ndarray):
         return value.tolist()
-    return [v.tolist() if isinstance(v, np.ndarray) else v for v in value] if isinstance(value, (list, tuple)) else [
-        value
-    ]
+    return (
+        [v.tolist() if isinstance(v, np.ndarray) else v for v in value] if isinstance(value, (list, tuple)) else [value]
+    )
 
 
 def _to_xywh(raw: list[Any], box_format: str, where: str) -> np.ndarray:

@@ -43,7 +43,9 @@ class ObjectDetectionModel(TransformersModel):
                 tensors = {key: value.to(self.device, dtype=self.dtype if value.is_floating_point() else value.dtype)
                            for key, value in features.items() if key in ("pixel_values", "pixel_mask")}  # fmt: skip
                 raw = self._network(**tensors)
-                raw = type(raw)(**{key: value.float() if torch.is_tensor(value) else value for key, value in raw.items()})
+                raw = type(raw)(
+                    **{key: value.float() if torch.is_tensor(value) else value for key, value in raw.items()}
+                )
                 sizes = [(image.height, image.width) for image in batch]
                 for result in self._preprocessor.post_process_object_detection(raw, threshold=0.0, target_sizes=sizes):
                     order = result["scores"].argsort(descending=True, stable=True)[:MAX_DETECTIONS]
