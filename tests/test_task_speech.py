@@ -125,7 +125,7 @@ def speech_models(frameworks_imported_once: None) -> None:
     pytest.importorskip("transformers")
     import tiny_speech
 
-    for name in ("ctc", "ctc-untrained", "audio-classifier"):
+    for name in ("ctc", "ctc-untrained", "audio-classifier", "whisper", "whisper-untrained"):
         tiny_speech.shared(name)
 
 
@@ -201,6 +201,70 @@ def test_untrained_ctc_fails_its_gate_and_a_regression_check_sees_the_rise(pytes
     assert checks["no_rise"]["value"] > 0.05 and checks["no_rise"]["details"]["interval"] == "bca"
 
 
+WHISPER_GATE = """\
+version: 1
+model: {{id: whisper, source: ../models/{model}, task: automatic-speech-recognition, device: cpu, batch_size: 8}}
+data: {{source: ../data/speech.csv, input: audio, label: text}}
+checks:
+  - {{name: words, metric: wer, max: 0.7}}
+  - {{name: letters, metric: cer, max: 0.6}}
+  - {{name: same_in_bfloat16, kind: parity, against: {{dtype: bfloat16}}, min_similarity: 0.5}}
+  - {{name: speed, kind: latency, batch_size: 4, inputs: fixed, max_ms: 60000, min_iterations: 10, max_time: 2}}
+"""
+
+
+@pytest.mark.e2e
+@pytest.mark.usefixtures("speech_models", "one_torch_thread")
+def test_whisper_gate_values_equal_jiwer_and_an_untrained_one_fails(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("librosa")
+    from modelcheck.report.baselines import load_outputs
+
+    references = speech_project(pytester, "whisper", rows=32)
+    (pytester.path / "gates" / "asr.yaml").write_text(WHISPER_GATE.format(model="whisper"), encoding="utf-8")
+    result = pytester.runpytest("--modelcheck", "--modelcheck-report", "out.json")
+    report = json.loads((pytester.path / "out.json").read_text())
+    checks = {c["name"]: c for c in report["gates"][0]["checks"]}
+    result.assert_outcomes(passed=4)
+    outputs = load_outputs(pytester.path / report["gates"][0]["outputs"]["path"])[0]
+    texts = [str(t) for t in outputs.texts or []]
+    assert checks["words"]["value"] == pytest.approx(jiwer.wer(references, texts), abs=1e-12)
+    assert checks["letters"]["value"] == pytest.approx(jiwer.cer(references, texts), abs=1e-12)
+    assert checks["words"]["details"]["decoding"] == "greedy generate() (encoder-decoder)"
+    assert checks["words"]["details"]["audio"]["resampled"] == "librosa.resample (soxr_hq) to 16000 Hz"
+    latency = checks["speed"]["details"]["latency"]
+    assert latency["real_time_factor"] > 0 and latency["output_tokens_per_call"] > 0
+    assert checks["same_in_bfloat16"]["details"]["compared"] == "texts"
+
+    shutil.copytree(tiny_speech_shared("whisper-untrained"), pytester.path / "models" / "whisper-untrained")
+    (pytester.path / "gates" / "asr.yaml").write_text(WHISPER_GATE.format(model="whisper-untrained"), encoding="utf-8")
+    pytester.runpytest("--modelcheck", "--modelcheck-report", "untrained.json")
+    untrained = {c["name"]: c for c in json.loads((pytester.path / "untrained.json").read_text())["gates"][0]["checks"]}
+    assert untrained["words"]["status"] == "failed" and untrained["words"]["value"] > checks["words"]["value"]
+
+
+@pytest.mark.e2e
+@pytest.mark.usefixtures("speech_models")
+def test_a_clip_longer_than_whispers_window_errors_naming_its_row(pytester: pytest.Pytester) -> None:
+    import tiny_speech
+
+    speech_project(pytester, "whisper", rows=4)
+    long = np.concatenate([samples for samples, _ in tiny_speech.utterances(4, seed=3)] * 2)  # over the 1 s window
+    soundfile.write(pytester.path / "data" / "clips" / "clip0001.wav", long, tiny_speech.RATE)
+    (pytester.path / "gates" / "asr.yaml").write_text(WHISPER_GATE.format(model="whisper"), encoding="utf-8")
+    result = pytester.runpytest("--modelcheck", "--modelcheck-report", "out.json")
+    checks = json.loads((pytester.path / "out.json").read_text())["gates"][0]["checks"]
+    assert {c["status"] for c in checks} == {"error"}, result.outlines[-20:]
+    assert f"the audio at data row 2 is {len(long) / tiny_speech.RATE:.1f} s long; the model reads at most 1 s" in (
+        checks[0]["message"]
+    )
+
+
+def tiny_speech_shared(name: str) -> Path:
+    import tiny_speech
+
+    return tiny_speech.shared(name)
+
+
 AUDIO_GATE = """\
 version: 1
 model: {id: tones, source: ../models/audio-classifier, task: audio-classification, device: cpu, batch_size: 8}
@@ -250,11 +314,18 @@ def test_init_reads_speech_and_audio_classifier_folders(tmp_path: Path, monkeypa
                   "audio-classification", "label", ["accuracy", "f1"]),
         "ast": ({"architectures": ["ASTForAudioClassification"], "id2label": {"0": "has_a", "1": "no_a"}},
                 "audio-classification", "label", ["accuracy", "f1"]),
+        "whisper": ({"architectures": ["WhisperForConditionalGeneration"], "is_encoder_decoder": True},
+                    "automatic-speech-recognition", "transcript", ["wer", "cer"]),
     }  # fmt: skip
     for name, (config, task, label, metrics) in folders.items():
         (tmp_path / name).mkdir()
         (tmp_path / name / "config.json").write_text(json.dumps(config), encoding="utf-8")
-        (tmp_path / name / "preprocessor_config.json").write_text(json.dumps(extractor), encoding="utf-8")
+        if name == "whisper":  # a tokenizer too, and the processor as transformers 5 saves it (one file)
+            (tmp_path / name / "tokenizer_config.json").write_text("{}", encoding="utf-8")
+            processor = {"feature_extractor": {**extractor, "feature_extractor_type": "WhisperFeatureExtractor"}}
+            (tmp_path / name / "processor_config.json").write_text(json.dumps(processor), encoding="utf-8")
+        else:
+            (tmp_path / name / "preprocessor_config.json").write_text(json.dumps(extractor), encoding="utf-8")
         answers = Answers(model=name, data="data.csv", label=None if task.startswith("automatic") else "label")
         path, _ = write_gate(answers, f"gates/{name}.yaml")
         gate = load_gate(path)

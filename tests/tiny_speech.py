@@ -137,14 +137,73 @@ def build_classifier(out: Path, *, trained: bool = True, steps: int = 40, seed: 
     return out
 
 
+def build_whisper(out: Path, *, trained: bool = True, steps: int = 250, seed: int = 0) -> Path:
+    """A tiny WhisperForConditionalGeneration (one encoder and one decoder layer, 16 mel bins, a 1 s window at
+    16 kHz) with a byte-level tokenizer of the letters, trained to write the transcripts (``trained``)."""
+    import torch
+    from transformers import (
+        GenerationConfig,
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+        WhisperProcessor,
+        WhisperTokenizer,
+    )
+
+    out.mkdir(parents=True, exist_ok=True)
+    specials = ["<|endoftext|>", "<|startoftranscript|>", "<|notimestamps|>"]
+    vocab = {token: i for i, token in enumerate([*LETTERS, "\u0120", *specials])}  # \u0120: byte-level space
+    end = "<|endoftext|>"
+    tokenizer = WhisperTokenizer(vocab=vocab, merges=[], unk_token=end, bos_token=end, eos_token=end, pad_token=end)
+    tokenizer.add_special_tokens({"additional_special_tokens": specials[1:]})
+    # Whisper's mel filters reach 8 kHz, so it takes 16 kHz audio (the test clips at RATE are resampled)
+    extractor = WhisperFeatureExtractor(feature_size=16, sampling_rate=16000, hop_length=160, chunk_length=1, n_fft=400)
+    start, no_times, stop = (tokenizer.convert_tokens_to_ids(t) for t in ("<|startoftranscript|>", "<|notimestamps|>",
+                                                                           end))  # fmt: skip
+    torch.manual_seed(seed)
+    model = WhisperForConditionalGeneration(WhisperConfig(
+        vocab_size=len(vocab), num_mel_bins=16, d_model=32, encoder_layers=1, decoder_layers=1,
+        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
+        max_source_positions=extractor.nb_max_frames // 2, max_target_positions=48, pad_token_id=stop,
+        bos_token_id=stop, eos_token_id=stop, decoder_start_token_id=start, dropout=0.0,
+        begin_suppress_tokens=None, suppress_tokens=None,
+    ))  # fmt: skip
+    model.generation_config = GenerationConfig(decoder_start_token_id=start, eos_token_id=stop, pad_token_id=stop,
+                                               max_length=48, no_timestamps_token_id=no_times, is_multilingual=False)  # fmt: skip
+    if trained:
+        rows = utterances(256, seed=seed + 3)
+        import librosa
+
+        clips = [librosa.resample(s, orig_sr=RATE, target_sr=16000, res_type="soxr_hq") for s, _ in rows]
+        features = extractor(clips, sampling_rate=16000, return_tensors="pt").input_features
+        labels = tokenizer([t for _, t in rows], padding=True, return_tensors="pt")
+        # the decoder starts from <|startoftranscript|> itself, so the labels begin after it (as Whisper's fine-tuning)
+        targets = labels["input_ids"].masked_fill(labels["attention_mask"] == 0, -100)[:, 1:]
+        optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3)
+        model.train()
+        for step in range(steps):
+            pick = torch.arange(step * 16, step * 16 + 16) % len(rows)
+            loss = model(input_features=features[pick], labels=targets[pick]).loss
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+    model.eval()
+    model.save_pretrained(out)
+    WhisperProcessor(feature_extractor=extractor, tokenizer=tokenizer).save_pretrained(out)
+    return out
+
+
 @functools.cache
 def shared(name: str) -> Path:
-    """``ctc``, ``ctc-untrained`` or ``audio-classifier``, built once per process (read-only)."""
+    """``ctc``, ``ctc-untrained``, ``audio-classifier``, ``whisper`` or ``whisper-untrained``, built once per process
+    (read-only)."""
     import tiny_models
 
     builders = {
         "ctc": lambda out: build_ctc(out),
         "ctc-untrained": lambda out: build_ctc(out, trained=False),
         "audio-classifier": lambda out: build_classifier(out),
+        "whisper": lambda out: build_whisper(out),
+        "whisper-untrained": lambda out: build_whisper(out, trained=False),
     }
     return builders[name](tiny_models._shared_root() / name)

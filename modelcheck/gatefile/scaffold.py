@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from modelcheck.errors import ModelcheckError, ScaffoldError
 from modelcheck.gatefile.schema import gate_schema
@@ -186,6 +186,8 @@ def _config_task(folder: Path) -> str | None:
             return "automatic-speech-recognition"
         if architecture.endswith("ForAudioClassification"):
             return "audio-classification"
+        if _GENERATION.search(architecture) and config.get("is_encoder_decoder") and _audio_features(folder, True):
+            return "automatic-speech-recognition"  # Whisper, Speech2Text: an audio feature extractor and a decoder
         if architecture.endswith("MTModel"):  # MarianMTModel: a translator
             return "translation"
         if _GENERATION.search(architecture):
@@ -195,14 +197,23 @@ def _config_task(folder: Path) -> str | None:
     return None
 
 
-def _audio_features(folder: Path) -> bool:
-    """Whether the folder's preprocessor is an audio feature extractor (not an image processor or a tokenizer)."""
-    try:
-        config = json.loads((folder / "preprocessor_config.json").read_text("utf-8"))
-    except (OSError, ValueError, RecursionError):
+def _audio_features(folder: Path, tokenizer: bool = False) -> bool:
+    """Whether the folder's preprocessor is an audio feature extractor (not an image processor), and without a
+    tokenizer unless ``tokenizer`` (a speech encoder-decoder has both)."""
+    config: Any = None
+    for name in ("preprocessor_config.json", "processor_config.json"):  # transformers 5 saves processors in one file
+        try:
+            config = json.loads((folder / name).read_text("utf-8"))
+        except (OSError, ValueError, RecursionError):
+            continue
+        if isinstance(config, dict) and isinstance(config.get("feature_extractor"), dict):
+            config = config["feature_extractor"]
+        break
+    if not isinstance(config, dict):
         return False
-    kind = str(config.get("feature_extractor_type", "")) if isinstance(config, dict) else ""
-    return bool(kind) and "sampling_rate" in config and not (folder / "tokenizer_config.json").is_file()
+    kind = str(config.get("feature_extractor_type", ""))
+    alone = tokenizer or not (folder / "tokenizer_config.json").is_file()
+    return bool(kind) and "sampling_rate" in config and alone
 
 
 def _read_columns(raw: str) -> pd.DataFrame | None:

@@ -17,7 +17,10 @@ Registered in the ``modelcheck.backends`` entry-point group as ``transformers``.
 - ``text-generation``: ``AutoModelForCausalLM`` + ``AutoTokenizer``, greedy -> texts (the continuations;
   chats through the chat template) and, for ``(prompt, reference)`` inputs, the references' log-likelihoods;
 - ``text2text-generation``, ``summarization``, ``translation``: ``AutoModelForSeq2SeqLM`` + ``AutoTokenizer``,
-  greedy -> texts.
+  greedy -> texts;
+- ``automatic-speech-recognition``: ``AutoModelForCTC`` + ``AutoProcessor`` (wav2vec2-style) or, for an
+  encoder-decoder config, ``AutoModelForSpeechSeq2Seq`` (Whisper, Speech2Text), greedy -> transcripts;
+  ``audio-classification``: ``AutoModelForAudioClassification`` -> labels, scores (``_speech``).
 
 torch and transformers are imported only when a model is loaded, so importing this module is cheap.
 """
@@ -95,6 +98,8 @@ _TASKS: dict[str, _TaskKind] = {
     },
 }
 SUPPORTED_TASKS = tuple(_TASKS)
+#: Speech recognition by an encoder-decoder (Whisper, Speech2Text) instead of a CTC head.
+_SPEECH_SEQ2SEQ = _TaskKind("AutoModelForSpeechSeq2Seq", "AutoProcessor", "_speech:SpeechSeq2SeqModel")
 _TRUE = {"1", "on", "yes", "true"}
 
 
@@ -131,6 +136,8 @@ class TransformersBackend:
         import transformers
 
         options: dict[str, Any] = {"revision": revision, "trust_remote_code": model.trust_remote_code}
+        if model.task == "automatic-speech-recognition" and _encoder_decoder(name, options):
+            kind = _SPEECH_SEQ2SEQ
         placement = _placement(model)
         with _quiet_transformers():
             auto_model = getattr(transformers, kind.auto_model)
@@ -173,6 +180,18 @@ class TransformersBackend:
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+
+def _encoder_decoder(name: str, options: dict[str, Any]) -> bool:
+    """Whether the model's config is an encoder-decoder (read from config.json; None if it cannot be read)."""
+    import transformers
+
+    try:
+        with _quiet_transformers():
+            config = transformers.AutoConfig.from_pretrained(name, **options)
+    except Exception:  # the model's own load reports what is wrong with it
+        return False
+    return bool(getattr(config, "is_encoder_decoder", False))
 
 
 def _placement(model: ModelSpec) -> dict[str, Any]:

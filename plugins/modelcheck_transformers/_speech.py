@@ -5,11 +5,15 @@ than the feature extractor's ``sampling_rate`` is resampled with ``librosa.resam
 and the outputs say so (``generation.audio``: the rates met and the method), which the checks' details
 carry. Clips run longest first in padded batches (the feature extractor pads and masks). A CTC model's
 transcript is the processor's ``batch_decode`` of the frame-wise argmax (repeats collapsed, blanks
-dropped). Encoder-decoder speech models (Whisper) are not served in this version.
+dropped). An encoder-decoder model (Whisper, Speech2Text: ``AutoModelForSpeechSeq2Seq``) transcribes
+with greedy ``generate()`` of up to ``model.max_new_tokens`` tokens, decoded without special tokens. A
+clip longer than the model's window (Whisper's 30 s: ``chunk_length`` of its feature extractor) is a
+DataError naming its row, never cut silently.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from modelcheck.errors import BackendError, DataError
@@ -32,9 +36,17 @@ class SpeechModel(TransformersModel):
 
     def _batches(self, inputs: list[Any], batch_size: int) -> Any:
         """``(rows, logits as numpy)`` per padded batch, and the audio details for the outputs."""
-        import numpy as np
         import torch
 
+        out = []
+        clips, details = self._clips(inputs)
+        with torch.inference_mode():
+            for rows, batch in self._features(clips, batch_size):
+                out.append((rows, self._network(**batch).logits.float().cpu().numpy()))
+        return out, details
+
+    def _clips(self, inputs: list[Any]) -> tuple[list[Any], dict[str, Any]]:
+        """The clips' samples at the model's rate (resampled where needed) and what the details say about them."""
         extractor = self._extractor()
         rate = int(getattr(extractor, "sampling_rate", 16000))
         clips, met = [], set()
@@ -47,20 +59,30 @@ class SpeechModel(TransformersModel):
         details: dict[str, Any] = {"sampling_rate": rate, "rates_in_data": sorted(met)}
         if met - {rate}:
             details["resampled"] = f"librosa.resample ({RESAMPLING}) to {rate} Hz"
+        return clips, details
+
+    def _features(self, clips: list[Any], batch_size: int) -> Any:
+        """``(rows, model inputs on the device)`` per padded batch, the longest clips first."""
+        import numpy as np
+
+        extractor = self._extractor()
+        rate = int(getattr(extractor, "sampling_rate", 16000))
+        window = getattr(extractor, "n_samples", None)  # Whisper: a fixed window (chunk_length seconds)
         order = np.argsort([-len(c) for c in clips], kind="stable")
-        out = []
-        with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                rows = order[start : start + batch_size]
-                features = extractor([clips[i] for i in rows], sampling_rate=rate, padding=True,
-                                     return_attention_mask=True, return_tensors="pt")  # fmt: skip
-                batch = {
-                    key: value.to(self.device, dtype=self.dtype if value.is_floating_point() else value.dtype)
-                    for key, value in features.items()
-                    if key in ("input_values", "input_features", "attention_mask")
-                }
-                out.append((rows, self._network(**batch).logits.float().cpu().numpy()))
-        return out, details
+        if window is not None and len(order) and len(clips[order[0]]) > window:
+            raise DataError(
+                f"the audio at data row {int(order[0]) + 1} is {len(clips[order[0]]) / rate:.1f} s long; the model "
+                f"reads at most {window / rate:g} s (its feature extractor's chunk_length): split the clip"
+            )
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            features = extractor([clips[i] for i in rows], sampling_rate=rate, padding=window is None or "max_length",
+                                 return_attention_mask=True, return_tensors="pt")  # fmt: skip
+            yield rows, {
+                key: value.to(self.device, dtype=self.dtype if value.is_floating_point() else value.dtype)
+                for key, value in features.items()
+                if key in ("input_values", "input_features", "attention_mask")
+            }
 
 
 class SpeechRecognitionModel(SpeechModel):
@@ -77,6 +99,46 @@ class SpeechRecognitionModel(SpeechModel):
             for row, text in zip(rows, self._preprocessor.batch_decode(logits.argmax(axis=-1)), strict=True):
                 texts[int(row)] = text
         return Outputs(texts=texts, generation={"audio": details, "decoding": "CTC greedy (argmax per frame)"})
+
+
+class SpeechSeq2SeqModel(SpeechModel):
+    """One transcript per clip from an encoder-decoder (Whisper, Speech2Text): greedy ``generate()``."""
+
+    task = "automatic-speech-recognition"
+
+    def __init__(self, network: Any, preprocessor: Any, **kwargs: Any) -> None:
+        super().__init__(network, preprocessor, **kwargs)
+        self.max_new_tokens = self.spec.max_new_tokens if self.spec is not None else 32
+        positions = getattr(network.config, "max_target_positions", None)
+        if isinstance(positions, int) and self.max_new_tokens + 4 > positions:  # 4: Whisper's start tokens at most
+            raise BackendError(
+                f"{self.source}: model.max_new_tokens {self.max_new_tokens} and the decoder's start tokens exceed the "
+                f"{positions} positions of the model's decoder; set model.max_new_tokens to at most {positions - 4}"
+            )
+        config = copy.deepcopy(network.generation_config)
+        config.update(do_sample=False, num_beams=1, max_new_tokens=self.max_new_tokens)
+        config.max_length = None
+        self.generation_config = config
+
+    def _predict(self, inputs: list[Any], batch_size: int) -> Outputs:
+        import numpy as np
+        import torch
+
+        tokenizer = getattr(self._preprocessor, "tokenizer", None)
+        if tokenizer is None:
+            raise BackendError(f"{self.source}: an encoder-decoder speech model needs its processor's tokenizer")
+        texts = [""] * len(inputs)
+        counts = np.zeros(len(inputs), dtype=np.int64)
+        clips, details = self._clips(inputs)
+        special = sorted(set(tokenizer.all_special_ids))
+        with torch.inference_mode():
+            for rows, batch in self._features(clips, batch_size):
+                sequences = self._network.generate(**batch, generation_config=self.generation_config)
+                counts[rows] = (~np.isin(sequences.cpu().numpy(), special)).sum(axis=1)
+                for row, text in zip(rows, tokenizer.batch_decode(sequences, skip_special_tokens=True), strict=True):
+                    texts[int(row)] = text.strip()
+        decoding = {"decoding": "greedy generate() (encoder-decoder)", "max_new_tokens": self.max_new_tokens}
+        return Outputs(texts=texts, generation={"audio": details, **decoding}, output_tokens=counts)
 
 
 class AudioClassificationModel(SpeechModel):
