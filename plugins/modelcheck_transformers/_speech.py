@@ -78,11 +78,14 @@ class SpeechModel(TransformersModel):
             rows = order[start : start + batch_size]
             features = extractor([clips[i] for i in rows], sampling_rate=rate, padding=window is None or "max_length",
                                  return_attention_mask=True, return_tensors="pt")  # fmt: skip
-            yield rows, {
-                key: value.to(self.device, dtype=self.dtype if value.is_floating_point() else value.dtype)
-                for key, value in features.items()
-                if key in ("input_values", "input_features", "attention_mask")
-            }
+            yield (
+                rows,
+                {
+                    key: value.to(self.device, dtype=self.dtype if value.is_floating_point() else value.dtype)
+                    for key, value in features.items()
+                    if key in ("input_values", "input_features", "attention_mask")
+                },
+            )
 
 
 class SpeechRecognitionModel(SpeechModel):
