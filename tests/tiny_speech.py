@@ -168,8 +168,10 @@ def build_whisper(out: Path, *, trained: bool = True, steps: int = 250, seed: in
         bos_token_id=stop, eos_token_id=stop, decoder_start_token_id=start, dropout=0.0,
         begin_suppress_tokens=None, suppress_tokens=None,
     ))  # fmt: skip
-    model.generation_config = GenerationConfig(decoder_start_token_id=start, eos_token_id=stop, pad_token_id=stop,
-                                               max_length=48, no_timestamps_token_id=no_times, is_multilingual=False)  # fmt: skip
+    model.generation_config = GenerationConfig(
+        decoder_start_token_id=start, eos_token_id=stop, pad_token_id=stop, max_length=48,
+        no_timestamps_token_id=no_times, is_multilingual=False,
+    )  # fmt: skip
     if trained:
         rows = utterances(256, seed=seed + 3)
         import librosa
