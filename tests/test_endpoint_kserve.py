@@ -282,3 +282,100 @@ def test_header_secrets_stay_unexpanded_in_the_spec(
     with pytest.raises(BackendError, match=r"from \$MC_TEST_TOKEN\) holds a control character") as caught:
         get_backend("kserve-v2").load(gate.model)
     assert "X-Evil" not in str(caught.value)
+
+
+TOLERANT_CHECKS = """\
+  - name: tolerant_accuracy
+    metric: accuracy
+    min: 0.8
+    max_error_rate: 0.3
+  - name: strict_rate
+    metric: accuracy
+    min: 0.8
+    max_error_rate: 0.1
+"""
+TOLERATED = [
+    (Fault("status", status=503, times=2), "http_5xx"),
+    (Fault("invalid_json", times=2), "invalid_json"),
+    (Fault("missing_rows", times=2), "missing_rows"),
+    (Fault("slow", seconds=5, times=2), "timeout"),
+]
+
+
+@pytest.mark.parametrize(("fault", "kind"), TOLERATED, ids=[kind for _, kind in TOLERATED])
+def test_max_error_rate_leaves_failed_requests_out_and_judges_their_rate(
+    project: pytest.Pytester, wine: dict, monkeypatch: pytest.MonkeyPatch, fault: Fault, kind: str
+) -> None:
+    """2 of the 8 infer requests fail for good (no retries): 25% is within 0.3 and beyond 0.1; a check without
+    max_error_rate errors; the answered rows are judged with the accuracy scikit-learn gives them."""
+    write_gate(project, wine, endpoint=True)
+    path = project.path / "gates" / "wine.yaml"
+    path.write_text(path.read_text().replace("retries: 2", "retries: 0") + TOLERANT_CHECKS)
+    proxy = wine["proxy"]
+    monkeypatch.setenv("WINE_SOURCE", proxy.url)
+    monkeypatch.setenv("WINE_BACKEND", "kserve-v2")
+    from modelcheck.gatefile import load_gate
+    from modelcheck.models.cache import ModelCache
+    from modelcheck.run.gate import run_gate
+
+    gate = load_gate(path)
+    models = ModelCache()
+    models.get(gate.model)  # loaded before the fault is set: loading is never tolerated
+    proxy.fault = fault
+    started = time.monotonic()
+    result = run_gate(gate, file="gates/wine.yaml", models=models, stage=None)
+    assert time.monotonic() - started < 30
+    models.close()
+    checks = {check.name: check for check in result.checks}
+    rows = result.data["rows"]
+    assert rows == 60  # 8 requests of 8 rows, the last of 4
+
+    tolerant = checks["tolerant_accuracy"]
+    assert tolerant.status == "passed", tolerant.message
+    requests = tolerant.details["requests"]
+    assert requests["sent"] == 8 and requests["failed"] == 2 and requests["failed_by_kind"] == {kind: 2}
+    assert requests["error_rate"] == 0.25 and requests["max_error_rate"] == 0.3
+    assert tolerant.n in (rows - 16, rows - 12)  # two batches left out: two of 8 rows, or one of 8 and the 4
+    left_out = requests["failed_rows"]
+    assert len(left_out) == rows - tolerant.n and all(r // 8 in {left_out[0] // 8, left_out[-1] // 8} for r in left_out)
+    frame = wine["frame"]
+    test = frame[frame.index % 3 == 0].reset_index(drop=True).drop(index=left_out)
+    predicted = wine["pipe"].predict(test[wine["features"]].to_numpy("float32"))
+    assert tolerant.value == pytest.approx(float((predicted == test["target"]).mean()))
+    assert f"error rate 0.25 <= max_error_rate 0.3 (2 of 8 requests failed ({kind} 2))" in tolerant.message
+    assert f"judged on the {tolerant.n} rows answered" in tolerant.message
+    assert tolerant.threshold == {"min": 0.8, "max_error_rate": 0.3}
+
+    strict = checks["strict_rate"]
+    assert strict.status == "failed"
+    assert strict.message.startswith(f"error rate 0.25 > max_error_rate 0.1 (2 of 8 requests failed ({kind} 2)); "
+                                     f"on the {tolerant.n} rows answered: accuracy")  # fmt: skip
+    assert proxy.url in strict.message and TOKEN not in strict.message
+    assert strict.value == tolerant.value  # still measured on the rows answered
+
+    for name in ("accuracy", "macro_f1"):  # no max_error_rate: an error, as without tolerance
+        assert checks[name].status == "error"
+        assert checks[name].message.startswith(f"2 of 8 requests failed ({kind} 2) and this check sets no "
+                                               "max_error_rate")  # fmt: skip
+    assert result.model["endpoint"]["failures"] == {kind: 2}
+    assert result.model["endpoint"]["requests"] == 3 + 8  # loading, then the infer requests
+
+
+def test_max_error_rate_through_pytest_with_a_healthy_server(
+    project: pytest.Pytester, wine: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through pytest as a user runs it: nothing fails, the check passes and its details say 0 of 8 failed."""
+    write_gate(project, wine, endpoint=True)
+    path = project.path / "gates" / "wine.yaml"
+    path.write_text(path.read_text().replace("average: macro\n    min: 0.8", "average: macro\n    min: 0.8\n"
+                                             "    max_error_rate: 0.05"))  # fmt: skip
+    served, shown = run(project, monkeypatch, wine["url"], "kserve-v2")
+    checks = {c["name"]: c for c in served["checks"]}
+    assert {c["status"] for c in served["checks"]} == {"passed"}
+    assert checks["macro_f1"]["details"]["requests"] == {
+        "sent": 8, "failed": 0, "failed_by_kind": {}, "error_rate": 0.0, "first_failure": None, "max_error_rate": 0.05,
+        "failed_rows": [],
+    }  # fmt: skip
+    assert checks["macro_f1"]["message"].endswith("(error rate 0 <= max_error_rate 0.05 (0 of 8 requests failed))")
+    assert "requests" not in checks["accuracy"]["details"]
+    assert "Traceback" not in shown

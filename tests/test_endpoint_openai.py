@@ -192,3 +192,51 @@ def test_embedding_faults(
     assert proxy.url in check["message"] and "Traceback" not in shown
     if kind == "http_403":
         assert "header Authorization (from $MC_TEST_TOKEN)" in check["message"]
+
+
+def test_max_error_rate_over_generation_requests(
+    project: pytest.Pytester, served: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """3 chat requests answered 500 for good (no retries), one per prompt: exact_match is judged on the other
+    prompts, and equals the local model's on exactly those rows; the rate fails a tighter check."""
+    import numpy as np
+
+    from modelcheck.gatefile import load_gate
+    from modelcheck.models.cache import ModelCache
+    from modelcheck.run.gate import run_gate
+
+    proxy = served["proxy"]
+    gates = project.path / "gates"
+    text = GATES["count"].format(extra=ENDPOINT.replace("retries: 1", "retries: 0"))
+    text += "    max_error_rate: 0.5\n"
+    text += "  - name: strict\n    metric: exact_match\n    min: 0.5\n    max_error_rate: 0.01\n"
+    (gates / "count.yaml").write_text(text)
+    monkeypatch.setenv("GEN_BACKEND", "openai")
+    monkeypatch.setenv("GEN_SOURCE", proxy.url)
+    served_gate = load_gate(gates / "count.yaml")
+    proxy.fault = Fault("status", status=500, times=3)
+    models = ModelCache()
+    try:
+        remote = run_gate(served_gate, file="gates/count.yaml", models=models, stage=None)
+        from modelcheck.gatefile import ModelSpec
+
+        spec = ModelSpec(id="gpt2", source=str(served["gpt2"]), task="text-generation", device="cpu", max_new_tokens=4)
+        local_model = models.get(spec)
+        rows = remote.data["rows"]
+        with (gates / "count.csv").open() as f:
+            data = list(csv.DictReader(f))
+        texts = local_model.predict([row["prompt"] for row in data], batch_size=1).texts
+    finally:
+        models.close()
+    exact, strict = remote.checks
+    assert exact.status == "passed", exact.message
+    assert exact.details["requests"]["failed_by_kind"] == {"http_5xx": 3} and exact.details["requests"]["sent"] == rows
+    assert exact.n == rows - 3
+    left_out = exact.details["requests"]["failed_rows"]
+    assert len(left_out) == 3
+    # the local model on the rows the server answered (the metric's own normalisation: exact after strip)
+    right = [texts[i].strip() == data[i]["answer"].strip() for i in range(rows) if i not in left_out]
+    assert exact.value == pytest.approx(float(np.mean(right)))
+    assert strict.status == "failed" and strict.message.startswith(
+        f"error rate {3 / rows:.3g} > max_error_rate 0.01 (3 of {rows} requests failed (http_5xx 3))"
+    )

@@ -123,6 +123,7 @@ def _build_gate(document: dict[str, Any], gate_path: Path, shown: str, node: yam
                 max=check.get("max"),
                 slice_by=check.get("slice_by"),
                 min_samples=check.get("min_samples", 1),
+                max_error_rate=check.get("max_error_rate"),
                 line=line_of(node, ["checks", index]),
             )
         )
@@ -207,9 +208,9 @@ def _build_model(doc: dict[str, Any], gate_path: Path, base: Path, fail: Any) ->
 
 _KIND_KEYS = {
     "metric": {"metric", "average", "pos_label", "min", "max", "slice_by", "min_samples", "reference",
-               *CHECK_OPTIONS},
+               "max_error_rate", *CHECK_OPTIONS},
     "regression": {"metric", "average", "pos_label", "baseline", "max_drop", "test", "confidence", "resamples",
-                   "seed", "on_missing", *CHECK_OPTIONS},
+                   "seed", "on_missing", "max_error_rate", *CHECK_OPTIONS},
     "parity": {"against", "max_abs_diff", "max_rel_diff", "min_cosine", "min_agreement", "min_similarity"},
     "latency": {"batch_size", "percentile", "inputs", "threads", "min_iterations", "min_time", "max_time", "max_ms",
                 "max_ratio", "baseline_model", "confidence", "resamples", "seed", "on_uncertain"},

@@ -65,6 +65,9 @@ class Outputs:
       log-probabilities given the prompt, and their count); ``generation``: the decoding settings
       (greedy, max_new_tokens, stop strings, seed) for the report;
     - text2text tasks: ``texts`` and ``generation``.
+
+    ``failed`` (endpoint backends, while tolerating failed requests): True for the rows whose request
+    failed for good; their other fields hold placeholders (zeros, empty texts) that no check reads.
     """
 
     labels: np.ndarray | None = None
@@ -80,6 +83,7 @@ class Outputs:
     #: Generation: per row how many tokens the model generated (padding and end-of-sequence not counted).
     output_tokens: np.ndarray | None = None
     generation: Mapping[str, Any] | None = None
+    failed: np.ndarray | None = None
 
     def __len__(self) -> int:
         for field in (self.labels, self.values, self.embeddings, self.texts, self.tags, self.multi_labels):
@@ -109,6 +113,7 @@ class Outputs:
             token_logprobs=pick(self.token_logprobs),
             output_tokens=pick(self.output_tokens),
             generation=self.generation,
+            failed=pick(self.failed),
         )
 
 

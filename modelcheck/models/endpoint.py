@@ -6,6 +6,12 @@ One :class:`Endpoint` per loaded model: an async httpx client (imported when req
 response bodies (:data:`MAX_BODY_BYTES`, streamed), no redirects followed (credentials never travel
 to another host), and every failed try counted by kind (:meth:`Endpoint.record`).
 
+Under :meth:`Endpoint.tolerating` a request that fails for good does not end the run: ``send``
+gives a :class:`Failed` in its place, and the :class:`RequestTally` counts the requests sent and
+the ones that failed by kind (what a check's ``max_error_rate`` judges). Backends decode answers
+through :meth:`Endpoint.decode`, so an answer that arrived but cannot be used (invalid body, missing
+rows) counts as a failed request too.
+
 Header values are written as ``${VAR}`` in gate files and read from the environment here; they are
 sent and never shown: messages name the header and the variable, and any text from the server or
 from httpx is scrubbed of them before it reaches an error.
@@ -21,13 +27,15 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from modelcheck.errors import BackendError
 from modelcheck.gatefile.paths import public_url
+from modelcheck.models.requests import Failed, RequestTally
 
 if TYPE_CHECKING:
     import httpx
@@ -49,7 +57,14 @@ T = TypeVar("T")
 
 
 class EndpointError(BackendError):
-    """A request to an inference server failed for good; the message names the URL and the counts."""
+    """A request to an inference server failed for good; the message names the URL and the counts.
+
+    ``kind`` is the failure's kind as the report counts it (``timeout``, ``http_5xx``, ``invalid_body``, ...).
+    """
+
+    def __init__(self, message: str, kind: str = "error") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -86,6 +101,7 @@ class Endpoint:
         self.requests = 0
         self.retries = 0
         self.failures: Counter[str] = Counter()
+        self.tally: RequestTally | None = None
 
     # -- what the report records ----------------------------------------------------------------
 
@@ -108,7 +124,31 @@ class Endpoint:
         """Count an answer that arrived but cannot be used (``kind``: missing_rows, invalid_body) and say why."""
         self.failures[kind] += 1
         where = f"{self.protocol} endpoint {self.url} (model {self.settings.model!r})"
-        return EndpointError(f"{where}: {self._scrub(problem)} {self._counts()}")
+        return EndpointError(f"{where}: {self._scrub(problem)} {self._counts()}", kind)
+
+    @contextmanager
+    def tolerating(self) -> Iterator[RequestTally]:
+        """Within: failed requests become :class:`Failed` answers, counted in the tally yielded."""
+        self.tally = tally = RequestTally()
+        try:
+            yield tally
+        finally:
+            self.tally = None
+
+    def decode(self, answers: Sequence[Any], read: Callable[[Any, int], T]) -> list[T | Failed]:
+        """``read(answer, i)`` each answer; while tolerating, a Failed one stays one and an unusable one becomes one."""
+        decoded: list[T | Failed] = []
+        for i, answer in enumerate(answers):
+            if isinstance(answer, Failed):
+                decoded.append(answer)
+                continue
+            try:
+                decoded.append(read(answer, i))
+            except EndpointError as exc:
+                if self.tally is None:
+                    raise
+                decoded.append(self.tally.add(exc.kind, str(exc)))
+        return decoded
 
     def _counts(self) -> str:
         counts = ", ".join(f"{kind} {n}" for kind, n in sorted(self.failures.items()))
@@ -139,7 +179,14 @@ class Endpoint:
 
         async def one(call: Call) -> Any:
             async with gate:
-                return await self._request(client, call)
+                tally = self.tally
+                if tally is None:
+                    return await self._request(client, call)
+                tally.sent += 1
+                try:
+                    return await self._request(client, call)
+                except EndpointError as exc:
+                    return tally.add(exc.kind, str(exc))
 
         async with client:
             tasks = [asyncio.ensure_future(one(call)) for call in calls]
@@ -231,7 +278,8 @@ class Endpoint:
     def _error(self, call: Call, failure: _Failure, tries: int) -> EndpointError:
         return EndpointError(
             f"{self.protocol} endpoint {self.url}: {call.method} {call.path} failed after {tries} "
-            f"{'try' if tries == 1 else 'tries'}: {self._scrub(str(failure))} {self._counts()}"
+            f"{'try' if tries == 1 else 'tries'}: {self._scrub(str(failure))} {self._counts()}",
+            failure.kind,
         )
 
     def _scrub(self, text: str) -> str:
