@@ -379,3 +379,132 @@ def test_max_error_rate_through_pytest_with_a_healthy_server(
     assert checks["macro_f1"]["message"].endswith("(error rate 0 <= max_error_rate 0.05 (0 of 8 requests failed))")
     assert "requests" not in checks["accuracy"]["details"]
     assert "Traceback" not in shown
+
+
+def _load_gate(project: pytest.Pytester, wine: dict, monkeypatch: pytest.MonkeyPatch, checks: str, source: str):
+    from modelcheck.gatefile import load_gate
+
+    write_gate(project, wine, endpoint=True)
+    path = project.path / "gates" / "wine.yaml"
+    text = path.read_text().replace("retries: 2", "retries: 0")
+    path.write_text(text[: text.index("checks:\n")] + "checks:\n" + checks)
+    monkeypatch.setenv("WINE_SOURCE", source)
+    monkeypatch.setenv("WINE_BACKEND", "kserve-v2")
+    return load_gate(path)
+
+
+LOAD_CHECK = """\
+  - name: p95_under_load
+    kind: latency
+    concurrency: {concurrency}
+    batch_size: 2
+    max_ms: {max_ms}
+    min_iterations: 60
+    min_time: 0.5
+    max_time: 20
+{extra}"""
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_latency_under_load_on_a_real_server(
+    project: pytest.Pytester, wine: dict, monkeypatch: pytest.MonkeyPatch, concurrency: int
+) -> None:
+    """Through the proxy, which counts what reaches the server: every request the test reports was sent, the
+    achieved concurrency is the one asked for, and the percentiles are those of the reported timings."""
+    from modelcheck.models.cache import ModelCache
+    from modelcheck.run.gate import run_gate
+
+    proxy = wine["proxy"]
+    gate = _load_gate(project, wine, monkeypatch, LOAD_CHECK.format(concurrency=concurrency, max_ms=5000, extra=""),
+                      proxy.url)  # fmt: skip
+    models = ModelCache()
+    models.get(gate.model)
+    proxy.reset_seen()
+    result = run_gate(gate, file="gates/wine.yaml", models=models, stage=None)
+    models.close()
+    (check,) = result.checks
+    assert check.status == "passed", check.message
+    latency = check.details["latency"]
+    prediction = -(-result.data["rows"] // 8)  # the gate's own pass over the data first
+    assert len(proxy.seen) == prediction + latency["warmup_requests"] + latency["requests"]
+    assert latency["requests"] == latency["answered"] == check.n >= 60 and latency["failed_by_kind"] == {}
+    assert latency["concurrency"] == concurrency and latency["request"] == "POST /v2/models/wine/infer, 2 row(s)"
+    assert latency["requests_per_s"] == pytest.approx(check.n / latency["timed_wall_s"])
+    if concurrency == 1:
+        assert 0.8 < latency["in_flight"] <= 1.0 + 1e-9
+    else:
+        assert 2.5 < latency["in_flight"] <= 4.0 + 1e-9  # four in flight, less the moments between requests
+    assert latency["percentiles_ms"]["p50"] <= latency["percentiles_ms"]["p95"] <= latency["percentiles_ms"]["p99"]
+    assert check.ci is not None and check.ci[0] <= check.value <= check.ci[1]
+    assert check.message.startswith("p95 latency under load ") and f"at concurrency {concurrency}: " in check.message
+    assert "requests/s" in check.message and "requests" not in check.details  # no max_error_rate: no rate judged
+
+
+def test_latency_under_load_catches_a_slow_server(
+    project: pytest.Pytester, wine: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The proxy holds every request 150 ms: p95 under load is over 100 ms for sure, and fails."""
+    from modelcheck.models.cache import ModelCache
+    from modelcheck.run.gate import run_gate
+
+    proxy = wine["proxy"]
+    gate = _load_gate(project, wine, monkeypatch, LOAD_CHECK.format(concurrency=4, max_ms=100, extra=""), proxy.url)
+    models = ModelCache()
+    models.get(gate.model)
+    proxy.fault = Fault("slow", seconds=0.15)
+    try:
+        result = run_gate(gate, file="gates/wine.yaml", models=models, stage=None)
+    finally:
+        proxy.fault = None
+        models.close()
+    (check,) = result.checks
+    assert check.status == "failed", check.message
+    assert check.ci is not None and check.ci[0] > 100 and check.details["latency"]["percentiles_ms"]["p50"] >= 150
+    assert check.message.startswith("p95 latency under load ") and " > 100 ms " in check.message
+
+
+def test_failed_requests_under_load_error_or_count_against_max_error_rate(
+    project: pytest.Pytester, wine: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelcheck.models.cache import ModelCache
+    from modelcheck.run.gate import run_gate
+
+    proxy = wine["proxy"]
+    checks = LOAD_CHECK.format(concurrency=2, max_ms=5000, extra="    max_error_rate: 0.2\n")
+    checks += LOAD_CHECK.format(concurrency=2, max_ms=5000, extra="").replace("p95_under_load", "strict")
+    gate = _load_gate(project, wine, monkeypatch, checks, proxy.url)
+    models = ModelCache()
+    models.get(gate.model)
+    outcomes = {}
+    try:
+        for check in gate.checks:  # each check against its own 3 failures, after the gate's prediction pass
+            from dataclasses import replace
+
+            one = replace(gate, checks=(check,))
+            proxy.fault = None
+            from modelcheck.run import gate as gate_module
+
+            original = gate_module.judge
+
+            def faulted(spec, run, original=original):  # the fault starts when the load test does
+                proxy.fault = Fault("status", status=503, times=3)
+                return original(spec, run)
+
+            monkeypatch.setattr(gate_module, "judge", faulted)
+            outcomes[check.name] = run_gate(one, file="gates/wine.yaml", models=models, stage=None).checks[0]
+    finally:
+        proxy.fault = None
+        models.close()
+    tolerant, strict = outcomes["p95_under_load"], outcomes["strict"]
+    assert tolerant.status == "passed", tolerant.message
+    requests = tolerant.details["requests"]
+    assert requests["failed_by_kind"] == {"http_5xx": 3} and requests["failed"] == 3
+    assert requests["sent"] == tolerant.details["latency"]["warmup_requests"] + tolerant.details["latency"]["requests"]
+    latency = tolerant.details["latency"]
+    timed_failures = sum(latency["failed_by_kind"].values())  # those of the 3 that fell after the warm-up
+    assert tolerant.n == latency["answered"] == latency["requests"] - timed_failures  # left out of the percentiles
+    assert f"error rate {3 / requests['sent']:.3g} <= max_error_rate 0.2" in tolerant.message
+    assert strict.status == "error"
+    assert strict.message.startswith("load test at concurrency 2 (POST /v2/models/wine/infer, 2 row(s) per request): "
+                                     "3 of ")  # fmt: skip
+    assert "(http_5xx 3) and this check sets no max_error_rate" in strict.message and "HTTP 503" in strict.message

@@ -240,3 +240,76 @@ def test_max_error_rate_over_generation_requests(
     assert strict.status == "failed" and strict.message.startswith(
         f"error rate {3 / rows:.3g} > max_error_rate 0.01 (3 of {rows} requests failed (http_5xx 3))"
     )
+
+
+def test_generation_under_load_streams_and_reports_ttft_and_tpot(
+    project: pytest.Pytester, served: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Streamed chat completions at concurrency 2 against LitServe, whose app sends one event per generated token:
+    the first token arrives before the answer ends, every request reports the 4 tokens the server counted, and
+    the figures agree with each other (TPOT = (latency - TTFT) / 3 at the median request, roughly)."""
+    from modelcheck.gatefile import load_gate
+    from modelcheck.models.cache import ModelCache
+    from modelcheck.run.gate import run_gate
+
+    gates = project.path / "gates"
+    text = GATES["count"].format(extra=ENDPOINT)
+    text += ("  - name: p95_under_load\n    kind: latency\n    concurrency: 2\n    max_ms: 20000\n    inputs: fixed\n"
+             "    min_iterations: 16\n    min_time: 0.5\n    max_time: 30\n")  # fmt: skip
+    (gates / "count.yaml").write_text(text)
+    monkeypatch.setenv("GEN_BACKEND", "openai")
+    monkeypatch.setenv("GEN_SOURCE", served["url"])
+    models = ModelCache()
+    try:
+        result = run_gate(load_gate(gates / "count.yaml"), file="gates/count.yaml", models=models, stage=None)
+    finally:
+        models.close()
+    check = next(c for c in result.checks if c.name == "p95_under_load")
+    assert check.status == "passed", check.message
+    latency = check.details["latency"]
+    assert latency["request"] == "chat completions, streamed" and latency["answered"] == check.n >= 16
+    # inputs: fixed: every request sends the first prompt; the server counts the tokens the local model makes
+    from modelcheck.gatefile import ModelSpec
+    from modelcheck.models.backends import get_backend
+
+    local = get_backend("transformers").load(
+        ModelSpec(id="g", source=str(served["gpt2"]), task="text-generation", device="cpu", max_new_tokens=4)
+    )
+    with (gates / "count.csv").open() as f:
+        first_prompt = next(csv.DictReader(f))["prompt"]
+    produced = local.predict([first_prompt], batch_size=1).output_tokens
+    assert produced is not None
+    tokens = int(produced[0])
+    assert tokens >= 2 and latency["output_tokens_per_request"] == tokens  # from the stream's usage
+    ttft, p50 = latency["ttft_ms"], latency["percentiles_ms"]
+    assert 0 < ttft["p50"] < p50["p50"]  # the first token comes before the last
+    assert latency["tpot_ms"]["p50"] > 0
+    assert latency["tpot_ms"]["p50"] == pytest.approx((p50["p50"] - ttft["p50"]) / (tokens - 1), rel=0.5)
+    assert latency["output_tokens_per_s"] == pytest.approx(tokens * check.n / latency["timed_wall_s"])
+    assert "TTFT p50 " in check.message and "TPOT p50 " in check.message and "output tokens/s" in check.message
+    # the gate's own exact-match pass is not streamed: one plain request per prompt, as before
+    assert next(c for c in result.checks if c.name == "exact").status == "passed"
+
+
+def test_a_load_check_on_the_model_in_files_is_skipped(
+    project: pytest.Pytester, served: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelcheck.gatefile import load_gate
+    from modelcheck.models.cache import ModelCache
+    from modelcheck.run.gate import run_gate
+
+    gates = project.path / "gates"
+    text = GATES["count"].format(extra="")
+    text += "  - name: p95_under_load\n    kind: latency\n    concurrency: 2\n    max_ms: 100\n"
+    text += "    max_error_rate: 0.1\n"
+    (gates / "count.yaml").write_text(text)
+    monkeypatch.setenv("GEN_BACKEND", "transformers")
+    monkeypatch.setenv("GEN_SOURCE", str(served["gpt2"]))
+    models = ModelCache()
+    try:
+        result = run_gate(load_gate(gates / "count.yaml"), file="gates/count.yaml", models=models, stage=None)
+    finally:
+        models.close()
+    check = next(c for c in result.checks if c.name == "p95_under_load")
+    assert check.status == "skipped"
+    assert check.message.startswith("concurrency 2: a load test needs a model behind a server")

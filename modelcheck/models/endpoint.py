@@ -27,7 +27,7 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from modelcheck.errors import BackendError
 from modelcheck.gatefile.paths import public_url
-from modelcheck.models.requests import Failed, RequestTally
+from modelcheck.models.requests import Failed, RequestTally, run_coroutine
 
 if TYPE_CHECKING:
     import httpx
@@ -158,14 +158,15 @@ class Endpoint:
 
     def send(self, calls: Sequence[Call]) -> list[Any]:
         """The decoded JSON bodies of ``calls``, in order; EndpointError once one fails for good."""
-        return _run(self._send_all(calls))
+        return run_coroutine(self._send_all(calls))
 
-    async def _send_all(self, calls: Sequence[Call]) -> list[Any]:
+    def client(self, limit: int | None = None) -> httpx.AsyncClient:
+        """An async client for this server: at most ``limit`` (default ``concurrency``) connections, no redirects."""
         import httpx
 
-        limit = self.settings.concurrency
+        limit = limit or self.settings.concurrency
         base, _, query = self.settings.url.partition("?")
-        client = httpx.AsyncClient(
+        return httpx.AsyncClient(
             base_url=base.split("#")[0],
             params=httpx.QueryParams(query.split("#")[0]),
             headers=self.headers,
@@ -175,6 +176,21 @@ class Endpoint:
             follow_redirects=False,
             trust_env=False,
         )
+
+    async def fetch(self, client: httpx.AsyncClient, call: Call, *, events: Callable[[Any], None] | None = None) -> Any:
+        """One request with its retries: the decoded answer, or a :class:`Failed` (counted by the caller).
+
+        With ``events``, the answer is read as server-sent events (``data: {...}`` lines, ending at
+        ``data: [DONE]``): each event's JSON is handed to ``events`` as it arrives, and the answer is None.
+        """
+        try:
+            return await self._request(client, call, events)
+        except EndpointError as exc:
+            return Failed(exc.kind, str(exc))
+
+    async def _send_all(self, calls: Sequence[Call]) -> list[Any]:
+        limit = self.settings.concurrency
+        client = self.client(limit)
         gate = asyncio.Semaphore(limit)
 
         async def one(call: Call) -> Any:
@@ -197,12 +213,12 @@ class Endpoint:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _request(self, client: httpx.AsyncClient, call: Call) -> Any:
+    async def _request(self, client: httpx.AsyncClient, call: Call, events: Callable[[Any], None] | None = None) -> Any:
         tries = self.settings.retries + 1
         for attempt in range(tries):
             self.requests += 1
             try:
-                return await self._attempt(client, call)
+                return await self._attempt(client, call, events)
             except _Failure as failure:
                 self.failures[failure.kind] += 1
                 if not failure.retry or attempt == tries - 1:
@@ -212,21 +228,23 @@ class Endpoint:
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _attempt(self, client: httpx.AsyncClient, call: Call) -> Any:
+    async def _attempt(self, client: httpx.AsyncClient, call: Call, events: Callable[[Any], None] | None) -> Any:
         """One try, bounded by ``timeout`` as a whole (a server that drips its answer included)."""
         try:
-            return await asyncio.wait_for(self._try(client, call), self.settings.timeout)
+            return await asyncio.wait_for(self._try(client, call, events), self.settings.timeout)
         except asyncio.TimeoutError:
             raise _Failure(
                 "timeout", f"no complete answer within timeout {self.settings.timeout:g} s", retry=True
             ) from None
 
-    async def _try(self, client: httpx.AsyncClient, call: Call) -> Any:
+    async def _try(self, client: httpx.AsyncClient, call: Call, events: Callable[[Any], None] | None) -> Any:
         import httpx
 
         try:
             async with client.stream(call.method, call.path, json=call.body) as response:
                 self._check_status(response)
+                if events is not None:
+                    return await _read_events(response, events)
                 body = await _read_capped(response)
                 if not self.server:
                     self.server = {k: response.headers[k][:200] for k in _SERVER_HEADERS if k in response.headers}
@@ -289,6 +307,28 @@ class Endpoint:
         return text
 
 
+async def _read_events(response: httpx.Response, events: Callable[[Any], None]) -> None:
+    """Hand each server-sent event's JSON (``data: {...}``) to ``events`` as it arrives, up to ``data: [DONE]``."""
+    size, done = 0, False
+    async for line in response.aiter_lines():
+        size += len(line) + 1
+        if size > MAX_BODY_BYTES:
+            raise _Failure("body_too_large", f"the event stream is over the limit of {MAX_BODY_BYTES:,} bytes",
+                           retry=False)  # fmt: skip
+        if not line.startswith("data:"):
+            continue  # blank separators, comments, event names
+        payload = line[5:].strip()
+        if payload == "[DONE]":
+            done = True
+            break
+        try:
+            events(json.loads(payload))
+        except ValueError as exc:
+            raise _Failure("invalid_json", f"an event of the stream is not valid JSON ({exc})", retry=False) from None
+    if not done:
+        raise _Failure("protocol", "the event stream ended without data: [DONE]", retry=False)
+
+
 async def _read_capped(response: httpx.Response) -> bytes:
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
@@ -349,15 +389,3 @@ def _read_headers(
         headers[name] = value
         sources.append((name, used[0] if used else None))
     return headers, sources, [s for s in secrets if s]
-
-
-def _run(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run ``coroutine`` to completion: in this thread, or in a fresh one when a loop already runs here."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coroutine)
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()

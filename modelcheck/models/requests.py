@@ -1,4 +1,5 @@
-"""Requests that failed for good, while an endpoint tolerates them (a check's ``max_error_rate``).
+"""Requests that failed for good, while an endpoint tolerates them (a check's ``max_error_rate``), and
+what a load test sends (:class:`LoadTarget`, :class:`Answered`).
 
 :class:`RequestTally` counts the requests sent and those that failed by kind; :class:`Failed` stands
 in for the answer of a failed request; :func:`join_answered` makes the outputs of a prediction whose
@@ -7,15 +8,19 @@ failed batches become placeholder rows marked in ``Outputs.failed``.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from modelcheck.models.backends import Outputs
 
-__all__ = ["Failed", "RequestTally", "join_answered"]
+__all__ = ["Answered", "Failed", "LoadTarget", "RequestTally", "Send", "join_answered", "run_coroutine"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,30 @@ class Failed:
 
     kind: str
     message: str
+
+
+@dataclass(frozen=True)
+class Answered:
+    """A request of a load test that was answered: for streamed generation, when its first token arrived
+    (``time.perf_counter()`` seconds) and how many tokens it generated (None where not known)."""
+
+    first_token_at: float | None = None
+    output_tokens: int | None = None
+
+
+#: ``send(i)``: send the load test's request ``i`` (its inputs: the ``i``-th batch) and say how it went.
+Send = Callable[[int], Awaitable["Answered | Failed"]]
+
+
+class LoadTarget(Protocol):
+    """What a served model gives a load test (``model.load_target(batch, batch_size)``)."""
+
+    #: What one request is: ``chat completions, streamed`` (for the report).
+    request: str
+
+    def session(self, concurrency: int) -> AbstractAsyncContextManager[Send]:
+        """An HTTP client for ``concurrency`` requests in flight, open while the test runs; yields ``send``."""
+        ...
 
 
 @dataclass
@@ -98,3 +127,15 @@ def join_answered(
         else:
             filled.append(replace(part, failed=np.zeros(rows, dtype=bool)) if tolerating else part)
     return concat_outputs(filled)
+
+
+def run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine`` to completion: in this thread, or in a fresh one when a loop already runs here."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

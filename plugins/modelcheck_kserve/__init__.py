@@ -16,7 +16,7 @@ come from ``model.labels`` (needed unless the metadata's output shape gives the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from modelcheck.gatefile import ModelSpec
+    from modelcheck.models.endpoint_load import EndpointLoad
     from modelcheck.models.requests import RequestTally
 
 __all__ = ["SUPPORTED_TASKS", "KServeBackend", "KServeModel"]
@@ -93,6 +94,16 @@ class KServeModel:
     def tolerating_failures(self) -> AbstractContextManager[RequestTally]:
         """Within: a request that fails for good marks its rows in ``Outputs.failed`` (counted in the tally)."""
         return self.endpoint.tolerating()
+
+    def load_target(self, batch: Callable[[int], Sequence[Any]], batch_size: int) -> EndpointLoad:
+        """A load test's requests: request ``i`` infers ``batch(i)``; its answer is checked as predict checks it."""
+        from modelcheck.models.endpoint_load import EndpointLoad
+
+        def call(i: int) -> Call:
+            return Call("POST", f"{self.path}/infer", self._request(batch(i)))
+
+        return EndpointLoad(self.endpoint, f"POST {self.path}/infer, {batch_size} row(s)", call,
+                            read=lambda answer, i: self._outputs(answer, len(batch(i))))  # fmt: skip
 
     def predict(self, inputs: Sequence[Any], *, batch_size: int) -> Outputs:
         """One infer request per ``batch_size`` rows; the answers joined in input order."""

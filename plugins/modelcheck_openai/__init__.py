@@ -16,7 +16,7 @@ the gate predicts:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from modelcheck.gatefile import ModelSpec
+    from modelcheck.models.endpoint_load import EndpointLoad
     from modelcheck.models.requests import RequestTally
 
 __all__ = ["SUPPORTED_TASKS", "OpenAIBackend", "OpenAIModel"]
@@ -67,6 +68,31 @@ class OpenAIModel:
         """Within: a request that fails for good marks its rows in ``Outputs.failed`` (counted in the tally)."""
         return self.endpoint.tolerating()
 
+    def load_target(self, batch: Callable[[int], Sequence[Any]], batch_size: int) -> EndpointLoad:
+        """A load test's requests: generation streams one prompt per request (time to first token, tokens);
+        embeddings send ``batch_size`` texts (the first of each pair) per request, checked as predict checks them."""
+        from modelcheck.models.endpoint_load import EndpointLoad, StreamReader
+
+        endpoint = self.endpoint
+        if self.task == "text-generation":
+            chat = endpoint.settings.api != "completions"
+
+            def generate(i: int) -> Call:
+                (call,) = self._calls([str(prompt) for prompt in batch(i)[:1]], stream=True)
+                return call
+
+            return EndpointLoad(endpoint, f"{'chat completions' if chat else 'completions'}, streamed", generate,
+                                stream=lambda: StreamReader(endpoint, chat=chat))  # fmt: skip
+
+        def texts(i: int) -> list[str]:
+            return [str(row[0] if isinstance(row, (tuple, list)) else row) for row in batch(i)]
+
+        def embed(i: int) -> Call:
+            return Call("POST", "/v1/embeddings", {"model": endpoint.settings.model, "input": texts(i)})
+
+        return EndpointLoad(endpoint, f"embeddings, {batch_size} text(s)", embed,
+                            read=lambda answer, i: self._embeddings(answer, len(texts(i))))  # fmt: skip
+
     def predict(self, inputs: Sequence[Any], *, batch_size: int) -> Outputs:
         check_predict(self.endpoint.url, loaded=self._open, batch_size=batch_size)
         tolerating = self.endpoint.tally is not None
@@ -80,16 +106,21 @@ class OpenAIModel:
             return Outputs(embeddings=first.embeddings, pair_embeddings=second.embeddings, failed=failed)
         return self._embed([str(text) for text in inputs], batch_size)
 
-    def _generate(self, prompts: list[str]) -> tuple[list[str], np.ndarray]:
+    def _calls(self, prompts: list[str], *, stream: bool = False) -> list[Call]:
+        """One completion request per prompt (streamed: ``stream`` with usage in the last event)."""
         settings = self.endpoint.settings
         common: dict[str, Any] = {"model": settings.model, "temperature": 0, "max_tokens": self.max_tokens}
         if settings.stop:
             common["stop"] = list(settings.stop)
+        if stream:
+            common.update(stream=True, stream_options={"include_usage": True})
         if settings.api == "completions":
-            calls = [Call("POST", "/v1/completions", {**common, "prompt": p}) for p in prompts]
-        else:
-            calls = [Call("POST", "/v1/chat/completions", {**common, "messages": [{"role": "user", "content": p}]})
-                     for p in prompts]  # fmt: skip
+            return [Call("POST", "/v1/completions", {**common, "prompt": p}) for p in prompts]
+        return [Call("POST", "/v1/chat/completions", {**common, "messages": [{"role": "user", "content": p}]})
+                for p in prompts]  # fmt: skip
+
+    def _generate(self, prompts: list[str]) -> tuple[list[str], np.ndarray]:
+        calls = self._calls(prompts)
         import numpy as np
 
         texts = self.endpoint.decode(self.endpoint.send(calls), lambda answer, _: self._text(answer))
