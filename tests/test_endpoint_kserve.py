@@ -83,8 +83,14 @@ def wine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]
         graph = skl2onnx.convert_sklearn(pipe, initial_types=[("X", FloatTensorType([None, len(features)]))],
                                          options={LogisticRegression: {"zipmap": False}})  # fmt: skip
     (folder / "wine.onnx").write_bytes(graph.SerializeToString())
-    with start_mlserver(folder / "server", {"wine": pipe}) as url, FaultProxy(url) as proxy:
-        yield {"folder": folder, "url": url, "proxy": proxy, "features": features, "pipe": pipe, "frame": frame}
+    from sklearn.feature_selection import SelectKBest
+
+    # a weak model (one feature), whose rows are right and wrong: what row-by-row comparisons need
+    weak = make_pipeline(SelectKBest(k=1), LogisticRegression(max_iter=1000))
+    weak.fit(frame.loc[~test, features].to_numpy(dtype="float32"), frame.loc[~test, "target"])
+    with start_mlserver(folder / "server", {"wine": pipe, "weak": weak}) as url, FaultProxy(url) as proxy:
+        yield {"folder": folder, "url": url, "proxy": proxy, "features": features, "pipe": pipe, "frame": frame,
+               "weak": weak}  # fmt: skip
 
 
 @pytest.fixture()
@@ -508,3 +514,44 @@ def test_failed_requests_under_load_error_or_count_against_max_error_rate(
     assert strict.message.startswith("load test at concurrency 2 (POST /v2/models/wine/infer, 2 row(s) per request): "
                                      "3 of ")  # fmt: skip
     assert "(http_5xx 3) and this check sets no max_error_rate" in strict.message and "HTTP 503" in strict.message
+
+
+def test_regression_with_failed_requests_compares_the_baseline_on_the_answered_rows(
+    project: pytest.Pytester, wine: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A baseline of the weak served model from a healthy run; the same model with 2 of 8 requests failing:
+    compared on the same rows the two are identical (difference 0), and the baseline's value is that of the
+    answered rows, not of the first rows."""
+    from modelcheck.gatefile import load_gate
+    from modelcheck.models.cache import ModelCache
+    from modelcheck.run.gate import run_gate
+
+    write_gate(project, wine, endpoint=True)
+    path = project.path / "gates" / "wine.yaml"
+    text = path.read_text().replace("retries: 2", "retries: 0").replace("  id: wine\n", "  id: weak\n")
+    path.write_text(text)
+    run(project, monkeypatch, wine["url"], "kserve-v2")
+    assert main(["baseline", "update", "out.json", "--dir", "baselines"]) == 0
+    path.write_text(text + "  - name: no_regression\n    kind: regression\n    metric: accuracy\n"
+                    "    baseline: ../baselines/weak.json\n    max_drop: 0.3\n    max_error_rate: 0.3\n")  # fmt: skip
+    monkeypatch.setenv("WINE_SOURCE", wine["proxy"].url)
+    gate = load_gate(path)
+    models = ModelCache()
+    models.get(gate.model)
+    wine["proxy"].fault = Fault("status", status=500, times=2)
+    result = run_gate(gate, file="gates/wine.yaml", models=models, stage=None)
+    models.close()
+    check = next(c for c in result.checks if c.name == "no_regression")
+    assert check.status == "passed", check.message
+    left_out = check.details["requests"]["failed_rows"]
+    assert check.details["requests"]["failed"] == 2 and len(left_out) in (12, 16)
+    frame = wine["frame"]
+    test = frame[frame.index % 3 == 0].reset_index(drop=True)
+    right = wine["weak"].predict(test[wine["features"]].to_numpy("float32")) == test["target"].to_numpy()
+    assert 0.3 < right.mean() < 0.95  # rows right and wrong
+    answered = [i for i in range(len(test)) if i not in left_out]
+    expected = float(right[answered].mean())
+    assert check.details["candidate"] == pytest.approx(expected) and check.details["baseline"] == pytest.approx(
+        expected
+    )
+    assert check.value == 0.0
