@@ -56,6 +56,13 @@ class GateRun:
     #: Which data rows the server answered (bool, one per data row) when some failed; frame, inputs,
     #: targets and outputs then hold the answered rows only. None: every row.
     answered: np.ndarray | None = None
+    #: Every data row's input where ``inputs`` holds only the answered ones: what latency and memory time.
+    every_input: Sequence[Any] | None = None
+
+    @property
+    def timed_inputs(self) -> Sequence[Any]:
+        """The inputs latency and memory checks run the model on: every data row's."""
+        return self.inputs if self.every_input is None else self.every_input
 
 
 def judge(check: CheckSpec, run: GateRun) -> CheckResult:

@@ -42,9 +42,9 @@ _UNCERTAIN += "min_iterations, pin the runner, or set on_uncertain: estimate"
 def judge(check: CheckSpec, run: GateRun) -> CheckResult:
     """The check kind's entry in :data:`modelcheck.checks.KINDS`."""
     if check.concurrency is not None:  # under load: a served model (modelcheck.checks.load_latency)
-        batch = batches(run.inputs, check.batch_size or 1, fixed=check.inputs == "fixed")
+        batch = batches(run.timed_inputs, check.batch_size or 1, fixed=check.inputs == "fixed")
         return judge_load(check, run.gate, run.model, batch, latency_verdict)
-    return judge_latency(check, run.gate, run.model, run.inputs, run.models)
+    return judge_latency(check, run.gate, run.model, run.timed_inputs, run.models)
 
 
 def judge_latency(

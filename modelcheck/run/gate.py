@@ -187,7 +187,7 @@ def _evaluate(
             raise CheckError(f"cannot save the per-example outputs to {saved} ({exc.strerror or exc})") from None
         result.outputs = {"path": saved.relative_to(report_dir).as_posix(), "sha256": digest}
 
-    frame, answered = data.frame, None
+    frame, answered, every_input = data.frame, None, None
     if outputs.failed is not None and outputs.failed.any():  # judged on the rows the server answered
         import numpy as np
 
@@ -196,11 +196,12 @@ def _evaluate(
         answered = ~outputs.failed
         rows = np.flatnonzero(answered)
         frame = frame.iloc[rows].reset_index(drop=True)
+        every_input = inputs
         inputs, targets, outputs = take_rows(inputs, rows), take_rows(targets, rows), outputs.take(rows)
     run = GateRun(
         gate=gate, model=model, models=models, frame=frame, data_sha256=data.sha256, inputs=inputs,
         targets=targets, outputs=outputs, artifacts=[record["sha256"] for record in result.model["files"]],
-        load_memory=models.load_note(gate.model), requests=tally, answered=answered,
+        load_memory=models.load_note(gate.model), requests=tally, answered=answered, every_input=every_input,
     )  # fmt: skip
     outcomes = []
     for check in gate.checks:
