@@ -313,3 +313,45 @@ def test_a_load_check_on_the_model_in_files_is_skipped(
     check = next(c for c in result.checks if c.name == "p95_under_load")
     assert check.status == "skipped"
     assert check.message.startswith("concurrency 2: a load test needs a model behind a server")
+
+
+def test_max_error_rate_over_embedding_pairs(
+    project: pytest.Pytester, served: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One of the 6 embeddings requests (3 batches of each side of the pairs) fails for good: its rows are left out
+    on both sides, and spearman is the local embedder's on the remaining pairs (to float32 transport)."""
+    import numpy as np
+    from scipy import stats
+
+    from modelcheck.gatefile import ModelSpec, load_gate
+    from modelcheck.models.cache import ModelCache
+    from modelcheck.run.gate import run_gate
+
+    proxy = served["proxy"]
+    gates = project.path / "gates"
+    text = GATES["pairs"].format(extra=ENDPOINT.replace("retries: 1", "retries: 0")) + "    max_error_rate: 0.2\n"
+    (gates / "pairs.yaml").write_text(text)
+    monkeypatch.setenv("EMB_BACKEND", "openai")
+    monkeypatch.setenv("EMB_SOURCE", proxy.url)
+    gate = load_gate(gates / "pairs.yaml")
+    proxy.fault = Fault("status", status=500, times=1)
+    models = ModelCache()
+    try:
+        result = run_gate(gate, file="gates/pairs.yaml", models=models, stage=None)
+        local = models.get(ModelSpec(id="e", source=str(served["embedder"]), task="feature-extraction", device="cpu"))
+        with (gates / "pairs.csv").open() as f:
+            data = list(csv.DictReader(f))
+        outputs = local.predict([(row["a"], row["b"]) for row in data], batch_size=8)
+    finally:
+        models.close()
+    (check,) = result.checks
+    requests = check.details["requests"]
+    assert check.status == "passed", check.message
+    assert requests["sent"] == 6 and requests["failed_by_kind"] == {"http_5xx": 1}
+    left_out = requests["failed_rows"]
+    assert left_out in (list(range(0, 8)), list(range(8, 16)), list(range(16, 20)))  # one batch of 8, 8 or 4
+    kept = [i for i in range(len(data)) if i not in left_out]
+    a, b = outputs.embeddings[kept], outputs.pair_embeddings[kept]
+    cosine = (a * b).sum(axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    expected = stats.spearmanr(cosine, [float(data[i]["score"]) for i in kept]).statistic
+    assert check.n == len(kept) and check.value == pytest.approx(expected, abs=1e-6)
