@@ -355,3 +355,30 @@ def test_max_error_rate_over_embedding_pairs(
     cosine = (a * b).sum(axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
     expected = stats.spearmanr(cosine, [float(data[i]["score"]) for i in kept]).statistic
     assert check.n == len(kept) and check.value == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_stream_retried_counts_only_the_try_that_answered() -> None:
+    """What a broken try streamed before it failed is forgotten when the retry begins (``events(None)``)."""
+    from modelcheck.gatefile import ModelSpec
+    from modelcheck.gatefile.spec import EndpointSpec
+    from modelcheck.models.endpoint import Endpoint
+    from modelcheck.models.endpoint_load import StreamReader
+
+    url = "http://127.0.0.1:9"
+    spec = ModelSpec(
+        id="m", source=url, backend="openai", task="text-generation", endpoint=EndpointSpec(url=url, model="m")
+    )
+    reader = StreamReader(Endpoint(spec, "openai"), chat=True)
+    chunk = {"choices": [{"delta": {"content": "a"}}]}
+    reader.event(chunk)
+    first_try = reader.first_at
+    reader.event(None)
+    time.sleep(0.01)
+    reader.event(chunk)
+    reader.event(chunk)
+    reader.event({"choices": [], "usage": None})
+    answered = reader.answered()
+    assert answered.output_tokens == 2 and first_try is not None and answered.first_token_at is not None
+    assert answered.first_token_at > first_try
+    reader.event({"choices": [{"delta": {}, "finish_reason": "stop"}], "usage": {"completion_tokens": 5}})
+    assert reader.answered().output_tokens == 5  # the server's count, where it sends one

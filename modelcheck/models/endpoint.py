@@ -181,7 +181,8 @@ class Endpoint:
         """One request with its retries: the decoded answer, or a :class:`Failed` (counted by the caller).
 
         With ``events``, the answer is read as server-sent events (``data: {...}`` lines, ending at
-        ``data: [DONE]``): each event's JSON is handed to ``events`` as it arrives, and the answer is None.
+        ``data: [DONE]``): each event's JSON is handed to ``events`` as it arrives, and the answer is None;
+        ``events(None)`` says a retry begins (forget the events of the failed try).
         """
         try:
             return await self._request(client, call, events)
@@ -217,6 +218,8 @@ class Endpoint:
         tries = self.settings.retries + 1
         for attempt in range(tries):
             self.requests += 1
+            if attempt and events is not None:
+                events(None)
             try:
                 return await self._attempt(client, call, events)
             except _Failure as failure:

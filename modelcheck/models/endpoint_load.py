@@ -34,6 +34,10 @@ class StreamReader:
         self.usage: int | None = None
 
     def event(self, event: Any) -> None:
+        """Read one event; None: a retry begins, so what the failed try streamed does not count."""
+        if event is None:
+            self.first_at, self.pieces, self.usage = None, 0, None
+            return
         if not isinstance(event, dict):
             raise self.endpoint.invalid("invalid_body", "a streamed event is not a JSON object")
         usage = event.get("usage")
