@@ -555,3 +555,25 @@ def test_regression_with_failed_requests_compares_the_baseline_on_the_answered_r
         expected
     )
     assert check.value == 0.0
+
+
+def test_a_load_check_through_pytest_the_report_and_its_views(
+    project: pytest.Pytester, wine: dict, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As a user runs it: the load check is a pytest item like the others, its figures reach the report (which
+    validates against its schema when read), the summary and the HTML page; the token appears in none of them."""
+    write_gate(project, wine, endpoint=True)
+    path = project.path / "gates" / "wine.yaml"
+    path.write_text(path.read_text() + LOAD_CHECK.format(concurrency=3, max_ms=5000, extra="    max_error_rate: 0.1\n"))
+    served, shown = run(project, monkeypatch, wine["url"], "kserve-v2")
+    check = next(c for c in served["checks"] if c["name"] == "p95_under_load")
+    assert check["status"] == "passed" and check["threshold"] == {"max_ms": 5000, "max_error_rate": 0.1}
+    assert check["details"]["latency"]["concurrency"] == 3 and check["details"]["requests"]["failed"] == 0
+    assert "gates/wine.yaml::p95_under_load" in shown and "Traceback" not in shown
+    assert main(["summary", "out.json"]) == 0
+    assert main(["report", "html", "out.json", "-o", "out.html"]) == 0
+    summary = capsys.readouterr().out
+    assert "p95_under_load" in summary
+    page = (project.path / "out.html").read_text()
+    assert "p95_under_load" in page and "requests/s" in page
+    assert all(TOKEN not in text for text in (shown, summary, page, (project.path / "out.json").read_text()))
