@@ -1,7 +1,8 @@
 """A LitServe server with the OpenAI specs, for the endpoint tests: ``python litserve_app.py PORT GPT2 EMBEDDER``.
 
 ``/v1/chat/completions`` answers the last user message with greedy generation of ``max_tokens``
-tokens, and ``/v1/embeddings`` embeds ``input``; both run the model the way modelcheck's own
+tokens (streamed: one event per generated token, each sent once that token is generated), and
+``/v1/embeddings`` embeds ``input``; both run the model the way modelcheck's own
 transformers backend runs it locally (that is what the server-vs-folder comparison measures).
 """
 
@@ -34,8 +35,19 @@ class Chat(ls.LitAPI):
 
     def predict(self, request: Any, context: dict[str, Any]) -> Any:
         prompt = request.messages[-1].content
-        model = self.model(int(context.get("max_tokens") or 4))
-        yield model.predict([prompt], batch_size=1).texts[0]
+        max_tokens = int(context.get("max_tokens") or 4)
+        if not request.stream:
+            yield self.model(max_tokens).predict([prompt], batch_size=1).texts[0]
+            return
+        # streamed: token by token as greedy decoding makes them (the text of k tokens extends that of k - 1),
+        # each piece yielded once its token is generated, with the tokens so far as usage (the last one counts)
+        sent = ""
+        for k in range(1, max_tokens + 1):
+            text = self.model(k).predict([prompt], batch_size=1).texts[0]
+            if not text.startswith(sent) or text == sent:
+                break  # stopped (end of sequence) or re-tokenised: the rest is not an extension
+            yield {"role": "assistant", "content": text[len(sent) :], "completion_tokens": k}
+            sent = text
 
 
 class Embed(ls.LitAPI):

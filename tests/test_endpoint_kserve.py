@@ -83,8 +83,14 @@ def wine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]
         graph = skl2onnx.convert_sklearn(pipe, initial_types=[("X", FloatTensorType([None, len(features)]))],
                                          options={LogisticRegression: {"zipmap": False}})  # fmt: skip
     (folder / "wine.onnx").write_bytes(graph.SerializeToString())
-    with start_mlserver(folder / "server", {"wine": pipe}) as url, FaultProxy(url) as proxy:
-        yield {"folder": folder, "url": url, "proxy": proxy, "features": features, "pipe": pipe, "frame": frame}
+    from sklearn.feature_selection import SelectKBest
+
+    # a weak model (one feature), whose rows are right and wrong: what row-by-row comparisons need
+    weak = make_pipeline(SelectKBest(k=1), LogisticRegression(max_iter=1000))
+    weak.fit(frame.loc[~test, features].to_numpy(dtype="float32"), frame.loc[~test, "target"])
+    with start_mlserver(folder / "server", {"wine": pipe, "weak": weak}) as url, FaultProxy(url) as proxy:
+        yield {"folder": folder, "url": url, "proxy": proxy, "features": features, "pipe": pipe, "frame": frame,
+               "weak": weak}  # fmt: skip
 
 
 @pytest.fixture()
@@ -282,3 +288,292 @@ def test_header_secrets_stay_unexpanded_in_the_spec(
     with pytest.raises(BackendError, match=r"from \$MC_TEST_TOKEN\) holds a control character") as caught:
         get_backend("kserve-v2").load(gate.model)
     assert "X-Evil" not in str(caught.value)
+
+
+TOLERANT_CHECKS = """\
+  - name: tolerant_accuracy
+    metric: accuracy
+    min: 0.8
+    max_error_rate: 0.3
+  - name: strict_rate
+    metric: accuracy
+    min: 0.8
+    max_error_rate: 0.1
+"""
+TOLERATED = [
+    (Fault("status", status=503, times=2), "http_5xx"),
+    (Fault("invalid_json", times=2), "invalid_json"),
+    (Fault("missing_rows", times=2), "missing_rows"),
+    (Fault("slow", seconds=5, times=2), "timeout"),
+]
+
+
+@pytest.mark.parametrize(("fault", "kind"), TOLERATED, ids=[kind for _, kind in TOLERATED])
+def test_max_error_rate_leaves_failed_requests_out_and_judges_their_rate(
+    project: pytest.Pytester, wine: dict, monkeypatch: pytest.MonkeyPatch, fault: Fault, kind: str
+) -> None:
+    """2 of the 8 infer requests fail for good (no retries): 25% is within 0.3 and beyond 0.1; a check without
+    max_error_rate errors; the answered rows are judged with the accuracy scikit-learn gives them."""
+    write_gate(project, wine, endpoint=True)
+    path = project.path / "gates" / "wine.yaml"
+    path.write_text(path.read_text().replace("retries: 2", "retries: 0") + TOLERANT_CHECKS)
+    proxy = wine["proxy"]
+    monkeypatch.setenv("WINE_SOURCE", proxy.url)
+    monkeypatch.setenv("WINE_BACKEND", "kserve-v2")
+    from modelcheck.gatefile import load_gate
+    from modelcheck.models.cache import ModelCache
+    from modelcheck.run.gate import run_gate
+
+    gate = load_gate(path)
+    models = ModelCache()
+    models.get(gate.model)  # loaded before the fault is set: loading is never tolerated
+    proxy.fault = fault
+    started = time.monotonic()
+    result = run_gate(gate, file="gates/wine.yaml", models=models, stage=None)
+    assert time.monotonic() - started < 30
+    models.close()
+    checks = {check.name: check for check in result.checks}
+    rows = result.data["rows"]
+    assert rows == 60  # 8 requests of 8 rows, the last of 4
+
+    tolerant = checks["tolerant_accuracy"]
+    assert tolerant.status == "passed", tolerant.message
+    requests = tolerant.details["requests"]
+    assert requests["sent"] == 8 and requests["failed"] == 2 and requests["failed_by_kind"] == {kind: 2}
+    assert requests["error_rate"] == 0.25 and requests["max_error_rate"] == 0.3
+    assert tolerant.n in (rows - 16, rows - 12)  # two batches left out: two of 8 rows, or one of 8 and the 4
+    left_out = requests["failed_rows"]
+    assert len(left_out) == rows - tolerant.n and all(r // 8 in {left_out[0] // 8, left_out[-1] // 8} for r in left_out)
+    frame = wine["frame"]
+    test = frame[frame.index % 3 == 0].reset_index(drop=True).drop(index=left_out)
+    predicted = wine["pipe"].predict(test[wine["features"]].to_numpy("float32"))
+    assert tolerant.value == pytest.approx(float((predicted == test["target"]).mean()))
+    assert f"error rate 0.25 <= max_error_rate 0.3 (2 of 8 requests failed ({kind} 2))" in tolerant.message
+    assert f"judged on the {tolerant.n} rows answered" in tolerant.message
+    assert tolerant.threshold == {"min": 0.8, "max_error_rate": 0.3}
+
+    strict = checks["strict_rate"]
+    assert strict.status == "failed"
+    assert strict.message.startswith(f"error rate 0.25 > max_error_rate 0.1 (2 of 8 requests failed ({kind} 2)); "
+                                     f"on the {tolerant.n} rows answered: accuracy")  # fmt: skip
+    assert proxy.url in strict.message and TOKEN not in strict.message
+    assert strict.value == tolerant.value  # still measured on the rows answered
+
+    for name in ("accuracy", "macro_f1"):  # no max_error_rate: an error, as without tolerance
+        assert checks[name].status == "error"
+        assert checks[name].message.startswith(f"2 of 8 requests failed ({kind} 2) and this check sets no "
+                                               "max_error_rate")  # fmt: skip
+    assert result.model["endpoint"]["failures"] == {kind: 2}
+    assert result.model["endpoint"]["requests"] == 3 + 8  # loading, then the infer requests
+
+
+def test_max_error_rate_through_pytest_with_a_healthy_server(
+    project: pytest.Pytester, wine: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through pytest as a user runs it: nothing fails, the check passes and its details say 0 of 8 failed."""
+    write_gate(project, wine, endpoint=True)
+    path = project.path / "gates" / "wine.yaml"
+    path.write_text(path.read_text().replace("average: macro\n    min: 0.8", "average: macro\n    min: 0.8\n"
+                                             "    max_error_rate: 0.05"))  # fmt: skip
+    served, shown = run(project, monkeypatch, wine["url"], "kserve-v2")
+    checks = {c["name"]: c for c in served["checks"]}
+    assert {c["status"] for c in served["checks"]} == {"passed"}
+    assert checks["macro_f1"]["details"]["requests"] == {
+        "sent": 8, "failed": 0, "failed_by_kind": {}, "error_rate": 0.0, "first_failure": None, "max_error_rate": 0.05,
+        "failed_rows": [],
+    }  # fmt: skip
+    assert checks["macro_f1"]["message"].endswith("(error rate 0 <= max_error_rate 0.05 (0 of 8 requests failed))")
+    assert "requests" not in checks["accuracy"]["details"]
+    assert "Traceback" not in shown
+
+
+def _load_gate(project: pytest.Pytester, wine: dict, monkeypatch: pytest.MonkeyPatch, checks: str, source: str):
+    from modelcheck.gatefile import load_gate
+
+    write_gate(project, wine, endpoint=True)
+    path = project.path / "gates" / "wine.yaml"
+    text = path.read_text().replace("retries: 2", "retries: 0")
+    path.write_text(text[: text.index("checks:\n")] + "checks:\n" + checks)
+    monkeypatch.setenv("WINE_SOURCE", source)
+    monkeypatch.setenv("WINE_BACKEND", "kserve-v2")
+    return load_gate(path)
+
+
+LOAD_CHECK = """\
+  - name: p95_under_load
+    kind: latency
+    concurrency: {concurrency}
+    batch_size: 2
+    max_ms: {max_ms}
+    min_iterations: 60
+    min_time: 0.5
+    max_time: 20
+{extra}"""
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_latency_under_load_on_a_real_server(
+    project: pytest.Pytester, wine: dict, monkeypatch: pytest.MonkeyPatch, concurrency: int
+) -> None:
+    """Through the proxy, which counts what reaches the server: every request the test reports was sent, the
+    achieved concurrency is the one asked for, and the percentiles are those of the reported timings."""
+    from modelcheck.models.cache import ModelCache
+    from modelcheck.run.gate import run_gate
+
+    proxy = wine["proxy"]
+    gate = _load_gate(project, wine, monkeypatch, LOAD_CHECK.format(concurrency=concurrency, max_ms=5000, extra=""),
+                      proxy.url)  # fmt: skip
+    models = ModelCache()
+    models.get(gate.model)
+    proxy.reset_seen()
+    result = run_gate(gate, file="gates/wine.yaml", models=models, stage=None)
+    models.close()
+    (check,) = result.checks
+    assert check.status == "passed", check.message
+    latency = check.details["latency"]
+    prediction = -(-result.data["rows"] // 8)  # the gate's own pass over the data first
+    assert len(proxy.seen) == prediction + latency["warmup_requests"] + latency["requests"]
+    assert latency["requests"] == latency["answered"] == check.n >= 60 and latency["failed_by_kind"] == {}
+    assert latency["concurrency"] == concurrency and latency["request"] == "POST /v2/models/wine/infer, 2 row(s)"
+    assert latency["requests_per_s"] == pytest.approx(check.n / latency["timed_wall_s"])
+    if concurrency == 1:
+        assert 0.8 < latency["in_flight"] <= 1.0 + 1e-9
+    else:
+        assert 2.5 < latency["in_flight"] <= 4.0 + 1e-9  # four in flight, less the moments between requests
+    assert latency["percentiles_ms"]["p50"] <= latency["percentiles_ms"]["p95"] <= latency["percentiles_ms"]["p99"]
+    assert check.ci is not None and check.ci[0] <= check.value <= check.ci[1]
+    assert check.message.startswith("p95 latency under load ") and f"at concurrency {concurrency}: " in check.message
+    assert "requests/s" in check.message and "requests" not in check.details  # no max_error_rate: no rate judged
+
+
+def test_latency_under_load_catches_a_slow_server(
+    project: pytest.Pytester, wine: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The proxy holds every request 150 ms: p95 under load is over 100 ms for sure, and fails."""
+    from modelcheck.models.cache import ModelCache
+    from modelcheck.run.gate import run_gate
+
+    proxy = wine["proxy"]
+    gate = _load_gate(project, wine, monkeypatch, LOAD_CHECK.format(concurrency=4, max_ms=100, extra=""), proxy.url)
+    models = ModelCache()
+    models.get(gate.model)
+    proxy.fault = Fault("slow", seconds=0.15)
+    try:
+        result = run_gate(gate, file="gates/wine.yaml", models=models, stage=None)
+    finally:
+        proxy.fault = None
+        models.close()
+    (check,) = result.checks
+    assert check.status == "failed", check.message
+    assert check.ci is not None and check.ci[0] > 100 and check.details["latency"]["percentiles_ms"]["p50"] >= 150
+    assert check.message.startswith("p95 latency under load ") and " > 100 ms " in check.message
+
+
+def test_failed_requests_under_load_error_or_count_against_max_error_rate(
+    project: pytest.Pytester, wine: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelcheck.models.cache import ModelCache
+    from modelcheck.run.gate import run_gate
+
+    proxy = wine["proxy"]
+    checks = LOAD_CHECK.format(concurrency=2, max_ms=5000, extra="    max_error_rate: 0.2\n")
+    checks += LOAD_CHECK.format(concurrency=2, max_ms=5000, extra="").replace("p95_under_load", "strict")
+    gate = _load_gate(project, wine, monkeypatch, checks, proxy.url)
+    models = ModelCache()
+    models.get(gate.model)
+    outcomes = {}
+    try:
+        for check in gate.checks:  # each check against its own 3 failures, after the gate's prediction pass
+            from dataclasses import replace
+
+            one = replace(gate, checks=(check,))
+            proxy.fault = None
+            from modelcheck.run import gate as gate_module
+
+            original = gate_module.judge
+
+            def faulted(spec, run, original=original):  # the fault starts when the load test does
+                proxy.fault = Fault("status", status=503, times=3)
+                return original(spec, run)
+
+            monkeypatch.setattr(gate_module, "judge", faulted)
+            outcomes[check.name] = run_gate(one, file="gates/wine.yaml", models=models, stage=None).checks[0]
+    finally:
+        proxy.fault = None
+        models.close()
+    tolerant, strict = outcomes["p95_under_load"], outcomes["strict"]
+    assert tolerant.status == "passed", tolerant.message
+    requests = tolerant.details["requests"]
+    assert requests["failed_by_kind"] == {"http_5xx": 3} and requests["failed"] == 3
+    assert requests["sent"] == tolerant.details["latency"]["warmup_requests"] + tolerant.details["latency"]["requests"]
+    latency = tolerant.details["latency"]
+    timed_failures = sum(latency["failed_by_kind"].values())  # those of the 3 that fell after the warm-up
+    assert tolerant.n == latency["answered"] == latency["requests"] - timed_failures  # left out of the percentiles
+    assert f"error rate {3 / requests['sent']:.3g} <= max_error_rate 0.2" in tolerant.message
+    assert strict.status == "error"
+    assert strict.message.startswith("load test at concurrency 2 (POST /v2/models/wine/infer, 2 row(s) per request): "
+                                     "3 of ")  # fmt: skip
+    assert "(http_5xx 3) and this check sets no max_error_rate" in strict.message and "HTTP 503" in strict.message
+
+
+def test_regression_with_failed_requests_compares_the_baseline_on_the_answered_rows(
+    project: pytest.Pytester, wine: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A baseline of the weak served model from a healthy run; the same model with 2 of 8 requests failing:
+    compared on the same rows the two are identical (difference 0), and the baseline's value is that of the
+    answered rows, not of the first rows."""
+    from modelcheck.gatefile import load_gate
+    from modelcheck.models.cache import ModelCache
+    from modelcheck.run.gate import run_gate
+
+    write_gate(project, wine, endpoint=True)
+    path = project.path / "gates" / "wine.yaml"
+    text = path.read_text().replace("retries: 2", "retries: 0").replace("  id: wine\n", "  id: weak\n")
+    path.write_text(text)
+    run(project, monkeypatch, wine["url"], "kserve-v2")
+    assert main(["baseline", "update", "out.json", "--dir", "baselines"]) == 0
+    path.write_text(text + "  - name: no_regression\n    kind: regression\n    metric: accuracy\n"
+                    "    baseline: ../baselines/weak.json\n    max_drop: 0.3\n    max_error_rate: 0.3\n")  # fmt: skip
+    monkeypatch.setenv("WINE_SOURCE", wine["proxy"].url)
+    gate = load_gate(path)
+    models = ModelCache()
+    models.get(gate.model)
+    wine["proxy"].fault = Fault("status", status=500, times=2)
+    result = run_gate(gate, file="gates/wine.yaml", models=models, stage=None)
+    models.close()
+    check = next(c for c in result.checks if c.name == "no_regression")
+    assert check.status == "passed", check.message
+    left_out = check.details["requests"]["failed_rows"]
+    assert check.details["requests"]["failed"] == 2 and len(left_out) in (12, 16)
+    frame = wine["frame"]
+    test = frame[frame.index % 3 == 0].reset_index(drop=True)
+    right = wine["weak"].predict(test[wine["features"]].to_numpy("float32")) == test["target"].to_numpy()
+    assert 0.3 < right.mean() < 0.95  # rows right and wrong
+    answered = [i for i in range(len(test)) if i not in left_out]
+    expected = float(right[answered].mean())
+    assert check.details["candidate"] == pytest.approx(expected) and check.details["baseline"] == pytest.approx(
+        expected
+    )
+    assert check.value == 0.0
+
+
+def test_a_load_check_through_pytest_the_report_and_its_views(
+    project: pytest.Pytester, wine: dict, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As a user runs it: the load check is a pytest item like the others, its figures reach the report (which
+    validates against its schema when read), the summary and the HTML page; the token appears in none of them."""
+    write_gate(project, wine, endpoint=True)
+    path = project.path / "gates" / "wine.yaml"
+    path.write_text(path.read_text() + LOAD_CHECK.format(concurrency=3, max_ms=5000, extra="    max_error_rate: 0.1\n"))
+    served, shown = run(project, monkeypatch, wine["url"], "kserve-v2")
+    check = next(c for c in served["checks"] if c["name"] == "p95_under_load")
+    assert check["status"] == "passed" and check["threshold"] == {"max_ms": 5000, "max_error_rate": 0.1}
+    assert check["details"]["latency"]["concurrency"] == 3 and check["details"]["requests"]["failed"] == 0
+    assert "gates/wine.yaml::p95_under_load" in shown and "Traceback" not in shown
+    assert main(["summary", "out.json"]) == 0
+    assert main(["report", "html", "out.json", "-o", "out.html"]) == 0
+    summary = capsys.readouterr().out
+    assert "p95_under_load" in summary
+    page = (project.path / "out.html").read_text()
+    assert "p95_under_load" in page and "requests/s" in page
+    assert all(TOKEN not in text for text in (shown, summary, page, (project.path / "out.json").read_text()))

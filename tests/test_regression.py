@@ -245,3 +245,17 @@ def test_baseline_update_without_outputs_is_a_usage_error(tmp_path: Path, capsys
     write_report(tmp_path / "r.json", build_report([], stage=None))
     assert main(["baseline", "update", str(tmp_path / "r.json"), "--dir", str(tmp_path / "b")]) == 2
     assert "holds no per-example outputs" in capsys.readouterr().err
+
+
+def test_a_baseline_saved_from_a_run_with_failed_requests_is_not_compared(tmp_path: Path) -> None:
+    """A served model's run that tolerated failed requests saves which rows failed (placeholders in the others'
+    place); a baseline made from it would compare placeholders, so it is inconclusive and says to recreate it."""
+    targets, base = good_model(100, 0.9)
+    failed = np.zeros(100, dtype=bool)
+    failed[[3, 50]] = True
+    baseline = write_baseline(tmp_path, Outputs(labels=base, failed=failed))
+    result = judge(regression(baseline=str(baseline), on_missing="pass"), targets, Outputs(labels=base))
+    assert result.status == "inconclusive"
+    assert "answered no output for 2 rows; recreate it from a run without failed requests" in result.message
+    healthy = write_baseline(tmp_path / "healthy", Outputs(labels=base, failed=np.zeros(100, dtype=bool)))
+    assert judge(regression(baseline=str(healthy), max_drop=0.2), targets, Outputs(labels=base)).status == "passed"

@@ -75,6 +75,15 @@ REJECTED = {
     "latency baseline_model without max_ratio": gate({**LAT, "max_ms": 40, "baseline_model": "self"}),
     "memory max_ratio without baseline_model": gate({**MEM, "max_ratio": 1.2}),
     "memory against self": gate({**MEM, "max_ratio": 1.2, "baseline_model": "self"}),
+    "max_error_rate on a latency check without concurrency": gate({**LAT, "max_ms": 40, "max_error_rate": 0.1}),
+    "max_error_rate of 1": gate({"metric": "f1", "min": 0.5, "max_error_rate": 1}),
+    "max_error_rate on a memory check": gate({**MEM, "max_mb": 100, "max_error_rate": 0.1}),
+    "concurrency 0": gate({**LAT, "max_ms": 40, "concurrency": 0}),
+    "concurrency on a metric check": gate({"metric": "f1", "min": 0.5, "concurrency": 2}),
+    "load test against a baseline_model": gate(
+        {**LAT, "max_ms": 40, "concurrency": 2, "max_ratio": 1.1, "baseline_model": "self"}
+    ),
+    "load test without max_ms": gate({**LAT, "concurrency": 2}),
     "accuracy min 90": gate({"metric": "accuracy", "min": 90}),
     "f1 max below 0": gate({"metric": "f1", "max": -0.1}),
     "mae min below 0": gate(
@@ -112,6 +121,13 @@ ACCEPTED = {
     "tabular regression": gate({"metric": "r2", "min": -5}, task="tabular-regression", data={"input": ["a", "b"]}),
     "text generation": gate({"metric": "exact_match", "min": 0.5}, task="text-generation"),
     "the default task": gate({"metric": "roc_auc", "min": 0.5}, model={"task": None}),
+    "a metric tolerating failed requests": gate(
+        {"metric": "f1", "average": "macro", "min": 0.5, "max_error_rate": 0.05}
+    ),
+    "a regression tolerating failed requests": gate(
+        {"kind": "regression", "metric": "accuracy", "baseline": "b.json", "max_drop": 0.01, "max_error_rate": 0}
+    ),
+    "a load test": gate({**LAT, "max_ms": 40, "concurrency": 8, "max_error_rate": 0.01, "percentile": 99}),
 }
 #: Rules across keys or about the machine, which JSON Schema cannot say: validate alone rejects these.
 VALIDATE_ONLY = {
@@ -165,6 +181,14 @@ def test_validate_words_a_broken_rule_itself(tmp_path: Path) -> None:
     assert "max_ms does not apply to a metric check (it belongs to latency checks)" in str(
         validate_rejects(REJECTED["latency key on a metric check"], tmp_path)
     )
+    for case, says in {
+        "max_error_rate on a latency check without concurrency": "checks[1].max_error_rate: max_error_rate on a "
+        "latency check judges the requests of a load test: give concurrency",
+        "load test against a baseline_model": "checks[1].concurrency: a load test (concurrency) is judged by max_ms",
+        "load test without max_ms": "a latency check needs a threshold: max_ms",
+        "concurrency on a metric check": "concurrency does not apply to a metric check (it belongs to latency checks)",
+    }.items():
+        assert says in str(validate_rejects(REJECTED[case], tmp_path)), case
 
 
 def test_the_shipped_gates_satisfy_the_whole_schema() -> None:

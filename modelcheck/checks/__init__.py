@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
     from modelcheck.gatefile import CheckSpec, GateSpec
     from modelcheck.models.backends import LoadedModel, Outputs
     from modelcheck.models.cache import ModelCache
+    from modelcheck.models.requests import RequestTally
     from modelcheck.report.results import CheckResult
 
 #: Check kind -> the module that judges it.
@@ -49,6 +51,18 @@ class GateRun:
     load_memory: dict[str, Any] | None = None
     #: What one check computed that another of the gate can reuse (a comparison model's outputs).
     shared: dict[Any, Any] = field(default_factory=dict)
+    #: A served model under a check with max_error_rate: the prediction pass's requests and failures.
+    requests: RequestTally | None = None
+    #: Which data rows the server answered (bool, one per data row) when some failed; frame, inputs,
+    #: targets and outputs then hold the answered rows only. None: every row.
+    answered: np.ndarray | None = None
+    #: Every data row's input where ``inputs`` holds only the answered ones: what latency and memory time.
+    every_input: Sequence[Any] | None = None
+
+    @property
+    def timed_inputs(self) -> Sequence[Any]:
+        """The inputs latency and memory checks run the model on: every data row's."""
+        return self.inputs if self.every_input is None else self.every_input
 
 
 def judge(check: CheckSpec, run: GateRun) -> CheckResult:

@@ -13,6 +13,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from modelcheck.checks.bounds import baseline_model, judged, model_name, overall_status
+from modelcheck.checks.load_latency import judge_load
 from modelcheck.errors import CheckError
 from modelcheck.measure.timing import (
     LatencyComparison,
@@ -40,7 +41,10 @@ _UNCERTAIN += "min_iterations, pin the runner, or set on_uncertain: estimate"
 
 def judge(check: CheckSpec, run: GateRun) -> CheckResult:
     """The check kind's entry in :data:`modelcheck.checks.KINDS`."""
-    return judge_latency(check, run.gate, run.model, run.inputs, run.models)
+    if check.concurrency is not None:  # under load: a served model (modelcheck.checks.load_latency)
+        batch = batches(run.timed_inputs, check.batch_size or 1, fixed=check.inputs == "fixed")
+        return judge_load(check, run.gate, run.model, batch, latency_verdict)
+    return judge_latency(check, run.gate, run.model, run.timed_inputs, run.models)
 
 
 def judge_latency(

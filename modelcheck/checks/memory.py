@@ -33,7 +33,7 @@ ISOLATE_TIMEOUT = 900
 
 def judge(check: CheckSpec, run: GateRun) -> CheckResult:
     """The check kind's entry in :data:`modelcheck.checks.KINDS`."""
-    return judge_memory(check, run.gate, run.model, run.inputs, run.models, load_memory=run.load_memory)
+    return judge_memory(check, run.gate, run.model, run.timed_inputs, run.models, load_memory=run.load_memory)
 
 
 def judge_memory(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,7 +30,7 @@ def judge(check: CheckSpec, run: GateRun) -> CheckResult:
     """The check kind's entry in :data:`modelcheck.checks.KINDS`."""
     return judge_regression(
         check, run.targets, run.outputs, run.model.label_names, run.frame,
-        model_id=run.gate.model.id, data_sha256=run.data_sha256, task=run.gate.model.task,
+        model_id=run.gate.model.id, data_sha256=run.data_sha256, task=run.gate.model.task, answered=run.answered,
     )  # fmt: skip
 
 
@@ -43,8 +44,13 @@ def judge_regression(
     model_id: str,
     data_sha256: str | None,
     task: str | None = None,
+    answered: np.ndarray | None = None,
 ) -> CheckResult:
-    """Compare ``outputs`` with the check's baseline row by row and judge non-inferiority."""
+    """Compare ``outputs`` with the check's baseline row by row and judge non-inferiority.
+
+    ``answered`` (a served model some of whose requests failed): which data rows ``outputs`` holds;
+    the baseline is compared on those rows.
+    """
     assert check.baseline is not None and check.max_drop is not None and check.metric is not None
     try:
         baseline = read_baseline(check.baseline, model_id=model_id)
@@ -58,13 +64,24 @@ def judge_regression(
             f"(sha256 {data_sha256}); recreate the baseline on this data before comparing",
             policy="inconclusive",
         )
-    if baseline.rows != len(outputs):
+    rows = len(outputs) if answered is None else len(answered)
+    if baseline.rows != rows:
         return _without_baseline(
             check,
-            f"baseline {baseline.path} has {baseline.rows} rows, this run {len(outputs)}; compare on the same rows "
+            f"baseline {baseline.path} has {baseline.rows} rows, this run {rows}; compare on the same rows "
             "(same data and limit)",
             policy="inconclusive",
         )
+    failed = baseline.outputs.failed
+    if failed is not None and failed.any():
+        return _without_baseline(
+            check,
+            f"baseline {baseline.path} was made from a run in which the server answered no output for "
+            f"{int(failed.sum())} rows; recreate it from a run without failed requests",
+            policy="inconclusive",
+        )
+    if answered is not None:
+        baseline = replace(baseline, outputs=baseline.outputs.take(np.flatnonzero(answered)))
 
     comparison = _compare(check, targets, baseline.outputs, outputs, label_names, task)
     details = {**comparison.to_dict(), "baseline_file": baseline.path, "baseline_created_at": baseline.created_at}

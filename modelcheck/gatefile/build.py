@@ -124,6 +124,7 @@ def _build_gate(document: dict[str, Any], gate_path: Path, shown: str, node: yam
                 max=check.get("max"),
                 slice_by=check.get("slice_by"),
                 min_samples=check.get("min_samples", 1),
+                max_error_rate=check.get("max_error_rate"),
                 line=line_of(node, ["checks", index]),
             )
         )
@@ -208,12 +209,13 @@ def _build_model(doc: dict[str, Any], gate_path: Path, base: Path, fail: Any) ->
 
 _KIND_KEYS = {
     "metric": {"metric", "average", "pos_label", "min", "max", "slice_by", "min_samples", "reference",
-               *CHECK_OPTIONS},
+               "max_error_rate", *CHECK_OPTIONS},
     "regression": {"metric", "average", "pos_label", "baseline", "max_drop", "test", "confidence", "resamples",
-                   "seed", "on_missing", *CHECK_OPTIONS},
+                   "seed", "on_missing", "max_error_rate", *CHECK_OPTIONS},
     "parity": {"against", "max_abs_diff", "max_rel_diff", "min_cosine", "min_agreement", "min_similarity"},
     "latency": {"batch_size", "percentile", "inputs", "threads", "min_iterations", "min_time", "max_time", "max_ms",
-                "max_ratio", "baseline_model", "confidence", "resamples", "seed", "on_uncertain"},
+                "max_ratio", "baseline_model", "confidence", "resamples", "seed", "on_uncertain", "concurrency",
+                "max_error_rate"},
     "memory": {"batch_size", "phase", "isolate", "threads", "max_mb", "max_ratio", "baseline_model"},
 }  # fmt: skip
 _KIND_REQUIRED: dict[str, tuple[str, ...]] = {
@@ -225,7 +227,7 @@ _KIND_REQUIRED: dict[str, tuple[str, ...]] = {
 }
 #: Keys of latency and memory checks copied as written (the rest: see _performance_keys).
 _PERFORMANCE_KEYS = ("batch_size", "percentile", "inputs", "threads", "min_iterations", "min_time", "max_time",
-                     "on_uncertain", "phase", "isolate", "max_ms", "max_mb", "max_ratio")  # fmt: skip
+                     "on_uncertain", "phase", "isolate", "max_ms", "max_mb", "max_ratio", "concurrency")  # fmt: skip
 _PARITY_BOUNDS = ("max_abs_diff", "max_rel_diff", "min_cosine", "min_agreement", "min_similarity")
 
 
@@ -269,6 +271,14 @@ def _check_performance_keys(kind: str, check: dict[str, Any], index: int, fail: 
     if kind == "memory" and check.get("baseline_model") == "self":
         raise fail(["checks", index, "baseline_model"], "baseline_model: self is the A/A mode of latency checks "
                    "(the timing noise floor); a memory check compares with another model source")  # fmt: skip
+    if kind == "latency" and "max_error_rate" in check and "concurrency" not in check:
+        raise fail(["checks", index, "max_error_rate"], "max_error_rate on a latency check judges the requests "
+                   "of a load test: give concurrency (requests in flight), or put it on a metric check")  # fmt: skip
+    if "concurrency" in check and "baseline_model" in check:
+        raise fail(["checks", index, "concurrency"], "a load test (concurrency) is judged by max_ms; comparing with "
+                   "baseline_model under load is not supported yet: drop baseline_model and max_ratio")  # fmt: skip
+    if "concurrency" in check and "max_ms" not in check:
+        raise fail(["checks", index], "a load test (concurrency) needs max_ms: the bound on its percentile")
     if check.get("min_time", 1.0) > check.get("max_time", 60.0):
         raise fail(["checks", index, "max_time"], f"max_time {check.get('max_time', 60.0)} is less than min_time "
                    f"{check.get('min_time', 1.0)}; timing could never reach min_time")  # fmt: skip

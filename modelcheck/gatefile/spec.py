@@ -145,6 +145,10 @@ class CheckSpec:
     baseline_model: ModelSpec | None = None
     #: ``baseline_model: self``: the model against itself (A/A), to measure the noise floor.
     baseline_self: bool = False
+    #: Latency under load (a served model): requests in flight at once (None: one call at a time, in process).
+    concurrency: int | None = None
+    #: Endpoints: the largest share of failed requests tolerated (None: the first one that fails for good errors).
+    max_error_rate: float | None = None
     #: The 1-based line of this check in its gate file (where annotations point); None when unknown.
     line: int | None = None
 
@@ -163,6 +167,7 @@ class CheckSpec:
             ("max_ms", self.max_ms),
             ("max_mb", self.max_mb),
             ("max_ratio", self.max_ratio),
+            ("max_error_rate", self.max_error_rate),
         )
         return {k: v for k, v in bounds if v is not None}
 

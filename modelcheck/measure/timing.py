@@ -307,6 +307,11 @@ def _looks(
     raise AssertionError("unreachable")
 
 
+def round_interval(blocks: np.ndarray, percentile: float, plan: LatencyPlan) -> tuple[float, float]:
+    """Bootstrap interval of a percentile of one model's (rounds, per_round) timings, resampling whole rounds."""
+    return _bootstrap([blocks], lambda s: np.asarray(np.percentile(s[0], percentile, axis=1)), plan)
+
+
 def _bootstrap(
     blocks: Sequence[np.ndarray], statistic: Callable[[Sequence[np.ndarray]], np.ndarray], plan: LatencyPlan
 ) -> tuple[float, float]:

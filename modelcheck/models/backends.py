@@ -67,6 +67,9 @@ class Outputs:
     - text2text tasks: ``texts`` and ``generation``;
     - ``object-detection``: ``detections``, one (m, 6) float array per image: x_min, y_min, x_max, y_max
       (pixels), score, class id, by descending score.
+
+    ``failed`` (endpoint backends, while tolerating failed requests): True for the rows whose request
+    failed for good; their other fields hold placeholders (zeros, empty texts) that no check reads.
     """
 
     labels: np.ndarray | None = None
@@ -83,6 +86,7 @@ class Outputs:
     output_tokens: np.ndarray | None = None
     detections: list[np.ndarray] | None = None
     generation: Mapping[str, Any] | None = None
+    failed: np.ndarray | None = None
 
     def __len__(self) -> int:
         fields = (self.labels, self.values, self.embeddings, self.texts, self.tags, self.multi_labels, self.detections)
@@ -114,6 +118,7 @@ class Outputs:
             output_tokens=pick(self.output_tokens),
             detections=None if self.detections is None else [self.detections[i] for i in index],
             generation=self.generation,
+            failed=pick(self.failed),
         )
 
 

@@ -6,6 +6,12 @@ One :class:`Endpoint` per loaded model: an async httpx client (imported when req
 response bodies (:data:`MAX_BODY_BYTES`, streamed), no redirects followed (credentials never travel
 to another host), and every failed try counted by kind (:meth:`Endpoint.record`).
 
+Under :meth:`Endpoint.tolerating` a request that fails for good does not end the run: ``send``
+gives a :class:`Failed` in its place, and the :class:`RequestTally` counts the requests sent and
+the ones that failed by kind (what a check's ``max_error_rate`` judges). Backends decode answers
+through :meth:`Endpoint.decode`, so an answer that arrived but cannot be used (invalid body, missing
+rows) counts as a failed request too.
+
 Header values are written as ``${VAR}`` in gate files and read from the environment here; they are
 sent and never shown: messages name the header and the variable, and any text from the server or
 from httpx is scrubbed of them before it reaches an error.
@@ -21,13 +27,15 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from modelcheck.errors import BackendError
 from modelcheck.gatefile.paths import public_url
+from modelcheck.models.requests import Failed, RequestTally, run_coroutine
 
 if TYPE_CHECKING:
     import httpx
@@ -49,7 +57,14 @@ T = TypeVar("T")
 
 
 class EndpointError(BackendError):
-    """A request to an inference server failed for good; the message names the URL and the counts."""
+    """A request to an inference server failed for good; the message names the URL and the counts.
+
+    ``kind`` is the failure's kind as the report counts it (``timeout``, ``http_5xx``, ``invalid_body``, ...).
+    """
+
+    def __init__(self, message: str, kind: str = "error") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -86,6 +101,7 @@ class Endpoint:
         self.requests = 0
         self.retries = 0
         self.failures: Counter[str] = Counter()
+        self.tally: RequestTally | None = None
 
     # -- what the report records ----------------------------------------------------------------
 
@@ -108,7 +124,31 @@ class Endpoint:
         """Count an answer that arrived but cannot be used (``kind``: missing_rows, invalid_body) and say why."""
         self.failures[kind] += 1
         where = f"{self.protocol} endpoint {self.url} (model {self.settings.model!r})"
-        return EndpointError(f"{where}: {self._scrub(problem)} {self._counts()}")
+        return EndpointError(f"{where}: {self._scrub(problem)} {self._counts()}", kind)
+
+    @contextmanager
+    def tolerating(self) -> Iterator[RequestTally]:
+        """Within: failed requests become :class:`Failed` answers, counted in the tally yielded."""
+        self.tally = tally = RequestTally()
+        try:
+            yield tally
+        finally:
+            self.tally = None
+
+    def decode(self, answers: Sequence[Any], read: Callable[[Any, int], T]) -> list[T | Failed]:
+        """``read(answer, i)`` each answer; while tolerating, a Failed one stays one and an unusable one becomes one."""
+        decoded: list[T | Failed] = []
+        for i, answer in enumerate(answers):
+            if isinstance(answer, Failed):
+                decoded.append(answer)
+                continue
+            try:
+                decoded.append(read(answer, i))
+            except EndpointError as exc:
+                if self.tally is None:
+                    raise
+                decoded.append(self.tally.add(exc.kind, str(exc)))
+        return decoded
 
     def _counts(self) -> str:
         counts = ", ".join(f"{kind} {n}" for kind, n in sorted(self.failures.items()))
@@ -118,14 +158,15 @@ class Endpoint:
 
     def send(self, calls: Sequence[Call]) -> list[Any]:
         """The decoded JSON bodies of ``calls``, in order; EndpointError once one fails for good."""
-        return _run(self._send_all(calls))
+        return run_coroutine(self._send_all(calls))
 
-    async def _send_all(self, calls: Sequence[Call]) -> list[Any]:
+    def client(self, limit: int | None = None) -> httpx.AsyncClient:
+        """An async client for this server: at most ``limit`` (default ``concurrency``) connections, no redirects."""
         import httpx
 
-        limit = self.settings.concurrency
+        limit = limit or self.settings.concurrency
         base, _, query = self.settings.url.partition("?")
-        client = httpx.AsyncClient(
+        return httpx.AsyncClient(
             base_url=base.split("#")[0],
             params=httpx.QueryParams(query.split("#")[0]),
             headers=self.headers,
@@ -135,11 +176,34 @@ class Endpoint:
             follow_redirects=False,
             trust_env=False,
         )
+
+    async def fetch(self, client: httpx.AsyncClient, call: Call, *, events: Callable[[Any], None] | None = None) -> Any:
+        """One request with its retries: the decoded answer, or a :class:`Failed` (counted by the caller).
+
+        With ``events``, the answer is read as server-sent events (``data: {...}`` lines, ending at
+        ``data: [DONE]``): each event's JSON is handed to ``events`` as it arrives, and the answer is None;
+        ``events(None)`` says a retry begins (forget the events of the failed try).
+        """
+        try:
+            return await self._request(client, call, events)
+        except EndpointError as exc:
+            return Failed(exc.kind, str(exc))
+
+    async def _send_all(self, calls: Sequence[Call]) -> list[Any]:
+        limit = self.settings.concurrency
+        client = self.client(limit)
         gate = asyncio.Semaphore(limit)
 
         async def one(call: Call) -> Any:
             async with gate:
-                return await self._request(client, call)
+                tally = self.tally
+                if tally is None:
+                    return await self._request(client, call)
+                tally.sent += 1
+                try:
+                    return await self._request(client, call)
+                except EndpointError as exc:
+                    return tally.add(exc.kind, str(exc))
 
         async with client:
             tasks = [asyncio.ensure_future(one(call)) for call in calls]
@@ -150,12 +214,14 @@ class Endpoint:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _request(self, client: httpx.AsyncClient, call: Call) -> Any:
+    async def _request(self, client: httpx.AsyncClient, call: Call, events: Callable[[Any], None] | None = None) -> Any:
         tries = self.settings.retries + 1
         for attempt in range(tries):
             self.requests += 1
+            if attempt and events is not None:
+                events(None)
             try:
-                return await self._attempt(client, call)
+                return await self._attempt(client, call, events)
             except _Failure as failure:
                 self.failures[failure.kind] += 1
                 if not failure.retry or attempt == tries - 1:
@@ -165,21 +231,23 @@ class Endpoint:
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _attempt(self, client: httpx.AsyncClient, call: Call) -> Any:
+    async def _attempt(self, client: httpx.AsyncClient, call: Call, events: Callable[[Any], None] | None) -> Any:
         """One try, bounded by ``timeout`` as a whole (a server that drips its answer included)."""
         try:
-            return await asyncio.wait_for(self._try(client, call), self.settings.timeout)
+            return await asyncio.wait_for(self._try(client, call, events), self.settings.timeout)
         except asyncio.TimeoutError:
             raise _Failure(
                 "timeout", f"no complete answer within timeout {self.settings.timeout:g} s", retry=True
             ) from None
 
-    async def _try(self, client: httpx.AsyncClient, call: Call) -> Any:
+    async def _try(self, client: httpx.AsyncClient, call: Call, events: Callable[[Any], None] | None) -> Any:
         import httpx
 
         try:
             async with client.stream(call.method, call.path, json=call.body) as response:
                 self._check_status(response)
+                if events is not None:
+                    return await _read_events(response, events)
                 body = await _read_capped(response)
                 if not self.server:
                     self.server = {k: response.headers[k][:200] for k in _SERVER_HEADERS if k in response.headers}
@@ -231,7 +299,8 @@ class Endpoint:
     def _error(self, call: Call, failure: _Failure, tries: int) -> EndpointError:
         return EndpointError(
             f"{self.protocol} endpoint {self.url}: {call.method} {call.path} failed after {tries} "
-            f"{'try' if tries == 1 else 'tries'}: {self._scrub(str(failure))} {self._counts()}"
+            f"{'try' if tries == 1 else 'tries'}: {self._scrub(str(failure))} {self._counts()}",
+            failure.kind,
         )
 
     def _scrub(self, text: str) -> str:
@@ -239,6 +308,28 @@ class Endpoint:
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
+
+
+async def _read_events(response: httpx.Response, events: Callable[[Any], None]) -> None:
+    """Hand each server-sent event's JSON (``data: {...}``) to ``events`` as it arrives, up to ``data: [DONE]``."""
+    size, done = 0, False
+    async for line in response.aiter_lines():
+        size += len(line) + 1
+        if size > MAX_BODY_BYTES:
+            raise _Failure("body_too_large", f"the event stream is over the limit of {MAX_BODY_BYTES:,} bytes",
+                           retry=False)  # fmt: skip
+        if not line.startswith("data:"):
+            continue  # blank separators, comments, event names
+        payload = line[5:].strip()
+        if payload == "[DONE]":
+            done = True
+            break
+        try:
+            events(json.loads(payload))
+        except ValueError as exc:
+            raise _Failure("invalid_json", f"an event of the stream is not valid JSON ({exc})", retry=False) from None
+    if not done:
+        raise _Failure("protocol", "the event stream ended without data: [DONE]", retry=False)
 
 
 async def _read_capped(response: httpx.Response) -> bytes:
@@ -301,15 +392,3 @@ def _read_headers(
         headers[name] = value
         sources.append((name, used[0] if used else None))
     return headers, sources, [s for s in secrets if s]
-
-
-def _run(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run ``coroutine`` to completion: in this thread, or in a fresh one when a loop already runs here."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coroutine)
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()

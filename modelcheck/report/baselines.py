@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 BASELINE_VERSION = 1
 _FIELDS = (
     "labels", "scores", "values", "embeddings", "pair_embeddings", "texts", "multi_labels", "spans", "token_logprobs",
+    "failed",
 )  # fmt: skip
 
 

@@ -16,18 +16,22 @@ come from ``model.labels`` (needed unless the metadata's output shape gives the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelcheck.errors import ModelLoadError
 from modelcheck.models.backends import Outputs, check_predict, require_task
 from modelcheck.models.endpoint import Call, Endpoint
+from modelcheck.models.requests import join_answered
 
 if TYPE_CHECKING:
     import numpy as np
 
     from modelcheck.gatefile import ModelSpec
+    from modelcheck.models.endpoint_load import EndpointLoad
+    from modelcheck.models.requests import RequestTally
 
 __all__ = ["SUPPORTED_TASKS", "KServeBackend", "KServeModel"]
 
@@ -87,6 +91,20 @@ class KServeModel:
         """The report's ``model.endpoint`` (requests since the last call)."""
         return self.endpoint.record()
 
+    def tolerating_failures(self) -> AbstractContextManager[RequestTally]:
+        """Within: a request that fails for good marks its rows in ``Outputs.failed`` (counted in the tally)."""
+        return self.endpoint.tolerating()
+
+    def load_target(self, batch: Callable[[int], Sequence[Any]], batch_size: int) -> EndpointLoad:
+        """A load test's requests: request ``i`` infers ``batch(i)``; its answer is checked as predict checks it."""
+        from modelcheck.models.endpoint_load import EndpointLoad
+
+        def call(i: int) -> Call:
+            return Call("POST", f"{self.path}/infer", self._request(batch(i)))
+
+        return EndpointLoad(self.endpoint, f"POST {self.path}/infer, {batch_size} row(s)", call,
+                            read=lambda answer, i: self._outputs(answer, len(batch(i))))  # fmt: skip
+
     def predict(self, inputs: Sequence[Any], *, batch_size: int) -> Outputs:
         """One infer request per ``batch_size`` rows; the answers joined in input order."""
         import numpy as np
@@ -94,13 +112,17 @@ class KServeModel:
         check_predict(self.endpoint.url, loaded=self._open, batch_size=batch_size)
         batches = [inputs[i : i + batch_size] for i in range(0, len(inputs), batch_size)]
         answers = self.endpoint.send([Call("POST", f"{self.path}/infer", self._request(b)) for b in batches])
-        parts = [self._outputs(answer, len(batch)) for answer, batch in zip(answers, batches, strict=True)]
-        if not parts:
-            empty = np.zeros(0, dtype=np.int64 if self.label_names else np.float64)
-            return Outputs(labels=empty) if self.label_names else Outputs(values=empty)
-        from modelcheck.models.predict import concat_outputs
+        parts = self.endpoint.decode(answers, lambda answer, i: self._outputs(answer, len(batches[i])))
 
-        return concat_outputs(parts)
+        def empty(rows: int) -> Outputs:
+            if self.label_names:
+                return Outputs(labels=np.zeros(rows, dtype=np.int64))
+            return Outputs(values=np.zeros(rows, dtype=np.float64))
+
+        if not parts:
+            return empty(0)
+        tolerating = self.endpoint.tally is not None
+        return join_answered(parts, [len(b) for b in batches], tolerating=tolerating, fallback=empty)
 
     def _request(self, batch: Sequence[Any]) -> dict[str, Any]:
         import numpy as np
