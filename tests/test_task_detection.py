@@ -148,3 +148,30 @@ def test_init_reads_a_detector_folder(tmp_path: Path, monkeypatch: pytest.Monkey
     assert gate.model.task == "object-detection"
     assert gate.data.input == "image" and gate.data.label == "objects" and gate.data.box_format == "xywh"
     assert [c.metric for c in gate.checks if c.kind == "metric"] == ["map", "map_50"]
+
+
+@pytest.mark.parametrize(
+    ("task", "box_format", "message"),
+    [
+        ("object-detection", "yolo", r"\$\.data\.box_format.*'yolo'.*xywh"),
+        ("image-classification", "xyxy", r"\$\.data\.box_format: data.box_format is for object-detection, not task "
+                                         r"'image-classification'; remove it"),
+    ],
+)  # fmt: skip
+def test_gate_files_refuse_an_unknown_or_misplaced_box_format(
+    tmp_path: Path, task: str, box_format: str, message: str
+) -> None:
+    from modelcheck.errors import GateFileError
+    from modelcheck.gatefile import load_gate
+
+    (tmp_path / "model").mkdir()
+    (tmp_path / "scenes.jsonl").write_text("{}\n", encoding="utf-8")
+    gate = tmp_path / "gate.yaml"
+    gate.write_text(
+        f"version: 1\nmodel: {{source: ./model, task: {task}}}\n"
+        f"data: {{source: scenes.jsonl, input: image, label: objects, box_format: {box_format}}}\n"
+        "checks:\n  - {name: q, metric: " + ("map" if task == "object-detection" else "accuracy") + ", min: 0.1}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(GateFileError, match=message):
+        load_gate(gate)
