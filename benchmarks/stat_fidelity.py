@@ -25,6 +25,7 @@ resamples) against scikit-learn called once per resample.
     python benchmarks/stat_fidelity.py --quick   # n 200 and 1,000, 1,000 sims: about a minute
     python benchmarks/stat_fidelity.py           # n 200, 1,000, 2,000, 10,000, 4,000 sims: 1-2 minutes
     python benchmarks/stat_fidelity.py --corpus  # then the corpus metrics (benchmarks/corpus_fidelity.py)
+    python benchmarks/stat_fidelity.py --detection  # then COCO mAP (benchmarks/detection_fidelity.py)
 """
 
 from __future__ import annotations
@@ -152,6 +153,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="n 200 and 1,000, 1,000 sims per cell")
     parser.add_argument("--sims", type=int, default=None, help="Monte Carlo candidates per bootstrap cell")
     parser.add_argument("--corpus", action="store_true", help="also the corpus metrics (corpus_fidelity.py)")
+    parser.add_argument("--detection", action="store_true", help="also COCO mAP (detection_fidelity.py)")
     args = parser.parse_args()
     sizes = (200, 1000) if args.quick else (200, 1000, 2000, 10000)
     sims = args.sims or (1000 if args.quick else 4000)
@@ -186,6 +188,14 @@ def main() -> None:
         print()
         sys.argv = [sys.argv[0], *(["--quick"] if args.quick else [])]
         corpus_fidelity.main()
+    if args.detection:  # COCO mAP: pycocotools' matching, resamples re-accumulated with images weighted
+        import sys
+
+        import detection_fidelity
+
+        print()
+        sys.argv = [sys.argv[0], *(["--quick"] if args.quick else [])]
+        detection_fidelity.main()
 
 
 if __name__ == "__main__":
