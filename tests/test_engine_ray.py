@@ -3,11 +3,21 @@
 One Ray runtime (2 CPUs, no dashboard) is started for the module with ``ray.init`` and shared by the
 tests (the engine joins a runtime that is already up). Models: a scikit-learn classifier converted to
 ONNX, and the tiny sentiment BERT of the session fixtures (transformers on the workers).
+
+``ray_cluster`` is a real cluster: ``ray start --head --block`` in a subprocess, bound to 127.0.0.1 on
+free ports with token authentication; a ``pytest --modelcheck --modelcheck-engine ray:127.0.0.1:PORT``
+subprocess joins it (a process that already runs Ray cannot join another cluster).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
 import time
 import warnings
 from collections.abc import Iterator
@@ -56,6 +66,60 @@ def ray_runtime() -> Iterator[None]:
     ray.data.DataContext.get_current().enable_progress_bars = False
     yield
     ray.shutdown()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+#: What a process needs to start or join the test cluster: Ray rewrites 127.0.0.1 into the machine's outward
+#: address (services.resolve_ip_for_localhost) unless RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, and ``ray start``
+#: turns on token authentication, which a joining process only uses with RAY_AUTH_MODE=token.
+def _cluster_env(token: str) -> dict[str, str]:
+    return {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token,
+            "RAY_USAGE_STATS_ENABLED": "0"}  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[dict[str, Any]]:
+    """A real Ray head on 127.0.0.1 (2 CPUs, no dashboard), its processes ended at teardown, none left behind."""
+    import psutil
+
+    folder = Path(tempfile.mkdtemp(prefix="mc-ray-"))  # short: Ray's unix socket paths live under it
+    port = _free_port()
+    env = {**os.environ, **_cluster_env(secrets.token_hex(32))}
+    ports = {flag: str(_free_port()) for flag in ("--ray-client-server-port", "--dashboard-agent-listen-port",
+                                                  "--dashboard-agent-grpc-port", "--runtime-env-agent-port",
+                                                  "--metrics-export-port")}  # fmt: skip
+    command = [shutil.which("ray") or "ray", "start", "--head", "--block", "--num-cpus=2", "--num-gpus=0",
+               "--node-ip-address=127.0.0.1", f"--port={port}", "--include-dashboard=false",
+               f"--temp-dir={folder}", "--disable-usage-stats", *(f"{k}={v}" for k, v in ports.items())]  # fmt: skip
+    log = (folder / "head.log").open("w")
+    head = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while "Ray runtime started" not in (folder / "head.log").read_text(errors="replace"):
+            if head.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"ray start --head did not start:\n{(folder / 'head.log').read_text()}", pytrace=False)
+            time.sleep(0.25)
+        yield {"address": f"127.0.0.1:{port}", "env": _cluster_env(env["RAY_AUTH_TOKEN"]), "folder": folder}
+    finally:
+        tree = psutil.Process(head.pid).children(recursive=True) if head.poll() is None else []
+        head.terminate()  # ray start --block stops the processes it started on SIGTERM
+        try:
+            head.wait(30)
+        except subprocess.TimeoutExpired:
+            head.kill()
+            head.wait()
+        tree = [p for p in tree if p.is_running()]
+        for process in tree:  # what a graceful stop left (workers of the raylet): by pid, only ours
+            process.kill()
+        psutil.wait_procs(tree, timeout=10)
+        log.close()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -192,3 +256,29 @@ def test_a_generation_gate_on_ray_equals_the_local_run(tmp_path: Path) -> None:
     remote = run(gate, RayEngine(None), tmp_path / "ray")
     same_results(local, remote)
     assert local.checks[0].status == "passed"
+
+
+def test_a_gate_on_a_ray_start_head_cluster_equals_the_local_run(
+    pytester: pytest.Pytester, iris_gate: Path, ray_cluster: dict[str, Any], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """``--modelcheck-engine ray:127.0.0.1:PORT`` against a ``ray start --head`` cluster: the local run's report."""
+    local = run(iris_gate, LocalEngine(), tmp_path / "local")
+    (pytester.path / "gates").mkdir()
+    (pytester.path / "gates" / "iris.yaml").write_text(iris_gate.read_text(), encoding="utf-8")
+    for name, value in ray_cluster["env"].items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    address = ray_cluster["address"]
+    result = pytester.runpytest_subprocess("--modelcheck", "--modelcheck-engine", f"ray:{address}",
+                                           "--modelcheck-report", "out.json", timeout=240)  # fmt: skip
+    result.assert_outcomes(passed=2)
+    gate = json.loads((pytester.path / "out.json").read_text())["gates"][0]
+    assert gate["model"]["engine"]["address"] == address and gate["model"]["engine"]["actors"] == 2
+    assert gate["model"]["engine"]["resources"]["CPU"] == 2.0
+    remote = {c["name"]: (c["status"], c["value"], c["n"]) for c in gate["checks"]}
+    assert remote == {c.name: (c.status, c.value, c.n) for c in local.checks}
+    assert gate["outputs"]["sha256"] == local.outputs["sha256"]
+    # the actors ran on that cluster: its workers' logs name the predictor
+    logs = [p.read_text(errors="replace") for p in (ray_cluster["folder"]).glob("session_*/logs/worker-*.out")]
+    assert any("_Predictor" in text for text in logs)
