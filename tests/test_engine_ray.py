@@ -282,3 +282,35 @@ def test_a_gate_on_a_ray_start_head_cluster_equals_the_local_run(
     # the actors ran on that cluster: its workers' logs name the predictor
     logs = [p.read_text(errors="replace") for p in (ray_cluster["folder"]).glob("session_*/logs/worker-*.out")]
     assert any("_Predictor" in text for text in logs)
+
+
+@pytest.mark.usefixtures("ray_runtime")
+def test_a_process_already_in_ray_does_not_predict_on_another_cluster(ray_cluster: dict[str, Any]) -> None:
+    spec = ModelSpec(id="m", source="m.onnx", backend="onnx", task="tabular-classification")
+    address = ray_cluster["address"]
+    with pytest.raises(BackendError, match=rf"already runs Ray \(cluster .*\) and cannot join {address}"):
+        RayEngine(address).predict(spec, None, np.zeros((4, 4), np.float32), batch_size=4,  # type: ignore[arg-type]
+                                   progress=None, on_threads=None)  # fmt: skip
+
+
+def test_joining_a_cluster_without_its_token_is_a_one_line_error_naming_the_address_and_the_cause(
+    pytester: pytest.Pytester, iris_gate: Path, ray_cluster: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (pytester.path / "gates").mkdir()
+    (pytester.path / "gates" / "iris.yaml").write_text(iris_gate.read_text(), encoding="utf-8")
+    monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(pytester.path / "no-token"))
+    address = ray_cluster["address"]
+    result = pytester.runpytest_subprocess("--modelcheck", "--modelcheck-engine", f"ray:{address}",
+                                           "--modelcheck-report", "out.json", timeout=240)  # fmt: skip
+    result.assert_outcomes(failed=2)
+    gate = json.loads((pytester.path / "out.json").read_text())["gates"][0]
+    messages = {c["message"] for c in gate["checks"]}
+    assert len(messages) == 1, messages
+    (message,) = messages
+    assert message.startswith(f"cannot start or join the Ray cluster ({address}): ")
+    assert "AuthenticationError: RPC error: InvalidAuthToken: Authentication token is missing or incorrect" in message
+    assert message.endswith("RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) to the cluster's token)")
+    assert "\n" not in message and "Traceback" not in result.stdout.str()

@@ -118,13 +118,16 @@ class RayEngine:
         if address:
             _reachable(address)  # fails fast, naming the address, even where this process already runs Ray
         if ray.is_initialized():  # the runtime this process already joined (a test session's, a notebook's)
+            _same_cluster(ray, address)
             return ray
         logging.getLogger("ray.data").setLevel(logging.WARNING)  # no per-dataset progress lines in pytest's output
         try:
             ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
                      configure_logging=False)  # fmt: skip
         except Exception as exc:  # ConnectionError, RuntimeError, ... from ray.init
-            raise BackendError(f"cannot start or join the Ray cluster ({_shown(address) or 'local'}): {exc}") from None
+            raise BackendError(
+                f"cannot start or join the Ray cluster ({_shown(address) or 'local'}): {_first_line(exc)}{_cause(exc)}"
+            ) from None
         self._started = True
         return ray
 
@@ -157,6 +160,39 @@ def _worker_error(exc: Exception, spec: ModelSpec) -> ModelcheckError:
         return cause
     text = str(exc).strip().splitlines()
     return BackendError(f"the Ray engine could not predict {spec.id}: {text[-1] if text else type(exc).__name__}")
+
+
+def _same_cluster(ray: Any, address: str | None) -> None:
+    """A process already in a Ray runtime cannot join another: say so rather than predict on the wrong one."""
+    if not address or address.startswith("ray://") or address == "auto":
+        return
+    joined = str(ray.get_runtime_context().gcs_address or "")
+    if joined.rpartition(":")[2] != address.rpartition(":")[2]:
+        raise BackendError(
+            f"this process already runs Ray (cluster {joined}) and cannot join {_shown(address)}: run pytest in a "
+            "fresh process, or use the cluster it is in (--modelcheck-engine ray)"
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _cause(exc: BaseException) -> str:
+    """The deepest cause's message (Ray's ConnectionError hides why: authentication, a wrong address)."""
+    cause, seen = exc.__cause__, 0
+    while cause is not None and cause.__cause__ is not None and seen < 10:
+        cause, seen = cause.__cause__, seen + 1
+    if cause is None:
+        return ""
+    lines = [line for line in str(cause).splitlines() if line.strip() and not line.startswith((" ", "Traceback"))]
+    if not lines:
+        return ""
+    reason = lines[-1].strip().split(". ")[0].removeprefix("ray.exceptions.")[:300]
+    if reason.startswith("AuthenticationError"):
+        reason += "; set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) to the cluster's token"
+    return f" ({reason})"
 
 
 def _reachable(address: str) -> None:
