@@ -314,3 +314,74 @@ def test_joining_a_cluster_without_its_token_is_a_one_line_error_naming_the_addr
     assert "AuthenticationError: RPC error: InvalidAuthToken: Authentication token is missing or incorrect" in message
     assert message.endswith("RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) to the cluster's token)")
     assert "\n" not in message and "Traceback" not in result.stdout.str()
+
+
+@pytest.mark.usefixtures("ray_runtime", "one_torch_thread")
+def test_torch_gates_on_ray_equal_the_local_run(tmp_path: Path) -> None:
+    """A torch.export program (wine, classification) and safetensors weights built by a user's callable
+    (diabetes, regression: the workers import the module that defines it)."""
+    pytest.importorskip("safetensors")
+    import tabular_models as tm
+
+    for name, classification, checks in [
+        ("wine", True, "  - {name: accuracy, metric: accuracy, min: 0.9}\n  - {name: f1, metric: f1, average: macro, "
+                       "min: 0.85}\n"),
+        ("diabetes", False, "  - {name: rmse, metric: rmse, max: 65}\n  - {name: r2, metric: r2, min: 0.4}\n"),
+    ]:  # fmt: skip
+        table = tm.load_table(name)
+        build = tm.build_wine if classification else tm.build_diabetes
+        model = tm.train(build(), table.x(table.train), table.y(table.train), classification=classification)
+        paths = tm.save_artifacts(model, len(table.features), tmp_path / name, name)
+        rows = table.test.sample(n=2000, replace=True, random_state=0)  # several batches per actor
+        data = tm.write_csv(table, rows, tmp_path / name / "data.csv")
+        source = paths["pt2"] if classification else f'"tabular_models:build_diabetes", weights: {paths["safetensors"]}'
+        task = "tabular-classification" if classification else "tabular-regression"
+        gate = tmp_path / name / "gate.yaml"
+        gate.write_text(
+            f"version: 1\nmodel: {{id: {name}, source: {source}, backend: torch, task: {task}, device: cpu, "
+            f"threads: 1}}\ndata: {{source: {data}, input: {json.dumps(list(table.features))}, label: target}}\n"
+            f"checks:\n{checks}",
+            encoding="utf-8",
+        )
+        local = run(gate, LocalEngine(), tmp_path / name / "local")
+        remote = run(gate, RayEngine(None), tmp_path / name / "ray")
+        same_results(local, remote)
+        assert [c.status for c in local.checks] == ["passed", "passed"], [c.message for c in local.checks]
+
+
+@pytest.mark.usefixtures("ray_runtime")
+def test_a_million_row_tabular_gate_on_ray_equals_the_local_run(tmp_path: Path) -> None:
+    """1,000,000 rows of parquet through an ONNX classifier: 2 actors, many blocks, the same report."""
+    import pandas as pd
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    data = load_iris()
+    x = data.data.astype(np.float32)
+    model = LogisticRegression(max_iter=500).fit(x, data.target)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        graph = skl2onnx.convert_sklearn(model, initial_types=[("X", FloatTensorType([None, 4]))],
+                                         options={id(model): {"zipmap": False}})  # fmt: skip
+    (tmp_path / "iris.onnx").write_bytes(graph.SerializeToString())
+    rng = np.random.default_rng(0)
+    pick = rng.integers(0, len(x), 1_000_000)
+    frame = pd.DataFrame(
+        x[pick] + rng.normal(0, 0.3, (len(pick), 4)).astype(np.float32), columns=["f1", "f2", "f3", "f4"]
+    )
+    frame["kind"] = data.target[pick]
+    frame.to_parquet(tmp_path / "rows.parquet")
+    gate = tmp_path / "gate.yaml"
+    gate.write_text(
+        f"version: 1\nmodel: {{id: iris, source: {tmp_path / 'iris.onnx'}, backend: onnx, "
+        f"task: tabular-classification, threads: 1, batch_size: 4096}}\ndata: {{source: {tmp_path / 'rows.parquet'}, "
+        "input: [f1, f2, f3, f4], label: kind}\nchecks:\n  - {name: accuracy, metric: accuracy, min: 0.8}\n"
+        "  - {name: macro_f1, metric: f1, average: macro, min: 0.8}\n",
+        encoding="utf-8",
+    )
+    local = run(gate, LocalEngine(), tmp_path / "local")
+    remote = run(gate, RayEngine(None), tmp_path / "ray")
+    same_results(local, remote)
+    assert [c.n for c in remote.checks] == [1_000_000, 1_000_000]
+    assert [c.status for c in local.checks] == ["passed", "passed"], [c.value for c in local.checks]

@@ -10,7 +10,8 @@ Actors: ``MODELCHECK_RAY_ACTORS`` (default: the cluster's CPUs over ``MODELCHECK
 CPU per actor, at most 8), ``MODELCHECK_RAY_GPUS`` per actor (default 0). A cluster that cannot be reached
 fails within :data:`CONNECT_TIMEOUT` seconds naming the address; a model that cannot load on the workers,
 or a batch that fails there, ends as the worker's own error (its message) or a BackendError naming Ray's.
-Ray Data restarts an actor that died and retries its batches.
+Ray Data restarts an actor that died and retries its batches. Actors add the pytest process's ``sys.path``
+entries that exist on their machine (after their own), so a ``module:callable`` source imports there too.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import logging
 import os
 import pickle
 import socket
+import sys
 import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -76,7 +78,7 @@ class RayEngine:
             blocks = [frame.iloc[start : start + per_block] for start in range(0, max(len(frame), 1), per_block)]
             predicted = ray.data.from_pandas(blocks).map_batches(
                 _Predictor,
-                fn_constructor_kwargs={"spec": spec, "batch_size": batch_size, "matrix": matrix},
+                fn_constructor_kwargs={"spec": spec, "batch_size": batch_size, "matrix": matrix, "paths": sys.path},
                 batch_size=chunk,
                 batch_format="pandas",
                 compute=ray.data.ActorPoolStrategy(size=self.actors),
@@ -135,9 +137,12 @@ class RayEngine:
 class _Predictor:
     """One Ray actor: loads the model once, then predicts batches (rows and pickled Outputs per batch)."""
 
-    def __init__(self, spec: ModelSpec, batch_size: int, matrix: bool) -> None:
+    def __init__(self, spec: ModelSpec, batch_size: int, matrix: bool, paths: Sequence[str] = ()) -> None:
         from modelcheck.models.backends import get_backend
 
+        # the pytest process's import paths (pytest's pythonpath, a rootdir): a "module:callable" source
+        # imports there; the worker keeps its own first and adds those of them that exist on its machine
+        sys.path.extend(p for p in paths if p and p not in sys.path and os.path.isdir(p))
         self.model = get_backend(spec.backend).load(spec)
         self.batch_size = batch_size
         self.matrix = matrix
