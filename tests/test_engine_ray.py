@@ -385,3 +385,80 @@ def test_a_million_row_tabular_gate_on_ray_equals_the_local_run(tmp_path: Path) 
     same_results(local, remote)
     assert [c.n for c in remote.checks] == [1_000_000, 1_000_000]
     assert [c.status for c in local.checks] == ["passed", "passed"], [c.value for c in local.checks]
+
+
+DYING = """\
+import os
+import pathlib
+
+import torch
+
+PYTEST = {pid}  # the pytest process: it never dies, only Ray's workers do
+MARKER = pathlib.Path({marker!r})
+ALWAYS = {always}
+
+
+class Dying(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        if os.getpid() != PYTEST and (ALWAYS or not MARKER.exists()):
+            with MARKER.open("a") as deaths:
+                deaths.write(f"{{os.getpid()}}\\n")
+            os._exit(3)  # the worker process dies mid-batch: no exception, no cleanup
+        return self.linear(x)
+
+
+def build():
+    torch.manual_seed(0)
+    return Dying()
+"""
+
+
+def dying_gate(folder: Path, iris_gate: Path, module: str, *, always: bool) -> tuple[Path, Path]:
+    import os
+
+    marker = folder / f"{module}.deaths"
+    (folder / f"{module}.py").write_text(DYING.format(pid=os.getpid(), marker=str(marker), always=always))
+    data = iris_gate.parent / "iris.csv"
+    gate = folder / f"{module}.yaml"
+    gate.write_text(
+        f"version: 1\nmodel: {{id: dying, source: '{module}:build', backend: torch, task: tabular-classification, "
+        f"device: cpu, threads: 1, batch_size: 256}}\ndata: {{source: {data}, input: [f1, f2, f3, f4], label: kind}}\n"
+        "checks:\n  - {name: accuracy, metric: accuracy, min: 0.0}\n",
+        encoding="utf-8",
+    )
+    return gate, marker
+
+
+@pytest.mark.usefixtures("ray_runtime", "one_torch_thread")
+def test_an_actor_killed_mid_run_is_restarted_and_its_batches_retried(
+    iris_gate: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path))  # the workers import the model's module from the same folder
+    gate, marker = dying_gate(tmp_path, iris_gate, "dies_once", always=False)
+    local = run(gate, LocalEngine(), tmp_path / "local")
+    assert not marker.exists()
+    remote = run(gate, RayEngine(None), tmp_path / "ray")
+    assert len(marker.read_text().split()) == 1  # one worker died, once
+    same_results(local, remote)
+
+
+@pytest.mark.usefixtures("ray_runtime", "one_torch_thread")
+def test_an_actor_that_dies_every_time_ends_as_a_gate_error_naming_the_cause(
+    iris_gate: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("MODELCHECK_RAY_ACTORS", "1")
+    monkeypatch.setenv("MODELCHECK_RAY_RESTARTS", "1")
+    gate, marker = dying_gate(tmp_path, iris_gate, "dies_always", always=True)
+    began = time.monotonic()
+    remote = run(gate, RayEngine(None), tmp_path / "ray")
+    assert time.monotonic() - began < 120
+    (check,) = remote.checks
+    assert check.status == "error"
+    assert check.message.startswith("the Ray engine could not predict dying: "), check.message
+    assert "died" in check.message and "\n" not in check.message, check.message
+    assert len(marker.read_text().split()) >= 2  # it was restarted before Ray gave up

@@ -10,7 +10,8 @@ Actors: ``MODELCHECK_RAY_ACTORS`` (default: the cluster's CPUs over ``MODELCHECK
 CPU per actor, at most 8), ``MODELCHECK_RAY_GPUS`` per actor (default 0). A cluster that cannot be reached
 fails within :data:`CONNECT_TIMEOUT` seconds naming the address; a model that cannot load on the workers,
 or a batch that fails there, ends as the worker's own error (its message) or a BackendError naming Ray's.
-Ray Data restarts an actor that died and retries its batches. Actors add the pytest process's ``sys.path``
+An actor that died is restarted and its batches retried, at most ``MODELCHECK_RAY_RESTARTS`` times
+(default 3; then the gate's checks end as errors naming the dead actor). Actors add the pytest process's ``sys.path``
 entries that exist on their machine (after their own), so a ``module:callable`` source imports there too.
 """
 
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 CONNECT_TIMEOUT = 10.0
 #: Most actors started when the environment does not say.
 MAX_ACTORS = 8
+#: How often an actor that died is restarted, and a batch it held retried (``MODELCHECK_RAY_RESTARTS``).
+RESTARTS = 3
 
 
 class RayEngine:
@@ -64,6 +67,7 @@ class RayEngine:
         self.resources = {k: float(v) for k, v in ray.cluster_resources().items() if k in ("CPU", "GPU", "memory")}
         default = max(1, min(MAX_ACTORS, int(self.resources.get("CPU", 1) // max(cpus, 1e-9))))
         self.actors = int(os.environ.get("MODELCHECK_RAY_ACTORS", default))
+        restarts = int(os.environ.get("MODELCHECK_RAY_RESTARTS", RESTARTS))
         matrix = isinstance(inputs, np.ndarray)
         frame = pd.DataFrame(inputs) if matrix else pd.DataFrame({"input": pd.Series(list(inputs), dtype=object)})
         frame.columns = [str(c) for c in frame.columns]
@@ -73,6 +77,8 @@ class RayEngine:
         chunk = chunk_size(batch_size)
         with warnings.catch_warnings():  # Ray Data's own deprecation and utilisation notes are not the gate's
             warnings.filterwarnings("ignore", module="ray")
+            # max_restarts / max_task_retries have no named parameter in Ray 2.60: they travel as ray_remote_args
+            warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
             per_block = max(1, min(chunk, -(-len(frame) // self.actors)))  # at least one block per actor
             # split here (not override_num_blocks, whose np.array_split yields arrays under pandas 3)
             blocks = [frame.iloc[start : start + per_block] for start in range(0, max(len(frame), 1), per_block)]
@@ -85,6 +91,10 @@ class RayEngine:
                 num_cpus=cpus,
                 num_gpus=gpus,
                 udf_modifying_row_count=True,  # one record (rows, outputs) per batch
+                # Ray Data's defaults (-1, -1) restart and retry forever: a model that kills its worker every
+                # time would hang the gate; bounded, it ends as an error naming the dead actor
+                max_restarts=restarts,
+                max_task_retries=restarts,
             )
             try:
                 parts = predicted.take_all()
