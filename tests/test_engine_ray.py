@@ -11,6 +11,7 @@ subprocess joins it (a process that already runs Ray cannot join another cluster
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -107,17 +108,21 @@ def ray_cluster() -> Iterator[dict[str, Any]]:
             time.sleep(0.25)
         yield {"address": f"127.0.0.1:{port}", "env": _cluster_env(env["RAY_AUTH_TOKEN"]), "folder": folder}
     finally:
-        tree = psutil.Process(head.pid).children(recursive=True) if head.poll() is None else []
-        head.terminate()  # ray start --block stops the processes it started on SIGTERM
-        try:
-            head.wait(30)
-        except subprocess.TimeoutExpired:
-            head.kill()
-            head.wait()
-        tree = [p for p in tree if p.is_running()]
-        for process in tree:  # what a graceful stop left (workers of the raylet): by pid, only ours
-            process.kill()
-        psutil.wait_procs(tree, timeout=10)
+        # the head (ray start --block) and everything under it, workers included: by pid, only ours
+        tree = (
+            [psutil.Process(head.pid), *psutil.Process(head.pid).children(recursive=True)]
+            if head.poll() is None
+            else []
+        )
+        for process in tree:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.terminate()  # SIGTERM: Ray's processes stop gracefully
+        _, alive = psutil.wait_procs(tree, timeout=5)  # most outlast 20 s after SIGTERM here: kill them
+        for process in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+        psutil.wait_procs(alive, timeout=10)
+        head.wait(10)
         log.close()
         shutil.rmtree(folder, ignore_errors=True)
 
