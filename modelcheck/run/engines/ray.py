@@ -99,7 +99,7 @@ class RayEngine:
             try:
                 parts = predicted.take_all()
             except Exception as exc:  # ray wraps the worker's exception (RayTaskError, ActorDiedError, ...)
-                raise _worker_error(exc, spec) from None
+                raise _worker_error(exc, spec, restarts) from None
         rows = np.concatenate([part["rows"] for part in parts]) if parts else np.zeros(0, np.int64)
         outputs = concat_outputs([pickle.loads(part["outputs"]) for part in parts])
         if len(rows) != len(frame) or len(outputs) != len(frame):
@@ -166,7 +166,7 @@ class _Predictor:
         return {"rows": [rows], "outputs": [pickle.dumps(outputs)]}
 
 
-def _worker_error(exc: Exception, spec: ModelSpec) -> ModelcheckError:
+def _worker_error(exc: Exception, spec: ModelSpec, restarts: int) -> ModelcheckError:
     """The worker's own error where Ray carries one (a load or data error keeps its message), else Ray's."""
     cause = getattr(exc, "cause", None)
     while cause is not None and not isinstance(cause, ModelcheckError):
@@ -174,7 +174,10 @@ def _worker_error(exc: Exception, spec: ModelSpec) -> ModelcheckError:
     if isinstance(cause, ModelcheckError):
         return cause
     text = str(exc).strip().splitlines()
-    return BackendError(f"the Ray engine could not predict {spec.id}: {text[-1] if text else type(exc).__name__}")
+    reason = text[-1] if text else type(exc).__name__
+    if "actor is dead" in reason.lower() or "actor died" in reason.lower():
+        reason = f"an actor kept dying (restarted up to MODELCHECK_RAY_RESTARTS={restarts} times): {reason}"
+    return BackendError(f"the Ray engine could not predict {spec.id}: {reason}")
 
 
 def _same_cluster(ray: Any, address: str | None) -> None:
