@@ -3,11 +3,22 @@
 One Ray runtime (2 CPUs, no dashboard) is started for the module with ``ray.init`` and shared by the
 tests (the engine joins a runtime that is already up). Models: a scikit-learn classifier converted to
 ONNX, and the tiny sentiment BERT of the session fixtures (transformers on the workers).
+
+``ray_cluster`` is a real cluster: ``ray start --head --block`` in a subprocess, bound to 127.0.0.1 on
+free ports with token authentication; a ``pytest --modelcheck --modelcheck-engine ray:127.0.0.1:PORT``
+subprocess joins it (a process that already runs Ray cannot join another cluster).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
 import time
 import warnings
 from collections.abc import Iterator
@@ -56,6 +67,64 @@ def ray_runtime() -> Iterator[None]:
     ray.data.DataContext.get_current().enable_progress_bars = False
     yield
     ray.shutdown()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+#: What a process needs to start or join the test cluster: Ray rewrites 127.0.0.1 into the machine's outward
+#: address (services.resolve_ip_for_localhost) unless RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, and ``ray start``
+#: turns on token authentication, which a joining process only uses with RAY_AUTH_MODE=token.
+def _cluster_env(token: str) -> dict[str, str]:
+    return {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token,
+            "RAY_USAGE_STATS_ENABLED": "0"}  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[dict[str, Any]]:
+    """A real Ray head on 127.0.0.1 (2 CPUs, no dashboard), its processes ended at teardown, none left behind."""
+    import psutil
+
+    folder = Path(tempfile.mkdtemp(prefix="mc-ray-"))  # short: Ray's unix socket paths live under it
+    port = _free_port()
+    env = {**os.environ, **_cluster_env(secrets.token_hex(32))}
+    ports = {flag: str(_free_port()) for flag in ("--ray-client-server-port", "--dashboard-agent-listen-port",
+                                                  "--dashboard-agent-grpc-port", "--runtime-env-agent-port",
+                                                  "--metrics-export-port")}  # fmt: skip
+    command = [shutil.which("ray") or "ray", "start", "--head", "--block", "--num-cpus=2", "--num-gpus=0",
+               "--node-ip-address=127.0.0.1", f"--port={port}", "--include-dashboard=false",
+               f"--temp-dir={folder}", "--disable-usage-stats", *(f"{k}={v}" for k, v in ports.items())]  # fmt: skip
+    log = (folder / "head.log").open("w")
+    head = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while "Ray runtime started" not in (folder / "head.log").read_text(errors="replace"):
+            if head.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"ray start --head did not start:\n{(folder / 'head.log').read_text()}", pytrace=False)
+            time.sleep(0.25)
+        yield {"address": f"127.0.0.1:{port}", "env": _cluster_env(env["RAY_AUTH_TOKEN"]), "folder": folder}
+    finally:
+        # the head (ray start --block) and everything under it, workers included: by pid, only ours
+        tree = (
+            [psutil.Process(head.pid), *psutil.Process(head.pid).children(recursive=True)]
+            if head.poll() is None
+            else []
+        )
+        for process in tree:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.terminate()  # SIGTERM: Ray's processes stop gracefully
+        _, alive = psutil.wait_procs(tree, timeout=5)  # most outlast 20 s after SIGTERM here: kill them
+        for process in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+        psutil.wait_procs(alive, timeout=10)
+        head.wait(10)
+        log.close()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -192,3 +261,212 @@ def test_a_generation_gate_on_ray_equals_the_local_run(tmp_path: Path) -> None:
     remote = run(gate, RayEngine(None), tmp_path / "ray")
     same_results(local, remote)
     assert local.checks[0].status == "passed"
+
+
+def test_a_gate_on_a_ray_start_head_cluster_equals_the_local_run(
+    pytester: pytest.Pytester, iris_gate: Path, ray_cluster: dict[str, Any], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """``--modelcheck-engine ray:127.0.0.1:PORT`` against a ``ray start --head`` cluster: the local run's report."""
+    local = run(iris_gate, LocalEngine(), tmp_path / "local")
+    (pytester.path / "gates").mkdir()
+    (pytester.path / "gates" / "iris.yaml").write_text(iris_gate.read_text(), encoding="utf-8")
+    for name, value in ray_cluster["env"].items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    address = ray_cluster["address"]
+    result = pytester.runpytest_subprocess("--modelcheck", "--modelcheck-engine", f"ray:{address}",
+                                           "--modelcheck-report", "out.json", timeout=240)  # fmt: skip
+    result.assert_outcomes(passed=2)
+    gate = json.loads((pytester.path / "out.json").read_text())["gates"][0]
+    assert gate["model"]["engine"]["address"] == address and gate["model"]["engine"]["actors"] == 2
+    assert gate["model"]["engine"]["resources"]["CPU"] == 2.0
+    remote = {c["name"]: (c["status"], c["value"], c["n"]) for c in gate["checks"]}
+    assert remote == {c.name: (c.status, c.value, c.n) for c in local.checks}
+    assert gate["outputs"]["sha256"] == local.outputs["sha256"]
+    # the actors ran on that cluster: its workers' logs name the predictor
+    logs = [p.read_text(errors="replace") for p in (ray_cluster["folder"]).glob("session_*/logs/worker-*.out")]
+    assert any("_Predictor" in text for text in logs)
+
+
+@pytest.mark.usefixtures("ray_runtime")
+def test_a_process_already_in_ray_does_not_predict_on_another_cluster(ray_cluster: dict[str, Any]) -> None:
+    spec = ModelSpec(id="m", source="m.onnx", backend="onnx", task="tabular-classification")
+    address = ray_cluster["address"]
+    with pytest.raises(BackendError, match=rf"already runs Ray \(cluster .*\) and cannot join {address}"):
+        RayEngine(address).predict(spec, None, np.zeros((4, 4), np.float32), batch_size=4,  # type: ignore[arg-type]
+                                   progress=None, on_threads=None)  # fmt: skip
+
+
+def test_joining_a_cluster_without_its_token_is_a_one_line_error_naming_the_address_and_the_cause(
+    pytester: pytest.Pytester, iris_gate: Path, ray_cluster: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (pytester.path / "gates").mkdir()
+    (pytester.path / "gates" / "iris.yaml").write_text(iris_gate.read_text(), encoding="utf-8")
+    monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(pytester.path / "no-token"))
+    address = ray_cluster["address"]
+    result = pytester.runpytest_subprocess("--modelcheck", "--modelcheck-engine", f"ray:{address}",
+                                           "--modelcheck-report", "out.json", timeout=240)  # fmt: skip
+    result.assert_outcomes(failed=2)
+    gate = json.loads((pytester.path / "out.json").read_text())["gates"][0]
+    messages = {c["message"] for c in gate["checks"]}
+    assert len(messages) == 1, messages
+    (message,) = messages
+    assert message.startswith(f"cannot start or join the Ray cluster ({address}): ")
+    assert "AuthenticationError: RPC error: InvalidAuthToken: Authentication token is missing or incorrect" in message
+    assert message.endswith("RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) to the cluster's token)")
+    assert "\n" not in message and "Traceback" not in result.stdout.str()
+
+
+@pytest.mark.usefixtures("ray_runtime", "one_torch_thread")
+def test_torch_gates_on_ray_equal_the_local_run(tmp_path: Path) -> None:
+    """A torch.export program (wine, classification) and safetensors weights built by a user's callable
+    (diabetes, regression: the workers import the module that defines it)."""
+    pytest.importorskip("safetensors")
+    import tabular_models as tm
+
+    for name, classification, checks in [
+        ("wine", True, "  - {name: accuracy, metric: accuracy, min: 0.9}\n  - {name: f1, metric: f1, average: macro, "
+                       "min: 0.85}\n"),
+        ("diabetes", False, "  - {name: rmse, metric: rmse, max: 65}\n  - {name: r2, metric: r2, min: 0.4}\n"),
+    ]:  # fmt: skip
+        table = tm.load_table(name)
+        build = tm.build_wine if classification else tm.build_diabetes
+        model = tm.train(build(), table.x(table.train), table.y(table.train), classification=classification)
+        paths = tm.save_artifacts(model, len(table.features), tmp_path / name, name)
+        rows = table.test.sample(n=2000, replace=True, random_state=0)  # several batches per actor
+        data = tm.write_csv(table, rows, tmp_path / name / "data.csv")
+        source = paths["pt2"] if classification else f'"tabular_models:build_diabetes", weights: {paths["safetensors"]}'
+        task = "tabular-classification" if classification else "tabular-regression"
+        gate = tmp_path / name / "gate.yaml"
+        gate.write_text(
+            f"version: 1\nmodel: {{id: {name}, source: {source}, backend: torch, task: {task}, device: cpu, "
+            f"threads: 1}}\ndata: {{source: {data}, input: {json.dumps(list(table.features))}, label: target}}\n"
+            f"checks:\n{checks}",
+            encoding="utf-8",
+        )
+        local = run(gate, LocalEngine(), tmp_path / name / "local")
+        remote = run(gate, RayEngine(None), tmp_path / name / "ray")
+        same_results(local, remote)
+        assert [c.status for c in local.checks] == ["passed", "passed"], [c.message for c in local.checks]
+
+
+@pytest.mark.usefixtures("ray_runtime")
+def test_a_million_row_tabular_gate_on_ray_equals_the_local_run(tmp_path: Path) -> None:
+    """1,000,000 rows of parquet through an ONNX classifier: 2 actors, many blocks, the same report."""
+    import pandas as pd
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    data = load_iris()
+    x = data.data.astype(np.float32)
+    model = LogisticRegression(max_iter=500).fit(x, data.target)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        graph = skl2onnx.convert_sklearn(model, initial_types=[("X", FloatTensorType([None, 4]))],
+                                         options={id(model): {"zipmap": False}})  # fmt: skip
+    (tmp_path / "iris.onnx").write_bytes(graph.SerializeToString())
+    rng = np.random.default_rng(0)
+    pick = rng.integers(0, len(x), 1_000_000)
+    frame = pd.DataFrame(
+        x[pick] + rng.normal(0, 0.3, (len(pick), 4)).astype(np.float32), columns=["f1", "f2", "f3", "f4"]
+    )
+    frame["kind"] = data.target[pick]
+    frame.to_parquet(tmp_path / "rows.parquet")
+    gate = tmp_path / "gate.yaml"
+    gate.write_text(
+        f"version: 1\nmodel: {{id: iris, source: {tmp_path / 'iris.onnx'}, backend: onnx, "
+        f"task: tabular-classification, threads: 1, batch_size: 4096}}\ndata: {{source: {tmp_path / 'rows.parquet'}, "
+        "input: [f1, f2, f3, f4], label: kind}\nchecks:\n  - {name: accuracy, metric: accuracy, min: 0.8}\n"
+        "  - {name: macro_f1, metric: f1, average: macro, min: 0.8}\n",
+        encoding="utf-8",
+    )
+    local = run(gate, LocalEngine(), tmp_path / "local")
+    remote = run(gate, RayEngine(None), tmp_path / "ray")
+    same_results(local, remote)
+    assert [c.n for c in remote.checks] == [1_000_000, 1_000_000]
+    assert [c.status for c in local.checks] == ["passed", "passed"], [c.value for c in local.checks]
+
+
+DYING = """\
+import os
+import pathlib
+
+import torch
+
+PYTEST = {pid}  # the pytest process: it never dies, only Ray's workers do
+MARKER = pathlib.Path({marker!r})
+ALWAYS = {always}
+
+
+class Dying(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        if os.getpid() != PYTEST and (ALWAYS or not MARKER.exists()):
+            with MARKER.open("a") as deaths:
+                deaths.write(f"{{os.getpid()}}\\n")
+            os._exit(3)  # the worker process dies mid-batch: no exception, no cleanup
+        return self.linear(x)
+
+
+def build():
+    torch.manual_seed(0)
+    return Dying()
+"""
+
+
+def dying_gate(folder: Path, iris_gate: Path, module: str, *, always: bool) -> tuple[Path, Path]:
+    import os
+
+    marker = folder / f"{module}.deaths"
+    (folder / f"{module}.py").write_text(DYING.format(pid=os.getpid(), marker=str(marker), always=always))
+    data = iris_gate.parent / "iris.csv"
+    gate = folder / f"{module}.yaml"
+    gate.write_text(
+        f"version: 1\nmodel: {{id: dying, source: '{module}:build', backend: torch, task: tabular-classification, "
+        f"device: cpu, threads: 1, batch_size: 256}}\ndata: {{source: {data}, input: [f1, f2, f3, f4], label: kind}}\n"
+        "checks:\n  - {name: accuracy, metric: accuracy, min: 0.0}\n",
+        encoding="utf-8",
+    )
+    return gate, marker
+
+
+@pytest.mark.usefixtures("ray_runtime", "one_torch_thread")
+def test_an_actor_killed_mid_run_is_restarted_and_its_batches_retried(
+    iris_gate: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path))  # the workers import the model's module from the same folder
+    gate, marker = dying_gate(tmp_path, iris_gate, "dies_once", always=False)
+    local = run(gate, LocalEngine(), tmp_path / "local")
+    assert not marker.exists()
+    remote = run(gate, RayEngine(None), tmp_path / "ray")
+    assert len(marker.read_text().split()) == 1  # one worker died, once
+    same_results(local, remote)
+
+
+@pytest.mark.usefixtures("ray_runtime", "one_torch_thread")
+def test_an_actor_that_dies_every_time_ends_as_a_gate_error_naming_the_cause(
+    iris_gate: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("MODELCHECK_RAY_ACTORS", "1")
+    monkeypatch.setenv("MODELCHECK_RAY_RESTARTS", "1")
+    gate, marker = dying_gate(tmp_path, iris_gate, "dies_always", always=True)
+    began = time.monotonic()
+    remote = run(gate, RayEngine(None), tmp_path / "ray")
+    assert time.monotonic() - began < 120
+    (check,) = remote.checks
+    assert check.status == "error"
+    assert check.message.startswith(
+        "the Ray engine could not predict dying: an actor kept dying (restarted up to MODELCHECK_RAY_RESTARTS=1 "
+        "times): The actor is dead because its worker process has died."
+    ), check.message
+    assert "\n" not in check.message, check.message
+    assert len(marker.read_text().split()) >= 2  # it was restarted before Ray gave up
