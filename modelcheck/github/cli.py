@@ -260,6 +260,9 @@ def _issue(args: argparse.Namespace) -> int:
         text = redact(f"{type(exc).__name__}: {exc}", token, os.environ.get("GITHUB_TOKEN", ""))
         raise GitHubError(f"the GitHub API call failed ({text})") from None
     print(outcome.message)
+    if context.step_summary:  # the run's page says where the incident is kept
+        line = outcome.message.replace("issue ", "Monitoring issue ", 1) if outcome.url else outcome.message
+        _write_file(context.step_summary, f"\n🔔 {line}\n", append=True)
     if context.output:
         _write_file(context.output, f"issue={outcome.number or ''}\nissue-action={outcome.action}\n", append=True)
     return EXIT_OK
