@@ -115,7 +115,7 @@ def port_closed(port: int) -> bool:
 @needs_mlserver
 def test_deploy_gate_passes_a_good_model_and_stops_the_service(repo_copy: Path, tmp_path: Path) -> None:
     port = free_port()
-    code, records, output = run_act(repo_copy, DEPLOY, "push", tmp_path, "--var", f"MODEL_PORT={port}")
+    code, records, _ = run_act(repo_copy, DEPLOY, "push", tmp_path, "--var", f"MODEL_PORT={port}")
     results = [r.get("jobResult") for r in records if r.get("jobResult")]
     assert code == 0 and results == ["success"], messages(records)[-60:]
     assert any(m.startswith(f"ready: http://127.0.0.1:{port}") for m in messages(records))
@@ -216,7 +216,7 @@ def test_monitoring_keeps_one_issue_until_the_service_recovers(
         assert code == 1, messages(records)[-60:]
         assert step_results(records)["Keep the monitoring issue up to date"] == "success", step_results(records)
         [bug, issue] = gh.issues("acme/app")
-        assert issue.state == "open" and "modelcheck monitoring: stage deploy of wine is not passing" == issue.title
+        assert issue.state == "open" and issue.title == "modelcheck monitoring: stage deploy of wine is not passing"
         assert (
             "❌ modelcheck: failed — stage `deploy`" in issue.body and "examples/wine/gate.yaml::accuracy" in issue.body
         )
