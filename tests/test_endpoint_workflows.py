@@ -247,3 +247,24 @@ def test_monitoring_keeps_one_issue_until_the_service_recovers(
         assert any("🔔 Monitoring issue closed (recovered)" in s for s in summaries(records))
         assert TOKEN not in output and GH_TOKEN not in output
     assert httpx.get(f"{served.url}/v2/health/ready", timeout=5).status_code == 200
+
+
+@pytest.mark.act
+@pytest.mark.e2e
+def test_monitoring_opens_the_issue_when_the_service_is_down(repo_copy: Path, tmp_path: Path) -> None:
+    down = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    with LocalGitHub(token=GH_TOKEN) as gh:
+        gh.add_repo("acme/app")
+        code, records, output = run_act(
+            repo_copy, MONITOR, "workflow_dispatch", tmp_path,
+            "--var", f"MODEL_URL={down}", "--var", "MONITOR_KEY=wine-prod",
+            "-s", f"SERVING_TOKEN={TOKEN}", "-s", f"GITHUB_TOKEN={GH_TOKEN}",
+            "--env", f"GITHUB_API_URL={gh.api_url}", "--env", "GITHUB_REPOSITORY=acme/app",
+        )  # fmt: skip
+        issues = gh.issues("acme/app")
+    assert code == 1, messages(records)[-60:]
+    [issue] = issues
+    assert issue.title == "modelcheck monitoring: stage deploy of wine-prod is not passing"
+    assert "❔ modelcheck: inconclusive — stage `deploy`" in issue.body
+    assert "is the server running and listening there?" in issue.body and down in issue.body
+    assert TOKEN not in output and GH_TOKEN not in output

@@ -128,3 +128,18 @@ def test_outside_actions_it_prints_the_issue(tmp_path: Path, monkeypatch: pytest
     assert main(["github", "issue", str(path), "--stage", "merge"]) == 0
     captured = capsys.readouterr()
     assert "not in GitHub Actions" in captured.err and "modelcheck-monitor" in captured.out
+
+
+def test_the_step_summary_and_outputs_name_the_issue(
+    gh: LocalGitHub, run: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    summary, outputs = tmp_path / "summary.md", tmp_path / "outputs"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
+    assert run(50, mixed()) == 0
+    [issue] = gh.issues(REPO_NAME)
+    assert f"🔔 Monitoring issue created: https://github.test/acme/app/issues/{issue.number}" in summary.read_text()
+    assert outputs.read_text() == f"issue={issue.number}\nissue-action=created\n"
+    assert run(51, passing()) == 0
+    assert "🔔 Monitoring issue closed (recovered)" in summary.read_text()
+    assert outputs.read_text().endswith(f"issue={issue.number}\nissue-action=closed\n")

@@ -85,9 +85,11 @@ def issue_body(
     ]
     head += [f"> {EMOJI['error']} {code(g['file'])} could not run: {cell(g.get('error'))}" for g in result.gate_errors]
     head += ([""] if result.gate_errors else []) + why_lines(result)
-    rows = [table_row(r) for r in result.checks if r.word not in ("passed", "skipped")]
+    shown = [r for r in result.checks if r.word not in ("passed", "skipped")]
+    rows = [table_row(r) for r in shown]
     table = ["| | check | value | threshold | stages | line |", "|---|---|---|---|---|---|"] if rows else []
-    tail = ["", f"The run: {run_url}"] if run_url else []
+    tail = why_messages(shown)
+    tail += ["", f"The run: {run_url}"] if run_url else []
     tail += ["", "This issue is updated by each monitoring run and closed by the first run that passes."]
     budget = limit - len("\n".join(head + table + tail)) - 300
     kept: list[str] = []
@@ -103,6 +105,20 @@ def issue_body(
     )
     body = "\n".join(head + table + kept + note + tail).rstrip("\n") + "\n"
     return body if len(body) <= limit else body[: limit - 80] + "\n\n✂️ cut to GitHub's limit.\n"
+
+
+def why_messages(rows: list[Any], most: int = 10) -> list[str]:
+    """The checks' messages, each told once with the checks that gave it (an endpoint that is down errors them all
+    with one message)."""
+    by_message: dict[str, list[str]] = {}
+    for row in rows:
+        message = row.check.get("message")
+        if message:
+            by_message.setdefault(cell(message, 1000), []).append(cell(row.check.get("name"), 80))
+    lines = [f"- {', '.join(names)}: {message}" for message, names in list(by_message.items())[:most]]
+    if len(by_message) > most:
+        lines.append(f"- … and {len(by_message) - most} more (the job summary has every message)")
+    return ["", "**Why:**", "", *lines] if lines else []
 
 
 @dataclass(frozen=True)
