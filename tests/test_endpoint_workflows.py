@@ -101,6 +101,19 @@ def step_results(records: list[dict[str, Any]]) -> dict[str, str]:
     }
 
 
+def free_ports() -> int:
+    """A port P of 127.0.0.1 free with P + 1 (the example's MLServer takes P for HTTP, P + 1 for gRPC)."""
+    for _ in range(50):
+        port = free_port()
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 1))
+            except (OSError, OverflowError):
+                continue
+        return port
+    raise RuntimeError("no two consecutive free ports on 127.0.0.1")
+
+
 def port_closed(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(1)
@@ -114,7 +127,7 @@ def port_closed(port: int) -> bool:
 @pytest.mark.e2e
 @needs_mlserver
 def test_deploy_gate_passes_a_good_model_and_stops_the_service(repo_copy: Path, tmp_path: Path) -> None:
-    port = free_port()
+    port = free_ports()
     code, records, _ = run_act(repo_copy, DEPLOY, "push", tmp_path, "--var", f"MODEL_PORT={port}")
     results = [r.get("jobResult") for r in records if r.get("jobResult")]
     assert code == 0 and results == ["success"], messages(records)[-60:]
@@ -131,7 +144,7 @@ def test_deploy_gate_passes_a_good_model_and_stops_the_service(repo_copy: Path, 
 @pytest.mark.e2e
 @needs_mlserver
 def test_deploy_gate_fails_the_job_for_a_bad_model(repo_copy: Path, tmp_path: Path) -> None:
-    port = free_port()
+    port = free_ports()
     code, records, _ = run_act(
         repo_copy, DEPLOY, "push", tmp_path, "--var", f"MODEL_PORT={port}", "--var", "WINE_BUILD_ARGS=--bad"
     )
@@ -155,7 +168,7 @@ def test_deploy_gate_fails_the_job_for_a_bad_model(repo_copy: Path, tmp_path: Pa
 @pytest.mark.e2e
 @needs_mlserver
 def test_deploy_gate_says_when_the_service_dies_before_it_is_ready(repo_copy: Path, tmp_path: Path) -> None:
-    port = free_port()
+    port = free_ports()
     with socket.socket() as taken:  # the port is taken: MLServer cannot bind it and exits
         taken.bind(("127.0.0.1", port))
         taken.listen()
@@ -177,7 +190,7 @@ def test_deploy_gate_says_when_the_service_dies_before_it_is_ready(repo_copy: Pa
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultProxy]:
     """MLServer serving the good wine model as ``wine`` and the broken one as ``wine-bad``, behind the proxy."""
     folder = tmp_path_factory.mktemp("served")
-    port = free_port()
+    port = free_ports()
     build = [sys.executable, str(REPO / "examples" / "wine" / "build.py"), "--out", str(folder), "--port", str(port)]
     subprocess.run(build, check=True, capture_output=True, timeout=120)
     subprocess.run([*build, "--name", "wine-bad", "--bad"], check=True, capture_output=True, timeout=120)
