@@ -143,3 +143,21 @@ def test_the_step_summary_and_outputs_name_the_issue(
     assert run(51, passing()) == 0
     assert "🔔 Monitoring issue closed (recovered)" in summary.read_text()
     assert outputs.read_text().endswith(f"issue={issue.number}\nissue-action=closed\n")
+
+
+def test_five_thousand_failures_and_hostile_names_fit_one_issue() -> None:
+    from modelcheck.github.issue import COMMENT_LIMIT, IssueMarker, issue_body
+    from modelcheck.github.judge import judge
+
+    checks = [
+        check(
+            f"check_{i:04d} <b>@team</b> -->", "failed", line=10 + i, message=f"check {i}: {i} < min 0.9 " + "x" * 120
+        )
+        for i in range(5000)
+    ]
+    doc = report(checks)
+    body = issue_body(judge(doc, "merge"), doc, IssueMarker('k" -->', 5, 1), run_url="https://github.test/run/5")
+    assert len(body) <= COMMENT_LIMIT and body.startswith('<!-- modelcheck-monitor key="k\' ->" run=5 attempt=1 -->')
+    assert parse_issue_marker(body) is not None and body.count("<!--") == 1  # no name can open a comment
+    assert "<b>" not in body and "@team" not in body  # no live HTML, no mention
+    assert "more rows left out" in body and "… and 4990 more (the job summary has every message)" in body
