@@ -183,6 +183,23 @@ def test_deploy_gate_says_when_the_service_dies_before_it_is_ready(repo_copy: Pa
     assert any("address already in use" in m.lower() or "errno 98" in m.lower() for m in messages(records))
 
 
+@pytest.mark.act
+@pytest.mark.e2e
+@needs_mlserver
+def test_deploy_gate_stops_waiting_at_its_timeout_and_stops_the_service(repo_copy: Path, tmp_path: Path) -> None:
+    port = free_ports()  # MLServer takes seconds to import and load: not ready within 1 s
+    code, records, _ = run_act(
+        repo_copy, DEPLOY, "push", tmp_path, "--var", f"MODEL_PORT={port}", "--var", "MODEL_READY_TIMEOUT=1"
+    )
+    assert code == 1, messages(records)[-60:]
+    steps = step_results(records)
+    assert steps["Wait until the service is ready"] == "failure" and "Gate the running service" not in steps, steps
+    assert steps["Stop the model service"] == "success"
+    errors = [str(r.get("raw")) for r in records if r.get("command") == "error"]
+    assert any(f"the model service at http://127.0.0.1:{port} was not ready within 1 s" in e for e in errors), errors
+    assert port_closed(port) and port_closed(port + 1), "the service outlived the job"
+
+
 # -- monitoring -------------------------------------------------------------------------------------
 
 
