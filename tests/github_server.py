@@ -5,6 +5,9 @@
 - ``GET /repos/{owner}/{repo}/pulls/{n}`` and ``GET /repos/{owner}/{repo}/pulls?state=open&head=owner:branch``
 - ``GET /repos/{owner}/{repo}/issues/{n}/comments?per_page=&page=`` paged with a ``Link`` header, as GitHub does
 - ``POST`` the same path (create), ``GET/PATCH/DELETE /repos/{owner}/{repo}/issues/comments/{id}``
+- issues: ``GET /repos/{owner}/{repo}/issues?state=&labels=&per_page=&page=`` (pull requests listed too, with a
+  ``pull_request`` key, as GitHub does), ``POST`` it (create), ``GET/PATCH /repos/{owner}/{repo}/issues/{n}``
+  (``title``, ``body``, ``state``, ``state_reason``, ``labels``); issues and pull requests share their numbers
 - ``GET /user``: the token's account, or (``integration = True``, the default, as GitHub Actions' GITHUB_TOKEN)
   GitHub's 403 "Resource not accessible by integration"
 
@@ -27,9 +30,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
-__all__ = ["Comment", "LocalGitHub", "Pull"]
+__all__ = ["Comment", "Issue", "LocalGitHub", "Pull"]
 
 
 @dataclass
@@ -51,9 +54,24 @@ class Pull:
 
 
 @dataclass
+class Issue:
+    number: int
+    title: str
+    body: str
+    user: str
+    labels: list[str]
+    state: str = "open"
+    state_reason: str | None = None
+
+
+@dataclass
 class Repo:
     pulls: dict[int, Pull] = field(default_factory=dict)
     comments: dict[int, Comment] = field(default_factory=dict)
+    issues: dict[int, Issue] = field(default_factory=dict)
+
+    def next_number(self) -> int:
+        return max([0, *self.pulls, *self.issues]) + 1
 
 
 class LocalGitHub:
@@ -107,6 +125,19 @@ class LocalGitHub:
         with self._lock:
             return self._create(self.repos.setdefault(repo, Repo()), number, body, user)
 
+    def add_repo(self, repo: str) -> None:
+        self.repos.setdefault(repo, Repo())
+
+    def add_issue(self, repo: str, title: str, body: str, *, user: str = "someone", state: str = "open") -> Issue:
+        with self._lock:
+            where = self.repos.setdefault(repo, Repo())
+            issue = Issue(where.next_number(), title, body, user, [], state)
+            where.issues[issue.number] = issue
+            return issue
+
+    def issues(self, repo: str) -> list[Issue]:
+        return sorted(self.repos[repo].issues.values(), key=lambda i: i.number)
+
     def comments(self, repo: str, number: int) -> list[Comment]:
         return sorted((c for c in self.repos[repo].comments.values() if c.issue == number), key=lambda c: c.id)
 
@@ -131,6 +162,73 @@ class LocalGitHub:
             "created_at": c.created_at,
             "updated_at": c.updated_at,
         }
+
+    def _issue_json(self, name: str, i: Issue) -> dict[str, Any]:
+        return {
+            "number": i.number,
+            "id": 500000 + i.number,
+            "url": f"{self.api_url}/repos/{name}/issues/{i.number}",
+            "html_url": f"https://github.test/{name}/issues/{i.number}",
+            "title": i.title,
+            "body": i.body,
+            "state": i.state,
+            "state_reason": i.state_reason,
+            "labels": [{"name": label} for label in i.labels],
+            "user": {"login": i.user, "id": 1, "type": "Bot"},
+        }
+
+    def _pull_as_issue(self, name: str, p: Pull) -> dict[str, Any]:
+        return {
+            "number": p.number,
+            "url": f"{self.api_url}/repos/{name}/issues/{p.number}",
+            "html_url": f"https://github.test/{name}/pull/{p.number}",
+            "title": f"pull request {p.number}",
+            "body": "",
+            "state": "open",
+            "labels": [],
+            "user": {"login": p.head_owner, "id": 2, "type": "User"},
+            "pull_request": {"url": f"{self.api_url}/repos/{name}/pulls/{p.number}"},
+        }
+
+    def _issues(self, name: str, repo: Repo, method: str, rest: list[str], body: bytes, query: Any) -> Any:
+        """The issue routes, or None when ``rest`` is not one of them."""
+        if rest == ["issues"] and method == "POST":
+            sent = json.loads(body or b"{}")
+            issue = Issue(repo.next_number(), str(sent.get("title", "")), str(sent.get("body") or ""), self.user,
+                          [str(label) for label in sent.get("labels") or []])  # fmt: skip
+            repo.issues[issue.number] = issue
+            return 201, self._issue_json(name, issue), {}
+        if rest == ["issues"] and method == "GET":
+            state = query.get("state", ["open"])[0]
+            wanted = set(filter(None, query.get("labels", [""])[0].split(",")))
+            found = [
+                self._issue_json(name, i)
+                for i in repo.issues.values()
+                if state in ("all", i.state) and wanted <= set(i.labels)
+            ]
+            if state in ("all", "open") and not wanted:
+                found += [self._pull_as_issue(name, p) for p in repo.pulls.values()]
+            found.sort(key=lambda i: -int(i["number"]))  # newest first, as GitHub lists them
+            return self._paged(found, f"/repos/{name}/issues", query)
+        if len(rest) == 2 and rest[0] == "issues" and rest[1].isdigit():
+            number = int(rest[1])
+            issue = repo.issues.get(number)
+            if issue is None:
+                pull = repo.pulls.get(number)
+                if pull is not None and method == "GET":
+                    return 200, self._pull_as_issue(name, pull), {}
+                return 404, {"message": "Not Found"}, {}
+            if method == "GET":
+                return 200, self._issue_json(name, issue), {}
+            if method == "PATCH":
+                sent = json.loads(body or b"{}")
+                for key in ("title", "body", "state", "state_reason"):
+                    if key in sent:
+                        setattr(issue, key, sent[key])
+                if "labels" in sent:
+                    issue.labels = [str(label) for label in sent["labels"]]
+                return 200, self._issue_json(name, issue), {}
+        return None
 
     def _pull_json(self, name: str, p: Pull) -> dict[str, Any]:
         return {
@@ -163,6 +261,9 @@ class LocalGitHub:
         with self._lock:
             if method != "GET" and self.read_only:
                 return 403, {"message": "Resource not accessible by integration"}, {}
+            answer = self._issues(name, repo, method, rest, body, query)
+            if answer is not None:
+                return answer
             if rest[0] == "pulls" and len(rest) == 1 and method == "GET":
                 head = query.get("head", [""])[0]
                 found = [p for p in repo.pulls.values() if not head or f"{p.head_owner}:{p.head_branch}" == head]
@@ -193,17 +294,20 @@ class LocalGitHub:
         return 404, {"message": "Not Found"}, {}
 
     def _page(self, name: str, number: int, repo: Repo, path: str, query: dict[str, list[str]]) -> Any:
+        return self._paged([self._comment_json(name, c) for c in self.comments(name, number)], path, query)
+
+    def _paged(self, items: list[Any], path: str, query: dict[str, list[str]]) -> Any:
         per_page = min(int(query.get("per_page", ["30"])[0]), 100)
         page = int(query.get("page", ["1"])[0])
-        items = self.comments(name, number)
         chunk = items[(page - 1) * per_page : page * per_page]
         last = max(1, -(-len(items) // per_page))
         links = []
+        keep = "".join(f"&{k}={quote(v[0])}" for k, v in query.items() if k not in ("per_page", "page"))
         if page < last:
-            links.append(f'<{self.api_url}{path}?per_page={per_page}&page={page + 1}>; rel="next"')
-            links.append(f'<{self.api_url}{path}?per_page={per_page}&page={last}>; rel="last"')
+            links.append(f'<{self.api_url}{path}?per_page={per_page}&page={page + 1}{keep}>; rel="next"')
+            links.append(f'<{self.api_url}{path}?per_page={per_page}&page={last}{keep}>; rel="last"')
         headers = {"Link": ", ".join(links)} if links else {}
-        return 200, [self._comment_json(name, c) for c in chunk], headers
+        return 200, chunk, headers
 
 
 class _Server(ThreadingHTTPServer):

@@ -1,4 +1,4 @@
-"""``modelcheck github summary|annotate|comment|outputs REPORT --stage S``: what GitHub Actions shows of a report.
+"""``modelcheck github summary|annotate|comment|issue|outputs REPORT --stage S``: what GitHub Actions shows of a report.
 
 Exit statuses::
 
@@ -6,7 +6,7 @@ Exit statuses::
     2  usage: no report / not a report, unknown stage, bad option, a comment without a token in Actions, a token
        with white space or a control character inside, an event payload that is not a regular file holding
        a GitHub event (a FIFO, too deep, a field of the wrong type), an output file that is not a regular file
-    4  the GitHub API failed (unreachable, or an error other than 403 on the comment)
+    4  the GitHub API failed (unreachable, or an error other than 403 on the comment; any error on the issue)
 
 Outside GitHub Actions (the ``GITHUB_*`` variables absent) each command prints to stdout and says so on stderr.
 """
@@ -78,6 +78,29 @@ def add_commands(commands: Any) -> None:
         f"default: the token's GET /user login, else {ACTIONS_BOT})",
     )
     comment.set_defaults(handler=_guard(_comment))
+
+    issue = actions.add_parser(
+        "issue",
+        help="keep one monitoring issue up to date: create it on failure, update it, close it on recovery",
+        description=(
+            "For scheduled monitoring: when the stage does not pass, create one issue per --key (or update the open "
+            "one and comment on it); when it passes, comment and close the open one. The token is read from "
+            "$GITHUB_TOKEN (needs issues: write), the API from $GITHUB_API_URL, the repository from "
+            "$GITHUB_REPOSITORY."
+        ),
+    )
+    common(issue)
+    issue.add_argument("--key", default="", help="names the issue (default: <workflow>/<stage>)")
+    issue.add_argument("--title", default="", help="the title of a new issue (default names the key and stage)")
+    issue.add_argument(
+        "--label", action="append", default=[], help="a label of the issue (repeat); only issues with it are looked at"
+    )
+    issue.add_argument(
+        "--author",
+        metavar="LOGIN",
+        help=f"whose issues are ours when the token cannot say (default: GET /user's login, else {ACTIONS_BOT})",
+    )
+    issue.set_defaults(handler=_guard(_issue))
 
     outputs = actions.add_parser("outputs", help="write status, report, failed and summary to $GITHUB_OUTPUT")
     common(outputs)
@@ -191,6 +214,57 @@ def _comment(args: argparse.Namespace) -> int:
     if outcome.action == "forbidden" and context.actions:
         emit_command(command("warning", outcome.message, title="modelcheck comment"))
     print(outcome.message)
+    return EXIT_OK
+
+
+def _issue(args: argparse.Namespace) -> int:
+    from modelcheck.github.context import Context, UsageError
+    from modelcheck.github.issue import IssueMarker, issue_body, issue_title, upsert_issue
+
+    report, result = _load(args)
+    context = Context.from_env()
+    key = args.key or f"{context.workflow or 'modelcheck'}/{args.stage}"
+    marker = IssueMarker(key, int(context.run_id or 0), int(context.run_attempt or 0))
+    body = issue_body(result, report, marker, run_url=context.run_url)
+    if not context.repository:
+        _outside("GITHUB_REPOSITORY is not set (not in GitHub Actions): printing the issue instead of writing it")
+        sys.stdout.write(body)
+        return EXIT_OK
+    try:
+        token = secret(os.environ.get("GITHUB_TOKEN", ""), "GITHUB_TOKEN")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if not token:
+        raise UsageError(
+            "an issue needs a token: set GITHUB_TOKEN (e.g. ${{ github.token }} with permissions: issues: write)"
+        )
+    try:
+        outcome = upsert_issue(
+            api_url=context.api_url,
+            token=token,
+            repository=context.repository,
+            key=key,
+            stage=args.stage,
+            title=args.title or issue_title(key, args.stage),
+            body=body,
+            marker=marker,
+            passed=result.status == "passed",
+            status=result.status,
+            run_url=context.run_url,
+            labels=tuple(args.label),
+            author=args.author,
+        )
+    except GitHubError as exc:
+        raise GitHubError(redact(str(exc), token, os.environ.get("GITHUB_TOKEN", ""))) from None
+    except Exception as exc:  # whatever the HTTP library raised: its text may quote the token
+        text = redact(f"{type(exc).__name__}: {exc}", token, os.environ.get("GITHUB_TOKEN", ""))
+        raise GitHubError(f"the GitHub API call failed ({text})") from None
+    print(outcome.message)
+    if context.step_summary:  # the run's page says where the incident is kept
+        line = outcome.message.replace("issue ", "Monitoring issue ", 1) if outcome.url else outcome.message
+        _write_file(context.step_summary, f"\n🔔 {line}\n", append=True)
+    if context.output:
+        _write_file(context.output, f"issue={outcome.number or ''}\nissue-action={outcome.action}\n", append=True)
     return EXIT_OK
 
 
