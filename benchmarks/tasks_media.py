@@ -22,7 +22,6 @@ from jiwer's per-row edits, and COCO mAP at 500 and 2,000 images (synthetic scen
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -162,9 +161,9 @@ def throughput(task: str, n: int, threads: int, repeats: int) -> list[tuple[str,
 
 def bootstrap_times() -> list[tuple[str, float]]:
     """Seconds of a regression check's bootstrap (2,000 resamples, BCa) per metric."""
+    import detection_fidelity as df
     import numpy as np
 
-    import detection_fidelity as df
     from modelcheck.gatefile import CheckSpec
     from modelcheck.models.backends import Outputs
     from modelcheck.tasks import detection, speech
