@@ -120,3 +120,25 @@ def test_a_bad_comparison_is_one_clear_error_at_its_key(
         gate(tmp_path, check, model)
     text = str(caught.value)
     assert "secretpw" not in text and "Traceback" not in text and "\n" not in text.strip()
+
+
+@pytest.mark.parametrize("verify", [True, False, "ca"])
+def test_an_endpoint_makes_its_tls_settings_once(tmp_path: Path, verify: bool | str) -> None:
+    """Loading the CA bundle costs tens of ms: made once per endpoint, not once per client (a client per call)."""
+    import ssl
+
+    pytest.importorskip("httpx")
+    import certifi
+
+    from modelcheck.gatefile.spec import EndpointSpec, ModelSpec
+    from modelcheck.models.endpoint import Endpoint
+
+    setting = certifi.where() if verify == "ca" else verify
+    url = "https://127.0.0.1:9"
+    spec = ModelSpec(id="m", source=url, backend="kserve-v2", endpoint=EndpointSpec(url=url, model="m",
+                                                                                    verify_tls=setting))  # fmt: skip
+    endpoint = Endpoint(spec, "kserve-v2")
+    context = endpoint._tls()
+    assert endpoint._tls() is context
+    assert context.verify_mode == (ssl.CERT_NONE if verify is False else ssl.CERT_REQUIRED)
+    assert context.check_hostname is (verify is not False)

@@ -190,9 +190,9 @@ LATENCY = """\
     kind: latency
     batch_size: 1
     percentile: 50
-    max_ratio: 1.3
+    max_ratio: 1.5
     baseline_model: {url: %s}
-    min_iterations: 40
+    min_iterations: 150
     min_time: 0.5
     max_time: 30
 """
@@ -204,7 +204,7 @@ def test_latency_against_production_passes_a_to_a_and_catches_a_slowed_canary(se
     _, checks = run(gate)
     same = checks["p50_against_production"]
     assert same.status == "passed", same.message
-    assert same.details["unit"] == "x" and same.ci is not None and same.ci[1] <= 1.3
+    assert same.details["unit"] == "x" and same.ci is not None and same.ci[1] <= 1.5
     interleaved = same.details["interleaved"]
     assert interleaved["interleaved"] is True and interleaved["rounds"] >= 10
     # the timed calls alternate: at least one switch of server per round (ABBA rounds), where one after the
@@ -213,12 +213,12 @@ def test_latency_against_production_passes_a_to_a_and_catches_a_slowed_canary(se
     assert len(runs(order)) >= interleaved["rounds"]
     assert same.details["baseline_model"]["endpoint"]["url"] == production
 
-    servers["canary"].fault = Fault("slow", seconds=0.25)  # every canary request waits 250 ms in the proxy
+    servers["canary"].fault = Fault("slow", seconds=0.03)  # every canary request waits 30 ms in the proxy
     _, checks = run(gate)
     slowed = checks["p50_against_production"]
     assert slowed.status == "failed", slowed.message
-    assert slowed.ci is not None and slowed.ci[0] > 1.3
-    assert "max_ratio 1.3 against baseline_model " + production in slowed.message
+    assert slowed.ci is not None and slowed.ci[0] > 1.5
+    assert "max_ratio 1.5 against baseline_model " + production in slowed.message
 
 
 def test_production_down_is_a_check_error_naming_its_url(servers: dict, gate_of) -> None:  # type: ignore[no-untyped-def]
