@@ -312,3 +312,30 @@ def test_a_model_in_files_against_a_server(servers: dict, gate_of, tmp_path: Pat
     # regression's baseline_model sends the header it names, parity's against (no headers given) none
     infers = [h.get("authorization") for h in servers["production"].seen if "/infer" in h[":path"]]
     assert infers.count(f"Bearer {TOKEN}") == infers.count(None) == 6  # ceil(178 / 32) each
+
+
+def test_a_tolerated_canary_failure_compares_production_on_the_rows_answered(servers: dict, gate_of) -> None:  # type: ignore[no-untyped-def]
+    """max_error_rate on the regression check: the canary's failed request leaves its 8 rows out, and production's
+    outputs (all rows, interleaved) are compared on the same 170 rows."""
+    from modelcheck.models.cache import ModelCache
+    from modelcheck.run.gate import run_gate
+
+    production = servers["production"].url
+    checks_text = (REGRESSION % (production, production)).replace("    max_drop: 0.05\n", "    max_drop: 0.05\n"
+                                                                   "    max_error_rate: 0.1\n")  # fmt: skip
+    gate = gate_of(checks_text)
+    models = ModelCache()
+    models.get(gate.model)  # loaded before the fault: it hits the first infer request
+    servers["canary"].fault = Fault("status", status=503, times=1)
+    result = run_gate(gate, file="gate.yaml", models=models, stage=None)
+    models.close()
+    checks = {c.name: c for c in result.checks}
+    regression = checks["no_worse_than_production"]
+    assert regression.status == "passed" and regression.n == 170 and regression.value == 0.0, regression.message
+    assert regression.details["requests"]["failed"] == 1 and regression.details["requests"]["failed_rows"][:8] == list(
+        range(8)
+    )
+    assert regression.details["baseline_model"]["interleaved"] is True
+    for name in ("accuracy", "same_answers_as_production"):  # no max_error_rate on them: not silently tolerated
+        assert checks[name].status == "error", (name, checks[name].message)
+        assert (checks[name].message or "").startswith("1 of 23 requests failed (http_5xx 1) and this check sets no")

@@ -222,7 +222,7 @@ def _evaluate(
             continue
         began = time.perf_counter()
         try:
-            if run.requests is not None and check.kind in ("metric", "regression"):  # over the tolerant pass
+            if run.requests is not None and check.kind in ("metric", "regression", "parity"):  # the tolerant pass
                 outcomes.append(judge_requests(check, run, judge))
             else:
                 outcomes.append(judge(check, run))
