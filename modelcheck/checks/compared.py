@@ -63,6 +63,8 @@ def compared_outputs(spec: ModelSpec, run: GateRun, *, role: str) -> tuple[Outpu
 
 
 def _why_not(run: GateRun, spec: ModelSpec) -> str:
+    if run.gate.model.endpoint is None and spec.endpoint is None:
+        return "both are models in files (run in this process): predicted after the gate's model"
     if run.gate.model.endpoint is None or spec.endpoint is None:
         return "one side is a model in files (run in this process): predicted after the gate's model"
     return "predicted after the gate's model (the engine or modelcheck_max_loaded_models left no room to interleave)"
