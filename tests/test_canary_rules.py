@@ -142,3 +142,50 @@ def test_an_endpoint_makes_its_tls_settings_once(tmp_path: Path, verify: bool | 
     assert endpoint._tls() is context
     assert context.verify_mode == (ssl.CERT_NONE if verify is False else ssl.CERT_REQUIRED)
     assert context.check_hostname is (verify is not False)
+
+
+def test_regression_against_a_baseline_model_in_files(tmp_path: Path) -> None:
+    """baseline_model on a regression check is not only for servers: two ONNX files, judged on the same rows."""
+    skl2onnx = pytest.importorskip("skl2onnx")
+    import warnings
+
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.datasets import load_wine
+    from sklearn.feature_selection import SelectKBest
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from modelcheck.models.cache import ModelCache
+    from modelcheck.run.gate import run_gate
+
+    frame = load_wine(as_frame=True).frame
+    features = [c for c in frame.columns if c != "target"]
+    x, y = frame[features].to_numpy("float32"), frame["target"]
+    models = {"good.onnx": make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(x, y),
+              "weak.onnx": make_pipeline(SelectKBest(k=1), LogisticRegression(max_iter=1000)).fit(x, y)}  # fmt: skip
+    for name, pipe in models.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            graph = skl2onnx.convert_sklearn(pipe, initial_types=[("X", FloatTensorType([None, len(features)]))],
+                                             options={LogisticRegression: {"zipmap": False}})  # fmt: skip
+        (tmp_path / name).write_bytes(graph.SerializeToString())
+    frame.to_csv(tmp_path / "wine.csv", index=False)
+    text = f"""\
+version: 1
+model: {{id: wine, source: weak.onnx, backend: onnx, task: tabular-classification, labels: ["0", "1", "2"]}}
+data: {{source: wine.csv, input: [{", ".join(features)}], label: target}}
+checks:
+  - {{name: r, kind: regression, metric: accuracy, max_drop: 0.05, baseline_model: good.onnx}}
+"""
+    (tmp_path / "g.yaml").write_text(text)
+    cache = ModelCache()
+    result = run_gate(load_gate(tmp_path / "g.yaml"), file="g.yaml", models=cache, stage=None)
+    cache.close()
+    (check,) = result.checks
+    assert check.status == "failed", check.message
+    good = float((models["good.onnx"].predict(x) == y).mean())
+    assert check.details["baseline"] == pytest.approx(good) and check.details["candidate"] < good - 0.15
+    record = check.details["baseline_model"]
+    assert record["source"] == str(tmp_path / "good.onnx") and record["interleaved"] is False
+    assert record["how"].startswith("both are models in files")
