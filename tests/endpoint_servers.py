@@ -161,7 +161,8 @@ class FaultProxy:
 
     @property
     def seen(self) -> list[dict[str, str]]:
-        """The headers of every request forwarded or faulted since the last reset."""
+        """The headers of every request forwarded or faulted since the last reset, with ``:method``, ``:path`` and
+        ``:at`` (when it arrived: ``time.time()``, comparable between proxies on this machine)."""
         return list(httpx.get(f"{self.url}/__seen__", timeout=5).json())
 
     def reset_seen(self) -> None:
@@ -214,7 +215,7 @@ class _Proxy:
             if method == "DELETE":
                 self.seen.clear()
             return await _answer(writer, 200, json.dumps(self.seen).encode(), {})
-        self.seen.append(headers)
+        self.seen.append({**headers, ":method": method, ":path": path, ":at": repr(time.time())})
         fault = self._take_fault()
         kind = fault.kind if fault else "forward"
         if fault and fault.kind == "status":

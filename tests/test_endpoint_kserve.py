@@ -254,9 +254,8 @@ def test_gate_file_rules_for_endpoints(project: pytest.Pytester, wine: dict, mon
     path.write_text(
         path.read_text() + "  - {name: p95, kind: latency, max_ms: 50, max_ratio: 1.2, baseline_model: x.onnx}\n"
     )
-    with pytest.raises(
-        GateFileError, match=r"checks\[2\].*baseline_model is not supported yet for a model behind a server"
-    ):
+    with pytest.raises(GateFileError, match=r"checks\[2\].baseline_model: the model compared with is in "
+                       r"files \(x.onnx\), so it needs its own backend"):  # fmt: skip
         load_gate(path)
     write_gate(project, wine, endpoint=False)
     path.write_text(path.read_text().replace("  labels:", "  timeout: 3\n  labels:"))

@@ -72,6 +72,15 @@ def judge_latency(
     details["latency"]["timings_ms"] = thin(result.timings_ms)  # for the HTML report's plot, thinned
     if comparison is not None:
         details["comparison"] = comparison.to_dict()
+        details["interleaved"] = {
+            "interleaved": True,
+            "how": f"rounds of {comparison.calls_per_round} call(s) of each model, in ABBA order, the same inputs "
+            "in a round; the ratio's interval resamples whole rounds",
+            "rounds": comparison.rounds,
+            "calls_per_round": comparison.calls_per_round,
+        }
+        if baseline is not None and baseline is not model:
+            details["baseline_model"] = _served(check.baseline_model, baseline)
         for side in ("candidate", "baseline"):
             details["comparison"][side]["timings_ms"] = thin(getattr(comparison, side).timings_ms)
     return CheckResult(
@@ -85,6 +94,15 @@ def judge_latency(
         ci=list(comparison.ci if judged_ratio and comparison else result.ci),
         details=details,
     )
+
+
+def _served(spec: Any, loaded: LoadedModel) -> dict[str, Any]:
+    """What the report says of the baseline_model: backend and source, and a served one's endpoint (no headers)."""
+    record: dict[str, Any] = {"backend": spec.backend, "source": spec.source}
+    endpoint_record = getattr(loaded, "endpoint_record", None)
+    if callable(endpoint_record):
+        record["endpoint"] = endpoint_record()
+    return record
 
 
 def time_model(

@@ -26,7 +26,15 @@ _TEXT_TASKS = ("text-classification", "feature-extraction", "multi-label-classif
 def judge(check: CheckSpec, run: GateRun) -> CheckResult:
     """The check kind's entry in :data:`modelcheck.checks.KINDS`."""
     return judge_parity(
-        check, run.gate, run.model, run.outputs, run.inputs, run.models, artifacts=run.artifacts, shared=run.shared
+        check,
+        run.gate,
+        run.model,
+        run.outputs,
+        run.inputs,
+        run.models,
+        artifacts=run.artifacts,
+        shared=run.shared,
+        run=run,
     )
 
 
@@ -40,6 +48,7 @@ def judge_parity(
     *,
     artifacts: list[str],
     shared: dict[Any, Any] | None = None,
+    run: GateRun | None = None,
 ) -> CheckResult:
     """Run the ``against`` model on the same inputs and compare its outputs with the gate model's."""
     from modelcheck.measure.comparison import compare_outputs
@@ -55,10 +64,16 @@ def judge_parity(
         other_spec = replace(other_spec, source=str(exported), tokenizer=tokenizer)
     # Several parity checks against one model (different bounds) run it over the data once.
     shared = {} if shared is None else shared
-    key = ("parity outputs", models.key(other_spec))
-    if key not in shared:
-        shared[key] = predict(models.get(other_spec), inputs, batch_size=gate.model.batch_size, name=other_spec.id)
-    result = compare_outputs(outputs, shared[key])
+    if run is not None and (other_spec.endpoint is not None or gate.model.endpoint is not None):
+        from modelcheck.checks.compared import compared_outputs
+
+        theirs, served = compared_outputs(other_spec, run, role="against")
+    else:
+        key = ("parity outputs", models.key(other_spec))
+        if key not in shared:
+            shared[key] = predict(models.get(other_spec), inputs, batch_size=gate.model.batch_size, name=other_spec.id)
+        theirs, served = shared[key], None
+    result = compare_outputs(outputs, theirs)
 
     measured = {
         "max_abs_diff": result.max_abs_diff,
@@ -78,7 +93,8 @@ def judge_parity(
         ok = value >= bound if name.startswith("min_") else value <= bound
         verdicts.append((name, value, bound, ok))
 
-    label = f"{_describe(other_spec, check)} vs {gate.model.backend}"
+    mine = gate.model.backend if gate.model.endpoint is None else _describe(gate.model, check)
+    label = f"{_describe(other_spec, check)} vs {mine}"
     signs = {(True, True): ">=", (True, False): "<", (False, True): "<=", (False, False): ">"}
     parts = [f"{n.removeprefix('min_').removeprefix('max_')} {value_text(v, [b])} "
              f"{signs[n.startswith('min_'), ok]} {bound_text(b)}" for n, v, b, ok in verdicts]  # fmt: skip
@@ -95,7 +111,11 @@ def judge_parity(
         value=verdicts[0][1],
         threshold=check.threshold,
         n=result.n,
-        details={**result.to_dict(), "against": _against_record(other_spec, check), **_for_plots(result, inputs)},
+        details={
+            **result.to_dict(),
+            "against": served or _against_record(other_spec, check),
+            **_for_plots(result, inputs),
+        },
     )
 
 
@@ -122,6 +142,8 @@ def _for_plots(result: ParityResult, inputs: Sequence[Any]) -> dict[str, Any]:
 def _describe(spec: Any, check: CheckSpec) -> str:
     if check.export:
         return "onnx export"
+    if spec.endpoint is not None:
+        return f"{spec.backend} {spec.source} (model {spec.endpoint.model!r})"
     return f"{spec.backend} ({spec.device}{', ' + spec.dtype if spec.dtype else ''})"
 
 

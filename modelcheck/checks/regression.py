@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 def judge(check: CheckSpec, run: GateRun) -> CheckResult:
     """The check kind's entry in :data:`modelcheck.checks.KINDS`."""
+    if check.baseline_model is not None:
+        return judge_against_model(check, run)
     return judge_regression(
         check, run.targets, run.outputs, run.model.label_names, run.frame,
         model_id=run.gate.model.id, data_sha256=run.data_sha256, task=run.gate.model.task, answered=run.answered,
@@ -84,7 +86,24 @@ def judge_regression(
         baseline = replace(baseline, outputs=baseline.outputs.take(np.flatnonzero(answered)))
 
     comparison = _compare(check, targets, baseline.outputs, outputs, label_names, task)
-    details = {**comparison.to_dict(), "baseline_file": baseline.path, "baseline_created_at": baseline.created_at}
+    return _result(check, comparison, {"baseline_file": baseline.path, "baseline_created_at": baseline.created_at})
+
+
+def judge_against_model(check: CheckSpec, run: GateRun) -> CheckResult:
+    """Compare the gate's outputs with those of ``baseline_model`` (e.g. production's server) on the same rows,
+    run now (interleaved with the gate's own prediction where both are served: ``run/interleave.py``)."""
+    from modelcheck.checks.compared import compared_outputs
+
+    assert check.baseline_model is not None
+    if run.targets is None:
+        raise CheckError(f"check {check.name!r} compares a metric, which needs the data's label column")
+    baseline, record = compared_outputs(check.baseline_model, run, role="baseline_model")
+    comparison = _compare(check, run.targets, baseline, run.outputs, run.model.label_names, run.gate.model.task)
+    return _result(check, comparison, {"baseline_model": record})
+
+
+def _result(check: CheckSpec, comparison: PairedComparison, extra: dict[str, Any]) -> CheckResult:
+    details = {**comparison.to_dict(), **extra}
     if comparison.differences is not None:  # for the HTML report's plot, thinned (modelcheck.report.samples)
         details["bootstrap_differences"] = thin(comparison.differences)
     details["unit"] = "vs baseline"  # tables read "-0.0300 vs baseline (CI -0.0375 to -0.0230)"

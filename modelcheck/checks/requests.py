@@ -2,8 +2,8 @@
 
 A gate whose checks name ``max_error_rate`` predicts with its endpoint tolerating failed requests
 (:meth:`modelcheck.models.endpoint.Endpoint.tolerating`): a request that fails for good (after its
-retries) leaves its rows out instead of ending the run. Each metric or regression check over that
-prediction pass is then judged here first:
+retries) leaves its rows out instead of ending the run. Each metric, regression or parity check over
+that prediction pass is then judged here first (parity takes no ``max_error_rate``, so it errors):
 
 - failures above the check's ``max_error_rate``: status ``failed``, the counts by kind in the message
   (the metric is still measured on the answered rows where it can be, and shown after them);

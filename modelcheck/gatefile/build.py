@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import replace
-from functools import cache
+from functools import cache, partial
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ import yaml
 
 from modelcheck.errors import GateFileError
 from modelcheck.gatefile.endpoint import build_endpoint
+from modelcheck.gatefile.other_model import is_served, other_model
 from modelcheck.gatefile.paths import SourcePathError, find_value, public_url, resolve_source
 from modelcheck.gatefile.source import json_path, line_of
 from modelcheck.gatefile.spec import ACCURACY_LIKE, CheckSpec, DataSpec, GateSpec, ModelSpec
@@ -50,7 +51,7 @@ def _build_gate(document: dict[str, Any], gate_path: Path, shown: str, node: yam
     def path_of(value: str | None) -> str | None:
         return None if value is None else resolve_source(value, base, bare_hub_names=False)
 
-    model = _build_model(document["model"], gate_path, base, fail)
+    model = _build_model(document["model"], fail, gate_path=gate_path, base=base)
     task = TASKS[model.task]
     data_doc = document["data"]
     data = DataSpec(
@@ -91,10 +92,12 @@ def _build_gate(document: dict[str, Any], gate_path: Path, shown: str, node: yam
                 f"{f' of {task.name}' if task.family else ''}; use test: paired-bootstrap",
             )
         against = check.get("against")
-        for key in ("against", "baseline_model"):
-            if model.endpoint is not None and key in check:
-                raise fail(["checks", index, key], f"{key} is not supported yet for a model behind a server "
-                           "(README: Endpoints): compare the files instead, or drop this check")  # fmt: skip
+
+        def other(raw: Any, key: str, suffix: str, index: int = index) -> ModelSpec:
+            build = partial(_build_model, gate_path=gate_path, base=base)
+            return other_model(document["model"], model, raw, ["checks", index, key], fail, build, suffix=suffix)
+
+        served_against = against is not None and (model.endpoint is not None or is_served(against))
         checks.append(
             CheckSpec(
                 name=name,
@@ -107,14 +110,18 @@ def _build_gate(document: dict[str, Any], gate_path: Path, shown: str, node: yam
                 resamples=check.get("resamples", 2000),
                 seed=check.get("seed", 0),
                 on_missing=check.get("on_missing", "inconclusive"),
-                against=None if against is None else _against_model(model, against, base, index, fail),
+                against=other(against, "against", "against")
+                if served_against and not against.get("export")
+                else None
+                if against is None
+                else _against_model(model, against, base, index, fail),
                 export=bool(against and against.get("export")),
                 max_abs_diff=check.get("max_abs_diff"),
                 max_rel_diff=check.get("max_rel_diff"),
                 min_cosine=check.get("min_cosine"),
                 min_agreement=check.get("min_agreement"),
                 min_similarity=check.get("min_similarity"),
-                **_performance_keys(check, model, base),
+                **_performance_keys(check, model, base, other, partial(fail, ["checks", index, "baseline_model"])),
                 evaluate=evaluate,
                 reference=path_of(check.get("reference")),
                 average=check.get("average"),
@@ -158,7 +165,7 @@ def _build_gate(document: dict[str, Any], gate_path: Path, shown: str, node: yam
     )
 
 
-def _build_model(doc: dict[str, Any], gate_path: Path, base: Path, fail: Any) -> ModelSpec:
+def _build_model(doc: dict[str, Any], fail: Any, *, gate_path: Path, base: Path) -> ModelSpec:
     backend = doc.get("backend", "transformers")
     installed = available_backends()
     if backend not in installed:
@@ -210,8 +217,8 @@ def _build_model(doc: dict[str, Any], gate_path: Path, base: Path, fail: Any) ->
 _KIND_KEYS = {
     "metric": {"metric", "average", "pos_label", "min", "max", "slice_by", "min_samples", "reference",
                "max_error_rate", *CHECK_OPTIONS},
-    "regression": {"metric", "average", "pos_label", "baseline", "max_drop", "test", "confidence", "resamples",
-                   "seed", "on_missing", "max_error_rate", *CHECK_OPTIONS},
+    "regression": {"metric", "average", "pos_label", "baseline", "baseline_model", "max_drop", "test", "confidence",
+                   "resamples", "seed", "on_missing", "max_error_rate", *CHECK_OPTIONS},
     "parity": {"against", "max_abs_diff", "max_rel_diff", "min_cosine", "min_agreement", "min_similarity"},
     "latency": {"batch_size", "percentile", "inputs", "threads", "min_iterations", "min_time", "max_time", "max_ms",
                 "max_ratio", "baseline_model", "confidence", "resamples", "seed", "on_uncertain", "concurrency",
@@ -220,7 +227,7 @@ _KIND_KEYS = {
 }  # fmt: skip
 _KIND_REQUIRED: dict[str, tuple[str, ...]] = {
     "metric": ("metric",),
-    "regression": ("metric", "baseline", "max_drop"),
+    "regression": ("metric", "max_drop"),
     "parity": ("against",),
     "latency": (),
     "memory": (),
@@ -247,12 +254,32 @@ def _check_kind_keys(kind: str, check: dict[str, Any], index: int, fail: Any) ->
             raise fail(["checks", index], f"a {kind} check needs {key}")
     if kind == "metric" and "min" not in check and "max" not in check:
         raise fail(["checks", index], "a metric check needs a threshold: give min, max, or both")
+    if kind == "regression":
+        _check_regression_keys(check, index, fail)
     if kind == "regression" and isinstance(check.get("metric"), dict):
         raise fail(["checks", index, "metric"], "regression checks compare built-in metrics, not evaluate modules")
     if kind == "parity" and not any(bound in check for bound in _PARITY_BOUNDS):
         raise fail(["checks", index], f"a parity check needs at least one threshold: {', '.join(_PARITY_BOUNDS)}")
     if kind in ("latency", "memory"):
         _check_performance_keys(kind, check, index, fail)
+
+
+def _check_regression_keys(check: dict[str, Any], index: int, fail: Any) -> None:
+    """A regression check compares with a saved baseline (a file) or a live one (baseline_model), not both."""
+    if ("baseline" in check) == ("baseline_model" in check):
+        raise fail(["checks", index], "a regression check needs baseline (saved outputs: a file or hub://) or "
+                   "baseline_model (a model run now on the same rows, e.g. production's server), not both")  # fmt: skip
+    if "baseline_model" not in check:
+        return
+    if check["baseline_model"] == "self":
+        raise fail(["checks", index, "baseline_model"], "baseline_model: self is the A/A mode of latency checks; "
+                   "a regression check compares with another model")  # fmt: skip
+    if "on_missing" in check:
+        raise fail(["checks", index, "on_missing"], "on_missing says what a missing baseline file means; a "
+                   "baseline_model is run, never missing (unreachable, it errors): remove on_missing")  # fmt: skip
+    if check.get("metric") == "perplexity":
+        raise fail(["checks", index, "metric"], "perplexity against a baseline_model is not supported: save the "
+                   "baseline's outputs (modelcheck baseline update) and give baseline")  # fmt: skip
 
 
 def _check_performance_keys(kind: str, check: dict[str, Any], index: int, fail: Any) -> None:
@@ -284,14 +311,20 @@ def _check_performance_keys(kind: str, check: dict[str, Any], index: int, fail: 
                    f"{check.get('min_time', 1.0)}; timing could never reach min_time")  # fmt: skip
 
 
-def _performance_keys(check: dict[str, Any], model: ModelSpec, base: Path) -> dict[str, Any]:
-    """The CheckSpec fields of a latency or memory check (none for other kinds)."""
+def _performance_keys(check: dict[str, Any], model: ModelSpec, base: Path, other: Any, fail_at: Any) -> dict[str, Any]:
+    """The CheckSpec fields of a latency or memory check, or a regression check's baseline_model."""
+    raw = check.get("baseline_model")
+    if check.get("kind") == "regression":
+        return {} if raw is None else {"baseline_model": other(raw, "baseline_model", "baseline")}
     if check.get("kind") not in ("latency", "memory"):
         return {}
     keys = {key: check[key] for key in _PERFORMANCE_KEYS if key in check}
-    raw = check.get("baseline_model")
     if raw == "self":
         keys["baseline_self"] = True
+    elif raw is not None and (model.endpoint is not None or isinstance(raw, dict) or is_served({"source": raw})):
+        keys["baseline_model"] = other(raw, "baseline_model", "baseline")
+        if check.get("kind") == "memory" and (model.endpoint or keys["baseline_model"].endpoint):
+            raise fail_at("a memory check measures this process, not a server: compare memory between models in files")
     elif raw is not None:
         source = resolve_source(raw, base, bare_hub_names=False)
         keys["baseline_model"] = replace(model, id=f"{model.id}-baseline", source=source)
@@ -314,6 +347,9 @@ def _against_model(model: ModelSpec, doc: dict[str, Any], base: Path, index: int
         if key in changes:
             changes[key] = tuple(changes[key])
     if doc.get("export"):
+        if model.endpoint is not None:
+            raise fail(["checks", index, "against", "export"], "export: true exports the gate's model files to ONNX; "
+                       "a model behind a server has none here: compare with model files or another server")  # fmt: skip
         if changes.get("backend", "onnx") != "onnx" or "source" in changes:
             raise fail(["checks", index, "against"], "export: true compares with this model exported to ONNX: "
                        "give no source, and backend onnx (or none)")  # fmt: skip

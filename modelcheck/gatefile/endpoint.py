@@ -10,7 +10,7 @@ from modelcheck.gatefile.spec import EndpointSpec
 
 #: Backends that load files: an endpoint URL is for the others (openai, kserve-v2, third-party ones).
 _FILE_BACKENDS = ("transformers", "torch", "onnx")
-_ENDPOINT_KEYS = ("model", "version", "api", "stop", "headers", "timeout", "concurrency", "retries", "verify_tls")
+ENDPOINT_KEYS = ("model", "version", "api", "stop", "headers", "timeout", "concurrency", "retries", "verify_tls")
 
 
 def build_endpoint(doc: dict[str, Any], backend: str, model_id: str, base: Path, fail: Any) -> EndpointSpec | None:
@@ -23,7 +23,7 @@ def build_endpoint(doc: dict[str, Any], backend: str, model_id: str, base: Path,
     if url is None:
         if source is None:
             raise fail(["model"], "the model needs source (a folder, file or Hub id) or url (an inference server)")
-        stray = next((key for key in _ENDPOINT_KEYS if key in doc), None)
+        stray = next((key for key in ENDPOINT_KEYS if key in doc), None)
         if stray is not None:
             raise fail(["model", stray], f"{stray} applies to a model behind an inference server: give model.url")
         return None

@@ -38,6 +38,8 @@ from modelcheck.gatefile.paths import public_url
 from modelcheck.models.requests import Failed, RequestTally, run_coroutine
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
     from modelcheck.gatefile import ModelSpec
@@ -102,6 +104,7 @@ class Endpoint:
         self.retries = 0
         self.failures: Counter[str] = Counter()
         self.tally: RequestTally | None = None
+        self._context: ssl.SSLContext | None = None
 
     # -- what the report records ----------------------------------------------------------------
 
@@ -172,10 +175,23 @@ class Endpoint:
             headers=self.headers,
             timeout=httpx.Timeout(self.settings.timeout),
             limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
-            verify=self.settings.verify_tls,
+            verify=self._tls(),
             follow_redirects=False,
             trust_env=False,
         )
+
+    def _tls(self) -> ssl.SSLContext:
+        """The TLS settings, made once per endpoint: loading the CA bundle costs ~75 ms, which a client per call
+        (``predict``, latency without ``concurrency``) would otherwise pay on every call, plain http included."""
+        if self._context is None:
+            import ssl
+
+            import httpx
+
+            verify = self.settings.verify_tls
+            self._context = (ssl.create_default_context(cafile=verify) if isinstance(verify, str)
+                             else httpx.create_ssl_context(verify=verify, trust_env=False))  # fmt: skip
+        return self._context
 
     async def fetch(self, client: httpx.AsyncClient, call: Call, *, events: Callable[[Any], None] | None = None) -> Any:
         """One request with its retries: the decoded answer, or a :class:`Failed` (counted by the caller).

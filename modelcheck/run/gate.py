@@ -20,6 +20,7 @@ from modelcheck.models.predict import Progress
 from modelcheck.report.results import CheckResult, GateResult
 from modelcheck.run.engines import Engine, LocalEngine
 from modelcheck.run.inputs import model_inputs, model_targets
+from modelcheck.run.interleave import interleaved_partners, predict_interleaved
 
 if TYPE_CHECKING:
     from modelcheck.gatefile import CheckSpec, GateSpec
@@ -172,11 +173,17 @@ def _evaluate(
     tolerating = getattr(model, "tolerating_failures", None)
     wanted = any(check.max_error_rate is not None for check in gate.checks)
     counting = tolerating() if wanted and engine.name == "local" and callable(tolerating) else None
+    shared: dict[Any, Any] = {}
+    on_threads = lambda threads: result.model.__setitem__("threads", threads)  # noqa: E731
+    # canary against production: served models compared over the data are predicted interleaved with it
+    partners = interleaved_partners(gate, models) if engine.name == "local" and fed is inputs else []
     with counting or contextlib.nullcontext(None) as tally:
-        outputs = engine.predict(
-            gate.model, model, fed, batch_size=gate.model.batch_size, progress=progress,
-            on_threads=lambda threads: result.model.__setitem__("threads", threads),
-        )  # fmt: skip
+        if partners:
+            outputs = predict_interleaved(gate, model, fed, partners, models, shared, progress=progress,
+                                          on_threads=on_threads)  # fmt: skip
+        else:
+            outputs = engine.predict(gate.model, model, fed, batch_size=gate.model.batch_size, progress=progress,
+                                     on_threads=on_threads)  # fmt: skip
     if engine.name != "local":
         result.model["engine"] = engine.record()
     if saving is not None:
@@ -206,6 +213,7 @@ def _evaluate(
         gate=gate, model=model, models=models, frame=frame, data_sha256=data.sha256, inputs=inputs,
         targets=targets, outputs=outputs, artifacts=[record["sha256"] for record in result.model["files"]],
         load_memory=models.load_note(gate.model), requests=tally, answered=answered, every_input=every_input,
+        shared=shared,
     )  # fmt: skip
     outcomes = []
     for check in gate.checks:
@@ -214,7 +222,7 @@ def _evaluate(
             continue
         began = time.perf_counter()
         try:
-            if run.requests is not None and check.kind in ("metric", "regression"):  # over the tolerant pass
+            if run.requests is not None and check.kind in ("metric", "regression", "parity"):  # the tolerant pass
                 outcomes.append(judge_requests(check, run, judge))
             else:
                 outcomes.append(judge(check, run))
