@@ -77,17 +77,21 @@ def targets(
     if box_format not in BOX_FORMATS:
         raise DataError(f"{source}: unknown data.box_format {box_format!r}; use one of {', '.join(BOX_FORMATS)}")
     column = label if isinstance(label, str) else label[0]
-    boxes, labels = [], []
+    boxes, raw_labels, places = [], [], []
     for row, cell in enumerate(frame[column].tolist()):
         where = f"{source}: column {column!r} {data_row(row)}"
-        raw_boxes, raw_labels = _objects(cell, where)
-        ids = class_ids(raw_labels, label_names) if raw_labels else np.zeros(0, dtype=np.int64)
-        if (ids < 0).any():
-            bad = raw_labels[int(np.argmax(ids < 0))]
-            known = ", ".join(f"{i}={name}" for i, name in enumerate(label_names))
-            raise DataError(f"{where}: label {bad!r} is not one of the model's labels ({known})")
+        raw_boxes, names = _objects(cell, where)
         boxes.append(_to_xywh(raw_boxes, box_format, where))
-        labels.append(ids)
+        raw_labels += names
+        places.append(len(raw_labels))
+    ids = class_ids(raw_labels, label_names) if raw_labels else np.zeros(0, dtype=np.int64)  # one lookup for all
+    if (ids < 0).any():
+        first = int(np.argmax(ids < 0))
+        row = int(np.searchsorted(places, first, side="right"))
+        known = ", ".join(f"{i}={name}" for i, name in enumerate(label_names))
+        raise DataError(f"{source}: column {column!r} {data_row(row)}: label {raw_labels[first]!r} is not one of the "
+                        f"model's labels ({known})")  # fmt: skip
+    labels = np.split(ids.astype(np.int64), places[:-1]) if places else []
     return GroundTruth(boxes, labels, column, source, box_format)
 
 
