@@ -70,8 +70,9 @@ def _serve(command: list[str], ready_url: str, folder: Path, env: dict[str, str]
 
 
 @contextlib.contextmanager
-def start_mlserver(folder: Path, models: dict[str, Any]) -> Iterator[str]:
-    """MLServer serving each scikit-learn estimator of ``models`` under its name; yields the base URL."""
+def start_mlserver(folder: Path, models: dict[str, Any], *, predict_fn: dict[str, str] | None = None) -> Iterator[str]:
+    """MLServer serving each scikit-learn estimator of ``models`` under its name; yields the base URL.
+    ``predict_fn``: model name -> the estimator method answering (mlserver-sklearn's ``predict_fn``, e.g. transform)."""
     import joblib
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -82,8 +83,10 @@ def start_mlserver(folder: Path, models: dict[str, Any]) -> Iterator[str]:
     for name, estimator in models.items():
         (folder / name).mkdir(exist_ok=True)
         joblib.dump(estimator, folder / name / "model.joblib")
-        model_settings = {"name": name, "implementation": "mlserver_sklearn.SKLearnModel",
-                          "parameters": {"uri": "./model.joblib", "version": "v1"}}  # fmt: skip
+        parameters: dict[str, Any] = {"uri": "./model.joblib", "version": "v1"}
+        if predict_fn and name in predict_fn:
+            parameters["extra"] = {"predict_fn": predict_fn[name]}
+        model_settings = {"name": name, "implementation": "mlserver_sklearn.SKLearnModel", "parameters": parameters}
         (folder / name / "model-settings.json").write_text(json.dumps(model_settings))
     url = f"http://127.0.0.1:{port}"
     mlserver = str(Path(sys.executable).with_name("mlserver"))

@@ -354,7 +354,8 @@ async def _read_capped(response: httpx.Response) -> bytes:
         raise _Failure("body_too_large", f"the answer is {int(declared):,} bytes, over the limit of "
                        f"{MAX_BODY_BYTES:,}", retry=False)  # fmt: skip
     chunks, size = [], 0
-    async for chunk in response.aiter_raw():
+    # decoded bytes (gzip, deflate, br as the server chose): the cap bounds what is held, a compression bomb too
+    async for chunk in response.aiter_bytes():
         size += len(chunk)
         if size > MAX_BODY_BYTES:
             raise _Failure("body_too_large", f"the answer is over the limit of {MAX_BODY_BYTES:,} bytes",

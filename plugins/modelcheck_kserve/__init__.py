@@ -7,11 +7,13 @@ datatype); each batch of rows is one ``POST .../infer`` with one typed tensor:
 
 - ``tabular-classification`` / ``tabular-regression``: the feature rows as a ``[batch, features]``
   tensor (FP32 unless the model's metadata asks for FP64 or INT64);
-- ``text-classification``: the texts as a ``[batch]`` BYTES tensor.
+- ``text-classification`` and ``feature-extraction``: the texts as a ``[batch]`` BYTES tensor (text pairs:
+  the batch's first texts, then its second texts, in one tensor of ``2 x batch``).
 
 Answers: a ``[batch, classes]`` float output is read as class scores, a ``[batch]`` or
-``[batch, 1]`` output as class ids or names (classification) or values (regression). Class names
-come from ``model.labels`` (needed unless the metadata's output shape gives the class count).
+``[batch, 1]`` output as class ids or names (classification) or values (regression), and for
+feature-extraction the ``[batch, dim]`` float output as the embeddings. Class names come from
+``model.labels`` (needed unless the metadata's output shape gives the class count).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SUPPORTED_TASKS", "KServeBackend", "KServeModel"]
 
-SUPPORTED_TASKS = ("tabular-classification", "tabular-regression", "text-classification")
+SUPPORTED_TASKS = ("tabular-classification", "tabular-regression", "text-classification", "feature-extraction")
 _NUMERIC = {"FP16": "float16", "FP32": "float32", "FP64": "float64", "INT8": "int8", "INT16": "int16",
             "INT32": "int32", "INT64": "int64", "UINT8": "uint8", "UINT16": "uint16", "UINT32": "uint32",
             "UINT64": "uint64", "BOOL": "bool"}  # fmt: skip
@@ -73,7 +75,7 @@ class KServeModel:
         first = inputs[0] if inputs and isinstance(inputs[0], dict) else {}
         self.input_name = str(first.get("name") or "input-0")
         wanted = str(first.get("datatype") or "")
-        if spec.task == "text-classification":
+        if spec.task in ("text-classification", "feature-extraction"):
             self.datatype = "BYTES"
         else:
             self.datatype = wanted if wanted in ("FP32", "FP64", "INT64", "INT32") else "FP32"
@@ -86,6 +88,7 @@ class KServeModel:
                     "(its metadata has no [batch, classes] output): set model.labels to the class names, in order"
                 )
         self._open = True
+        self._pairs = False
 
     def endpoint_record(self) -> dict[str, Any]:
         """The report's ``model.endpoint`` (requests since the last call)."""
@@ -115,6 +118,8 @@ class KServeModel:
         parts = self.endpoint.decode(answers, lambda answer, i: self._outputs(answer, len(batches[i])))
 
         def empty(rows: int) -> Outputs:
+            if self.task == "feature-extraction":
+                return Outputs(embeddings=np.zeros((rows, 1), dtype=np.float32))
             if self.label_names:
                 return Outputs(labels=np.zeros(rows, dtype=np.int64))
             return Outputs(values=np.zeros(rows, dtype=np.float64))
@@ -128,7 +133,10 @@ class KServeModel:
         import numpy as np
 
         if self.datatype == "BYTES":
-            tensor = {"shape": [len(batch)], "data": [str(text) for text in batch]}
+            pairs = bool(batch) and isinstance(batch[0], tuple)
+            self._pairs = pairs  # every batch of a run has the same shape: its answers are read alike
+            texts = [str(a) for a, _ in batch] + [str(b) for _, b in batch] if pairs else [str(t) for t in batch]
+            tensor = {"shape": [len(texts)], "data": texts}
         else:
             rows = np.asarray(np.stack([np.asarray(row).ravel() for row in batch]), dtype=_NUMERIC[self.datatype])
             tensor = {"shape": list(rows.shape), "data": rows.ravel().tolist()}
@@ -140,6 +148,8 @@ class KServeModel:
         tensors = answer.get("outputs") if isinstance(answer, dict) else None
         if not isinstance(tensors, list) or not tensors:
             raise self.endpoint.invalid("invalid_body", "the infer answer has no outputs list")
+        if self.task == "feature-extraction":
+            return self._embeddings(tensors, rows)
         scores, labels = None, None
         for tensor in tensors:
             array = self._array(tensor, rows)
@@ -159,6 +169,17 @@ class KServeModel:
             return Outputs(labels=self._label_ids(labels), scores=scores)
         assert scores is not None
         return Outputs(labels=scores.argmax(axis=1).astype(np.int64), scores=scores)
+
+    def _embeddings(self, tensors: list[Any], rows: int) -> Outputs:
+        """The first ``[n, dim]`` float output; with text pairs ``n`` is twice the rows (first texts, then second)."""
+        pairs = self._pairs
+        array = self._array(tensors[0], rows * 2 if pairs else rows)
+        if array.ndim != 2 or array.dtype.kind != "f":
+            raise self.endpoint.invalid("invalid_body", f"output {tensors[0].get('name')!r} is not a [batch, dim] "
+                                        "float tensor of embeddings")  # fmt: skip
+        if pairs:
+            return Outputs(embeddings=array[:rows], pair_embeddings=array[rows:])
+        return Outputs(embeddings=array)
 
     def _array(self, tensor: Any, rows: int) -> np.ndarray:
         import numpy as np
