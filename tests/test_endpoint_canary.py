@@ -103,6 +103,13 @@ def run(gate):  # type: ignore[no-untyped-def]
         models.close()
     assert time.monotonic() - started < 90
     assert TOKEN not in json.dumps(result.to_dict(), default=str)  # the token appears nowhere in the report
+    from modelcheck.report.document import build_report
+    from modelcheck.report.summary import markdown
+    from modelcheck.view.page import render_html
+
+    document = build_report([result], stage=None)  # nor in what is made of it: summary, HTML page, messages
+    shown = [markdown(document), render_html(document), *(check.message or "" for check in result.checks)]
+    assert not [text for text in shown if TOKEN in text]
     return result, {check.name: check for check in result.checks}
 
 
