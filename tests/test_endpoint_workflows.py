@@ -180,7 +180,10 @@ def test_deploy_gate_says_when_the_service_dies_before_it_is_ready(repo_copy: Pa
     assert steps["Wait until the service is ready"] == "failure" and "Gate the running service" not in steps, steps
     errors = [str(r.get("raw")) for r in records if r.get("command") == "error"]
     assert any("the model service exited before it was ready" in e for e in errors), errors
-    assert any("address already in use" in m.lower() or "errno 98" in m.lower() for m in messages(records))
+    # the server's own log is shown: its bind failure (HTTP's errno 98, or gRPC's/metrics' "bind" wording when
+    # parallel tests take a neighbouring port first)
+    shown = [m.lower() for m in messages(records)]
+    assert any("already in use" in m or "errno 98" in m or "bind" in m for m in shown), shown[-40:]
 
 
 @pytest.mark.act
