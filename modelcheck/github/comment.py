@@ -52,11 +52,16 @@ class Marker:
     attempt: int
 
     def render(self) -> str:
-        key = re.sub("-{2,}", "-", plain(self.key, 200).replace('"', "'"))
+        key = marker_key(self.key)
         return f'<!-- modelcheck-gate key="{key}" sha={self.sha} run={self.run} attempt={self.attempt} -->'
 
     def newer_than(self, other: Marker) -> bool:
         return (self.run, self.attempt) > (other.run, other.attempt)
+
+
+def marker_key(key: str) -> str:
+    """A key as a hidden HTML comment can hold it: one line, no quotes, no ``--`` (which would end the comment)."""
+    return re.sub("-{2,}", "-", plain(key, 200).replace('"', "'"))
 
 
 def parse_marker(body: str) -> Marker | None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelcheck.errors import GitHubError
-from modelcheck.github.comment import COMMENT_LIMIT, _identity, _reason
+from modelcheck.github.comment import COMMENT_LIMIT, _identity, _reason, marker_key
 from modelcheck.github.judge import StageResult
 from modelcheck.github.summary import EMOJI, HEADLINE, cell, code, stage_counts, status_emoji, table_row, why_lines
 from modelcheck.report.text import plain, redact
@@ -42,8 +42,7 @@ class IssueMarker:
     attempt: int
 
     def render(self) -> str:
-        key = re.sub("-{2,}", "-", plain(self.key, 200).replace('"', "'"))
-        return f'<!-- modelcheck-monitor key="{key}" run={self.run} attempt={self.attempt} -->'
+        return f'<!-- modelcheck-monitor key="{marker_key(self.key)}" run={self.run} attempt={self.attempt} -->'
 
     def newer_than(self, other: IssueMarker) -> bool:
         return (self.run, self.attempt) > (other.run, other.attempt)

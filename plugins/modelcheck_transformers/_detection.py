@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from modelcheck.models.backends import Outputs
-from modelcheck_transformers._common import TransformersModel, bad_input
+from modelcheck_transformers._common import TransformersModel
+from modelcheck_transformers._vision import rgb_batches
 
 #: Detections kept per image (COCO evaluates at most 100).
 MAX_DETECTIONS = 100
@@ -29,16 +30,10 @@ class ObjectDetectionModel(TransformersModel):
     def _predict(self, inputs: list[Any], batch_size: int) -> Outputs:
         import numpy as np
         import torch
-        from PIL import Image
 
-        for row, image in enumerate(inputs):
-            if not isinstance(image, Image.Image):
-                raise bad_input(row, image, self.task, "images (PIL.Image)")
         found: list[np.ndarray] = []
         with torch.inference_mode():
-            for start in range(0, len(inputs), batch_size):
-                batch = [image.convert("RGB") if image.mode != "RGB" else image
-                         for image in inputs[start : start + batch_size]]  # fmt: skip
+            for _, batch in rgb_batches(inputs, batch_size, self.task):
                 features = self._preprocessor(images=batch, return_tensors="pt")
                 tensors = {key: value.to(self.device, dtype=self.dtype if value.is_floating_point() else value.dtype)
                            for key, value in features.items() if key in ("pixel_values", "pixel_mask")}  # fmt: skip
