@@ -259,3 +259,25 @@ def test_a_baseline_saved_from_a_run_with_failed_requests_is_not_compared(tmp_pa
     assert "answered no output for 2 rows; recreate it from a run without failed requests" in result.message
     healthy = write_baseline(tmp_path / "healthy", Outputs(labels=base, failed=np.zeros(100, dtype=bool)))
     assert judge(regression(baseline=str(healthy), max_drop=0.2), targets, Outputs(labels=base)).status == "passed"
+
+
+def test_too_few_rows_for_the_margin_says_so_and_how_many_would_do(tmp_path: Path) -> None:
+    """44 rows, max_drop 0.01: a retrained model with the same accuracy (2 rows flipped each way) cannot pass,
+    and the message says why and roughly how many rows an unchanged model needs; 4,400 such rows pass."""
+    for n, verdict in ((44, "failed"), (4400, "passed")):
+        targets, base = good_model(n, 0.75)
+        baseline = write_baseline(tmp_path / str(n), Outputs(labels=base))
+        candidate = base.copy()
+        right, wrong = np.flatnonzero(base == targets), np.flatnonzero(base != targets)
+        flipped = np.concatenate([right[: n // 22], wrong[: n // 22]])
+        candidate[flipped] = 1 - candidate[flipped]
+        result = judge(regression(baseline=str(baseline)), targets, Outputs(labels=candidate))
+        assert result.status == verdict, result.message
+        assert result.details["difference"] == 0.0
+        if verdict == "failed":
+            assert "not shown at 95% confidence to be within max_drop 0.01" in result.message
+            assert "even an unchanged model cannot pass here" in result.message
+            needed = int(result.message.split("needs roughly ")[1].split(" rows")[0].replace(",", ""))
+            assert 1000 < needed < 10000, result.message
+        else:
+            assert "unchanged model" not in result.message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -199,7 +200,22 @@ def _message(check: CheckSpec, c: PairedComparison) -> str:
     evidence.append(f"{c.test}, n={c.n}")
     return (
         f"{check.metric} {c.candidate:.4g} vs baseline {c.baseline:.4g}: {direction} {change:+.4f} "
-        f"{verdict} max_drop {check.max_drop} ({'; '.join(evidence)})"
+        f"{verdict} max_drop {check.max_drop} ({'; '.join(evidence)}){_too_few_rows(c)}"
+    )
+
+
+def _too_few_rows(c: PairedComparison) -> str:
+    """A hint where the interval alone is wider than the margin: even an unchanged model could not pass here."""
+    if c.verdict == "passed" or c.ci is None or c.max_drop <= 0 or not c.n:
+        return ""
+    reach = c.difference - c.ci[0] if c.higher_is_better else c.ci[1] - c.difference  # the bad side's reach
+    if not reach >= c.max_drop:
+        return ""
+    rows = math.ceil(c.n * (reach / c.max_drop) ** 2)  # the interval's width shrinks as 1/sqrt(rows)
+    return (
+        f". With {c.n} rows the interval reaches {reach:.4g} past the observed difference, more than max_drop: "
+        f"even an unchanged model cannot pass here. At this spread an unchanged model needs roughly {rows:,} rows "
+        "or more, or a larger max_drop"
     )
 
 
