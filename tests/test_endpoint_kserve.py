@@ -9,6 +9,7 @@ header appears in no output: report, JUnit XML, summary, pytest's output.
 from __future__ import annotations
 
 import json
+import re
 import time
 import warnings
 from collections.abc import Iterator
@@ -229,6 +230,11 @@ def test_a_server_that_is_not_running_is_a_clear_error_within_the_timeout(
     assert time.monotonic() - started < 20
     assert {c["status"] for c in served["checks"]} == {"error"}
     assert f"kserve-v2 endpoint {url}: GET /v2/health/ready failed after 3 tries: cannot connect" in served["error"]
+    counts = re.search(r"\(tries so far: (\d+) sent, (\d+) failed: connect (\d+)(; the other (\d+) answered or were "
+                       r"cut short)?\)", served["error"])  # fmt: skip
+    assert counts, served["error"]  # the counts add up: every try sent either failed or is among the others
+    sent, failed, connect, others = (int(counts[i] or 0) for i in (1, 2, 3, 5))
+    assert 3 <= failed == connect <= sent == failed + others, served["error"]
     assert "is the server running" in served["error"]
     assert "Traceback" not in shown
 

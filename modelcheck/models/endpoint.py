@@ -154,8 +154,13 @@ class Endpoint:
         return decoded
 
     def _counts(self) -> str:
+        """``(tries so far: 9 sent, 7 failed: connect 7; the other 2 answered or were cut short)``: this endpoint's
+        tries since its last record, requests sent side by side included (cut short when one failed for good)."""
+        failed = sum(self.failures.values())
         counts = ", ".join(f"{kind} {n}" for kind, n in sorted(self.failures.items()))
-        return f"(requests sent: {self.requests}; failures by kind: {counts})"
+        rest = self.requests - failed
+        others = f"; the other {rest} answered or were cut short" if rest > 0 else ""
+        return f"(tries so far: {self.requests} sent, {failed} failed: {counts}{others})"
 
     # -- sending --------------------------------------------------------------------------------
 
