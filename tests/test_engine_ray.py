@@ -286,7 +286,7 @@ def test_a_gate_on_a_ray_start_head_cluster_equals_the_local_run(
     assert gate["outputs"]["sha256"] == local.outputs["sha256"]
     # the actors ran on that cluster: its workers' logs name the predictor
     logs = [p.read_text(errors="replace") for p in (ray_cluster["folder"]).glob("session_*/logs/worker-*.out")]
-    assert any("_Predictor" in text for text in logs)
+    assert any("Predictor" in text for text in logs)
 
 
 @pytest.mark.usefixtures("ray_runtime")
