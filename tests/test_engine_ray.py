@@ -5,8 +5,9 @@ tests (the engine joins a runtime that is already up). Models: a scikit-learn cl
 ONNX, and the tiny sentiment BERT of the session fixtures (transformers on the workers).
 
 ``ray_cluster`` is a real cluster: ``ray start --head --block`` in a subprocess, bound to 127.0.0.1 on
-free ports with token authentication; a ``pytest --modelcheck --modelcheck-engine ray:127.0.0.1:PORT``
-subprocess joins it (a process that already runs Ray cannot join another cluster).
+free ports with token authentication and a Ray Client server; a ``pytest --modelcheck --modelcheck-engine
+ray:127.0.0.1:PORT`` (or ``ray://127.0.0.1:CLIENT_PORT``) subprocess joins it (a process that already runs
+Ray cannot join another cluster), and is interrupted there as Ctrl-C would.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import warnings
@@ -106,7 +109,8 @@ def ray_cluster() -> Iterator[dict[str, Any]]:
             if head.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"ray start --head did not start:\n{(folder / 'head.log').read_text()}", pytrace=False)
             time.sleep(0.25)
-        yield {"address": f"127.0.0.1:{port}", "env": _cluster_env(env["RAY_AUTH_TOKEN"]), "folder": folder}
+        yield {"address": f"127.0.0.1:{port}", "env": _cluster_env(env["RAY_AUTH_TOKEN"]), "folder": folder,
+               "client": f"ray://127.0.0.1:{ports['--ray-client-server-port']}"}  # fmt: skip
     finally:
         # the head (ray start --block) and everything under it, workers included: by pid, only ours
         tree = (
@@ -177,6 +181,44 @@ def test_a_tabular_gate_on_ray_equals_the_local_run(iris_gate: Path, tmp_path: P
     assert "engine" not in local.model
     assert remote.model["engine"]["name"] == "ray" and remote.model["engine"]["actors"] == 2
     assert remote.model["engine"]["resources"]["CPU"] == 2.0
+
+
+def _actor_states(handles: list[Any]) -> list[str]:
+    from ray._private.state import state
+
+    table = state.actor_table(None)
+    return [table[h._actor_id.hex()]["State"] for h in handles]
+
+
+def _until_dead(handles: list[Any]) -> list[str]:
+    deadline = time.monotonic() + 30
+    while set(states := _actor_states(handles)) != {"DEAD"} and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return states
+
+
+@pytest.mark.usefixtures("ray_runtime")
+def test_the_actors_stay_warm_for_gates_of_one_model_and_end_with_another_model_or_the_engine(
+    iris_gate: Path, tmp_path: Path
+) -> None:
+    engine = RayEngine(None)
+    try:
+        first = run(iris_gate, engine, tmp_path / "first")
+        assert engine._pool is not None
+        handles = list(engine._pool.handles)
+        second = run(iris_gate, engine, tmp_path / "second")
+        assert engine._pool.handles == handles and _actor_states(handles) == ["ALIVE", "ALIVE"]
+        assert (first.model["engine"]["warm"], second.model["engine"]["warm"]) == (False, True)
+        same_results(first, second)
+        other = tmp_path / "other.yaml"  # another model (its threads differ): the first model's actors end first
+        other.write_text(iris_gate.read_text().replace("threads: 1", "threads: 2"), encoding="utf-8")
+        third = run(other, engine, tmp_path / "third")
+        assert third.model["engine"]["warm"] is False and _until_dead(handles) == ["DEAD", "DEAD"]
+        handles = list(engine._pool.handles)
+    finally:
+        engine.close()
+    assert engine._pool is None and _until_dead(handles) == ["DEAD", "DEAD"]  # Ray itself still runs: not ours
+    assert ray.is_initialized()
 
 
 @pytest.mark.usefixtures("ray_runtime", "one_torch_thread")
@@ -470,3 +512,133 @@ def test_an_actor_that_dies_every_time_ends_as_a_gate_error_naming_the_cause(
     ), check.message
     assert "\n" not in check.message, check.message
     assert len(marker.read_text().split()) >= 2  # it was restarted before Ray gave up
+
+
+def test_a_gate_through_ray_client_equals_the_local_run(
+    pytester: pytest.Pytester, iris_gate: Path, ray_cluster: dict[str, Any], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """``--modelcheck-engine ray://127.0.0.1:PORT``: the head's Ray Client server, token in the environment."""
+    local = run(iris_gate, LocalEngine(), tmp_path / "local")
+    (pytester.path / "gates").mkdir()
+    (pytester.path / "gates" / "iris.yaml").write_text(iris_gate.read_text(), encoding="utf-8")
+    for name, value in ray_cluster["env"].items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    client = ray_cluster["client"]
+    with_user = client.replace("ray://", "ray://someone:secret@")  # credentials in the address never reach the report
+    result = pytester.runpytest_subprocess("--modelcheck", "--modelcheck-engine", client, "--modelcheck-report",
+                                           "out.json", timeout=240)  # fmt: skip
+    result.assert_outcomes(passed=2)
+    gate = json.loads((pytester.path / "out.json").read_text())["gates"][0]
+    assert gate["model"]["engine"]["address"] == client and gate["model"]["engine"]["actors"] == 2
+    assert {c["name"]: (c["status"], c["value"], c["n"]) for c in gate["checks"]} == {
+        c.name: (c.status, c.value, c.n) for c in local.checks
+    }
+    assert gate["outputs"]["sha256"] == local.outputs["sha256"]
+    assert engine_for(with_user).record()["address"] == client  # type: ignore[attr-defined]
+
+
+SLOW = """\
+import pathlib
+import sys
+import time
+
+import torch
+
+MARKER = pathlib.Path({marker!r})
+WORKER = "default_worker" in " ".join(sys.argv)  # a Ray worker (the pytest process only loads the model)
+
+
+class Slow(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        if WORKER:
+            MARKER.touch()  # a worker is predicting now
+            time.sleep(0.5)  # per batch of 16: about a minute for the whole data on two actors
+        return self.linear(x)
+
+
+def build():
+    torch.manual_seed(0)
+    return Slow()
+"""
+
+#: The actors of a driver (by its pid) on a cluster, read from the GCS by a process that joins it.
+ACTORS = """\
+import json, sys
+import ray
+from ray._private.state import state
+ray.init(address=sys.argv[1], include_dashboard=False, log_to_driver=False, configure_logging=False)
+jobs = [job["JobID"] for job in state.job_table() if job["DriverPid"] == int(sys.argv[2])]
+print(json.dumps([a for a in state.actor_table(None).values() if a["JobID"] in jobs], default=str))
+"""
+
+
+def _driver_actors(cluster: dict[str, Any], pid: int) -> list[dict[str, Any]]:
+    env = {**os.environ, **cluster["env"]}
+    env.pop("RAY_ADDRESS", None)
+    done = subprocess.run([sys.executable, "-c", ACTORS, cluster["address"], str(pid)], env=env, capture_output=True,
+                          text=True, timeout=120, check=True)  # fmt: skip
+    actors: list[dict[str, Any]] = json.loads(done.stdout.strip().splitlines()[-1])
+    return actors
+
+
+def test_ctrl_c_mid_prediction_ends_the_run_and_leaves_no_actor_on_the_cluster(
+    pytester: pytest.Pytester, iris_gate: Path, ray_cluster: dict[str, Any]
+) -> None:
+    """SIGINT to the process group of ``pytest --modelcheck --modelcheck-engine ray:HOST:PORT`` while the actors
+    predict (as Ctrl-C in a terminal): pytest's interrupted exit, no traceback, a whole report that says it
+    stopped, and the driver's actors dead on the cluster, their processes gone."""
+    import psutil
+
+    marker = pytester.path / "predicting"
+    (pytester.path / "slow_model.py").write_text(SLOW.format(marker=str(marker)), encoding="utf-8")
+    (pytester.path / "gates").mkdir()
+    (pytester.path / "gates" / "slow.yaml").write_text(
+        "version: 1\nmodel: {id: slow, source: 'slow_model:build', backend: torch, task: tabular-classification, "
+        f"device: cpu, threads: 1, batch_size: 16}}\ndata: {{source: {iris_gate.parent / 'iris.csv'}, "
+        "input: [f1, f2, f3, f4], label: kind}\nchecks:\n  - {name: accuracy, metric: accuracy, min: 0.0}\n",
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_") and k != "RAY_ADDRESS"}
+    env.update(ray_cluster["env"], PYTHONPATH=os.pathsep.join([str(pytester.path), env.get("PYTHONPATH", "")]))
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--basetemp", str(pytester.path / "tmp"),
+               "--modelcheck", "--modelcheck-engine", f"ray:{ray_cluster['address']}", "--modelcheck-report",
+               "out.json"]  # fmt: skip
+    process = subprocess.Popen(command, cwd=pytester.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while not marker.exists():
+            assert process.poll() is None, process.communicate()[0]
+            assert time.monotonic() < deadline, "no actor started predicting within 180 s"
+            time.sleep(0.2)
+        time.sleep(1)  # mid-prediction: both actors busy, chunks queued
+        os.killpg(process.pid, signal.SIGINT)
+        interrupted = time.monotonic()
+        output, _ = process.communicate(timeout=60)
+        took = time.monotonic() - interrupted
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert took < 20, f"{took:.1f} s from SIGINT to exit\n{output}"
+    assert "KeyboardInterrupt" in output and "Traceback" not in output, output
+    report = json.loads((pytester.path / "out.json").read_text())  # whole (written atomically), and says why
+    assert report["stopped"]["reason"] == "interrupted (Ctrl-C or a signal)", report.get("stopped")
+    assert report["stopped"]["exit_status"] == 2
+    assert not [check for gate in report["gates"] for check in gate.get("checks", ()) if check["status"] == "passed"]
+    # the driver's actors: all dead within seconds, their worker processes gone
+    deadline, actors = time.monotonic() + 30, []
+    while time.monotonic() < deadline:
+        actors = _driver_actors(ray_cluster, process.pid)
+        if actors and all(a["State"] == "DEAD" and not psutil.pid_exists(a["Pid"]) for a in actors):
+            break
+        time.sleep(1)
+    assert len(actors) == 2 and {a["ActorClassName"] for a in actors} == {"Predictor"}, actors
+    assert [(a["State"], psutil.pid_exists(a["Pid"])) for a in actors] == [("DEAD", False)] * 2, actors

@@ -1,13 +1,14 @@
-"""The Ray engine's actors: one model loaded once per actor, chunks of rows predicted, outputs in input order.
+"""The Ray engine's actors: one model loaded once per actor, parts of the rows predicted, outputs in order.
 
 A :class:`Pool` is plain Ray actors (``ray.remote``), not Ray Data: a Ray Data actor pool lives for one
 dataset, so it would start its actors (and load the model on each) for every gate; these stay up while
-the engine predicts with the same model and settings. Parts of the rows (whole local-run chunks) go to the actors as they are (a numpy
-slice, or a list of texts, images, ...): Ray serialises numpy arrays out of band, so a matrix is
-copied once into the object store and read there without unpickling, and the ``Outputs`` come back
-the same way. Each actor has at most :data:`IN_FLIGHT` chunks queued, so a slow one gets fewer.
+the engine predicts with the same model and settings. Parts of the rows (whole chunks of a local run)
+go to the actors as they are (a numpy slice, or a list of texts, images, ...): Ray serialises numpy
+arrays out of band, so a matrix is copied once into the object store and read there without
+unpickling, and the ``Outputs`` come back the same way. Each actor has at most :data:`IN_FLIGHT` parts
+queued, so a slow one gets fewer.
 
-An actor whose process died is restarted by Ray (it loads the model again) and the chunks it held are
+An actor whose process died is restarted by Ray (it loads the model again) and the parts it held are
 retried, at most ``restarts`` times each (``max_restarts`` / ``max_task_retries``).
 """
 
