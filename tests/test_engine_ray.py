@@ -363,6 +363,43 @@ def test_joining_a_cluster_without_its_token_is_a_one_line_error_naming_the_addr
     assert "\n" not in message and "Traceback" not in result.stdout.str()
 
 
+def test_a_loopback_address_ray_would_rewrite_to_an_unreachable_one_fails_within_the_connect_timeout(
+    pytester: pytest.Pytester, iris_gate: Path, ray_cluster: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, Ray joins 127.0.0.1:PORT as the machine's outward address,
+    where the head (bound to 127.0.0.1) does not listen, and retries for minutes: a one-line error instead."""
+    import ray._private.services as services
+
+    outward = services.node_ip_address_from_perspective(None)
+    if outward in ("127.0.0.1", "::1", "localhost"):
+        pytest.skip("this machine has no outward address for Ray to rewrite 127.0.0.1 to")
+    (pytester.path / "gates").mkdir()
+    (pytester.path / "gates" / "iris.yaml").write_text(iris_gate.read_text(), encoding="utf-8")
+    for name, value in ray_cluster["env"].items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    address = ray_cluster["address"]
+    began = time.monotonic()
+    result = pytester.runpytest_subprocess("--modelcheck", "--modelcheck-engine", f"ray:{address}",
+                                           "--modelcheck-report", "out.json", timeout=240)  # fmt: skip
+    took = time.monotonic() - began
+    result.assert_outcomes(failed=2)
+    messages = {c["message"] for c in json.loads((pytester.path / "out.json").read_text())["gates"][0]["checks"]}
+    port = address.rpartition(":")[2]
+    (message,) = messages
+    assert message.startswith(
+        f"cannot reach the Ray cluster at {address}: Ray joins 127.0.0.1 as this machine's address {outward}, where "
+        f"nothing answers on port {port} within 10 s ("  # the socket's reason: refused here, a timeout elsewhere
+    ), message
+    assert message.endswith(
+        "); a cluster started with --node-ip-address=127.0.0.1 is joined with RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 in "
+        "the environment of both (ray start and pytest), or give the address it advertises"
+    ), message
+    assert "\n" not in message
+    assert took < 50, f"{took:.0f} s (pytest's start and imports included; Ray alone retries for minutes)"
+
+
 @pytest.mark.usefixtures("ray_runtime", "one_torch_thread")
 def test_torch_gates_on_ray_equal_the_local_run(tmp_path: Path) -> None:
     """A torch.export program (wine, classification) and safetensors weights built by a user's callable

@@ -17,7 +17,8 @@ by Ray with the driver when this process exits. ``benchmarks/ray_engine.py`` mea
 
 Actors: ``MODELCHECK_RAY_ACTORS`` (default: the cluster's CPUs over ``MODELCHECK_RAY_CPUS``, default 1
 CPU per actor, at most 8), ``MODELCHECK_RAY_GPUS`` per actor (default 0). A cluster that cannot be reached
-fails within :data:`CONNECT_TIMEOUT` seconds naming the address; a model that cannot load on the workers,
+fails within :data:`CONNECT_TIMEOUT` seconds naming the address (also where Ray would rewrite a loopback
+address to this machine's outward one, where nothing listens); a model that cannot load on the workers,
 or a chunk that fails there, ends as the worker's own error (its message; a data row renumbered from the
 chunk to the whole data) or a BackendError naming Ray's. An actor that died is restarted and its chunks
 retried, at most ``MODELCHECK_RAY_RESTARTS`` times (default 3; then the gate's checks end as errors naming
@@ -33,7 +34,15 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from modelcheck.errors import BackendError
-from modelcheck.run.engines.ray.errors import CONNECT_TIMEOUT, cause_of, first_line, reachable, same_cluster, shown
+from modelcheck.run.engines.ray.errors import (
+    CONNECT_TIMEOUT,
+    cause_of,
+    first_line,
+    reachable,
+    rewritten_reachable,
+    same_cluster,
+    shown,
+)
 
 if TYPE_CHECKING:
     from modelcheck.gatefile import ModelSpec
@@ -147,6 +156,8 @@ class RayEngine:
         if ray.is_initialized():  # the runtime this process already joined (a test session's, a notebook's)
             same_cluster(ray, address)
             return ray
+        if address:
+            rewritten_reachable(address)  # Ray's own retries on an address it rewrote last minutes
         try:
             ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
                      configure_logging=False)  # fmt: skip

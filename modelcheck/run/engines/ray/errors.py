@@ -91,3 +91,33 @@ def shown(address: str | None) -> str | None:
         return address
     scheme, sep, rest = address.rpartition("://")
     return f"{scheme}{sep}{rest.rpartition('@')[2]}"
+
+
+def rewritten_reachable(address: str) -> None:
+    """Fail fast where Ray would join another address than the one given, and nothing listens there.
+
+    Ray turns a loopback host (``127.0.0.1``, ``localhost``) into this machine's outward address, so
+    that other machines could join; a cluster bound to 127.0.0.1 is then not found, and ``ray.init``
+    retries for minutes. Unless both sides run with ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``.
+    """
+    if address.startswith("ray://"):
+        return
+    try:
+        from ray._private.services import canonicalize_bootstrap_address  # private: where it moved, no check
+
+        target = canonicalize_bootstrap_address(address)
+    except Exception:
+        return
+    if not target or target == address:
+        return
+    host, _, port = target.rpartition(":")
+    given = address.rpartition(":")[0]
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT).close()
+    except (OSError, ValueError) as exc:
+        raise BackendError(
+            f"cannot reach the Ray cluster at {shown(address)}: Ray joins {given} as this machine's address "
+            f"{host}, where nothing answers on port {port} within {CONNECT_TIMEOUT:g} s ({exc}); a cluster "
+            "started with --node-ip-address=127.0.0.1 is joined with RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 in the "
+            "environment of both (ray start and pytest), or give the address it advertises"
+        ) from None
