@@ -52,8 +52,13 @@ def same_cluster(ray: Any, address: str | None) -> None:
 
 
 def first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
+    """The message's first line; where it only introduces what follows (Ray Client's ``Initialization failure
+    from server:`` and the server's traceback), that line and the traceback's last: the server's exception."""
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    tail = [line.strip() for line in lines[1:] if not line.startswith((" ", "\t", "Traceback"))]
+    return f"{lines[0]} {tail[-1][:300]}" if lines[0].endswith(":") and tail else lines[0]
 
 
 def cause_of(exc: BaseException) -> str:
