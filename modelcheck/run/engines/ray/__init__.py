@@ -16,7 +16,11 @@ by Ray with the driver when this process exits. ``benchmarks/ray_engine.py`` mea
 (actors started) and the warm ones separately.
 
 Actors: ``MODELCHECK_RAY_ACTORS`` (default: the cluster's CPUs over ``MODELCHECK_RAY_CPUS``, default 1
-CPU per actor, at most 8), ``MODELCHECK_RAY_GPUS`` per actor (default 0). A cluster that cannot be reached
+CPU per actor, at most 8), ``MODELCHECK_RAY_GPUS`` per actor (default 0); a bad value is a usage error at
+pytest's start (:mod:`~modelcheck.run.engines.ray.settings`). More actors than the cluster's CPUs / GPUs
+can hold fail before any starts, naming what was asked and what it has (Ray would queue them forever);
+actors it does not place within ``MODELCHECK_RAY_START_TIMEOUT`` seconds (default 120: the model's load
+not counted, it runs after) fail naming what is free. A cluster that cannot be reached
 fails within :data:`CONNECT_TIMEOUT` seconds naming the address (also where Ray would rewrite a loopback
 address to this machine's outward one, where nothing listens); a model that cannot load on the workers,
 or a chunk that fails there, ends as the worker's own error (its message; a data row renumbered from the
@@ -43,6 +47,7 @@ from modelcheck.run.engines.ray.errors import (
     same_cluster,
     shown,
 )
+from modelcheck.run.engines.ray.settings import RESTARTS, START_TIMEOUT, settings
 
 if TYPE_CHECKING:
     from modelcheck.gatefile import ModelSpec
@@ -50,12 +55,10 @@ if TYPE_CHECKING:
     from modelcheck.models.predict import Progress
     from modelcheck.run.engines.ray.pool import Pool
 
-__all__ = ["CONNECT_TIMEOUT", "MAX_ACTORS", "RESTARTS", "RayEngine"]
+__all__ = ["CONNECT_TIMEOUT", "MAX_ACTORS", "RESTARTS", "START_TIMEOUT", "RayEngine", "settings"]
 
 #: Most actors started when the environment does not say.
 MAX_ACTORS = 8
-#: How often an actor that died is restarted, and a chunk it held retried (``MODELCHECK_RAY_RESTARTS``).
-RESTARTS = 3
 #: Parts per actor a large input is cut into, about (each part is whole chunks of a local run's,
 #: :func:`~modelcheck.models.predict.chunk_size`): each Ray task costs milliseconds to send and collect,
 #: which is most of a tiny model's work on one local chunk.
@@ -129,17 +132,22 @@ class RayEngine:
         """The warm pool when it holds ``spec``'s model with today's settings, else a new one (the old one ended)."""
         from modelcheck.run.engines.ray.pool import Pool
 
-        cpus = float(os.environ.get("MODELCHECK_RAY_CPUS", "1"))
-        gpus = float(os.environ.get("MODELCHECK_RAY_GPUS", "0"))
+        try:
+            given = settings()
+        except ValueError as exc:  # checked at pytest's start too: changed since (a fixture, a conftest)
+            raise BackendError(f"the Ray engine's settings: {exc}") from None
+        cpus, gpus, restarts = given.cpus, given.gpus, given.restarts
         self.resources = {k: float(v) for k, v in ray.cluster_resources().items() if k in ("CPU", "GPU", "memory")}
         default = max(1, min(MAX_ACTORS, int(self.resources.get("CPU", 1) // max(cpus, 1e-9))))
-        self.actors = int(os.environ.get("MODELCHECK_RAY_ACTORS", default))
-        restarts = int(os.environ.get("MODELCHECK_RAY_RESTARTS", RESTARTS))
+        self.actors = given.actors or default
         key = (repr(spec), self.actors, cpus, gpus, restarts, tuple(sys.path))
         self.warm = self._pool is not None and self._pool.key == key and self._pool.used
         if self._pool is None or self._pool.key != key:
             self._end_pool()
-            self._pool = Pool(ray, spec, key, actors=self.actors, cpus=cpus, gpus=gpus, restarts=restarts)
+            fits(self.actors, cpus, gpus, self.resources, self.address or os.environ.get("RAY_ADDRESS"),
+                 actors_given=given.actors is not None)  # fmt: skip
+            self._pool = Pool(ray, spec, key, actors=self.actors, cpus=cpus, gpus=gpus, restarts=restarts,
+                              start_timeout=given.start_timeout)  # fmt: skip
         return self._pool
 
     def _end_pool(self) -> None:
@@ -167,6 +175,31 @@ class RayEngine:
             ) from None
         self._started = True
         return ray
+
+
+def fits(actors: int, cpus: float, gpus: float, resources: dict[str, float], address: str | None, *,
+         actors_given: bool = True) -> None:  # fmt: skip
+    """A BackendError, before any actor starts, where the cluster's totals cannot hold the actors asked for
+    (Ray would queue them as pending forever): what was asked, what the cluster has, the fix."""
+    have = {"CPU": resources.get("CPU", 0.0), "GPU": resources.get("GPU", 0.0)}
+    each = {"CPU": cpus, "GPU": gpus}
+    short = [name for name in ("CPU", "GPU") if actors * each[name] > have[name] + 1e-9]
+    if not short:
+        return
+    room = min(int(have[name] // each[name] + 1e-9) for name in ("CPU", "GPU") if each[name] > 0)
+    plural = "s" if actors != 1 else ""
+    asked = f"{actors} actor{plural} x {cpus:g} CPU" + (f" + {gpus:g} GPU" if gpus else "")
+    needs = " and ".join(f"{actors * each[name]:g} {name}" for name in short)
+    setting = (
+        f"MODELCHECK_RAY_ACTORS={actors}" if actors_given else f"{actors} actor{plural} (MODELCHECK_RAY_ACTORS unset)"
+    )
+    lower = [f"MODELCHECK_RAY_{name}S to {have[name]:g}" + (" or less" if have[name] else "") for name in short]
+    fix = f"set MODELCHECK_RAY_ACTORS to {room} or fewer" if room >= 1 else "set " + " and ".join(lower)
+    raise BackendError(
+        f"the Ray cluster ({shown(address) or 'local'}) cannot hold the actors asked for: {setting} with "
+        f"MODELCHECK_RAY_CPUS={cpus:g} and MODELCHECK_RAY_GPUS={gpus:g} asks {asked} ({needs} in all), and it has "
+        f"{have['CPU']:g} CPU and {have['GPU']:g} GPU in all: {fix}, or add nodes to the cluster"
+    )
 
 
 def _owned(outputs: Outputs) -> Outputs:
