@@ -71,7 +71,9 @@ def engine_for(setting: str | None) -> Engine:
                 f"--modelcheck-engine {value} needs Ray: pip install 'modelcheck[ray]' (ray[data]) on this machine "
                 "and the cluster's"
             )
-        from modelcheck.run.engines.ray import RayEngine
+        from modelcheck.run.engines.ray import RayEngine, settings
+
+        settings()  # MODELCHECK_RAY_*: a bad value is a usage error now, not every gate's
 
         address = value.split(":", 1)[1] if value.startswith("ray:") and not value.startswith("ray://") else None
         return RayEngine(value if value.startswith("ray://") else address)
