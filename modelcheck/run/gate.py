@@ -21,6 +21,7 @@ from modelcheck.report.results import CheckResult, GateResult
 from modelcheck.run.engines import Engine, LocalEngine
 from modelcheck.run.inputs import model_inputs, model_targets
 from modelcheck.run.interleave import interleaved_partners, predict_interleaved
+from modelcheck.tasks import check_targets
 
 if TYPE_CHECKING:
     from modelcheck.gatefile import CheckSpec, GateSpec
@@ -159,10 +160,7 @@ def _evaluate(
         inputs=spec.input_columns, source=spec.source, classes=classes, box_format=spec.box_format,
     )  # fmt: skip
     inputs = model_inputs(gate.model.task, spec.input_columns, data.frame, base=data.base, source=spec.source)
-    if gate.model.task == "object-detection" and targets is not None:  # every box inside its image
-        from modelcheck.tasks.detection import check_inside
-
-        check_inside(targets, [image.size for image in inputs])
+    check_targets(gate.model.task, targets, inputs)  # e.g. every box inside its image
     fed = inputs
     if any(check.metric == "perplexity" for check in gate.checks):  # the model also scores the references
         from modelcheck.tasks.generation import scoring_inputs

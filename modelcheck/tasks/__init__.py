@@ -13,6 +13,8 @@ A family module exposes:
   checked against their words, answers against their contexts), ``source`` the data as the user named it;
 - optionally ``inputs(task, columns, frame, *, source) -> Sequence`` (one model input per row) where the
   default (the column's values; two columns zipped into pairs) does not fit, e.g. word lists;
+- optionally ``check_targets(targets, inputs) -> None``: a DataError where the targets do not fit the
+  decoded inputs (detection: a box outside its image);
 - ``row_statistics(check, targets, outputs, label_names) -> RowStatistics``: the check's metric (its
   options in ``check.options``, ``check.average``) as
   per-row sufficient statistics plus a finaliser (:mod:`modelcheck.tasks.base`), so the value on all
@@ -50,3 +52,10 @@ def serves(task: str, metric: str | None) -> ModuleType | None:
     """The family module computing ``metric`` for ``task``, or None where :mod:`modelcheck.checks.metric` does."""
     found = family(task)
     return found if found is not None and metric in found.METRICS else None
+
+
+def check_targets(task: str, targets: object, inputs: object) -> None:
+    """The family's check of the targets against the decoded inputs, where it has one (a DataError naming the row)."""
+    hook = getattr(family(task), "check_targets", None)
+    if hook is not None and targets is not None:
+        hook(targets, inputs)

@@ -213,3 +213,8 @@ def _to_xywh(raw: list[Any], box_format: str, where: str) -> np.ndarray:
 def _shown(value: Any) -> str:
     text = repr(value.tolist() if isinstance(value, np.ndarray) else value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_targets(truth: GroundTruth, inputs: Sequence[Any]) -> None:
+    """The family's check of the targets against the inputs: every box inside its image (:func:`check_inside`)."""
+    check_inside(truth, [image.size for image in inputs])
