@@ -2,8 +2,8 @@
 
 mAP is not a sum of per-image statistics: it sorts every detection of a class by score across
 images. So there is no exact decomposition into the sums :class:`~modelcheck.tasks.base.RowStatistics`
-uses. Instead ``COCOeval.evaluate()`` runs once per model (pycocotools matches each image's
-detections to its boxes at the ten IoU thresholds), and a resample re-runs only ``accumulate()``'s
+uses. Instead ``COCOeval.evaluate()`` runs once per model's detections, shared by every metric check of the
+gate (:class:`Matching`: pycocotools matches each image's detections to its boxes at the ten IoU thresholds), and a resample re-runs only ``accumulate()``'s
 arithmetic with each image weighted by how often the resample draws it: the weighted cumulative
 true/false positives, recall, the precision envelope and the 101 recall points, for area ``all`` and
 100 detections per image. That equals pycocotools' ``accumulate`` on the resample with the drawn images
