@@ -1,16 +1,16 @@
 """COCO box metrics with pycocotools, and their bootstrap from pycocotools' own per-image matching.
 
-mAP is not a sum of per-image statistics: it sorts every detection of a class by score across
-images. So there is no exact decomposition into the sums :class:`~modelcheck.tasks.base.RowStatistics`
-uses. Instead ``COCOeval.evaluate()`` runs once per model's detections, shared by every metric check of the
-gate (:class:`Matching`: pycocotools matches each image's detections to its boxes at the ten IoU thresholds), and a resample re-runs only ``accumulate()``'s
-arithmetic with each image weighted by how often the resample draws it: the weighted cumulative
-true/false positives, recall, the precision envelope and the 101 recall points, for area ``all`` and
-100 detections per image. That equals pycocotools' ``accumulate`` on the resample with the drawn images
-repeated (tested), except where two detections of one class share a score exactly: pycocotools orders
-those by where the images come in the list, here by image and with a repeated image's copies together.
-The value on all rows and on a slice is pycocotools' own ``summarize``. Cost: (resamples x detections
-x 10 IoU thresholds) per class (benchmarks/tasks.py prints it).
+mAP is not a sum of per-image statistics: it sorts every detection of a class by score across images. So there
+is no exact decomposition into the sums :class:`~modelcheck.tasks.base.RowStatistics` uses. Instead
+``COCOeval.evaluate()`` runs once per model's detections, shared by every metric check of the gate
+(:class:`Matching`: pycocotools matches each image's detections to its boxes at the ten IoU thresholds), and a
+resample re-runs only ``accumulate()``'s arithmetic with each image weighted by how often the resample draws
+it: the weighted cumulative true/false positives, recall, the precision envelope and the 101 recall points,
+for area ``all`` and 100 detections per image. That equals pycocotools' ``accumulate`` on the resample with
+the drawn images repeated (tested), except where two detections of one class share a score exactly:
+pycocotools orders those by where the images come in the list, here by image and with a repeated image's
+copies together. The value on all rows and on a slice is pycocotools' own ``summarize``. Cost: (resamples x
+detections x 10 IoU thresholds) per class (benchmarks/tasks.py prints it).
 """
 
 from __future__ import annotations
