@@ -23,7 +23,8 @@ gate's figure included both; on the tiny detector that counted decoding 200 PNGs
 Why the pipelines are close on the tiny speech models: the pipeline is itself a batched loop over the same
 processor and model (``batch_size=16``); its own cost is per row (a ``dict`` per clip through its
 preprocess/forward/postprocess, and a DataLoader collating the features): 0.2-0.4 ms a row more than the
-hand loop here, while the hand loop itself spends about 0.8 ms a row, so even a loop with no overhead at all
+hand loop in the last table measured (docs/benchmarks.md, inputs given decoded), where the hand loop spent
+about 0.8 ms a row, so even a loop with no overhead at all
 could not be 2x the pipeline on these models. The larger the model, the more every way's time is the forward
 pass and the closer all ratios come to 1; on CTC and the classifier modelcheck's lead over the hand loop
 comes from running the clips longest first (less padding in each batch).
