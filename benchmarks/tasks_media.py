@@ -1,16 +1,33 @@
 """Speech and detection: examples/s of modelcheck against a hand loop and the pipeline, and bootstrap times.
 
 Per task, on the tiny models of the tests (``tests/tiny_speech.py``: a wav2vec2 CTC model, a Whisper and
-an audio classifier; ``tests/tiny_detection.py``: a YOLOS detector) and the same rows:
+an audio classifier; ``tests/tiny_detection.py``: a YOLOS detector) and the same data file (CSV or JSONL naming
+WAV/PNG files), three ways from the file to the metric's value, so each does the same work:
 
 - the transformers pipeline (``automatic-speech-recognition``, ``audio-classification``, ``object-detection``;
-  ``batch_size=16``). ``evaluate.evaluator`` runs this same pipeline and then its metric, so ``>= 2x`` the
-  pipeline means ``>= 2x`` the evaluator (which cannot run here: it fetches its metric scripts);
-- a hand-written batched loop: the processor on 16 decoded clips or images, one forward pass (``generate``
-  for Whisper), then the task's decoding (argmax + ``batch_decode``; softmax; ``post_process_object_detection``);
-- modelcheck: a gate (CSV or JSONL data naming WAV/PNG files, one metric check) run by
-  ``modelcheck.run.gate.run_gate`` with the model loaded, so the figure includes reading and decoding the
-  files (the loops and the pipeline get them decoded) and computing the metric with its library.
+  ``batch_size=16``) on the rows read and decoded as below, then the metric: what ``evaluate.evaluator`` does
+  (it cannot run here: it fetches its metric scripts), so ``>= 2x`` this means ``>= 2x`` the evaluator;
+- a hand-written batched loop: the data file read with pandas, each file decoded (PIL; soundfile, resampled
+  with librosa's soxr_hq where the model takes another rate), the processor on 16 clips or images, one forward
+  pass (``generate`` for Whisper), the task's decoding (argmax + ``batch_decode``; argmax;
+  ``post_process_object_detection``), then the metric with its reference library: WER with jiwer, accuracy,
+  COCO mAP with pycocotools' standard evaluation (``COCOeval`` evaluate/accumulate/summarize);
+- modelcheck: a gate (the data file, one metric check) run by ``modelcheck.run.gate.run_gate`` with the model
+  loaded (as the loops get it loaded), so the figure also includes hashing the data and model files,
+  validating the targets and building the report's result.
+
+Until 2026-12-04 the loops and the pipeline were given the decoded inputs and computed no metric, while the
+gate's figure included both; on the tiny detector that counted decoding 200 PNGs and pycocotools' matching
+(together about half as long as the model's batches) against modelcheck only.
+
+Why the pipelines are close on the tiny speech models: the pipeline is itself a batched loop over the same
+processor and model (``batch_size=16``); its own cost is per row (a ``dict`` per clip through its
+preprocess/forward/postprocess, and a DataLoader collating the features): 0.2-0.4 ms a row more than the
+hand loop in the last table measured (docs/benchmarks.md, inputs given decoded), where the hand loop spent
+about 0.8 ms a row, so even a loop with no overhead at all
+could not be 2x the pipeline on these models. The larger the model, the more every way's time is the forward
+pass and the closer all ratios come to 1; on CTC and the classifier modelcheck's lead over the hand loop
+comes from running the clips longest first (less padding in each batch).
 
 Then the time of a ``kind: regression`` check's bootstrap (2,000 resamples, BCa): WER and CER at 10,000 rows
 from jiwer's per-row edits, and COCO mAP at 500 and 2,000 images (synthetic scenes of
@@ -49,33 +66,86 @@ def model_path(name: str) -> Path:
     return tiny_detection.shared(name) if name == "detector" else tiny_speech.shared(name)
 
 
-def write_data(task: str, folder: Path, n: int) -> tuple[Path, list[Any]]:
-    """The data file of ``n`` rows and the decoded inputs (clips at the model's rate, or images)."""
+def write_data(task: str, folder: Path, n: int) -> Path:
+    """The data file of ``n`` rows, naming the WAV or PNG files written beside it."""
     import tiny_detection
     import tiny_speech
-    from PIL import Image
 
     if task == "object-detection":
         scenes = tiny_detection.scenes(n, seed=21)
         records = tiny_detection.write_scenes(folder / "scenes", scenes)
         tiny_detection.write_jsonl(folder / "data.jsonl", records)
-        return folder / "data.jsonl", [Image.fromarray(image) for image, _, _ in scenes]
+        return folder / "data.jsonl"
     rows = tiny_speech.utterances(n, seed=11)
     names = tiny_speech.write_clips(folder / "clips", rows)
     labels = [("no_a", "has_a")["a" in t.split()] for _, t in rows]
     lines = ["audio,text,label", *(f"{a},{t},{label}" for a, (_, t), label in zip(names, rows, labels, strict=True))]
     (folder / "data.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    clips = [samples for samples, _ in rows]
-    if task.endswith("(Whisper)"):  # Whisper takes 16 kHz; the loops get the clips already resampled
-        import librosa
-
-        clips = [librosa.resample(c, orig_sr=tiny_speech.RATE, target_sr=16000, res_type="soxr_hq") for c in clips]
-    return folder / "data.csv", clips
+    return folder / "data.csv"
 
 
-def hand_loop(task: str, model: Any, processor: Any, inputs: list[Any], rate: int) -> list[Any]:
+def read_rows(task: str, data: Path, rate: int) -> tuple[list[Any], list[Any]]:
+    """What a user's own loop starts with: the data file read with pandas, each file decoded (PIL; soundfile,
+    resampled with librosa where the model takes another rate, as modelcheck does), and the label column."""
+    import pandas as pd
+
+    if task == "object-detection":
+        from PIL import Image
+
+        frame = pd.read_json(data, lines=True)
+        return [Image.open(data.parent / name).convert("RGB") for name in frame["image"]], frame["objects"].tolist()
+    import librosa
+    import soundfile
+
+    frame = pd.read_csv(data)
+    clips = []
+    for name in frame["audio"]:
+        samples, given = soundfile.read(data.parent / name, dtype="float32", always_2d=True)
+        samples = samples.mean(axis=1)
+        clips.append(samples if given == rate else librosa.resample(samples, orig_sr=given, target_sr=rate,
+                                                                     res_type="soxr_hq"))  # fmt: skip
+    return clips, frame["label" if task == "audio-classification" else "text"].tolist()
+
+
+def score(task: str, model: Any, found: list[Any], truth: list[Any]) -> float:
+    """The gate's metric with its reference library: COCO mAP (pycocotools, its standard evaluation), WER
+    (jiwer), accuracy. ``found``: per row a list of ``(x_min, y_min, x_max, y_max, score, class id)``, a
+    transcript or a class id."""
+    if task.startswith("automatic"):
+        import jiwer
+
+        return float(jiwer.wer(truth, found))
+    if task == "audio-classification":
+        return sum(model.config.id2label[int(i)] == t for i, t in zip(found, truth, strict=True)) / len(truth)
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    ids = model.config.label2id
+    boxes = [{"id": k + 1, "image_id": row, "category_id": ids[c], "bbox": b, "area": b[2] * b[3], "iscrowd": 0}
+             for k, (row, b, c) in enumerate((row, b, c) for row, o in enumerate(truth)
+                                             for b, c in zip(o["bbox"], o["category"], strict=True))]  # fmt: skip
+    results = [{"image_id": row, "category_id": int(c), "bbox": [x0, y0, x1 - x0, y1 - y0], "score": float(p)}
+               for row, rows in enumerate(found) for x0, y0, x1, y1, p, c in rows]  # fmt: skip
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO()
+        gt.dataset = {"images": [{"id": row} for row in range(len(truth))], "annotations": boxes,
+                      "categories": [{"id": i} for i in ids.values()]}  # fmt: skip
+        gt.createIndex()
+        evaluation = COCOeval(gt, gt.loadRes(results), iouType="bbox")
+        evaluation.evaluate()
+        evaluation.accumulate()
+        evaluation.summarize()
+    return float(evaluation.stats[0])
+
+
+def hand_loop(task: str, model: Any, processor: Any, data: Path, rate: int) -> float:
+    """Read and decode the rows, predict in batches of 16, score: a user's own loop, to the metric."""
     import torch
 
+    inputs, truth = read_rows(task, data, rate)
     out: list[Any] = []
     with torch.inference_mode():
         for start in range(0, len(inputs), 16):
@@ -84,7 +154,9 @@ def hand_loop(task: str, model: Any, processor: Any, inputs: list[Any], rate: in
                 pixels = processor(images=batch, return_tensors="pt")
                 found = model(**pixels)
                 sizes = [(image.height, image.width) for image in batch]
-                out += processor.post_process_object_detection(found, threshold=0.0, target_sizes=sizes)
+                for result in processor.post_process_object_detection(found, threshold=0.0, target_sizes=sizes):
+                    rows = torch.cat([result["boxes"], result["scores"][:, None], result["labels"][:, None]], dim=1)
+                    out.append(rows.tolist())
                 continue
             extractor = getattr(processor, "feature_extractor", processor)
             whisper = task.endswith("(Whisper)")
@@ -96,21 +168,28 @@ def hand_loop(task: str, model: Any, processor: Any, inputs: list[Any], rate: in
                 out += processor.batch_decode(model(**features).logits.argmax(-1))
             else:
                 out += model(**features).logits.softmax(-1).argmax(-1).tolist()
-    return out
+    return score(task, model, out, truth)
 
 
-def pipeline_run(task: str, model: Any, processor: Any, inputs: list[Any], rate: int) -> Any:
+def pipeline_run(task: str, model: Any, processor: Any, data: Path, rate: int) -> float:
+    """Read and decode the rows, the pipeline (``batch_size=16``), score: what ``evaluate.evaluator`` does."""
     from transformers import pipeline
 
+    inputs, truth = read_rows(task, data, rate)
     if task == "object-detection":
         pipe = pipeline("object-detection", model=model, image_processor=processor)
-        return pipe(inputs, batch_size=16, threshold=0.0)
+        ids = model.config.label2id
+        found = [[(b["box"]["xmin"], b["box"]["ymin"], b["box"]["xmax"], b["box"]["ymax"], b["score"], ids[b["label"]])
+                  for b in image] for image in pipe(inputs, batch_size=16, threshold=0.0)]  # fmt: skip
+        return score(task, model, found, truth)
+    clips = [{"raw": clip, "sampling_rate": rate} for clip in inputs]
     if task.startswith("automatic"):
         pipe = pipeline("automatic-speech-recognition", model=model, tokenizer=processor.tokenizer,
                         feature_extractor=processor.feature_extractor)  # fmt: skip
-    else:
-        pipe = pipeline("audio-classification", model=model, feature_extractor=processor)
-    return pipe([{"raw": clip, "sampling_rate": rate} for clip in inputs], batch_size=16)
+        return score(task, model, [out["text"] for out in pipe(clips, batch_size=16)], truth)
+    pipe = pipeline("audio-classification", model=model, feature_extractor=processor)
+    ids = model.config.label2id
+    return score(task, model, [ids[out[0]["label"]] for out in pipe(clips, batch_size=16, top_k=1)], truth)
 
 
 def throughput(task: str, n: int, threads: int, repeats: int) -> list[tuple[str, float | None]]:
@@ -132,16 +211,16 @@ def throughput(task: str, n: int, threads: int, repeats: int) -> list[tuple[str,
     model = getattr(transformers, auto).from_pretrained(folder).eval()
     processor = getattr(transformers, pre).from_pretrained(folder)
     with tempfile.TemporaryDirectory() as tmp:
-        data, inputs = write_data(task, Path(tmp), n)
+        data = write_data(task, Path(tmp), n)
         rate = int(getattr(getattr(processor, "feature_extractor", processor), "sampling_rate", 0) or 0)
         seconds: list[tuple[str, float | None]] = []
         try:
             seconds.append(("transformers pipeline (batch_size 16)",
-                            timed(lambda: pipeline_run(task, model, processor, inputs, rate), repeats)))  # fmt: skip
+                            timed(lambda: pipeline_run(task, model, processor, data, rate), repeats)))  # fmt: skip
         except Exception as exc:  # a pipeline transformers 5 cannot build for this model: say so in the table
             print(f"  ({task}: the pipeline failed: {type(exc).__name__}: {str(exc)[:120]})")
             seconds.append(("transformers pipeline (batch_size 16)", None))
-        seconds.append(("hand-written batched loop", timed(lambda: hand_loop(task, model, processor, inputs, rate),
+        seconds.append(("hand-written batched loop", timed(lambda: hand_loop(task, model, processor, data, rate),
                                                             repeats)))  # fmt: skip
         gate_file = Path(tmp) / "gate.yaml"
         model_task = task.split(" (")[0]
@@ -160,6 +239,9 @@ def throughput(task: str, n: int, threads: int, repeats: int) -> list[tuple[str,
                 raise SystemExit(f"{task}: the gate did not pass: {[c.message for c in result.checks]}")
 
         seconds.append(("modelcheck gate (run_gate)", timed(gate_run, repeats)))
+        value = run_gate(gate, file="g.yaml", models=cache, stage=None).checks[0].value
+        print(f"  ({task}: the metric: hand loop {hand_loop(task, model, processor, data, rate):.6f}, "
+              f"modelcheck {value:.6f})")
         cache.close()
     return [(label, None if s is None else n / s) for label, s in seconds]
 
@@ -214,11 +296,12 @@ def main(argv: list[str] | None = None) -> None:
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
     torch.set_num_threads(args.threads)
-    for name in ("ctc", "whisper", "audio-classifier", "detector"):  # trained before any timing
-        model_path(name)
+    tasks = [t for t in GATES if not args.task or t in args.task]
+    for task in tasks:  # the models these tasks run, trained before any timing
+        model_path(GATES[task][0])
     print(f"{args.rows} rows per task, {args.threads} threads, median of {args.repeats}\n")
     print_header()
-    for task in [t for t in GATES if not args.task or t in args.task]:
+    for task in tasks:
         print_rates(task, throughput(task, args.rows, args.threads, args.repeats))
     print("\nbootstrap of a kind: regression check (2,000 resamples, BCa interval, both models)")
     for label, seconds in bootstrap_times():

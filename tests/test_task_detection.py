@@ -175,3 +175,25 @@ def test_gate_files_refuse_an_unknown_or_misplaced_box_format(
     )
     with pytest.raises(GateFileError, match=message):
         load_gate(gate)
+
+
+@pytest.mark.parametrize("lengths", [(6, 6, 6), (3, 0, 5, 120), (130, 130)])
+def test_post_processed_detections_rank_as_one_image_at_a_time(lengths: tuple[int, ...]) -> None:
+    torch = pytest.importorskip("torch")
+    from modelcheck_transformers._detection import MAX_DETECTIONS, _ranked
+
+    generator = torch.Generator().manual_seed(sum(lengths))
+    results = [
+        {"boxes": torch.rand(m, 4, generator=generator) * 32, "labels": torch.randint(0, 3, (m,), generator=generator),
+         "scores": torch.randint(0, 4, (m,), generator=generator).float() / 4}  # ties: the stable order decides
+        for m in lengths
+    ]  # fmt: skip
+    found = _ranked(results)
+    assert len(found) == len(lengths)
+    for result, rows in zip(results, found, strict=True):  # the per-image ranking it replaces
+        order = result["scores"].argsort(descending=True, stable=True)[:MAX_DETECTIONS]
+        expected = torch.cat([result["boxes"][order], result["scores"][order, None],
+                              result["labels"][order, None].to(result["boxes"].dtype)], dim=1)  # fmt: skip
+        assert rows.dtype == np.float64
+        assert rows.shape == (min(len(result["scores"]), MAX_DETECTIONS), 6)
+        np.testing.assert_array_equal(rows, expected.numpy().astype(np.float64))

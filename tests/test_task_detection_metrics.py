@@ -125,6 +125,30 @@ def test_left_out_and_slices_equal_pycocotools_without_those_images() -> None:
         assert stats.value(rows) == pytest.approx(expected[STATS[metric]], abs=1e-12)
 
 
+def test_the_metrics_of_one_gate_share_one_pycocotools_evaluation(monkeypatch: pytest.MonkeyPatch) -> None:
+    boxes, labels, found = scene(np.random.default_rng(5), 15)
+    boxes[0], labels[0] = np.array([[1.0, 1.0, 10.0, 10.0]]), np.array([0])
+    expected = pycocotools_stats(boxes, labels, found)
+    alone = {metric: statistics(metric, boxes, labels, found) for metric in METRICS}  # each its own evaluation
+    calls = []
+    original = COCOeval.evaluate
+    monkeypatch.setattr(COCOeval, "evaluate", lambda self: calls.append(1) or original(self))
+    truth = detection.GroundTruth(boxes, labels, "objects", "data.jsonl", "xywh")
+    outputs = Outputs(detections=found)
+    drawn = np.sort(np.random.default_rng(6).integers(0, 15, size=(3, 15)), axis=1)
+    for metric in METRICS:  # the checks of one gate: the same targets and outputs objects
+        stats = detection.row_statistics(CheckSpec(name=metric, metric=metric, min=0.0), truth, outputs, NAMES)
+        assert stats.value() == pytest.approx(expected[STATS[metric]], abs=1e-12)
+        assert stats.details == alone[metric].details
+        np.testing.assert_array_equal(stats.resampled(drawn), alone[metric].resampled(drawn))
+        np.testing.assert_array_equal(stats.left_out(), alone[metric].left_out())
+    assert len(calls) == 1
+    other = Outputs(detections=[rows[:1] for rows in found])  # another model's detections: evaluated anew
+    value = detection.row_statistics(CheckSpec(name="m", metric="map", min=0.0), truth, other, NAMES).value()
+    assert len(calls) == 2
+    assert value == pytest.approx(pycocotools_stats(boxes, labels, other.detections)[0], abs=1e-12)
+
+
 def test_per_class_ap_and_the_library_are_in_the_details() -> None:
     boxes = [np.array([[0.0, 0.0, 10.0, 10.0], [20.0, 20.0, 10.0, 10.0]])]
     labels = [np.array([0, 1])]
@@ -209,6 +233,21 @@ def test_boxes_outside_the_image_are_named_with_a_hint() -> None:
     assert truth is not None
     with pytest.raises(DataError, match=r"these look like fractions of the image size .*; give the boxes in pixels"):
         detection.check_inside(truth, [(64, 64), (64, 64)])
+
+
+def test_the_first_box_outside_is_named_among_many_rows_and_objects() -> None:
+    ok, bad = {"bbox": [0, 0, 10, 10], "label": 0}, {"bbox": [60, 0, 10, 10], "label": 1}
+    frame = pd.DataFrame({"objects": [[ok], [], [ok, ok, bad], [bad], [ok]]})
+    truth = detection.targets("object-detection", "objects", frame, NAMES, source="d.csv")
+    assert truth is not None
+    detection.check_inside(truth, [(64, 64), (8, 8), (71, 64), (71, 64), (64, 64)])  # the empty row's size is unread
+    with pytest.raises(DataError, match=r"data row 3 .*object 3: box \[60.0, 0.0, 10.0, 10.0\] .* 64x64 image"):
+        detection.check_inside(truth, [(64, 64), (8, 8), (64, 64), (64, 64), (64, 64)])
+    with pytest.raises(DataError, match=r"data row 4 .*object 1: .* 32x64 image"):
+        detection.check_inside(truth, [(64, 64), (8, 8), (71, 64), (32, 64), (64, 64)])
+    empty = detection.targets("object-detection", "objects", pd.DataFrame({"objects": [[], []]}), NAMES)
+    assert empty is not None
+    detection.check_inside(empty, [(4, 4), (4, 4)])  # no boxes at all: nothing to check
 
 
 def test_parity_of_detections_matches_confident_boxes_by_class_and_overlap() -> None:

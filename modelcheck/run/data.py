@@ -126,7 +126,11 @@ def images(values: list[Any], *, column: str, base: Path | None) -> list[Any]:
                 image = Image.open(path)
             else:
                 raise DataError(f"{name} holds {type(value).__name__}, not an image or an image path")
-            decoded.append(image.convert("RGB"))
+            if image.mode == "RGB":  # decoded in place: convert() would copy every pixel once more
+                image.load()
+            else:
+                image = image.convert("RGB")
+            decoded.append(image)
         except DataError:
             raise
         except FileNotFoundError:

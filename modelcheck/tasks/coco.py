@@ -1,16 +1,16 @@
 """COCO box metrics with pycocotools, and their bootstrap from pycocotools' own per-image matching.
 
-mAP is not a sum of per-image statistics: it sorts every detection of a class by score across
-images. So there is no exact decomposition into the sums :class:`~modelcheck.tasks.base.RowStatistics`
-uses. Instead ``COCOeval.evaluate()`` runs once per model (pycocotools matches each image's
-detections to its boxes at the ten IoU thresholds), and a resample re-runs only ``accumulate()``'s
-arithmetic with each image weighted by how often the resample draws it: the weighted cumulative
-true/false positives, recall, the precision envelope and the 101 recall points, for area ``all`` and
-100 detections per image. That equals pycocotools' ``accumulate`` on the resample with the drawn images
-repeated (tested), except where two detections of one class share a score exactly: pycocotools orders
-those by where the images come in the list, here by image and with a repeated image's copies together.
-The value on all rows and on a slice is pycocotools' own ``summarize``. Cost: (resamples x detections
-x 10 IoU thresholds) per class (benchmarks/tasks.py prints it).
+mAP is not a sum of per-image statistics: it sorts every detection of a class by score across images. So there
+is no exact decomposition into the sums :class:`~modelcheck.tasks.base.RowStatistics` uses. Instead
+``COCOeval.evaluate()`` runs once per model's detections, shared by every metric check of the gate
+(:class:`Matching`: pycocotools matches each image's detections to its boxes at the ten IoU thresholds), and a
+resample re-runs only ``accumulate()``'s arithmetic with each image weighted by how often the resample draws
+it: the weighted cumulative true/false positives, recall, the precision envelope and the 101 recall points,
+for area ``all`` and 100 detections per image. That equals pycocotools' ``accumulate`` on the resample with
+the drawn images repeated (tested), except where two detections of one class share a score exactly:
+pycocotools orders those by where the images come in the list, here by image and with a repeated image's
+copies together. The value on all rows and on a slice is pycocotools' own ``summarize``. Cost: (resamples x
+detections x 10 IoU thresholds) per class (benchmarks/tasks.py prints it).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 
 from modelcheck.errors import CheckError
 
-__all__ = ["DetectionStatistics", "coco_summary"]
+__all__ = ["DetectionStatistics", "Matching", "coco_summary"]
 
 #: Resample rows weighed at once (memory: rows x detections of a class x 8 bytes).
 _CHUNK = 64
@@ -53,27 +53,29 @@ class DetectionStatistics:
         label_names: Sequence[str],
         *,
         name: str = "",
+        matching: Matching | None = None,
     ) -> None:
         self.metric, self.name = metric, name
         self.label_names = tuple(label_names)
         self._n = len(boxes)
-        self._gt, self._dt = _coco_inputs(boxes, labels, detections, len(self.label_names))
-        evaluation = self._evaluate(list(range(1, self._n + 1)))
-        summary = coco_summary(evaluation, self.label_names)
+        # One pycocotools evaluation serves every metric of the same detections (map, map_50, ... of one gate).
+        if matching is None:
+            matching = Matching(boxes, labels, detections, label_names, name=name, metric=metric)
+        self._matching: Matching | None = matching
+        summary = self._matching.summary
         self._value = summary[metric]
         self.details: dict[str, Any] = {
             "library": "pycocotools", "iou_type": "bbox", "max_detections": 100,
-            "per_class_ap": summary["per_class_ap"],
+            "per_class_ap": dict(summary["per_class_ap"]),
         }  # fmt: skip
-        self._images = _image_matches(evaluation, self._n)
-        self._classes = _stacked(self._images)
+        self._own: tuple[list[list[_Image | None]], list[_Class]] | None = None  # after take/replaced
 
     def __len__(self) -> int:
         return self._n
 
     def value(self, rows: np.ndarray | None = None) -> float:
         """pycocotools' value on all images, or on ``rows`` (indices) only."""
-        if self._gt is None:  # taken or replaced images: the weighted accumulate (equal to pycocotools, tested)
+        if self._matching is None:  # taken or replaced images: the weighted accumulate (equal to pycocotools, tested)
             counts = (
                 np.ones(self._n) if rows is None else np.bincount(np.asarray(rows, dtype=np.int64), minlength=self._n)
             )
@@ -81,7 +83,7 @@ class DetectionStatistics:
         if rows is None:
             return self._value
         chosen = sorted({int(i) + 1 for i in np.asarray(rows, dtype=np.int64)})
-        return coco_summary(self._evaluate(chosen), self.label_names)[self.metric]
+        return coco_summary(self._matching.evaluate(chosen, self.name, self.metric), self.label_names)[self.metric]
 
     def resampled(self, chunk: np.ndarray) -> np.ndarray:
         """The metric on each resample of a (resamples, n) array of row indices."""
@@ -101,34 +103,26 @@ class DetectionStatistics:
     def take(self, rows: Sequence[int] | np.ndarray) -> DetectionStatistics:
         """These statistics on the images ``rows`` (indices; a repeated index is another copy of that image),
         reusing pycocotools' matching of each image (benchmarks draw samples this way)."""
-        return self._with([[per_class[int(i)] for i in rows] for per_class in self._images])
+        return self._with([[per_class[int(i)] for i in rows] for per_class in self._matches()[0]])
 
     def replaced(self, other: DetectionStatistics, where: np.ndarray) -> DetectionStatistics:
         """These statistics with the images at ``where`` (a boolean mask) matched as in ``other``: another
         model's detections on the same images (a candidate worse on some images, in benchmarks)."""
         return self._with([[b if swap else a for a, b, swap in zip(mine, theirs, where, strict=True)]
-                           for mine, theirs in zip(self._images, other._images, strict=True)])  # fmt: skip
+                           for mine, theirs in zip(self._matches()[0], other._matches()[0], strict=True)])  # fmt: skip
 
     def _with(self, images: list[list[_Image | None]]) -> DetectionStatistics:
         out = copy.copy(self)
-        out._images, out._classes, out._gt = images, _stacked(images), None
+        out._own, out._matching = (images, _stacked(images)), None
         out._n = len(images[0]) if images else 0
         return out
 
-    def _evaluate(self, image_ids: list[int]) -> Any:
-        from pycocotools.cocoeval import COCOeval
-
-        if not self._gt.getAnnIds(imgIds=image_ids):
-            raise CheckError(f"check {self.name!r}: {self.metric} needs ground-truth boxes; these images have none")
-        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
-            evaluation = COCOeval(self._gt, self._dt, iouType="bbox")
-            evaluation.params.imgIds = image_ids
-            # area "all" only: the metrics here read no other, and each area costs pycocotools a matching pass
-            evaluation.params.areaRng, evaluation.params.areaRngLbl = evaluation.params.areaRng[:1], ["all"]
-            evaluation.evaluate()
-            evaluation.accumulate()
-            evaluation.summarize()
-        return evaluation
+    def _matches(self) -> tuple[list[list[_Image | None]], list[_Class]]:
+        """Each class's per-image matching and its stacked arrays (read from pycocotools on first use)."""
+        if self._own is not None:
+            return self._own
+        assert self._matching is not None
+        return self._matching.images, self._matching.classes
 
     def _weighted(self, counts: np.ndarray) -> np.ndarray:
         """pycocotools' accumulate on weighted images (area all, 100 detections), then this metric."""
@@ -136,7 +130,7 @@ class DetectionStatistics:
         steps = _THRESHOLDS[self.metric]
         total = np.zeros(rows)
         classes = np.zeros(rows)
-        for matched, ignored, image, score_order, truths in self._classes:
+        for matched, ignored, image, score_order, truths in self._matches()[1]:
             positives = counts @ truths  # non-ignored ground-truth boxes drawn, per resample
             valid = positives > 0
             weights = counts[:, image[score_order]]
@@ -154,6 +148,62 @@ class DetectionStatistics:
             total += np.where(valid, value / len(steps), 0.0)
             classes += valid
         return np.where(classes > 0, total / np.where(classes > 0, classes, 1), -1.0)  # -1: pycocotools' "none"
+
+
+class Matching:
+    """pycocotools' evaluation of one model's detections on all images: what every metric of them reads.
+
+    ``COCOeval.evaluate()`` (the per-image matching), ``accumulate()`` and ``summarize()`` run once here;
+    the :class:`DetectionStatistics` of ``map``, ``map_50``, ``map_75`` and ``mar_100`` on the same detections
+    share it. The per-image arrays the bootstrap re-weighs are read from it on first use.
+    """
+
+    def __init__(
+        self,
+        boxes: Sequence[np.ndarray],
+        labels: Sequence[np.ndarray],
+        detections: Sequence[np.ndarray],
+        label_names: Sequence[str],
+        *,
+        name: str = "",
+        metric: str = "map",
+    ) -> None:
+        self._n = len(boxes)
+        self._gt, self._dt = _coco_inputs(boxes, labels, detections, len(label_names))
+        self._evaluation = self.evaluate(list(range(1, self._n + 1)), name, metric)
+        self.summary = coco_summary(self._evaluation, label_names)
+        self._images: list[list[_Image | None]] | None = None
+        self._classes: list[_Class] | None = None
+
+    @property
+    def images(self) -> list[list[_Image | None]]:
+        """pycocotools' matching of each image, per class that has boxes."""
+        if self._images is None:
+            self._images = _image_matches(self._evaluation, self._n)
+        return self._images
+
+    @property
+    def classes(self) -> list[_Class]:
+        """Per class, every image's detections stacked in score order (:func:`_stacked`)."""
+        if self._classes is None:
+            self._classes = _stacked(self.images)
+        return self._classes
+
+    def evaluate(self, image_ids: list[int], name: str, metric: str) -> Any:
+        """A summarised ``COCOeval`` on the images ``image_ids`` (1-based), area ``all`` only."""
+        from pycocotools.cocoeval import COCOeval
+
+        if not self._gt.getAnnIds(imgIds=image_ids):
+            raise CheckError(f"check {name!r}: {metric} needs ground-truth boxes; these images have none")
+        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
+            evaluation = COCOeval(self._gt, self._dt, iouType="bbox")
+            evaluation.params.imgIds = image_ids
+            # area "all" only: the metrics here read no other, and each area costs pycocotools a matching pass
+            evaluation.params.areaRng, evaluation.params.areaRngLbl = evaluation.params.areaRng[:1], ["all"]
+            evaluation.evaluate()
+            evaluation.accumulate()
+            evaluation.summarize()
+        return evaluation
 
 
 def coco_summary(evaluation: Any, label_names: Sequence[str]) -> dict[str, Any]:
@@ -196,6 +246,8 @@ def _interpolated(hits: np.ndarray, positives: np.ndarray, precision: np.ndarray
 #: One image's part of one class: its detections' scores (m,), matched and ignored flags (thresholds, m), and
 #: its number of non-ignored boxes; None where the image has neither boxes nor detections of the class.
 _Image = tuple[np.ndarray, np.ndarray, np.ndarray, int]
+#: One class over all images (:func:`_stacked`): matched and ignored flags, image, score order, boxes per image.
+_Class = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 def _image_matches(evaluation: Any, n: int) -> list[list[_Image | None]]:
@@ -218,9 +270,7 @@ def _image_matches(evaluation: Any, n: int) -> list[list[_Image | None]]:
     return out
 
 
-def _stacked(
-    images: list[list[_Image | None]],
-) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+def _stacked(images: list[list[_Image | None]]) -> list[_Class]:
     """Per class, all images' detections in image order: matched and ignored flags (thresholds x detections), each
     detection's image, their order by descending score (stable, as pycocotools' mergesort), boxes per image."""
     out = []

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from modelcheck.gatefile import CheckSpec
     from modelcheck.models.backends import Outputs
-    from modelcheck.tasks.coco import DetectionStatistics
+    from modelcheck.tasks.coco import DetectionStatistics, Matching
 
 TASKS = ("object-detection",)
 #: metric -> its model-index type name.
@@ -51,6 +51,9 @@ class GroundTruth:
     column: str
     source: str
     box_format: str
+    #: pycocotools' evaluation of each model's detections on these images (:func:`row_statistics`), kept with
+    #: the images so that the checks of one gate (map, map_50, ...) share it and it goes when the gate's data goes.
+    matchings: list[tuple[Any, tuple[str, ...], Matching]] = field(default_factory=list, compare=False, repr=False)
 
     def __len__(self) -> int:
         return len(self.boxes)
@@ -98,30 +101,33 @@ def targets(
 def check_inside(truth: GroundTruth, sizes: Sequence[tuple[int, int]]) -> None:
     """DataError for the first box that leaves its image (``sizes``: (width, height) per row) by over a pixel,
     or for boxes that are all within one pixel of the corner: fractions of the image size, not pixels."""
-    given = [boxes for boxes in truth.boxes if len(boxes)]
-    if given and max(float((b[:, :2] + b[:, 2:]).max()) for b in given) <= 1.0 and max(max(s) for s in sizes) > 2:
+    counts = np.fromiter((len(b) for b in truth.boxes), dtype=np.int64, count=len(truth.boxes))
+    if not counts.sum():
+        return
+    boxes = np.concatenate(truth.boxes).reshape(-1, 4)  # every object of every image, in row order
+    ends = boxes[:, :2] + boxes[:, 2:]
+    if float(ends.max()) <= 1.0 and max(max(s) for s in sizes) > 2:
         raise DataError(
             f"{truth.source}: every box in column {truth.column!r} ends within the first pixel of its image: "
             "these look like fractions of the image size (0-1); give the boxes in pixels"
         )
-    for row, (boxes, (width, height)) in enumerate(zip(truth.boxes, sizes, strict=True)):
-        if not len(boxes):
-            continue
-        right, bottom = boxes[:, 0] + boxes[:, 2], boxes[:, 1] + boxes[:, 3]
-        outside = (boxes[:, 0] < -EDGE_TOLERANCE) | (boxes[:, 1] < -EDGE_TOLERANCE)
-        outside |= (right > width + EDGE_TOLERANCE) | (bottom > height + EDGE_TOLERANCE)
-        if outside.any():
-            index = int(np.argmax(outside))
-            raise DataError(
-                f"{truth.source}: column {truth.column!r} {data_row(row)} object {index + 1}: box "
-                f"{_shown(boxes[index].tolist())} (x, y, width, height) lies outside the {width}x{height} image; "
-                f"is data.box_format ({truth.box_format}) the format of this column, in pixels?"
-            )
+    limits = np.repeat(np.asarray(sizes, dtype=np.float64).reshape(-1, 2), counts, axis=0) + EDGE_TOLERANCE
+    outside = (boxes[:, :2] < -EDGE_TOLERANCE).any(axis=1) | (ends > limits).any(axis=1)
+    if outside.any():
+        first = int(np.argmax(outside))
+        row = int(np.searchsorted(np.cumsum(counts), first, side="right"))
+        index = first - int(counts[:row].sum())
+        width, height = sizes[row]
+        raise DataError(
+            f"{truth.source}: column {truth.column!r} {data_row(row)} object {index + 1}: box "
+            f"{_shown(truth.boxes[row][index].tolist())} (x, y, width, height) lies outside the {width}x{height} "
+            f"image; is data.box_format ({truth.box_format}) the format of this column, in pixels?"
+        )
 
 
 def row_statistics(check: CheckSpec, targets: Any, outputs: Outputs, label_names: Sequence[str]) -> DetectionStatistics:
     """The check's COCO metric over the images, with pycocotools' per-image matching kept for resamples."""
-    from modelcheck.tasks.coco import DetectionStatistics
+    from modelcheck.tasks.coco import DetectionStatistics, Matching
 
     try:
         import pycocotools  # noqa: F401
@@ -139,8 +145,15 @@ def row_statistics(check: CheckSpec, targets: Any, outputs: Outputs, label_names
             f"the data has {len(targets)}"
         )
     assert check.metric is not None
-    return DetectionStatistics(check.metric, targets.boxes, targets.labels, outputs.detections, label_names,
-                               name=check.name)  # fmt: skip
+    names = tuple(label_names)
+    matching = next((m for found, known, m in targets.matchings if found is outputs.detections and known == names),
+                    None)  # fmt: skip
+    if matching is None:
+        matching = Matching(targets.boxes, targets.labels, outputs.detections, names, name=check.name,
+                            metric=check.metric)  # fmt: skip
+        targets.matchings.append((outputs.detections, names, matching))
+    return DetectionStatistics(check.metric, targets.boxes, targets.labels, outputs.detections, names,
+                               name=check.name, matching=matching)  # fmt: skip
 
 
 def _objects(cell: Any, where: str) -> tuple[list[Any], list[Any]]:

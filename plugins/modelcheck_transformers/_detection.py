@@ -42,9 +42,31 @@ class ObjectDetectionModel(TransformersModel):
                     **{key: value.float() if torch.is_tensor(value) else value for key, value in raw.items()}
                 )
                 sizes = [(image.height, image.width) for image in batch]
-                for result in self._preprocessor.post_process_object_detection(raw, threshold=0.0, target_sizes=sizes):
-                    order = result["scores"].argsort(descending=True, stable=True)[:MAX_DETECTIONS]
-                    rows = torch.cat([result["boxes"][order], result["scores"][order, None],
-                                      result["labels"][order, None].to(result["boxes"].dtype)], dim=1)  # fmt: skip
-                    found.append(rows.cpu().numpy().astype(np.float64))
+                found += _ranked(self._preprocessor.post_process_object_detection(raw, threshold=0.0,
+                                                                                  target_sizes=sizes))  # fmt: skip
         return Outputs(detections=found)
+
+
+def _ranked(results: list[dict[str, Any]]) -> list[Any]:
+    """Each image's (m, 6) float64 rows by descending score (stable), the best :data:`MAX_DETECTIONS`.
+
+    Images with as many detections each (DETR-like models keep every query at threshold 0) are sorted and
+    copied to numpy as one batch; otherwise image by image.
+    """
+    import torch
+
+    keys = ("boxes", "scores", "labels")
+    if len({len(result["scores"]) for result in results}) == 1:
+        return list(_rows(*(torch.stack([result[key] for result in results]) for key in keys)))
+    return [_rows(*(result[key][None] for key in keys))[0] for result in results]
+
+
+def _rows(boxes: Any, scores: Any, labels: Any) -> Any:
+    """(images, m, 6) float64 from (images, m, ...) tensors: box, score, class id by descending score, the best 100."""
+    import numpy as np
+    import torch
+
+    order = scores.argsort(dim=1, descending=True, stable=True)[:, :MAX_DETECTIONS]
+    rows = torch.cat([boxes.gather(1, order[..., None].expand(-1, -1, 4)), scores.gather(1, order)[..., None],
+                      labels.gather(1, order)[..., None].to(boxes.dtype)], dim=2)  # fmt: skip
+    return rows.cpu().numpy().astype(np.float64)
