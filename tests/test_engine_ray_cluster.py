@@ -173,6 +173,12 @@ def test_a_gate_through_ray_client_equals_the_local_run(
     assert engine_for(with_user).record()["address"] == client  # type: ignore[attr-defined]
 
 
+def _terminal_sigint() -> None:
+    """SIGINT as a terminal's pytest has it: a shell runs a background job (``.ci/run &``) with SIGINT ignored,
+    its children inherit that, and Python then installs no KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 SLOW = """\
 import pathlib
 import sys
@@ -244,7 +250,7 @@ def test_ctrl_c_mid_prediction_ends_the_run_and_leaves_no_actor_on_the_cluster(
                "--modelcheck", "--modelcheck-engine", f"ray:{ray_cluster['address']}", "--modelcheck-report",
                "out.json"]  # fmt: skip
     process = subprocess.Popen(command, cwd=pytester.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, start_new_session=True)  # fmt: skip
+                               text=True, start_new_session=True, preexec_fn=_terminal_sigint)  # fmt: skip
     try:
         deadline = time.monotonic() + 180
         while not marker.exists():
@@ -253,20 +259,15 @@ def test_ctrl_c_mid_prediction_ends_the_run_and_leaves_no_actor_on_the_cluster(
             time.sleep(0.2)
         time.sleep(1)  # mid-prediction: both actors busy, chunks queued
         os.killpg(process.pid, signal.SIGINT)
-        interrupted, presses = time.monotonic(), 1
-        try:
-            output, _ = process.communicate(timeout=15)
-        except subprocess.TimeoutExpired:  # once, on cores loaded by a whole CI run, the first SIGINT went unseen
-            os.killpg(process.pid, signal.SIGINT)  # Ctrl-C pressed again, as a user would
-            presses = 2
-            output, _ = process.communicate(timeout=45)
+        interrupted = time.monotonic()
+        output, _ = process.communicate(timeout=60)
         took = time.monotonic() - interrupted
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
     assert process.returncode == pytest.ExitCode.INTERRUPTED, output
-    assert took < 20 * presses, f"{took:.1f} s from the first of {presses} SIGINTs to exit\n{output}"
+    assert took < 20, f"{took:.1f} s from SIGINT to exit\n{output}"
     assert "KeyboardInterrupt" in output and "Traceback" not in output, output
     report = json.loads((pytester.path / "out.json").read_text())  # whole (written atomically), and says why
     assert report["stopped"]["reason"] == "interrupted (Ctrl-C or a signal)", report.get("stopped")
