@@ -284,7 +284,9 @@ def test_generation_under_load_streams_and_reports_ttft_and_tpot(
     ttft, p50 = latency["ttft_ms"], latency["percentiles_ms"]
     assert 0 < ttft["p50"] < p50["p50"]  # the first token comes before the last
     assert latency["tpot_ms"]["p50"] > 0
-    assert latency["tpot_ms"]["p50"] == pytest.approx((p50["p50"] - ttft["p50"]) / (tokens - 1), rel=0.5)
+    # each request's decoding (first token to last) is part of its latency, so the medians keep that order (a
+    # difference of medians is no median of differences: the old rel=0.5 comparison failed under CI's load)
+    assert latency["tpot_ms"]["p50"] * (tokens - 1) <= p50["p50"] * (1 + 1e-9)
     assert latency["output_tokens_per_s"] == pytest.approx(tokens * check.n / latency["timed_wall_s"])
     assert "TTFT p50 " in check.message and "TPOT p50 " in check.message and "output tokens/s" in check.message
     # the gate's own exact-match pass is not streamed: one plain request per prompt, as before
