@@ -53,17 +53,24 @@ def iris_gate(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_iris_gate(tmp_path_factory.mktemp("iris"))
 
 
+def _gate_project(
+    pytester: pytest.Pytester, iris_gate: Path, ray_cluster: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The iris gate in the pytester project, and the cluster's environment (token) for its pytest."""
+    (pytester.path / "gates").mkdir()
+    (pytester.path / "gates" / "iris.yaml").write_text(iris_gate.read_text(), encoding="utf-8")
+    for name, value in ray_cluster["env"].items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+
+
 def test_a_gate_on_a_ray_start_head_cluster_equals_the_local_run(
     pytester: pytest.Pytester, iris_gate: Path, ray_cluster: dict[str, Any], tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     """``--modelcheck-engine ray:127.0.0.1:PORT`` against a ``ray start --head`` cluster: the local run's report."""
     local = run(iris_gate, LocalEngine(), tmp_path / "local")
-    (pytester.path / "gates").mkdir()
-    (pytester.path / "gates" / "iris.yaml").write_text(iris_gate.read_text(), encoding="utf-8")
-    for name, value in ray_cluster["env"].items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    _gate_project(pytester, iris_gate, ray_cluster, monkeypatch)
     address = ray_cluster["address"]
     result = pytester.runpytest_subprocess("--modelcheck", "--modelcheck-engine", f"ray:{address}",
                                            "--modelcheck-report", "out.json", timeout=240)  # fmt: skip
@@ -154,11 +161,7 @@ def test_a_gate_through_ray_client_equals_the_local_run(
 ) -> None:  # fmt: skip
     """``--modelcheck-engine ray://127.0.0.1:PORT``: the head's Ray Client server, token in the environment."""
     local = run(iris_gate, LocalEngine(), tmp_path / "local")
-    (pytester.path / "gates").mkdir()
-    (pytester.path / "gates" / "iris.yaml").write_text(iris_gate.read_text(), encoding="utf-8")
-    for name, value in ray_cluster["env"].items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    _gate_project(pytester, iris_gate, ray_cluster, monkeypatch)
     client = ray_cluster["client"]
     with_user = client.replace("ray://", "ray://someone:secret@")  # credentials in the address never reach the report
     result = pytester.runpytest_subprocess("--modelcheck", "--modelcheck-engine", client, "--modelcheck-report",
