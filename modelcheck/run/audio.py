@@ -38,13 +38,12 @@ def audio_clips(values: list[Any], *, column: str, base: Path | None) -> list[tu
         else:
             source, name = _source(value, where, base)
             try:
-                info = soundfile.info(source)
-                if info.frames / max(info.samplerate, 1) > MAX_SECONDS:
-                    raise DataError(f"audio {name} ({where}) is {info.frames / info.samplerate:.0f} s long; clips "
-                                    f"longer than {MAX_SECONDS:.0f} s are refused: cut it into utterances")  # fmt: skip
-                if isinstance(source, io.BytesIO):
-                    source.seek(0)
-                samples, rate = soundfile.read(source, dtype="float32", always_2d=True)
+                with soundfile.SoundFile(source) as clip:  # opened once: its length is checked before decoding
+                    seconds = clip.frames / max(clip.samplerate, 1)
+                    if seconds > MAX_SECONDS:
+                        raise DataError(f"audio {name} ({where}) is {seconds:.0f} s long; clips longer than "
+                                        f"{MAX_SECONDS:.0f} s are refused: cut it into utterances")  # fmt: skip
+                    samples, rate = clip.read(dtype="float32", always_2d=True), clip.samplerate
             except DataError:
                 raise
             except FileNotFoundError:
