@@ -33,7 +33,7 @@ Then the time of a ``kind: regression`` check's bootstrap (2,000 resamples, BCa)
 from jiwer's per-row edits, and COCO mAP at 500 and 2,000 images (synthetic scenes of
 ``benchmarks/detection_fidelity.py``) from pycocotools' matching.
 
-    python benchmarks/tasks_media.py [--rows 400] [--threads 2] [--repeats 3]
+    python benchmarks/tasks_media.py [--rows 400] [--threads 2] [--repeats 3] [--device cuda]
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def hand_loop(task: str, model: Any, processor: Any, data: Path, rate: int) -> f
         for start in range(0, len(inputs), 16):
             batch = inputs[start : start + 16]
             if task == "object-detection":
-                pixels = processor(images=batch, return_tensors="pt")
+                pixels = processor(images=batch, return_tensors="pt").to(model.device)
                 found = model(**pixels)
                 sizes = [(image.height, image.width) for image in batch]
                 for result in processor.post_process_object_detection(found, threshold=0.0, target_sizes=sizes):
@@ -161,7 +161,7 @@ def hand_loop(task: str, model: Any, processor: Any, data: Path, rate: int) -> f
             extractor = getattr(processor, "feature_extractor", processor)
             whisper = task.endswith("(Whisper)")
             features = extractor(batch, sampling_rate=rate, padding="max_length" if whisper else True,
-                                 return_attention_mask=True, return_tensors="pt")  # fmt: skip
+                                 return_attention_mask=True, return_tensors="pt").to(model.device)  # fmt: skip
             if whisper:
                 out += processor.batch_decode(model.generate(**features), skip_special_tokens=True)
             elif task.startswith("automatic"):
@@ -177,7 +177,7 @@ def pipeline_run(task: str, model: Any, processor: Any, data: Path, rate: int) -
 
     inputs, truth = read_rows(task, data, rate)
     if task == "object-detection":
-        pipe = pipeline("object-detection", model=model, image_processor=processor)
+        pipe = pipeline("object-detection", model=model, image_processor=processor, device=model.device)
         ids = model.config.label2id
         found = [[(b["box"]["xmin"], b["box"]["ymin"], b["box"]["xmax"], b["box"]["ymax"], b["score"], ids[b["label"]])
                   for b in image] for image in pipe(inputs, batch_size=16, threshold=0.0)]  # fmt: skip
@@ -185,14 +185,14 @@ def pipeline_run(task: str, model: Any, processor: Any, data: Path, rate: int) -
     clips = [{"raw": clip, "sampling_rate": rate} for clip in inputs]
     if task.startswith("automatic"):
         pipe = pipeline("automatic-speech-recognition", model=model, tokenizer=processor.tokenizer,
-                        feature_extractor=processor.feature_extractor)  # fmt: skip
+                        feature_extractor=processor.feature_extractor, device=model.device)  # fmt: skip
         return score(task, model, [out["text"] for out in pipe(clips, batch_size=16)], truth)
-    pipe = pipeline("audio-classification", model=model, feature_extractor=processor)
+    pipe = pipeline("audio-classification", model=model, feature_extractor=processor, device=model.device)
     ids = model.config.label2id
     return score(task, model, [ids[out[0]["label"]] for out in pipe(clips, batch_size=16, top_k=1)], truth)
 
 
-def throughput(task: str, n: int, threads: int, repeats: int) -> list[tuple[str, float | None]]:
+def throughput(task: str, n: int, threads: int, repeats: int, device: str) -> list[tuple[str, float | None]]:
     import transformers
     from tasks import timed
 
@@ -208,7 +208,7 @@ def throughput(task: str, n: int, threads: int, repeats: int) -> list[tuple[str,
         "audio-classification": ("AutoModelForAudioClassification", "AutoFeatureExtractor"),
         "object-detection": ("AutoModelForObjectDetection", "AutoImageProcessor"),
     }[task]
-    model = getattr(transformers, auto).from_pretrained(folder).eval()
+    model = getattr(transformers, auto).from_pretrained(folder).eval().to(device)
     processor = getattr(transformers, pre).from_pretrained(folder)
     with tempfile.TemporaryDirectory() as tmp:
         data = write_data(task, Path(tmp), n)
@@ -225,7 +225,7 @@ def throughput(task: str, n: int, threads: int, repeats: int) -> list[tuple[str,
         gate_file = Path(tmp) / "gate.yaml"
         model_task = task.split(" (")[0]
         gate_file.write_text(
-            f"version: 1\nmodel: {{source: {folder}, task: {model_task}, device: cpu, batch_size: 16, "
+            f"version: 1\nmodel: {{source: {folder}, task: {model_task}, device: {device}, batch_size: 16, "
             f"threads: {threads}}}\ndata: {{source: {data}, {data_keys}}}\nchecks:\n  - {check}\n",
             encoding="utf-8",
         )
@@ -287,6 +287,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--task", action="append", help="only these tasks (as in the table)")
+    parser.add_argument("--device", default="cpu", help="where all three ways run the model (cpu, cuda, cuda:N)")
     args = parser.parse_args(argv)
 
     import torch
@@ -299,10 +300,10 @@ def main(argv: list[str] | None = None) -> None:
     tasks = [t for t in GATES if not args.task or t in args.task]
     for task in tasks:  # the models these tasks run, trained before any timing
         model_path(GATES[task][0])
-    print(f"{args.rows} rows per task, {args.threads} threads, median of {args.repeats}\n")
+    print(f"{args.rows} rows per task on {args.device}, {args.threads} threads, median of {args.repeats}\n")
     print_header()
     for task in tasks:
-        print_rates(task, throughput(task, args.rows, args.threads, args.repeats))
+        print_rates(task, throughput(task, args.rows, args.threads, args.repeats, args.device))
     print("\nbootstrap of a kind: regression check (2,000 resamples, BCa interval, both models)")
     for label, seconds in bootstrap_times():
         print(f"  {label:48s} {seconds:6.2f} s")
