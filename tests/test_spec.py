@@ -250,6 +250,25 @@ def test_regression_and_parity_checks(tmp_path: Path) -> None:
     assert parity.threshold == {"min_agreement": 0.999}
 
 
+DETECTION = """\
+version: 1
+model: {source: ../models/detr, task: object-detection}
+data: {source: ../data/scenes.jsonl, input: image, label: objects}
+checks:
+  - {name: map, kind: regression, metric: map, baseline: ../b.json, max_drop: 0.02}
+  - {name: recall, kind: regression, metric: mar_100, baseline: ../b.json, max_drop: 0.02, confidence: 0.9}
+  - {name: speed, kind: latency, max_ms: 100}
+"""
+
+
+def test_regressions_on_coco_metrics_default_to_99_percent_confidence(tmp_path: Path) -> None:
+    gate = load_gate(write(tmp_path, DETECTION))
+    assert gate.check("map").confidence == 0.99  # the 95% BCa interval passed 5% at the margin (detection_fidelity)
+    assert gate.check("recall").confidence == 0.9  # what the gate file says wins
+    assert gate.check("speed").confidence == 0.95
+    assert load_gate(write(tmp_path, REGRESSION)).check("no_regression").confidence == 0.95
+
+
 def test_hub_baselines_stay_as_written(tmp_path: Path) -> None:
     gate = load_gate(write(tmp_path, REGRESSION.replace("../baselines/sentiment.json", "hub://acme/sentiment@v1")))
     assert gate.check("no_regression").baseline == "hub://acme/sentiment@v1"

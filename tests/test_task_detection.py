@@ -114,6 +114,7 @@ def test_untrained_detector_fails_and_a_regression_check_sees_the_drop(pytester:
     assert checks_run["map_50"]["status"] == "failed", result.outlines[-20:]
     assert checks_run["no_drop"]["status"] == "failed" and checks_run["no_drop"]["details"]["interval"] == "bca"
     assert checks_run["no_drop"]["value"] < -0.05
+    assert checks_run["no_drop"]["details"]["confidence"] == 0.99 and "99% CI" in checks_run["no_drop"]["message"]
 
 
 @pytest.mark.e2e

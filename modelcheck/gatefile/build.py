@@ -18,7 +18,7 @@ from modelcheck.gatefile.paths import SourcePathError, find_value, public_url, r
 from modelcheck.gatefile.source import json_path, line_of
 from modelcheck.gatefile.spec import ACCURACY_LIKE, CheckSpec, DataSpec, GateSpec, ModelSpec
 from modelcheck.gatefile.task_rules import check_inputs, check_metric, check_options
-from modelcheck.gatefile.tasks import CHECK_OPTIONS, TASKS
+from modelcheck.gatefile.tasks import CHECK_OPTIONS, TASKS, default_confidence
 
 #: The entry-point group backends register in (``modelcheck.models`` loads them from it).
 BACKENDS_GROUP = "modelcheck.backends"
@@ -106,7 +106,7 @@ def _build_gate(document: dict[str, Any], gate_path: Path, shown: str, node: yam
                 baseline=_resolve_baseline(check.get("baseline"), base),
                 max_drop=check.get("max_drop"),
                 test=check.get("test", "paired-bootstrap"),
-                confidence=check.get("confidence", 0.95),
+                confidence=check.get("confidence", default_confidence(kind, metric)),
                 resamples=check.get("resamples", 2000),
                 seed=check.get("seed", 0),
                 on_missing=check.get("on_missing", "inconclusive"),

@@ -21,6 +21,17 @@ LLM_METRICS = (*TEXT2TEXT_METRICS, "contains", "regex", "perplexity")
 SPEECH_METRICS = ("wer", "cer")
 #: COCO box metrics (pycocotools): mAP over IoU 0.50:0.95, at 0.50 and 0.75, and recall at 100 detections.
 DETECTION_METRICS = ("map", "map_50", "map_75", "mar_100")
+#: A regression check's confidence where the gate file gives none: 0.95, and 0.99 on the COCO metrics. Their
+#: 95% BCa interval passed 5% of candidates whose expected drop was the margin (nominal 2.5%, one-sided): a
+#: test set holding few of the images where the candidate is worse shows both a small drop and a narrow
+#: interval (benchmarks/detection_fidelity.py; docs/regression-and-parity.md).
+REGRESSION_CONFIDENCE = dict.fromkeys(DETECTION_METRICS, 0.99)
+
+
+def default_confidence(kind: str, metric: object) -> float:
+    """A check's confidence where the gate file gives none (:data:`REGRESSION_CONFIDENCE`)."""
+    return REGRESSION_CONFIDENCE.get(metric, 0.95) if kind == "regression" and isinstance(metric, str) else 0.95
+
 
 #: Check keys that tune a family task's metric (collected into ``CheckSpec.options``); which task takes which
 #: is ``Task.options``. ``threshold``: multi-label decision threshold (a number, or label -> number);
