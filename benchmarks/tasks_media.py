@@ -2,11 +2,13 @@
 
 Per task, on the tiny models of the tests (``tests/tiny_speech.py``: a wav2vec2 CTC model, a Whisper and
 an audio classifier; ``tests/tiny_detection.py``: a YOLOS detector) and the same data file (CSV or JSONL naming
-WAV/PNG files), three ways from the file to the metric's value, so each does the same work:
+WAV/PNG files), four ways from the file to the metric's value, so each does the same work:
 
 - the transformers pipeline (``automatic-speech-recognition``, ``audio-classification``, ``object-detection``;
-  ``batch_size=16``) on the rows read and decoded as below, then the metric: what ``evaluate.evaluator`` does
-  (it cannot run here: it fetches its metric scripts), so ``>= 2x`` this means ``>= 2x`` the evaluator;
+  ``batch_size=16``) on the rows read and decoded as below, then the metric;
+- ``evaluate.evaluator`` (speech tasks; evaluate has no object-detection evaluator) on a ``datasets.Dataset``
+  of the decoded clips, with its own pipeline call (no batch size: one clip at a time) and a local
+  ``evaluate`` metric module (``evaluate.load`` would fetch the metric script);
 - a hand-written batched loop: the data file read with pandas, each file decoded (PIL; soundfile, resampled
   with librosa's soxr_hq where the model takes another rate), the processor on 16 clips or images, one forward
   pass (``generate`` for Whisper), the task's decoding (argmax + ``batch_decode``; argmax;
@@ -192,6 +194,57 @@ def pipeline_run(task: str, model: Any, processor: Any, data: Path, rate: int) -
     return score(task, model, [ids[out[0]["label"]] for out in pipe(clips, batch_size=16, top_k=1)], truth)
 
 
+def local_metric(name: str) -> Any:
+    """An ``evaluate`` metric module computing ``wer`` (jiwer, as the Hub's ``wer`` script does) or ``accuracy``,
+    built here: ``evaluate.load`` would fetch the script from the Hub."""
+    import datasets
+    import evaluate
+
+    kind = datasets.Value("string" if name == "wer" else "int64")
+
+    class Local(evaluate.Metric):
+        def _info(self) -> Any:
+            return evaluate.MetricInfo(description=f"{name}, local", citation="",
+                                       features=datasets.Features({"predictions": kind, "references": kind}))  # fmt: skip
+
+        def _compute(self, predictions: list[Any], references: list[Any]) -> dict[str, float]:
+            if name == "wer":
+                import jiwer
+
+                return {"wer": float(jiwer.wer(references, predictions))}
+            return {"accuracy": sum(p == r for p, r in zip(predictions, references, strict=True)) / len(references)}
+
+    return Local()
+
+
+def evaluator_run(task: str, model: Any, processor: Any, data: Path, rate: int) -> float:
+    """Read and decode the rows, then ``evaluate.evaluator`` as its users run it: a ``datasets.Dataset`` of the
+    clips, its pipeline call (one clip at a time: the evaluator passes no batch size) and the metric module."""
+    import datasets
+    import transformers
+    from evaluate import evaluator
+    from transformers import pipeline
+
+    if not hasattr(transformers, "TFPreTrainedModel"):  # evaluate 0.4.6 checks for it; transformers 5 removed it
+        transformers.TFPreTrainedModel = type("TFPreTrainedModel", (), {})
+    inputs, truth = read_rows(task, data, rate)
+    pipe: Any
+    if task.startswith("automatic"):
+        pipe = pipeline("automatic-speech-recognition", model=model, tokenizer=processor.tokenizer,
+                        feature_extractor=processor.feature_extractor, device=model.device)  # fmt: skip
+        labels, mapping = truth, None
+    else:
+        pipe = pipeline("audio-classification", model=model, feature_extractor=processor, device=model.device)
+        labels, mapping = [model.config.label2id[t] for t in truth], model.config.label2id
+    rows = datasets.Dataset.from_dict({"audio": [{"raw": clip, "sampling_rate": rate} for clip in inputs],
+                                       "label": labels}).with_format("numpy")  # fmt: skip
+    metric = "wer" if task.startswith("automatic") else "accuracy"
+    result = evaluator(task.split(" (")[0]).compute(model_or_pipeline=pipe, data=rows, metric=local_metric(metric),
+                                                    input_column="audio", label_column="label",
+                                                    **({"label_mapping": mapping} if mapping else {}))  # fmt: skip
+    return float(result[metric])
+
+
 def throughput(task: str, n: int, threads: int, repeats: int, device: str) -> list[tuple[str, float | None]]:
     import transformers
     from tasks import timed
@@ -239,6 +292,14 @@ def throughput(task: str, n: int, threads: int, repeats: int, device: str) -> li
                 raise SystemExit(f"{task}: the gate did not pass: {[c.message for c in result.checks]}")
 
         seconds.append(("modelcheck gate (run_gate)", timed(gate_run, repeats)))
+        if task != "object-detection":  # evaluate has no object-detection evaluator
+            try:
+                print(f"  ({task}: the evaluator's metric {evaluator_run(task, model, processor, data, rate):.6f})")
+                seconds.append(("evaluate.evaluator (its pipeline call)",
+                                timed(lambda: evaluator_run(task, model, processor, data, rate), repeats)))  # fmt: skip
+            except Exception as exc:  # evaluate 0.4.6 passes truncation=True, which Whisper's generate() refuses
+                print(f"  ({task}: the evaluator failed: {type(exc).__name__}: {str(exc)[:120]})")
+                seconds.append(("evaluate.evaluator (its pipeline call)", None))
         value = run_gate(gate, file="g.yaml", models=cache, stage=None).checks[0].value
         print(f"  ({task}: the metric: hand loop {hand_loop(task, model, processor, data, rate):.6f}, "
               f"modelcheck {value:.6f})")
@@ -303,7 +364,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{args.rows} rows per task on {args.device}, {args.threads} threads, median of {args.repeats}\n")
     print_header()
     for task in tasks:
-        print_rates(task, throughput(task, args.rows, args.threads, args.repeats, args.device))
+        rates = throughput(task, args.rows, args.threads, args.repeats, args.device)
+        print_rates(task, rates)
+        named = dict(rates)
+        evaluated, gated = named.get("evaluate.evaluator (its pipeline call)"), named["modelcheck gate (run_gate)"]
+        if evaluated and gated:
+            print(f"  ({task}: modelcheck / evaluate.evaluator {gated / evaluated:.2f}x)")
     print("\nbootstrap of a kind: regression check (2,000 resamples, BCa interval, both models)")
     for label, seconds in bootstrap_times():
         print(f"  {label:48s} {seconds:6.2f} s")
