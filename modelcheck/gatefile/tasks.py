@@ -22,9 +22,9 @@ SPEECH_METRICS = ("wer", "cer")
 #: COCO box metrics (pycocotools): mAP over IoU 0.50:0.95, at 0.50 and 0.75, and recall at 100 detections.
 DETECTION_METRICS = ("map", "map_50", "map_75", "mar_100")
 #: A regression check's confidence where the gate file gives none: 0.95, and 0.99 on the COCO metrics. Their
-#: 95% BCa interval passed 5% of candidates whose expected drop was the margin (nominal 2.5%, one-sided): a
+#: 95% BCa interval passed 5-6% of candidates whose expected drop was the margin (nominal 2.5%, one-sided): a
 #: test set holding few of the images where the candidate is worse shows both a small drop and a narrow
-#: interval (benchmarks/detection_fidelity.py; docs/regression-and-parity.md).
+#: interval. At 0.99: 1.5-2% (benchmarks/detection_fidelity.py; docs/regression-and-parity.md).
 REGRESSION_CONFIDENCE = dict.fromkeys(DETECTION_METRICS, 0.99)
 
 
