@@ -10,7 +10,6 @@ reason, where torch sees no CUDA device.
 from __future__ import annotations
 
 import json
-import shutil
 from typing import Any
 
 import numpy as np
@@ -22,7 +21,7 @@ pytest.importorskip("pycocotools")
 pytest.importorskip("librosa")
 
 from test_task_detection import detection_models, project  # noqa: F401  (the module fixture builds the detectors)
-from test_task_speech import speech_models, speech_project  # noqa: F401  (the module fixture trains the models)
+from test_task_speech import speech_models, speech_project, tones_project  # noqa: F401  (the module fixture trains the models)
 
 
 @pytest.fixture(scope="module")
@@ -84,16 +83,9 @@ def test_speech_recognition_on_the_gpu_equals_jiwer_and_the_cpu(pytester: pytest
 @pytest.mark.e2e
 @pytest.mark.usefixtures("cuda", "speech_models")
 def test_audio_classification_on_the_gpu_equals_scikit_learn_and_the_cpu(pytester: pytest.Pytester) -> None:
-    import pandas as pd
-    import tiny_speech
     from sklearn.metrics import accuracy_score
 
-    shutil.copytree(tiny_speech.shared("audio-classifier"), pytester.path / "models" / "audio-classifier")
-    utterances = tiny_speech.utterances(40, seed=12)
-    names = tiny_speech.write_clips(pytester.path / "data" / "clips", utterances)
-    truth = ["has_a" if "a" in t.split() else "no_a" for _, t in utterances]
-    pd.DataFrame({"audio": names, "label": truth}).to_csv(pytester.path / "data" / "tones.csv", index=False)
-    (pytester.path / "gates").mkdir()
+    truth = tones_project(pytester)
     text = gate("audio-classifier", "audio-classification", "tones.csv", "label", "metric: accuracy, min: 0.0",
                 "min_agreement: 0.95")  # fmt: skip
     checks, outputs = run_on_the_gpu(pytester, text)

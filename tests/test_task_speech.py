@@ -275,14 +275,9 @@ checks:
 """
 
 
-@pytest.mark.e2e
-@pytest.mark.usefixtures("speech_models", "one_torch_thread")
-def test_audio_classifier_gate_equals_scikit_learn(pytester: pytest.Pytester) -> None:
-    pytest.importorskip("transformers")
+def tones_project(pytester: pytest.Pytester) -> list[str]:
+    """models/audio-classifier, data/tones.csv (40 clips; label has_a / no_a) and gates/; the true labels."""
     import tiny_speech
-    from sklearn.metrics import accuracy_score, f1_score
-
-    from modelcheck.report.baselines import load_outputs
 
     shutil.copytree(tiny_speech.shared("audio-classifier"), pytester.path / "models" / "audio-classifier")
     utterances = tiny_speech.utterances(40, seed=12)
@@ -290,6 +285,18 @@ def test_audio_classifier_gate_equals_scikit_learn(pytester: pytest.Pytester) ->
     truth = ["has_a" if "a" in t.split() else "no_a" for _, t in utterances]
     pd.DataFrame({"audio": names, "label": truth}).to_csv(pytester.path / "data" / "tones.csv", index=False)
     (pytester.path / "gates").mkdir()
+    return truth
+
+
+@pytest.mark.e2e
+@pytest.mark.usefixtures("speech_models", "one_torch_thread")
+def test_audio_classifier_gate_equals_scikit_learn(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("transformers")
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from modelcheck.report.baselines import load_outputs
+
+    truth = tones_project(pytester)
     (pytester.path / "gates" / "tones.yaml").write_text(AUDIO_GATE, encoding="utf-8")
     result = pytester.runpytest("--modelcheck", "--modelcheck-report", "out.json")
     result.assert_outcomes(passed=2)
