@@ -66,16 +66,60 @@ def cluster_env(token: str) -> dict[str, str]:
             "RAY_USAGE_STATS_ENABLED": "0"}  # fmt: skip
 
 
+#: Loaded by every Python process of a head started with ``client_servers_dying``: in its Ray Client server
+#: (``--mode=proxy``), the server process started for a connection is killed at once and its start reported
+#: as failed, as many times as the file MC_TEST_CLIENT_SERVERS_DYING says: what the Ray Client server does
+#: when the process it forked dies before it runs (ray-project/ray#63202): "Starting Ray client server failed".
+DYING_CLIENT_SERVERS = """\
+import os
+import sys
+
+_COUNT = os.environ.get("MC_TEST_CLIENT_SERVERS_DYING")
+if _COUNT and "--mode=proxy" in sys.argv:
+    from ray.util.client.server.proxier import ProxyManager
+
+    _start = ProxyManager.start_specific_server
+
+    def _start_then_die(self, client_id, job_config):
+        started = _start(self, client_id, job_config)
+        with open(_COUNT) as file:
+            left = int(file.read() or 0)
+        if left <= 0:
+            return started
+        with open(_COUNT, "w") as file:
+            file.write(str(left - 1))
+        process = self._get_server_for_client(client_id).process_handle_future.result().process
+        process.kill()
+        process.wait()
+        return False
+
+    ProxyManager.start_specific_server = _start_then_die
+"""
+
+
 @contextlib.contextmanager
-def head_cluster() -> Iterator[dict[str, Any]]:
-    """A real Ray head on 127.0.0.1 (2 CPUs, no dashboard), its processes ended at teardown, none left behind."""
+def head_cluster(*, client_servers_dying: int = 0, client_wait: int = 120) -> Iterator[dict[str, Any]]:
+    """A real Ray head on 127.0.0.1 (2 CPUs, no dashboard), its processes ended at teardown, none left behind.
+
+    ``client_servers_dying``: the first that many servers its Ray Client server starts for a connection die at
+    once (:data:`DYING_CLIENT_SERVERS`; the yielded ``dying`` file counts down what is left). ``client_wait``:
+    seconds the Ray Client server waits for a connection's server to answer.
+    """
     import psutil
 
     folder = Path(tempfile.mkdtemp(prefix="mc-ray-"))  # short: Ray's unix socket paths live under it
     port = free_port()
     # the Ray Client server starts a server process per client and waits 30 s for it by default: too short on
     # two cores shared with the other tests (it failed so once: "Proxy failed to Connect to backend!")
-    env = {**os.environ, **cluster_env(secrets.token_hex(32)), "RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S": "120"}
+    env = {**os.environ, **cluster_env(secrets.token_hex(32)),
+           "RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S": str(client_wait)}  # fmt: skip
+    dying = folder / "client-servers-dying"
+    if client_servers_dying:
+        (folder / "site").mkdir()
+        (folder / "site" / "sitecustomize.py").write_text(DYING_CLIENT_SERVERS, encoding="utf-8")
+        dying.write_text(str(client_servers_dying), encoding="utf-8")
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(folder / "site"), env.get("PYTHONPATH")]))
+        env["MC_TEST_CLIENT_SERVERS_DYING"] = str(dying)
     ports = {flag: str(free_port()) for flag in ("--ray-client-server-port", "--dashboard-agent-listen-port",
                                                   "--dashboard-agent-grpc-port", "--runtime-env-agent-port",
                                                   "--metrics-export-port")}  # fmt: skip
@@ -91,7 +135,7 @@ def head_cluster() -> Iterator[dict[str, Any]]:
                 pytest.fail(f"ray start --head did not start:\n{(folder / 'head.log').read_text()}", pytrace=False)
             time.sleep(0.25)
         yield {"address": f"127.0.0.1:{port}", "env": cluster_env(env["RAY_AUTH_TOKEN"]), "folder": folder,
-               "client": f"ray://127.0.0.1:{ports['--ray-client-server-port']}"}  # fmt: skip
+               "client": f"ray://127.0.0.1:{ports['--ray-client-server-port']}", "dying": dying}  # fmt: skip
     finally:
         # the head (ray start --block) and everything under it, workers included: by pid, only ours
         tree = (

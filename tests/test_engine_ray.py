@@ -143,6 +143,63 @@ def test_ray_errors_keep_the_line_that_says_why() -> None:
     assert first_line(RuntimeError("")) == "RuntimeError"
 
 
+#: What ray.init("ray://...") raises where the head could not start the connection's server: it died at once
+#: (ray-project/ray#63202), or did not answer within the head's wait.
+DIED = (
+    "Initialization failure from server:\nTraceback (most recent call last):\n  File \"proxier.py\", line 771\n"
+    "    raise RuntimeError(\nRuntimeError: Starting Ray client server failed. See ray_client_server_23000.err "
+    "for detailed logs.\n"
+)
+SILENT = DIED.replace("Starting Ray client server failed. See ray_client_server_23000.err for detailed logs.",
+                      "Proxy failed to Connect to backend! Check the logs.")  # fmt: skip
+REFUSED = "Initialization failure from server:\nAuthenticationError: Authentication token is missing or incorrect\n"
+
+
+STARTING = r"RuntimeError: Starting Ray client server failed\. See ray_client_server_23000\.err for detailed logs\."
+
+
+@pytest.mark.parametrize(
+    ("scheme", "failures", "error"),
+    [
+        ("ray://", [DIED, SILENT], None),  # the third connection holds
+        ("ray://", [DIED, DIED, DIED], STARTING + r" \(3 connections tried: ray-project/ray#63202\)"),
+        ("ray://", [REFUSED], r"AuthenticationError: Authentication token is missing or incorrect"),
+        ("", [DIED], STARTING),  # a GCS address (ray:HOST:PORT): no Ray Client, no connection to make again
+    ],
+)
+def test_a_ray_client_connection_is_made_again_only_where_the_heads_server_for_it_failed_to_start(
+    scheme: str, failures: list[str], error: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ray.init fails with ``failures`` in turn, then joins: the engine makes at most 3 connections, and a new
+    one only where the head could not start the last one's server; the report says how many it made."""
+    import socket
+
+    calls: list[str] = []
+
+    def init(address: str, **_: Any) -> None:
+        calls.append(address)
+        if len(calls) <= len(failures):
+            raise ConnectionAbortedError(failures[len(calls) - 1])
+
+    monkeypatch.setattr("modelcheck.run.engines.ray.rewritten_reachable", lambda address: None)  # tested above
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", init)
+    with socket.socket() as listening:  # something answers at the address (the engine checks that first)
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        address = f"{scheme}127.0.0.1:{listening.getsockname()[1]}"
+        engine = RayEngine(address)
+        if error is None:
+            engine._connect()
+        else:
+            joining = rf"cannot start or join the Ray cluster \({re.escape(address)}\)"
+            with pytest.raises(BackendError, match=rf"^{joining}: Initialization failure from server: {error}$"):
+                engine._connect()
+    tries = len(failures) + 1 if error is None else len(failures)
+    assert calls == [address] * tries
+    assert engine.record().get("client_tries") == (tries if error is None and scheme else None)
+
+
 def test_engine_settings_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     assert engine_for(None).name == "local" and engine_for("ray").name == "ray"
     assert engine_for("ray:10.0.0.5:6379").record()["address"] == "10.0.0.5:6379"  # type: ignore[attr-defined]

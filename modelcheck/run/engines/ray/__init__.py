@@ -20,7 +20,9 @@ CPU per actor, at most 8), ``MODELCHECK_RAY_GPUS`` per actor (default 0); a bad 
 pytest's start (:mod:`~modelcheck.run.engines.ray.settings`). More actors than the cluster's CPUs / GPUs
 can hold fail before any starts, naming what was asked and what it has (Ray would queue them forever);
 actors it does not place within ``MODELCHECK_RAY_START_TIMEOUT`` seconds (default 120: the model's load
-not counted, it runs after) fail naming what is free. A cluster that cannot be reached
+not counted, it runs after) fail naming what is free. Through Ray Client (``ray://``) a
+connection whose server the head could not start is made again, at most :data:`CLIENT_TRIES` in all (a Ray
+bug: the server process can die at once). A cluster that cannot be reached
 fails within :data:`CONNECT_TIMEOUT` seconds naming the address (also where Ray would rewrite a loopback
 address to this machine's outward one, where nothing listens); a model that cannot load on the workers,
 or a chunk that fails there, ends as the worker's own error (its message; a data row renumbered from the
@@ -39,8 +41,10 @@ from typing import TYPE_CHECKING, Any
 
 from modelcheck.errors import BackendError
 from modelcheck.run.engines.ray.errors import (
+    CLIENT_TRIES,
     CONNECT_TIMEOUT,
     cause_of,
+    client_server_failed,
     first_line,
     reachable,
     rewritten_reachable,
@@ -75,6 +79,7 @@ class RayEngine:
         self.actors = 0
         self.resources: dict[str, float] = {}
         self.warm = False  # whether the last prediction found its actors already up
+        self.client_tries = 0  # connections tried through Ray Client before one held (ray:// only)
         self._started = False
         self._pool: Pool | None = None
 
@@ -125,8 +130,11 @@ class RayEngine:
             self._started = False
 
     def record(self) -> dict[str, Any]:
-        return {"name": "ray", "address": shown(self.address), "actors": self.actors, "warm": self.warm,
-                "resources": self.resources}  # fmt: skip
+        record = {"name": "ray", "address": shown(self.address), "actors": self.actors, "warm": self.warm,
+                  "resources": self.resources}  # fmt: skip
+        if self.client_tries:
+            record["client_tries"] = self.client_tries
+        return record
 
     def _pool_for(self, ray: Any, spec: ModelSpec) -> Pool:
         """The warm pool when it holds ``spec``'s model with today's settings, else a new one (the old one ended)."""
@@ -166,13 +174,21 @@ class RayEngine:
             return ray
         if address:
             rewritten_reachable(address)  # Ray's own retries on an address it rewrote last minutes
-        try:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
-                     configure_logging=False)  # fmt: skip
-        except Exception as exc:  # ConnectionError, RuntimeError, ... from ray.init
-            raise BackendError(
-                f"cannot start or join the Ray cluster ({shown(address) or 'local'}): {first_line(exc)}{cause_of(exc)}"
-            ) from None
+        for attempt in range(1, CLIENT_TRIES + 1):
+            try:
+                ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
+                         configure_logging=False)  # fmt: skip
+                break
+            except Exception as exc:  # ConnectionError, RuntimeError, ... from ray.init
+                if attempt < CLIENT_TRIES and client_server_failed(address, exc):
+                    continue  # the head could not start this connection's server: a new connection gets another
+                tried = f" ({attempt} connections tried: ray-project/ray#63202)" if attempt > 1 else ""
+                raise BackendError(
+                    f"cannot start or join the Ray cluster ({shown(address) or 'local'}): {first_line(exc)}"
+                    f"{cause_of(exc)}{tried}"
+                ) from None
+        if address and address.startswith("ray://"):
+            self.client_tries = attempt
         self._started = True
         return ray
 

@@ -15,6 +15,10 @@ if TYPE_CHECKING:
 
 #: Seconds to reach a cluster's address before giving up.
 CONNECT_TIMEOUT = 10.0
+#: Connections tried through Ray Client (``ray://``) where the head's client server fails to start a server
+#: for the connection: the process it forks for one can die at once (ray-project/ray#63202, rare, more often
+#: on a loaded head), and a new connection gets a new process.
+CLIENT_TRIES = 3
 
 
 def worker_error(exc: Exception, spec: ModelSpec, restarts: int, offset: int = 0) -> ModelcheckError:
@@ -49,6 +53,15 @@ def same_cluster(ray: Any, address: str | None) -> None:
             f"this process already runs Ray (cluster {joined}) and cannot join {shown(address)}: run pytest in a "
             "fresh process, or use the cluster it is in (--modelcheck-engine ray)"
         )
+
+
+def client_server_failed(address: str | None, exc: BaseException) -> bool:
+    """Whether joining ``address`` through Ray Client failed because the head could not start this
+    connection's server (it died at once, or did not answer in time): a new connection may succeed."""
+    text = str(exc)
+    return bool(address and address.startswith("ray://")) and (
+        "Starting Ray client server failed" in text or "Proxy failed to Connect to backend" in text
+    )
 
 
 def first_line(exc: BaseException) -> str:
