@@ -52,6 +52,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+#: The table's rows that main() reads back by name.
+GATE, EVALUATOR = "modelcheck gate (run_gate)", "evaluate.evaluator (its pipeline call)"
 #: task -> (tiny model, data keys, check)
 GATES = {
     "automatic-speech-recognition (CTC)": ("ctc", "input: audio, label: text", "{name: wer, metric: wer, max: 9}"),
@@ -291,15 +293,15 @@ def throughput(task: str, n: int, threads: int, repeats: int, device: str) -> li
             if any(check.status != "passed" for check in result.checks):  # a broken run must not look fast
                 raise SystemExit(f"{task}: the gate did not pass: {[c.message for c in result.checks]}")
 
-        seconds.append(("modelcheck gate (run_gate)", timed(gate_run, repeats)))
+        seconds.append((GATE, timed(gate_run, repeats)))
         if task != "object-detection":  # evaluate has no object-detection evaluator
             try:
                 print(f"  ({task}: the evaluator's metric {evaluator_run(task, model, processor, data, rate):.6f})")
-                seconds.append(("evaluate.evaluator (its pipeline call)",
+                seconds.append((EVALUATOR,
                                 timed(lambda: evaluator_run(task, model, processor, data, rate), repeats)))  # fmt: skip
             except Exception as exc:  # evaluate 0.4.6 passes truncation=True, which Whisper's generate() refuses
                 print(f"  ({task}: the evaluator failed: {type(exc).__name__}: {str(exc)[:120]})")
-                seconds.append(("evaluate.evaluator (its pipeline call)", None))
+                seconds.append((EVALUATOR, None))
         value = run_gate(gate, file="g.yaml", models=cache, stage=None).checks[0].value
         print(f"  ({task}: the metric: hand loop {hand_loop(task, model, processor, data, rate):.6f}, "
               f"modelcheck {value:.6f})")
@@ -348,7 +350,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--task", action="append", help="only these tasks (as in the table)")
-    parser.add_argument("--device", default="cpu", help="where all three ways run the model (cpu, cuda, cuda:N)")
+    parser.add_argument("--device", default="cpu", help="where every way runs the model (cpu, cuda, cuda:N)")
     args = parser.parse_args(argv)
 
     import torch
@@ -367,7 +369,7 @@ def main(argv: list[str] | None = None) -> None:
         rates = throughput(task, args.rows, args.threads, args.repeats, args.device)
         print_rates(task, rates)
         named = dict(rates)
-        evaluated, gated = named.get("evaluate.evaluator (its pipeline call)"), named["modelcheck gate (run_gate)"]
+        evaluated, gated = named.get(EVALUATOR), named[GATE]
         if evaluated and gated:
             print(f"  ({task}: modelcheck / evaluate.evaluator {gated / evaluated:.2f}x)")
     print("\nbootstrap of a kind: regression check (2,000 resamples, BCa interval, both models)")

@@ -153,8 +153,6 @@ DIED = (
 SILENT = DIED.replace("Starting Ray client server failed. See ray_client_server_23000.err for detailed logs.",
                       "Proxy failed to Connect to backend! Check the logs.")  # fmt: skip
 REFUSED = "Initialization failure from server:\nAuthenticationError: Authentication token is missing or incorrect\n"
-
-
 STARTING = r"RuntimeError: Starting Ray client server failed\. See ray_client_server_23000\.err for detailed logs\."
 
 

@@ -50,6 +50,7 @@ from modelcheck.run.engines.ray.errors import (
     rewritten_reachable,
     same_cluster,
     shown,
+    through_client,
 )
 from modelcheck.run.engines.ray.settings import RESTARTS, START_TIMEOUT, settings
 
@@ -174,20 +175,21 @@ class RayEngine:
             return ray
         if address:
             rewritten_reachable(address)  # Ray's own retries on an address it rewrote last minutes
-        for attempt in range(1, CLIENT_TRIES + 1):
+        tries = CLIENT_TRIES if through_client(address) else 1
+        for attempt in range(1, tries + 1):
             try:
                 ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
                          configure_logging=False)  # fmt: skip
                 break
             except Exception as exc:  # ConnectionError, RuntimeError, ... from ray.init
-                if attempt < CLIENT_TRIES and client_server_failed(address, exc):
+                if attempt < tries and client_server_failed(exc):
                     continue  # the head could not start this connection's server: a new connection gets another
                 tried = f" ({attempt} connections tried: ray-project/ray#63202)" if attempt > 1 else ""
                 raise BackendError(
                     f"cannot start or join the Ray cluster ({shown(address) or 'local'}): {first_line(exc)}"
                     f"{cause_of(exc)}{tried}"
                 ) from None
-        if address and address.startswith("ray://"):
+        if through_client(address):
             self.client_tries = attempt
         self._started = True
         return ray

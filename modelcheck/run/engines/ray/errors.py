@@ -43,9 +43,14 @@ def worker_error(exc: Exception, spec: ModelSpec, restarts: int, offset: int = 0
     return BackendError(f"the Ray engine could not predict {spec.id}: {reason}")
 
 
+def through_client(address: str | None) -> bool:
+    """Whether ``address`` is joined through Ray Client (``ray://host:port``) rather than the cluster's GCS."""
+    return address is not None and address.startswith("ray://")
+
+
 def same_cluster(ray: Any, address: str | None) -> None:
     """A process already in a Ray runtime cannot join another: say so rather than predict on the wrong one."""
-    if not address or address.startswith("ray://") or address == "auto":
+    if not address or through_client(address) or address == "auto":
         return
     joined = str(ray.get_runtime_context().gcs_address or "")
     if joined.rpartition(":")[2] != address.rpartition(":")[2]:
@@ -55,13 +60,11 @@ def same_cluster(ray: Any, address: str | None) -> None:
         )
 
 
-def client_server_failed(address: str | None, exc: BaseException) -> bool:
-    """Whether joining ``address`` through Ray Client failed because the head could not start this
-    connection's server (it died at once, or did not answer in time): a new connection may succeed."""
+def client_server_failed(exc: BaseException) -> bool:
+    """Whether joining through Ray Client failed because the head could not start this connection's server
+    (it died at once, or did not answer in time): a new connection may succeed."""
     text = str(exc)
-    return bool(address and address.startswith("ray://")) and (
-        "Starting Ray client server failed" in text or "Proxy failed to Connect to backend" in text
-    )
+    return "Starting Ray client server failed" in text or "Proxy failed to Connect to backend" in text
 
 
 def first_line(exc: BaseException) -> str:
@@ -118,7 +121,7 @@ def rewritten_reachable(address: str) -> None:
     that other machines could join; a cluster bound to 127.0.0.1 is then not found, and ``ray.init``
     retries for minutes. Unless both sides run with ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``.
     """
-    if address.startswith("ray://"):
+    if through_client(address):
         return
     try:
         from ray._private.services import canonicalize_bootstrap_address  # private: where it moved, no check
